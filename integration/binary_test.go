@@ -20,7 +20,10 @@ func streamgateBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "streamgate")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/streamgate/streamgate/cmd/streamgate")
+		// Build from the repository root, as a user would, in whatever
+		// workspace mode the test runs in.
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/streamgate")
+		cmd.Dir = ".."
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			binErr = &buildError{out: string(out), err: err}
