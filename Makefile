@@ -69,6 +69,10 @@ ts-check: tools ## type-check the generated TypeScript client
 build: ## build the streamgate binary into bin/
 	$(GO) build -o bin/streamgate ./cmd/streamgate
 
+.PHONY: bench
+bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./gateway/ ./internal/mesh/
+
 ## --- the two commands -----------------------------------------------------
 
 .PHONY: test

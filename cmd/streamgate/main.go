@@ -27,6 +27,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{name: "dev", short: "run the whole platform on this machine (embedded etcd and NATS)", run: runDev},
+		{name: "serve", short: "run one or several services against existing etcd and NATS", run: runServe},
 		{name: "version", short: "print the version and exit", run: runVersion},
 	}
 }

@@ -1,27 +1,55 @@
 package app_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/streamgate/streamgate/internal/app"
 	"github.com/streamgate/streamgate/internal/catalog"
+	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
+	"github.com/streamgate/streamgate/internal/mesh"
+	"github.com/streamgate/streamgate/internal/registry"
 )
+
+// built lists the RPCs whose issues have landed. Every other RPC must
+// answer CodeUnimplemented; these must not.
+var built = map[string]bool{
+	"/streamgate.monitor.v1.MonitorService/GetSystemHealth":   true,
+	"/streamgate.monitor.v1.MonitorService/WatchSystemHealth": true,
+}
+
+func testDeps(t *testing.T) app.Deps {
+	t.Helper()
+	_, etcd := etcdservertest.Start(t)
+	logger := slog.New(slog.DiscardHandler)
+	w := registry.NewWatcher(etcd, registry.DefaultPrefix, logger)
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	cat := catalog.Default()
+	m := mesh.New(w, cat, mesh.Options{}, logger)
+	t.Cleanup(m.Close)
+	return app.Deps{Logger: logger, Catalog: cat, Registry: w, Mesh: m, Etcd: etcd}
+}
 
 // TestEveryRPCIsWired mounts all nine services and calls every RPC in the
 // contracts. Each must reach its handler: an RPC that is not built yet
 // answers CodeUnimplemented, never a transport-level 404.
 func TestEveryRPCIsWired(t *testing.T) {
+	deps := testDeps(t)
 	mux := http.NewServeMux()
 	seen := map[string]bool{}
 	for _, name := range app.Names {
-		svc, err := app.Build(name, slog.New(slog.DiscardHandler))
+		svc, err := app.Build(name, deps)
 		if err != nil {
 			t.Fatalf("Build(%q): %v", name, err)
 		}
@@ -45,24 +73,34 @@ func TestEveryRPCIsWired(t *testing.T) {
 			continue
 		}
 		t.Run(m.Procedure, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
 			// Every request message accepts the empty encoding, so one
 			// client type reaches every procedure.
 			client := connect.NewClient[emptypb.Empty, emptypb.Empty](srv.Client(), srv.URL+m.Procedure)
 			var err error
 			switch m.StreamType {
 			case catalog.Unary:
-				_, err = client.CallUnary(t.Context(), connect.NewRequest(&emptypb.Empty{}))
+				_, err = client.CallUnary(ctx, connect.NewRequest(&emptypb.Empty{}))
 			case catalog.ServerStream:
 				var stream *connect.ServerStreamForClient[emptypb.Empty]
-				stream, err = client.CallServerStream(t.Context(), connect.NewRequest(&emptypb.Empty{}))
+				stream, err = client.CallServerStream(ctx, connect.NewRequest(&emptypb.Empty{}))
 				if err == nil {
-					for stream.Receive() {
+					// A built stream sends at least one message; an
+					// unbuilt one ends with Unimplemented.
+					if !stream.Receive() {
+						err = stream.Err()
 					}
-					err = stream.Err()
 					_ = stream.Close()
 				}
 			default:
 				t.Fatalf("unexpected stream type %v", m.StreamType)
+			}
+			if built[m.Procedure] {
+				if connect.CodeOf(err) == connect.CodeUnimplemented {
+					t.Errorf("built RPC answered %v", err)
+				}
+				return
 			}
 			var cerr *connect.Error
 			if !errors.As(err, &cerr) {
@@ -75,8 +113,18 @@ func TestEveryRPCIsWired(t *testing.T) {
 	}
 }
 
-func TestBuildUnknown(t *testing.T) {
-	if _, err := app.Build("nope", slog.New(slog.DiscardHandler)); err == nil {
-		t.Fatal("Build(nope) succeeded, want an error")
+func TestBuildErrors(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	if _, err := app.Build("nope", app.Deps{Logger: logger}); err == nil {
+		t.Error("Build(nope) succeeded, want an error")
+	}
+	if _, err := app.Build("monitor", app.Deps{Logger: logger}); err == nil {
+		t.Error("Build(monitor) without a registry succeeded, want an error")
+	}
+	if _, err := app.Build("gateway", app.Deps{Logger: logger}); err == nil {
+		t.Error("Build(gateway) without the mesh succeeded, want an error")
+	}
+	if _, err := app.Build("upload", app.Deps{}); err == nil {
+		t.Error("Build without a logger succeeded, want an error")
 	}
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/streamgate/streamgate/internal/app"
+	"github.com/streamgate/streamgate/internal/etcdserver"
+	"github.com/streamgate/streamgate/internal/natsserver"
+	"github.com/streamgate/streamgate/internal/node"
+)
+
+// runDev runs the whole platform on one machine: embedded etcd and NATS
+// JetStream with their data under --data-dir, and all nine services on
+// loopback, each registered in etcd and calling the others through
+// discovery exactly as separate processes would.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var m meshFlags
+	m.register(fs)
+	dataDir := fs.String("data-dir", ".streamgate", "where embedded etcd, NATS and the services keep their data")
+	etcdAddr := fs.String("etcd-addr", "127.0.0.1:0", "embedded etcd client address (random port by default)")
+	natsPort := fs.Int("nats-port", -1, "embedded NATS port (random by default)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return errUsage
+	}
+	logger := m.logger(stderr)
+	if err := os.MkdirAll(*dataDir, 0o750); err != nil {
+		return err
+	}
+
+	etcd, err := etcdserver.Start(ctx, etcdserver.Config{Dir: filepath.Join(*dataDir, "etcd"), ClientAddr: *etcdAddr, Name: "streamgate-dev"}, logger.With("component", "etcd"))
+	if err != nil {
+		return fmt.Errorf("embedded etcd: %w", err)
+	}
+	defer etcd.Close()
+	nats, err := natsserver.Start(ctx, natsserver.Config{Dir: filepath.Join(*dataDir, "nats"), Port: *natsPort}, logger.With("component", "nats"))
+	if err != nil {
+		return fmt.Errorf("embedded nats: %w", err)
+	}
+	defer nats.Shutdown()
+
+	cfg := m.nodeConfig(app.Names)
+	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
+	cfg.NATSURL = nats.ClientURL()
+	cfg.OnReady = func(addrs map[string]string) {
+		fmt.Fprintf(stdout, "gateway:  http://%s\n", addrs["gateway"])
+		fmt.Fprintf(stdout, "etcd:     %s\n", etcd.Endpoint())
+		fmt.Fprintf(stdout, "nats:     %s\n", nats.ClientURL())
+		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s <service...>\n", etcd.Endpoint(), nats.ClientURL())
+		fmt.Fprintln(stdout, "streamgate dev ready")
+	}
+	return node.Run(ctx, cfg, logger)
+}

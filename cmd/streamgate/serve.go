@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/streamgate/streamgate/internal/app"
+	"github.com/streamgate/streamgate/internal/node"
+)
+
+// meshFlags are the flags serve and dev share.
+type meshFlags struct {
+	listenHost    string
+	advertiseHost string
+	httpAddr      string
+	addrs         addrFlag
+	registryTTL   time.Duration
+	drainTimeout  time.Duration
+	probeInterval time.Duration
+	logLevel      slog.Level
+	logJSON       bool
+}
+
+func (m *meshFlags) register(fs *flag.FlagSet) {
+	m.addrs = addrFlag{}
+	fs.StringVar(&m.listenHost, "listen-host", "127.0.0.1", "host services listen on (random ports unless --addr names one)")
+	fs.StringVar(&m.advertiseHost, "advertise-host", "", "host registered in etcd when --listen-host is 0.0.0.0 or ::")
+	fs.StringVar(&m.httpAddr, "http-addr", "127.0.0.1:8080", "gateway listen address")
+	fs.Var(&m.addrs, "addr", "`service=host:port` listen address of one service (repeatable)")
+	fs.DurationVar(&m.registryTTL, "registry-ttl", 10*time.Second, "etcd lease TTL of each registration")
+	fs.DurationVar(&m.drainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight calls")
+	fs.DurationVar(&m.probeInterval, "probe-interval", 2*time.Second, "monitor's health probe interval")
+	fs.TextVar(&m.logLevel, "log-level", slog.LevelInfo, "log level: DEBUG, INFO, WARN, ERROR")
+	fs.BoolVar(&m.logJSON, "log-json", false, "log as JSON lines instead of text")
+}
+
+func (m *meshFlags) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: m.logLevel}
+	if m.logJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (m *meshFlags) nodeConfig(services []string) node.Config {
+	addrs := map[string]string{}
+	for k, v := range m.addrs {
+		addrs[k] = v
+	}
+	if _, ok := addrs["gateway"]; !ok {
+		addrs["gateway"] = m.httpAddr
+	}
+	return node.Config{
+		Services:      services,
+		Addrs:         addrs,
+		ListenHost:    m.listenHost,
+		AdvertiseHost: m.advertiseHost,
+		RegistryTTL:   m.registryTTL,
+		DrainTimeout:  m.drainTimeout,
+		App:           app.Config{ProbeInterval: m.probeInterval},
+	}
+}
+
+// addrFlag collects service=host:port pairs.
+type addrFlag map[string]string
+
+func (a addrFlag) String() string {
+	var parts []string
+	for k, v := range a {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (a addrFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" || v == "" {
+		return fmt.Errorf("want service=host:port, got %q", s)
+	}
+	a[k] = v
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: streamgate serve [flags] <service...|all>\n\nservices: %s\n\nflags:\n", strings.Join(app.Names, ", "))
+		fs.PrintDefaults()
+	}
+	var m meshFlags
+	m.register(fs)
+	etcd := fs.String("etcd", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
+	nats := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	services := fs.Args()
+	if len(services) == 1 && services[0] == "all" {
+		services = app.Names
+	}
+	if len(services) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	logger := m.logger(stderr)
+	cfg := m.nodeConfig(services)
+	cfg.EtcdEndpoints = strings.Split(*etcd, ",")
+	cfg.NATSURL = *nats
+	cfg.OnReady = func(addrs map[string]string) {
+		for _, s := range services {
+			fmt.Fprintf(stdout, "%-10s %s\n", s, addrs[s])
+		}
+		fmt.Fprintln(stdout, "ready")
+	}
+	return node.Run(ctx, cfg, logger)
+}

@@ -1,0 +1,158 @@
+// Package etcdserver runs a single-node etcd inside the process, for
+// `streamgate dev` and for tests that want the real registry instead of a
+// fake. It is the only package that links go.etcd.io/etcd/server/v3/embed:
+// that dependency costs about a minute of cold build, so it stays in one leaf.
+package etcdserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// readyTimeout bounds Start even when the caller's context has no deadline:
+// a node that is not ready by then will not become ready.
+const readyTimeout = 30 * time.Second
+
+// Config says where the node keeps its data and where it listens.
+type Config struct {
+	// Dir is the data directory. Required: reusing it keeps the data across
+	// restarts, a fresh temporary directory gives an empty store.
+	Dir string
+	// ClientAddr is the host:port clients dial; default "127.0.0.1:0" (any
+	// free port, see Server.Endpoint).
+	ClientAddr string
+	// PeerAddr is the host:port of the raft peer listener; default
+	// "127.0.0.1:0". A single node has no peers, but etcd still listens.
+	PeerAddr string
+	// Name is the member name; default "streamgate".
+	Name string
+	// UnsafeNoFsync skips fsync: faster, and fine for tests and throwaway
+	// dev data, where a crash may lose the last writes.
+	UnsafeNoFsync bool
+}
+
+func (c *Config) validate() error {
+	if c.Dir == "" {
+		return errors.New("etcdserver: Config.Dir is required")
+	}
+	if c.ClientAddr == "" {
+		c.ClientAddr = "127.0.0.1:0"
+	}
+	if c.PeerAddr == "" {
+		c.PeerAddr = "127.0.0.1:0"
+	}
+	if c.Name == "" {
+		c.Name = "streamgate"
+	}
+	return nil
+}
+
+// Server is a running embedded etcd node.
+type Server struct {
+	etcd     *embed.Etcd
+	endpoint string
+	logger   *slog.Logger
+
+	closing   *atomic.Bool // demotes etcd's shutdown noise to debug
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts a node and returns once it serves clients. It waits for
+// etcd's ReadyNotify, bounded by ctx and by a 30 s timeout; on failure the
+// node is closed again. etcd's own logs go to logger at error level only:
+// at info it logs dozens of lines per start.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	clientURL, err := url.Parse("http://" + cfg.ClientAddr)
+	if err != nil {
+		return nil, fmt.Errorf("etcdserver: client address %q: %w", cfg.ClientAddr, err)
+	}
+	peerURL, err := url.Parse("http://" + cfg.PeerAddr)
+	if err != nil {
+		return nil, fmt.Errorf("etcdserver: peer address %q: %w", cfg.PeerAddr, err)
+	}
+
+	ec := embed.NewConfig()
+	ec.Name = cfg.Name
+	ec.Dir = cfg.Dir
+	ec.ListenClientUrls = []url.URL{*clientURL}
+	ec.AdvertiseClientUrls = []url.URL{*clientURL}
+	ec.ListenPeerUrls = []url.URL{*peerURL}
+	ec.AdvertisePeerUrls = []url.URL{*peerURL}
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	ec.UnsafeNoFsync = cfg.UnsafeNoFsync
+	// Registrations churn (one lease and key per instance start), so keep an
+	// hour of history for watchers and compact the rest.
+	ec.AutoCompactionMode = embed.CompactorModePeriodic
+	ec.AutoCompactionRetention = "1h"
+	closing := new(atomic.Bool)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(newSlogCore(logger, zap.ErrorLevel, closing)))
+
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("etcdserver: start: %w", err)
+	}
+	timer := time.NewTimer(readyTimeout)
+	defer timer.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("etcdserver: before ready: %w", err)
+	case <-timer.C:
+		closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("etcdserver: not ready after %s", readyTimeout)
+	case <-ctx.Done():
+		closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("etcdserver: waiting for ready: %w", context.Cause(ctx))
+	}
+	s := &Server{
+		etcd:     e,
+		endpoint: "http://" + e.Clients[0].Addr().String(),
+		logger:   logger,
+		closing:  closing,
+	}
+	logger.Info("embedded etcd ready", "endpoint", s.endpoint, "dir", cfg.Dir)
+	return s, nil
+}
+
+// Endpoint is the client URL with the port actually bound, for
+// clientv3.Config.Endpoints.
+func (s *Server) Endpoint() string { return s.endpoint }
+
+// Close stops the node and waits until its listeners are closed; it is
+// safe to call more than once. Close clients first: etcd gives open watch
+// and keepalive streams up to its request timeout to finish. It returns the
+// first error the node reported while running, if any.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		s.etcd.Close()
+		// Err is closed once Close returns; drain what was reported.
+		for err := range s.etcd.Err() {
+			if err != nil && s.closeErr == nil {
+				s.closeErr = fmt.Errorf("etcdserver: %w", err)
+			}
+		}
+		s.logger.Info("embedded etcd closed", "endpoint", s.endpoint)
+	})
+	return s.closeErr
+}

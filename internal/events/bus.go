@@ -1,0 +1,133 @@
+// Package events publishes and consumes the streamgate.events.v1 messages on
+// NATS JetStream. Each event message names its subject and stream in the
+// streamgate.options.v1.event option, so the contract, not this package or its
+// callers, decides where an event travels. Delivery is at least once: Publish
+// sets Nats-Msg-Id from event_id so JetStream drops republished duplicates
+// within its window, and consumers deduplicate the rest (see Deduper).
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// Bus is a NATS connection with JetStream, shared by the services of one
+// process. It is safe for concurrent use.
+type Bus struct {
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	logger     *slog.Logger
+	propagator propagation.TextMapPropagator
+}
+
+// Option configures Connect.
+type Option func(*options)
+
+type options struct {
+	name       string
+	propagator propagation.TextMapPropagator
+}
+
+// WithPropagator sets how trace context travels in message headers. The
+// default is W3C Trace Context (propagation.TraceContext{}); pass a composite
+// propagator to carry baggage too.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return func(o *options) { o.propagator = p }
+}
+
+// WithName sets the connection name the NATS server shows in its monitoring
+// (default "streamgate"), e.g. the service or node name.
+func WithName(name string) Option {
+	return func(o *options) { o.name = name }
+}
+
+// Connect connects to NATS at url and keeps reconnecting forever, with
+// capped, jittered backoff, so a NATS restart is an outage the services ride
+// out rather than a crash. If no server answers at first, Connect keeps trying
+// until ctx is done, so services need not start after NATS.
+func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...Option) (*Bus, error) {
+	o := options{name: "streamgate", propagator: propagation.TraceContext{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	natsOpts := []nats.Option{
+		nats.Name(o.name),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(reconnectDelay),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			attrs := []any{"err", err}
+			if sub != nil {
+				attrs = append(attrs, "subject", sub.Subject)
+			}
+			logger.Error("nats async error", attrs...)
+		}),
+	}
+	for attempt := 0; ; attempt++ {
+		nc, err := nats.Connect(url, natsOpts...)
+		if err == nil {
+			js, err := jetstream.New(nc)
+			if err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("events: jetstream: %w", err)
+			}
+			return &Bus{nc: nc, js: js, logger: logger, propagator: o.propagator}, nil
+		}
+		// Only "nobody answered" is worth waiting out; a bad URL, TLS or
+		// auth error will not fix itself.
+		if !errors.Is(err, nats.ErrNoServers) {
+			return nil, fmt.Errorf("events: connect %s: %w", url, err)
+		}
+		delay := reconnectDelay(attempt)
+		logger.WarnContext(ctx, "nats not reachable, retrying", "url", url, "retry_in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("events: connect %s: %w", url, errors.Join(err, ctx.Err()))
+		case <-t.C:
+		}
+	}
+}
+
+// reconnectDelay is 100ms doubling to 5s, plus up to 20% jitter so that many
+// clients do not reconnect in lockstep after a server restart.
+func reconnectDelay(attempts int) time.Duration {
+	d := 5 * time.Second
+	if attempts < 6 {
+		d = 100 * time.Millisecond << attempts
+	}
+	return d + rand.N(d/5+1)
+}
+
+// Close flushes what is buffered (acks are sent asynchronously) and closes
+// the connection. Stop subscriptions first.
+func (b *Bus) Close() {
+	if b.nc.IsConnected() {
+		if err := b.nc.FlushTimeout(2 * time.Second); err != nil {
+			b.logger.Warn("nats flush on close", "err", err)
+		}
+	}
+	b.nc.Close()
+}
+
+// JetStream exposes the JetStream context for what this package does not
+// wrap, such as work-queue streams and key-value buckets.
+func (b *Bus) JetStream() jetstream.JetStream {
+	return b.js
+}

@@ -1,0 +1,166 @@
+// Package natsserver runs an embedded NATS server with JetStream on local
+// disk, so `streamgate dev` and tests need no external broker. Production
+// deployments point services at a real NATS cluster instead.
+package natsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// readyTimeout bounds how long Start waits for the client listener.
+const readyTimeout = 10 * time.Second
+
+// Config says where the server keeps its data and where it listens.
+type Config struct {
+	// Dir is the JetStream store directory. Required: a restart on the same
+	// Dir finds its streams, messages and consumer state again.
+	Dir string
+	// Host is the client listen address; empty means 127.0.0.1, so a dev
+	// server is not reachable from other machines by accident.
+	Host string
+	// Port is the client port; 0 or -1 picks a free one (see ClientURL).
+	Port int
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Dir == "" {
+		return c, errors.New("natsserver: Config.Dir is required")
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	if c.Port == 0 {
+		// In nats-server 0 means the default 4222; -1 means random.
+		c.Port = server.RANDOM_PORT
+	}
+	return c, nil
+}
+
+// Server is a running embedded NATS server.
+type Server struct {
+	ns     *server.Server
+	logger *slog.Logger
+	once   sync.Once
+}
+
+// Start starts the server and returns once it accepts connections with
+// JetStream enabled. ctx bounds the start only, not the server's life: stop it
+// with Shutdown. The server never installs signal handlers (NoSigs), since the
+// host process owns them.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("natsserver: store dir: %w", err)
+	}
+	ns, err := server.NewServer(&server.Options{
+		Host:      cfg.Host,
+		Port:      cfg.Port,
+		JetStream: true,
+		StoreDir:  cfg.Dir,
+		NoSigs:    true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: %w", err)
+	}
+	adapter := &slogAdapter{logger: logger, fatal: make(chan string, 1)}
+	// Debug only when the injected logger wants it; protocol tracing never.
+	ns.SetLoggerV2(adapter, logger.Enabled(ctx, slog.LevelDebug), false, false)
+
+	// Start returns early, after logging through Fatalf, when it cannot
+	// listen or enable JetStream; the adapter turns that into an error here
+	// instead of a ten-second wait for a listener that will never come.
+	ns.Start()
+	s := &Server{ns: ns, logger: logger}
+	select {
+	case msg := <-adapter.fatal:
+		s.Shutdown()
+		return nil, fmt.Errorf("natsserver: %s", msg)
+	default:
+	}
+
+	wait := readyTimeout
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		wait = time.Until(deadline)
+	}
+	if err := ctx.Err(); err != nil {
+		s.Shutdown()
+		return nil, err
+	}
+	if !ns.ReadyForConnections(wait) {
+		s.Shutdown()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("natsserver: not ready for connections after %s", wait)
+	}
+	if !ns.JetStreamEnabled() {
+		s.Shutdown()
+		return nil, errors.New("natsserver: JetStream did not start")
+	}
+	logger.InfoContext(ctx, "nats server ready", "url", ns.ClientURL(), "dir", cfg.Dir)
+	return s, nil
+}
+
+// ClientURL is the nats:// URL clients connect to.
+func (s *Server) ClientURL() string {
+	return s.ns.ClientURL()
+}
+
+// Shutdown stops the server and waits until it has stopped, so the store
+// directory is released and a new server may open it. Safe to call twice.
+func (s *Server) Shutdown() {
+	s.once.Do(func() {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	})
+}
+
+// slogAdapter is the server.Logger that writes to slog. Notices (including
+// the startup banner) go to DEBUG: the embedded server is plumbing, and Start
+// logs the one line that matters.
+type slogAdapter struct {
+	logger *slog.Logger
+	fatal  chan string
+}
+
+func (a *slogAdapter) Noticef(format string, v ...any) {
+	a.logger.Debug(fmt.Sprintf(format, v...))
+}
+
+func (a *slogAdapter) Warnf(format string, v ...any) {
+	a.logger.Warn(fmt.Sprintf(format, v...))
+}
+
+// Fatalf must not exit the process as the server's own logger would: Start
+// reports the first fatal message as an error.
+func (a *slogAdapter) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	a.logger.Error(msg)
+	select {
+	case a.fatal <- msg:
+	default:
+	}
+}
+
+func (a *slogAdapter) Errorf(format string, v ...any) {
+	a.logger.Error(fmt.Sprintf(format, v...))
+}
+
+func (a *slogAdapter) Debugf(format string, v ...any) {
+	a.logger.Debug(fmt.Sprintf(format, v...))
+}
+
+func (a *slogAdapter) Tracef(format string, v ...any) {
+	a.logger.Debug(fmt.Sprintf(format, v...))
+}

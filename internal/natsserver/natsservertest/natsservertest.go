@@ -1,0 +1,75 @@
+// Package natsservertest starts embedded NATS servers for tests, so tests of
+// JetStream code run against the real server rather than a mock.
+package natsservertest
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/streamgate/streamgate/internal/natsserver"
+)
+
+// Start starts a server with a fresh store in t.TempDir and shuts it down
+// when the test ends.
+func Start(t testing.TB) *natsserver.Server {
+	t.Helper()
+	return StartInDir(t, t.TempDir())
+}
+
+// StartInDir starts a server on dir, so a test can shut one down and start
+// another on the same store to exercise a restart. Each call gets a new random
+// port. The server is shut down when the test ends (Shutdown is idempotent, so
+// a test may also call it itself).
+func StartInDir(t testing.TB, dir string) *natsserver.Server {
+	t.Helper()
+	return StartConfig(t, natsserver.Config{Dir: dir})
+}
+
+// testWriter sends log output to the test's output until the test's cleanup
+// runs. Server goroutines may log during shutdown, and writing to a finished
+// test panics.
+type testWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done bool
+}
+
+// newTestWriter must be called before the server's cleanup is registered:
+// cleanups run last-in first-out, so the writer closes after the server has
+// stopped.
+func newTestWriter(t testing.TB) *testWriter {
+	w := &testWriter{w: t.Output()}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.done = true
+	})
+	return w
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(p), nil
+	}
+	return w.w.Write(p)
+}
+
+// StartConfig starts a server with cfg, e.g. on the port of one just shut
+// down, to test clients that reconnect. An empty cfg.Dir gets t.TempDir.
+func StartConfig(t testing.TB, cfg natsserver.Config) *natsserver.Server {
+	t.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	logger := slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s, err := natsserver.Start(t.Context(), cfg, logger)
+	if err != nil {
+		t.Fatalf("start embedded NATS: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}

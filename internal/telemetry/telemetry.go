@@ -1,0 +1,141 @@
+// Package telemetry builds the OpenTelemetry providers the StreamGate binary
+// hands to its server runtime and clients. It owns the SDK providers so that
+// one Shutdown flushes them; nothing here touches the otel globals, so tests
+// and several servers in one process never share state by accident.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Config names the process in every span and metric it exports.
+type Config struct {
+	// ServiceName is service.name, e.g. "streamgate". Required.
+	ServiceName string
+	// InstanceID is service.instance.id, unique per running process (the
+	// registration id, a pod name). Empty: the attribute is left out.
+	InstanceID string
+	// Version is service.version, usually buildinfo.Read().Version. Empty:
+	// the attribute is left out.
+	Version string
+}
+
+// Option adjusts what New builds.
+type Option func(*options)
+
+type options struct {
+	spanProcessors []sdktrace.SpanProcessor
+	metricReaders  []sdkmetric.Reader
+}
+
+// WithSpanProcessor registers a span processor on the TracerProvider. Tests
+// pass an in-memory recorder; the exporter (OTLP) will arrive through the
+// same hook.
+func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
+	return func(o *options) { o.spanProcessors = append(o.spanProcessors, sp) }
+}
+
+// WithMetricReader registers a reader on the MeterProvider. This is the seam
+// for the Prometheus exporter (itself an sdkmetric.Reader); tests pass a
+// sdkmetric.NewManualReader. Without a reader, instruments record nothing.
+func WithMetricReader(r sdkmetric.Reader) Option {
+	return func(o *options) { o.metricReaders = append(o.metricReaders, r) }
+}
+
+// Telemetry holds the providers. The exported fields are the API interfaces
+// that instrumentation (otelconnect, clients) takes; the SDK types stay
+// unexported so only Shutdown can stop them.
+type Telemetry struct {
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	Propagator     propagation.TextMapPropagator
+	// Resource describes this process; exporters added later reuse it.
+	Resource *resource.Resource
+
+	tracer *sdktrace.TracerProvider
+	meter  *sdkmetric.MeterProvider
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New builds the SDK providers: traces sampled parent-based with
+// always-sample at the root (a sampled caller is always honoured, and we are
+// far from the volume where root sampling matters), W3C TraceContext and
+// Baggage propagation, and a resource carrying service.name,
+// service.instance.id and service.version. No exporter is configured yet.
+func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
+	if cfg.ServiceName == "" {
+		return nil, errors.New("telemetry: Config.ServiceName is required")
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+
+	attrs := []attribute.KeyValue{semconv.ServiceName(cfg.ServiceName)}
+	if cfg.InstanceID != "" {
+		attrs = append(attrs, semconv.ServiceInstanceID(cfg.InstanceID))
+	}
+	if cfg.Version != "" {
+		attrs = append(attrs, semconv.ServiceVersion(cfg.Version))
+	}
+	// No WithFromEnv: only cmd/ reads the environment.
+	res, err := resource.New(ctx,
+		resource.WithSchemaURL(semconv.SchemaURL),
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(attrs...),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+
+	tpOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
+	}
+	for _, sp := range o.spanProcessors {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+
+	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+	for _, r := range o.metricReaders {
+		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
+	}
+	mp := sdkmetric.NewMeterProvider(mpOpts...)
+
+	return &Telemetry{
+		TracerProvider: tp,
+		MeterProvider:  mp,
+		Propagator:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		Resource:       res,
+		tracer:         tp,
+		meter:          mp,
+	}, nil
+}
+
+// Shutdown flushes and stops both providers; spans and metrics recorded
+// afterwards are dropped. It is safe to call more than once: later calls
+// return the first result.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	t.shutdownOnce.Do(func() {
+		t.shutdownErr = errors.Join(t.tracer.Shutdown(ctx), t.meter.Shutdown(ctx))
+		if t.shutdownErr != nil {
+			t.shutdownErr = fmt.Errorf("telemetry: shutdown: %w", t.shutdownErr)
+		}
+	})
+	return t.shutdownErr
+}
