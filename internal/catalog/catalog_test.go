@@ -42,9 +42,9 @@ func TestContractRules(t *testing.T) {
 		}
 	}
 	want := map[string]bool{
-		"TranscoderService.WatchJob":        true,
-		"StreamingService.StreamSegments":   true,
-		"MonitorService.WatchSystemHealth":  true,
+		"TranscoderService.WatchJob":       true,
+		"StreamingService.StreamSegments":  true,
+		"MonitorService.WatchSystemHealth": true,
 	}
 	if len(streaming) != len(want) {
 		t.Errorf("streaming RPCs = %v, want %v", streaming, want)
