@@ -54,7 +54,9 @@ check-generate: generate ## fail if the committed generated code is stale
 ## --- Go and TypeScript ----------------------------------------------------
 
 .PHONY: vet
-vet: ## go vet in every module, outside the workspace
+vet: ## gofmt, and go vet in every module, outside the workspace
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && GOWORK=off $(GO) vet ./...); done
 
 .PHONY: go-test
