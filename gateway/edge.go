@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/streamgate/streamgate/internal/catalog"
+	"github.com/streamgate/streamgate/internal/identity"
 )
 
 // Edge proxies RPCs to the mesh.
@@ -47,6 +48,11 @@ func New(rt http.RoundTripper, cat *catalog.Catalog, logger *slog.Logger) *Edge 
 			pr.Out.URL.Host = pr.In.Context().Value(targetKey{}).(string)
 			pr.Out.Host = pr.Out.URL.Host
 			pr.SetXForwarded()
+			// Only the gateway vouches for a caller: identity headers that
+			// arrive from outside are dropped before anything is forwarded.
+			for _, h := range identity.TrustedHeaders {
+				pr.Out.Header.Del(h)
+			}
 		},
 		Transport: rt,
 		// Flush every write at once: server streams (WatchJob,

@@ -21,6 +21,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
+	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/mesh"
 	"github.com/streamgate/streamgate/internal/registry"
 )
@@ -30,6 +31,9 @@ type videos struct {
 }
 
 func (videos) GetVideo(_ context.Context, req *connect.Request[metadatav1.GetVideoRequest]) (*connect.Response[metadatav1.GetVideoResponse], error) {
+	if addr := req.Header().Get(identity.AddressHeader); addr != "" {
+		return nil, connect.NewError(connect.CodeInternal, errors.New("identity header reached the backend: "+addr))
+	}
 	if req.Msg.GetVideoId() == "missing" {
 		return nil, connect.NewError(connect.CodeNotFound, errors.New("no such video"))
 	}
@@ -167,6 +171,18 @@ func TestEdgePassThrough(t *testing.T) {
 				t.Errorf("call to a service with no instance: %v, want Unavailable", err)
 			}
 		})
+	}
+}
+
+// TestEdgeStripsIdentity: a client cannot claim a verified identity by
+// sending the headers the gateway uses to vouch for callers.
+func TestEdgeStripsIdentity(t *testing.T) {
+	f := newFixture(t)
+	videos := metadatav1connect.NewMetadataServiceClient(http.DefaultClient, f.edge)
+	req := connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: "vid_1"})
+	req.Header().Set(identity.AddressHeader, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+	if _, err := videos.GetVideo(t.Context(), req); err != nil {
+		t.Fatalf("GetVideo with a forged identity header: %v", err)
 	}
 }
 

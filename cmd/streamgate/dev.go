@@ -52,6 +52,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := m.nodeConfig(app.Names)
 	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
 	cfg.NATSURL = nats.ClientURL()
+	cfg.DevMode = true
 	cfg.OnReady = func(addrs map[string]string) {
 		fmt.Fprintf(stdout, "gateway:  http://%s\n", addrs["gateway"])
 		fmt.Fprintf(stdout, "etcd:     %s\n", etcd.Endpoint())

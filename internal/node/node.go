@@ -24,6 +24,7 @@ import (
 	"github.com/streamgate/streamgate/internal/buildinfo"
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/mesh"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/server"
@@ -50,6 +51,9 @@ type Config struct {
 	RegistryTTL time.Duration
 	// DrainTimeout bounds the graceful drain of each server; default 15s.
 	DrainTimeout time.Duration
+	// DevMode accepts the dev identity header in place of a session
+	// (streamgate dev only).
+	DevMode bool
 	// App carries per-service settings.
 	App app.Config
 	// OnReady, when set, is called once every service is registered and
@@ -202,7 +206,10 @@ func start(ctx context.Context, name string, cfg Config, deps app.Deps, version 
 	if addr == "" {
 		addr = net.JoinHostPort(cfg.ListenHost, "0")
 	}
-	opts := []server.Option{server.WithTelemetry(tel)}
+	opts := []server.Option{
+		server.WithTelemetry(tel),
+		server.WithInterceptors(identity.NewInterceptor(cfg.DevMode)),
+	}
 	if h, ok := svc.(app.HTTPMounter); ok {
 		for pattern, handler := range h.HTTPHandlers() {
 			opts = append(opts, server.WithHandler(pattern, handler))

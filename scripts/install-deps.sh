@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the OS packages the tests run against for real: ffmpeg/ffprobe
+# (media validation and transcoding), PostgreSQL 15 and Redis 7 (started
+# by the tests themselves, on loopback, in temp dirs). Idempotent and quick
+# when everything is present; needs root (CI and dev machines run as root).
+set -euo pipefail
+need=()
+command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The packages start system-wide servers; tests start their own.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl stop redis-server postgresql >/dev/null 2>&1 || true
+fi
+service redis-server stop >/dev/null 2>&1 || true
+service postgresql stop >/dev/null 2>&1 || true
