@@ -76,8 +76,22 @@ func ShortName(service string) string {
 	return ""
 }
 
-// ServeHTTP routes "/<package>.<Service>/<Method>" to the service's instances.
+// httpRoutes are the plain-HTTP paths services serve besides their RPCs:
+// tus uploads and media delivery. Each prefix goes to one service.
+var httpRoutes = []struct{ prefix, service string }{
+	{"/uploads/", "upload"},
+	{"/play/", "streaming"},
+}
+
+// ServeHTTP routes "/<package>.<Service>/<Method>" to the service's
+// instances, and the plain-HTTP prefixes in httpRoutes likewise.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, rt := range httpRoutes {
+		if strings.HasPrefix(r.URL.Path, rt.prefix) {
+			e.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, rt.service)))
+			return
+		}
+	}
 	svc, _, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	short, known := e.services[svc]
 	if !ok || !known {
@@ -110,7 +124,15 @@ func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err *connect.E
 		_ = e.errors.Write(w, r, err)
 		return
 	}
-	http.Error(w, err.Message(), http.StatusNotFound)
+	// A plain-HTTP route (tus, media): answer with the matching status.
+	status := http.StatusNotFound
+	switch err.Code() {
+	case connect.CodeUnavailable:
+		status = http.StatusServiceUnavailable
+	case connect.CodeUnimplemented:
+		status = http.StatusNotImplemented
+	}
+	http.Error(w, err.Message(), status)
 }
 
 // bufferPool reuses the proxy's copy buffers: without it every proxied call

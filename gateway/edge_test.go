@@ -99,8 +99,13 @@ func newFixture(tb testing.TB) *fixture {
 	mux := http.NewServeMux()
 	mux.Handle(metadatav1connect.NewMetadataServiceHandler(videos{}))
 	mux.Handle(monitorv1connect.NewMonitorServiceHandler(health{}))
+	mux.HandleFunc("/uploads/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://"+r.Header.Get("X-Forwarded-Host")+r.URL.Path)
+		w.WriteHeader(http.StatusNoContent)
+	})
 	backend := serve(tb, mux)
 	register(tb, etcd, "metadata", backend)
+	register(tb, etcd, "upload", backend)
 	register(tb, etcd, "monitor", backend)
 
 	w := registry.NewWatcher(etcd, registry.DefaultPrefix, logger)
@@ -183,6 +188,33 @@ func TestEdgeStripsIdentity(t *testing.T) {
 	req.Header().Set(identity.AddressHeader, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
 	if _, err := videos.GetVideo(t.Context(), req); err != nil {
 		t.Fatalf("GetVideo with a forged identity header: %v", err)
+	}
+}
+
+// TestEdgeHTTPRoutes: tus and media paths go to their services, which see
+// the gateway's host in X-Forwarded-Host (so tus Location points at it).
+func TestEdgeHTTPRoutes(t *testing.T) {
+	f := newFixture(t)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodHead, f.edge+"/uploads/upl_1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if want := f.edge + "/uploads/upl_1"; res.StatusCode != http.StatusNoContent || res.Header.Get("Location") != want {
+		t.Errorf("HEAD /uploads/upl_1 = %d, Location %q; want 204 and %q", res.StatusCode, res.Header.Get("Location"), want)
+	}
+	// No streaming instance is registered: 503, not a hang or a 404.
+	res, err = http.Get(f.edge + "/play/vid_1/master.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET /play/... with no streaming instance = %d, want 503", res.StatusCode)
 	}
 }
 
