@@ -52,6 +52,10 @@ check-generate: generate ## fail if the committed generated code is stale
 		echo "generated code is stale: run 'make generate' and commit gen/"; exit 1; \
 	fi
 
+.PHONY: contracts
+contracts: ## recompile contracts/src with solc-js and regenerate the Go bindings (commit the result)
+	contracts/generate.sh
+
 ## --- Go and TypeScript ----------------------------------------------------
 
 .PHONY: vet
@@ -74,7 +78,10 @@ build: ## build the streamgate binary into bin/
 
 .PHONY: bench
 bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./gateway/ ./internal/mesh/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./gateway/ ./internal/mesh/ ./services/cache/... ./internal/ownercache/ \
+		./internal/siwe/ ./internal/access/
+	# Heavy: 100k-row catalogues on both engines; a 60 s 720p encode.
+	$(GO) test -run '^$$' -bench . -count 1 -timeout 60m ./services/metadata/... ./internal/transcode/
 
 ## --- the two commands -----------------------------------------------------
 

@@ -3,11 +3,13 @@ package integration
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,6 +18,8 @@ import (
 
 	"connectrpc.com/connect"
 
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
 )
@@ -150,6 +154,53 @@ func TestDev(t *testing.T) {
 		}
 	})
 
+	t.Run("a CLI upload through the gateway becomes a READY video", func(t *testing.T) {
+		clip := filepath.Join(t.TempDir(), "clip.mp4")
+		gen := exec.CommandContext(t.Context(), "ffmpeg", "-v", "error", "-y",
+			"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=5",
+			"-f", "lavfi", "-i", "sine=frequency=440:duration=5",
+			"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", clip)
+		if out, err := gen.CombinedOutput(); err != nil {
+			t.Fatalf("making a test clip (ffmpeg comes from scripts/install-deps.sh): %v\n%s", err, out)
+		}
+		out, err := exec.CommandContext(t.Context(), streamgateBinary(t), "upload",
+			"--gateway", p.gatewayURL, "--title", "Integration clip", "--json", clip).Output()
+		if err != nil {
+			t.Fatalf("streamgate upload: %v\n%s", err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		var ids struct {
+			UploadID string `json:"upload_id"`
+			VideoID  string `json:"video_id"`
+		}
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ids); err != nil || ids.VideoID == "" {
+			t.Fatalf("last line %q is not the ids as JSON: %v", lines[len(lines)-1], err)
+		}
+		videos := metadatav1connect.NewMetadataServiceClient(http.DefaultClient, p.gatewayURL)
+		deadline := time.Now().Add(2 * time.Minute)
+		var v *metadatav1.Video
+		for {
+			res, err := videos.GetVideo(t.Context(), connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: ids.VideoID}))
+			if err != nil {
+				t.Fatalf("GetVideo: %v", err)
+			}
+			v = res.Msg.GetVideo()
+			if v.GetStatus() == metadatav1.VideoStatus_VIDEO_STATUS_READY || v.GetStatus() == metadatav1.VideoStatus_VIDEO_STATUS_FAILED {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("video still %v after 2 minutes", v.GetStatus())
+			}
+			time.Sleep(200 * time.Millisecond) // polling the public API, as a client would
+		}
+		if v.GetStatus() != metadatav1.VideoStatus_VIDEO_STATUS_READY {
+			t.Fatalf("video ended %v: %s", v.GetStatus(), v.GetStatusReason())
+		}
+		if v.GetTitle() != "Integration clip" || len(v.GetRenditions()) == 0 || v.GetHlsManifestPath() == "" || v.GetDashManifestPath() == "" {
+			t.Errorf("READY video = %v, want its title, renditions and manifests", v)
+		}
+	})
+
 	t.Run("grpcurl list through the gateway shows every service", func(t *testing.T) {
 		out, err := exec.CommandContext(t.Context(), "go", "tool", "grpcurl", "-plaintext", p.gatewayAddr, "list").CombinedOutput()
 		if err != nil {
@@ -176,12 +227,11 @@ func TestDev(t *testing.T) {
 		if !strings.Contains(string(out), `"service": "monitor"`) {
 			t.Errorf("grpcurl output %s does not describe the monitor service", out)
 		}
-		// An RPC that is not built yet answers Unimplemented, through the
-		// gateway, in the gRPC protocol.
+		// Error codes cross the gateway in the gRPC protocol.
 		out, err = exec.CommandContext(t.Context(), "go", "tool", "grpcurl", "-plaintext", "-d", `{"video_id":"vid_x"}`,
 			p.gatewayAddr, "streamgate.metadata.v1.MetadataService/GetVideo").CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "Unimplemented") {
-			t.Errorf("grpcurl GetVideo: err %v, output %s; want Unimplemented", err, out)
+		if err == nil || !strings.Contains(string(out), "NotFound") {
+			t.Errorf("grpcurl GetVideo(unknown): err %v, output %s; want NotFound", err, out)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/streamgate/streamgate/internal/app"
+	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/etcdserver"
 	"github.com/streamgate/streamgate/internal/natsserver"
 	"github.com/streamgate/streamgate/internal/node"
@@ -49,14 +50,29 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer nats.Shutdown()
 
-	cfg := m.nodeConfig(app.Names)
+	chain, err := devchain.New(ctx, devchain.Config{CORSOrigins: []string{m.public()}}, logger.With("component", "devchain"))
+	if err != nil {
+		return fmt.Errorf("dev chain: %w", err)
+	}
+	defer chain.Close()
+
+	cfg := m.nodeConfig(app.Names, *dataDir)
 	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
 	cfg.NATSURL = nats.ClientURL()
 	cfg.DevMode = true
+	cfg.App.DevMode = true
+	if cfg.App.Chains == nil {
+		cfg.App.Chains = map[uint64]string{}
+	}
+	if _, ok := cfg.App.Chains[devchain.ChainID]; !ok {
+		cfg.App.Chains[devchain.ChainID] = chain.RPCURL()
+	}
 	cfg.OnReady = func(addrs map[string]string) {
 		fmt.Fprintf(stdout, "gateway:  http://%s\n", addrs["gateway"])
 		fmt.Fprintf(stdout, "etcd:     %s\n", etcd.Endpoint())
 		fmt.Fprintf(stdout, "nats:     %s\n", nats.ClientURL())
+		fmt.Fprintf(stdout, "chain:    %s (id %d)\n", chain.RPCURL(), devchain.ChainID)
+		fmt.Fprintf(stdout, "demo NFT: ERC-721 %s, ERC-1155 %s; demo wallet %s\n", chain.PassAddress(), chain.ItemsAddress(), chain.DemoWallet())
 		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s <service...>\n", etcd.Endpoint(), nats.ClientURL())
 		fmt.Fprintln(stdout, "streamgate dev ready")
 	}

@@ -29,6 +29,7 @@ func commands() []command {
 	return []command{
 		{name: "dev", short: "run the whole platform on this machine (embedded etcd and NATS)", run: runDev},
 		{name: "serve", short: "run one or several services against existing etcd and NATS", run: runServe},
+		{name: "upload", short: "upload a video file (resumable; re-run to resume)", run: runUpload},
 		{name: "version", short: "print the version and exit", run: runVersion},
 	}
 }

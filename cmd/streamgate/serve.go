@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,12 @@ type meshFlags struct {
 	probeInterval time.Duration
 	logLevel      slog.Level
 	logJSON       bool
+	publicURL     string
+	databaseURL   string
+	chains        chainFlag
+	cacheBackend  string
+	redisURL      string
+	workers       int
 }
 
 func (m *meshFlags) register(fs *flag.FlagSet) {
@@ -37,6 +44,13 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&m.probeInterval, "probe-interval", 2*time.Second, "monitor's health probe interval")
 	fs.TextVar(&m.logLevel, "log-level", slog.LevelInfo, "log level: DEBUG, INFO, WARN, ERROR")
 	fs.BoolVar(&m.logJSON, "log-json", false, "log as JSON lines instead of text")
+	m.chains = chainFlag{}
+	fs.StringVar(&m.publicURL, "public-url", "", "the gateway's URL as clients reach it (default http://<http-addr>); tus URLs and the SIWE domain derive from it")
+	fs.StringVar(&m.databaseURL, "database-url", "", "metadata database: postgres://... or a SQLite path (default <data-dir>/metadata.db)")
+	fs.Var(&m.chains, "chain", "`id=url` JSON-RPC endpoint of an EIP-155 chain (repeatable)")
+	fs.StringVar(&m.cacheBackend, "cache-backend", "memory", "cache backend: memory or redis")
+	fs.StringVar(&m.redisURL, "redis-url", "", "Redis URL for --cache-backend=redis")
+	fs.IntVar(&m.workers, "transcode-workers", 0, "transcoder jobs run at once per instance (default: one per two cores)")
 }
 
 func (m *meshFlags) logger(w io.Writer) *slog.Logger {
@@ -47,7 +61,7 @@ func (m *meshFlags) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func (m *meshFlags) nodeConfig(services []string) node.Config {
+func (m *meshFlags) nodeConfig(services []string, dataDir string) node.Config {
 	addrs := map[string]string{}
 	for k, v := range m.addrs {
 		addrs[k] = v
@@ -62,8 +76,45 @@ func (m *meshFlags) nodeConfig(services []string) node.Config {
 		AdvertiseHost: m.advertiseHost,
 		RegistryTTL:   m.registryTTL,
 		DrainTimeout:  m.drainTimeout,
-		App:           app.Config{ProbeInterval: m.probeInterval},
+		App: app.Config{
+			DataDir:          dataDir,
+			PublicBaseURL:    m.public(),
+			DatabaseURL:      m.databaseURL,
+			Chains:           map[uint64]string(m.chains),
+			CacheBackend:     m.cacheBackend,
+			RedisURL:         m.redisURL,
+			ProbeInterval:    m.probeInterval,
+			TranscodeWorkers: m.workers,
+		},
 	}
+}
+
+func (m *meshFlags) public() string {
+	if m.publicURL != "" {
+		return strings.TrimSuffix(m.publicURL, "/")
+	}
+	return "http://" + m.httpAddr
+}
+
+// chainFlag collects id=url pairs.
+type chainFlag map[uint64]string
+
+func (c chainFlag) String() string {
+	var parts []string
+	for k, v := range c {
+		parts = append(parts, fmt.Sprintf("%d=%s", k, v))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (c chainFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	id, err := strconv.ParseUint(k, 10, 64)
+	if !ok || err != nil || id == 0 || v == "" {
+		return fmt.Errorf("want id=url with a positive chain id, got %q", s)
+	}
+	c[id] = v
+	return nil
 }
 
 // addrFlag collects service=host:port pairs.
@@ -96,6 +147,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var m meshFlags
 	m.register(fs)
 	etcd := fs.String("etcd", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
+	dataDir := fs.String("data-dir", ".streamgate", "local state of the services run here (SQLite files, local media store)")
 	nats := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -109,7 +161,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	logger := m.logger(stderr)
-	cfg := m.nodeConfig(services)
+	cfg := m.nodeConfig(services, *dataDir)
 	cfg.EtcdEndpoints = strings.Split(*etcd, ",")
 	cfg.NATSURL = *nats
 	cfg.OnReady = func(addrs map[string]string) {

@@ -9,18 +9,33 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/streamgate/streamgate/gateway"
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
+	"github.com/streamgate/streamgate/internal/access"
+	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/catalog"
+	"github.com/streamgate/streamgate/internal/chain"
 	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/mediaprobe"
 	"github.com/streamgate/streamgate/internal/mesh"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/services/auth"
 	"github.com/streamgate/streamgate/services/cache"
+	cachememory "github.com/streamgate/streamgate/services/cache/memory"
+	cacheredis "github.com/streamgate/streamgate/services/cache/redis"
 	gatewaysvc "github.com/streamgate/streamgate/services/gateway"
 	"github.com/streamgate/streamgate/services/metadata"
 	"github.com/streamgate/streamgate/services/monitor"
@@ -52,6 +67,12 @@ type HTTPMounter interface {
 	HTTPHandlers() map[string]http.Handler
 }
 
+// Closer is a service holding resources (a database, files) released after
+// its server has drained.
+type Closer interface {
+	Close() error
+}
+
 // Reflector is a service whose listener answers gRPC reflection for more
 // services than its own: the gateway lists the whole API.
 type Reflector interface {
@@ -63,8 +84,28 @@ var Names = []string{"gateway", "upload", "transcoder", "metadata", "auth", "str
 
 // Config holds per-service settings.
 type Config struct {
+	// DataDir holds each service's local state (upload/, auth/,
+	// metadata.db) and the shared media store (media/), for the local
+	// backends that one machine uses.
+	DataDir string
+	// PublicBaseURL is the gateway's URL as clients reach it, e.g.
+	// "http://127.0.0.1:8080": tus URLs and the SIWE domain and URI derive
+	// from it.
+	PublicBaseURL string
+	// DevMode accepts the dev identity header in place of a session.
+	DevMode bool
+	// DatabaseURL is metadata's database; empty: SQLite in DataDir.
+	DatabaseURL string
+	// Chains maps EIP-155 chain ids to JSON-RPC URLs.
+	Chains map[uint64]string
+	// CacheBackend is "memory" (default) or "redis"; RedisURL for redis.
+	CacheBackend string
+	RedisURL     string
 	// ProbeInterval is the monitor's health probe interval; 0 for its default.
 	ProbeInterval time.Duration
+	// TranscodeWorkers is the transcoder pool size per instance; 0 for its
+	// default.
+	TranscodeWorkers int
 }
 
 // Deps are the shared infrastructure services are built from. A nil field
@@ -77,14 +118,19 @@ type Deps struct {
 	Bus      *events.Bus
 	Etcd     *clientv3.Client
 	Config   Config
+	// InstanceID is the instance's registry id, for services that name
+	// themselves in shared state (transcoder workers).
+	InstanceID string
 }
 
-// Build returns the named service.
-func Build(name string, deps Deps) (Service, error) {
+// Build returns the named service. ctx bounds its start-up (opening stores,
+// connecting); it is not kept.
+func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 	logger := deps.Logger
 	if logger == nil {
 		return nil, errors.New("app: nil logger")
 	}
+	cfg := deps.Config
 	switch name {
 	case "gateway":
 		if deps.Mesh == nil || deps.Catalog == nil {
@@ -92,28 +138,168 @@ func Build(name string, deps Deps) (Service, error) {
 		}
 		edge := gateway.New(deps.Mesh.Transport(), deps.Catalog, logger)
 		return gatewaysvc.New(edge, serviceNames(deps.Catalog), logger)
-	case "upload":
-		return upload.New(logger)
-	case "transcoder":
-		return transcoder.New(logger)
-	case "metadata":
-		return metadata.New(logger)
-	case "auth":
-		return auth.New(logger)
-	case "streaming":
-		return streaming.New(logger)
-	case "cache":
-		return cache.New(logger)
-	case "worker":
-		return worker.New(logger)
 	case "monitor":
 		if deps.Registry == nil {
 			return nil, errors.New("monitor: needs the registry watcher")
 		}
-		return monitor.New(monitor.Config{Services: Names, ProbeInterval: deps.Config.ProbeInterval},
+		return monitor.New(monitor.Config{Services: Names, ProbeInterval: cfg.ProbeInterval},
 			deps.Registry, monitor.GRPCHealthProbe(h2cClient()), logger)
+	case "cache":
+		return buildCache(ctx, cfg, logger)
+	}
+
+	// The rest keep state and talk to the mesh and the bus.
+	if deps.Mesh == nil || deps.Bus == nil {
+		return nil, fmt.Errorf("%s: needs the mesh client and the event bus", name)
+	}
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("%s: needs a data directory", name)
+	}
+	switch name {
+	case "upload":
+		blobs, err := mediaStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		probe, err := mediaprobe.New(mediaprobe.Config{})
+		if err != nil {
+			return nil, err
+		}
+		return upload.New(upload.Config{
+			DevMode:       cfg.DevMode,
+			PublicBaseURL: cfg.PublicBaseURL,
+			DataDir:       filepath.Join(cfg.DataDir, "upload"),
+		}, uploadVideos{metadataClient(deps.Mesh)}, deps.Bus, blobs, probe, logger)
+	case "transcoder":
+		blobs, err := mediaStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		tc := transcoder.Config{InstanceID: deps.InstanceID, Workers: cfg.TranscodeWorkers}
+		tc.Transcode.WorkDir = filepath.Join(cfg.DataDir, "transcode-work")
+		return transcoder.New(tc, deps.Bus, blobs, logger)
+	case "metadata":
+		url := cfg.DatabaseURL
+		if url == "" {
+			url = "sqlite://" + filepath.Join(cfg.DataDir, "metadata.db")
+		}
+		return metadata.New(metadata.Config{DatabaseURL: url}, nil, deps.Bus, logger)
+	case "auth":
+		return buildAuth(ctx, cfg, deps, logger)
+	case "streaming":
+		return streaming.New(logger)
+	case "worker":
+		return worker.New(logger)
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Names)
+}
+
+func mediaStore(cfg Config) (blob.Store, error) {
+	return blob.NewLocal(filepath.Join(cfg.DataDir, "media"))
+}
+
+func metadataClient(m *mesh.Client) metadatav1connect.MetadataServiceClient {
+	return metadatav1connect.NewMetadataServiceClient(m.HTTPClient(), m.BaseURL("metadata"), m.ClientOptions()...)
+}
+
+// uploadVideos lets upload create the video record through the mesh.
+type uploadVideos struct {
+	client metadatav1connect.MetadataServiceClient
+}
+
+func (u uploadVideos) CreateVideo(ctx context.Context, req *metadatav1.CreateVideoRequest) (*metadatav1.Video, error) {
+	res, err := u.client.CreateVideo(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.GetVideo(), nil
+}
+
+func buildCache(ctx context.Context, cfg Config, logger *slog.Logger) (Service, error) {
+	var backend cache.Backend
+	switch cfg.CacheBackend {
+	case "", "memory":
+		b, err := cachememory.New(cachememory.Config{MaxEntries: cache.DefaultMaxEntries})
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	case "redis":
+		b, err := cacheredis.New(ctx, cacheredis.Config{URL: cfg.RedisURL})
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	default:
+		return nil, fmt.Errorf("cache: unknown backend %q (want memory or redis)", cfg.CacheBackend)
+	}
+	return cache.New(cache.Config{}, backend, nil, logger)
+}
+
+// buildAuth wires auth to the chains (EIP-1271 wallets, policy evaluation)
+// and to metadata (video policies).
+func buildAuth(_ context.Context, cfg Config, deps Deps, logger *slog.Logger) (Service, error) {
+	u, err := neturl.Parse(cfg.PublicBaseURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("auth: a public base URL is required for the SIWE domain and URI, got %q", cfg.PublicBaseURL)
+	}
+	chains, err := chain.New(chain.Config{Chains: cfg.Chains}, logger.With("component", "chain"))
+	if err != nil {
+		return nil, err
+	}
+	ev, err := access.NewEvaluator(access.Config{}, chains, nil, logger.With("component", "access"))
+	if err != nil {
+		chains.Close()
+		return nil, err
+	}
+	ids := make([]uint64, 0, len(cfg.Chains))
+	for id := range cfg.Chains {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	svc, err := auth.New(auth.Config{
+		Domain:          u.Host,
+		URI:             strings.TrimSuffix(cfg.PublicBaseURL, "/"),
+		AllowedChainIDs: ids,
+		DataDir:         filepath.Join(cfg.DataDir, "auth"),
+		DevMode:         cfg.DevMode,
+	}, chains, accessChecker{ev}, auth.MetadataVideos(metadataClient(deps.Mesh)), logger)
+	if err != nil {
+		chains.Close()
+		return nil, err
+	}
+	return &authService{Service: svc, chains: chains}, nil
+}
+
+// authService closes the chain clients with the service.
+type authService struct {
+	*auth.Service
+	chains *chain.Client
+}
+
+func (a *authService) Close() error {
+	err := a.Service.Close()
+	a.chains.Close()
+	return err
+}
+
+// accessChecker adapts the policy evaluator to auth's AccessChecker,
+// mapping its errors to auth's sentinels (keeping both in the chain).
+type accessChecker struct{ ev *access.Evaluator }
+
+func (a accessChecker) Check(ctx context.Context, policy *authv1.AccessPolicy, address common.Address, bypassCache bool) (*authv1.CheckAccessResponse, error) {
+	d, err := a.ev.Check(ctx, policy, address, bypassCache)
+	switch {
+	case err == nil:
+		return d.Proto(), nil
+	case errors.Is(err, access.ErrInvalidPolicy):
+		return nil, fmt.Errorf("%w: %w", auth.ErrInvalidPolicy, err)
+	case errors.Is(err, access.ErrMisconfigured):
+		return nil, fmt.Errorf("%w: %w", auth.ErrPolicyMisconfigured, err)
+	case errors.Is(err, access.ErrUnavailable):
+		return nil, fmt.Errorf("%w: %w", auth.ErrChainUnavailable, err)
+	}
+	return nil, err
 }
 
 func serviceNames(cat *catalog.Catalog) []string {

@@ -187,6 +187,8 @@ type instance struct {
 	registrar *registry.Registrar
 	telemetry *telemetry.Telemetry
 	cancel    context.CancelFunc
+	closer    app.Closer
+	runDone   chan struct{} // closed when the background loop returned
 }
 
 func start(ctx context.Context, name string, cfg Config, deps app.Deps, version string, logger *slog.Logger, wg *sync.WaitGroup) (*instance, error) {
@@ -197,7 +199,8 @@ func start(ctx context.Context, name string, cfg Config, deps app.Deps, version 
 		return nil, err
 	}
 	deps.Logger = log
-	svc, err := app.Build(name, deps)
+	deps.InstanceID = id
+	svc, err := app.Build(ctx, name, deps)
 	if err != nil {
 		_ = tel.Shutdown(context.Background())
 		return nil, err
@@ -228,12 +231,17 @@ func start(ctx context.Context, name string, cfg Config, deps app.Deps, version 
 		return nil, err
 	}
 	inst := &instance{name: name, server: srv, telemetry: tel}
+	if c, ok := svc.(app.Closer); ok {
+		inst.closer = c
+	}
 	if runner, ok := svc.(app.Runner); ok {
 		rctx, cancel := context.WithCancel(ctx)
 		inst.cancel = cancel
+		inst.runDone = make(chan struct{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer close(inst.runDone)
 			if err := runner.Run(rctx); err != nil && rctx.Err() == nil {
 				log.Error("background loop stopped", "error", err)
 			}
@@ -277,6 +285,12 @@ func shutdown(instances []*instance, logger *slog.Logger) {
 			}
 			if in.cancel != nil {
 				in.cancel()
+				<-in.runDone // the loop may still use what Close releases
+			}
+			if in.closer != nil {
+				if err := in.closer.Close(); err != nil {
+					logger.Warn("close failed", "service", in.name, "error", err)
+				}
 			}
 			_ = in.telemetry.Shutdown(ctx)
 		}()

@@ -1,28 +1,115 @@
-// Package auth implements streamgate.auth.v1.AuthService: Sign-In with Ethereum, sessions and rotating signing keys, access policies evaluated against the chain, and playback tokens.
+// Package auth implements streamgate.auth.v1.AuthService: Sign-In with
+// Ethereum, sessions and rotating signing keys, access policies evaluated
+// against the chain, and playback tokens.
 package auth
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
+	"github.com/ethereum/go-ethereum/common"
 
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/internal/siwe"
+)
+
+// ContractWallets checks EIP-1271 signatures of contract wallets on a
+// chain. hash is accounts.TextHash(message). It returns false for an
+// account without code or a contract that does not return the magic
+// value, and an error when the chain cannot be asked (SignIn then answers
+// Unavailable and never signs the wallet in).
+type ContractWallets interface {
+	IsValidSignature(ctx context.Context, chainID uint64, wallet common.Address, hash common.Hash, signature []byte) (bool, error)
+}
+
+// AccessChecker evaluates an access policy (mode ALL or ANY) for an
+// address against the chain. Errors wrap ErrInvalidPolicy for a malformed
+// policy (bad address or number, unconfigured chain), ErrPolicyMisconfigured
+// for a well-formed policy the contract does not match (ERC-165 says
+// another standard, no code) and ErrChainUnavailable when the chain cannot
+// be reached; any error is a refusal: access is never granted on error.
+type AccessChecker interface {
+	Check(ctx context.Context, policy *authv1.AccessPolicy, address common.Address, bypassCache bool) (*authv1.CheckAccessResponse, error)
+}
+
+// Videos reads a video from metadata. An unknown id returns an error
+// wrapping ErrVideoNotFound. MetadataVideos adapts a metadata client.
+type Videos interface {
+	GetVideo(ctx context.Context, videoID string) (*metadatav1.Video, error)
+}
+
+var (
+	// ErrVideoNotFound is wrapped by Videos for an unknown video.
+	ErrVideoNotFound = errors.New("video not found")
+	// ErrInvalidPolicy is wrapped by AccessChecker for a policy it cannot
+	// evaluate.
+	ErrInvalidPolicy = errors.New("invalid access policy")
+	// ErrPolicyMisconfigured is wrapped by AccessChecker for a policy
+	// whose contract does not match it.
+	ErrPolicyMisconfigured = errors.New("access policy does not match the contract")
+	// ErrChainUnavailable is wrapped by AccessChecker when the chain
+	// cannot be reached and no cached decision exists.
+	ErrChainUnavailable = errors.New("chain unavailable")
 )
 
 // Service is the auth service.
 type Service struct {
-	logger *slog.Logger
+	cfg     Config
+	logger  *slog.Logger
+	store   *store
+	keys    *keyring
+	wallets ContractWallets
+	access  AccessChecker
+	videos  Videos
 }
 
-// New returns the auth service.
-func New(logger *slog.Logger) (*Service, error) {
+// New opens (or creates) the auth database under cfg.DataDir, makes sure a
+// signing key exists and returns the service. All dependencies are
+// required: wallets for EIP-1271 sign-in, access for policy decisions and
+// videos for the policies of videos.
+func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Videos, logger *slog.Logger) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("auth: nil logger")
 	}
-	return &Service{logger: logger}, nil
+	if wallets == nil || access == nil || videos == nil {
+		return nil, errors.New("auth: ContractWallets, AccessChecker and Videos are required")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	probe := siwe.Message{
+		Scheme: schemeOf(cfg.URI), Domain: cfg.Domain, Address: common.HexToAddress("0x0000000000000000000000000000000000000001"),
+		Statement: cfg.Statement, URI: cfg.URI, Version: siwe.Version, ChainID: cfg.AllowedChainIDs[0],
+		Nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAA", IssuedAt: siwe.FormatTime(time.Unix(0, 0)),
+	}
+	if err := probe.Validate(); err != nil {
+		return nil, fmt.Errorf("auth: Domain, URI and Statement must fit EIP-4361: %w", err)
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, logger: logger, store: st, wallets: wallets, access: access, videos: videos}
+	s.keys = newKeyring(st, &s.cfg)
+	if _, err := s.keys.ensure(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
 }
+
+// Close closes the database. Call it after the server stopped serving.
+func (s *Service) Close() error { return s.store.Close() }
 
 // Name is the short name the service registers and logs under.
 func (s *Service) Name() string { return "auth" }
@@ -35,9 +122,69 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 	return authv1connect.NewAuthServiceHandler(&handler{svc: s}, opts...)
 }
 
-// handler adapts Service to the generated interface. Until an RPC is built,
-// the embedded Unimplemented handler answers it with CodeUnimplemented.
-type handler struct {
-	authv1connect.UnimplementedAuthServiceHandler
-	svc *Service
+// sweepInterval is how often expired nonces, tokens and sessions go.
+const sweepInterval = 10 * time.Minute
+
+// Run rotates signing keys on schedule and sweeps expired rows until ctx
+// is done.
+func (s *Service) Run(ctx context.Context) error {
+	nextSweep := s.cfg.Now().Add(sweepInterval)
+	for {
+		next, err := s.keys.ensure(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.logger.ErrorContext(ctx, "signing key rotation failed; retrying", "err", err)
+			next = s.cfg.Now().Add(10 * time.Second)
+		}
+		now := s.cfg.Now()
+		if !now.Before(nextSweep) {
+			if err := s.store.sweep(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
+				s.logger.WarnContext(ctx, "sweep failed", "err", err)
+			}
+			nextSweep = now.Add(sweepInterval)
+		}
+		if nextSweep.Before(next) {
+			next = nextSweep
+		}
+		t := time.NewTimer(max(next.Sub(now), 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// HTTPHandlers serves the JWKS as plain JSON at the conventional path, for
+// verifiers that are not Connect clients.
+func (s *Service) HTTPHandlers() map[string]http.Handler {
+	return map[string]http.Handler{"/.well-known/jwks.json": http.HandlerFunc(s.serveJWKS)}
+}
+
+func (s *Service) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	type jwk struct {
+		Kid string `json:"kid"`
+		Kty string `json:"kty"`
+		Crv string `json:"crv"`
+		Alg string `json:"alg"`
+		Use string `json:"use"`
+		X   string `json:"x"`
+	}
+	var set struct {
+		Keys []jwk `json:"keys"`
+	}
+	for _, k := range s.keys.jwks() {
+		set.Keys = append(set.Keys, jwk{Kid: k.Kid, Kty: k.Kty, Crv: k.Crv, Alg: k.Alg, Use: k.Use, X: k.X})
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.cfg.JWKSMaxAge/time.Second)))
+	_ = json.NewEncoder(w).Encode(set)
+}
+
+// GetSigningKeys returns the published keys and how long to cache them.
+func (s *Service) GetSigningKeys() ([]*authv1.JsonWebKey, time.Duration) {
+	return s.keys.jwks(), s.cfg.JWKSMaxAge
 }

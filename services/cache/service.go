@@ -203,8 +203,8 @@ func (s *Service) Invalidate(ctx context.Context, namespace, prefix string, all 
 
 // Stats describes the cache and its namespaces.
 type Stats struct {
-	Backend    string
-	Namespaces []NamespaceStats
+	Backend       string
+	Namespaces    []NamespaceStats
 	MaxEntryBytes uint64
 	DefaultTTL    time.Duration
 	MaxTTL        time.Duration

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -175,21 +174,3 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 		k.mu.Unlock()
 	}
 }
-
-// logWriter forwards tusd's log lines (warnings and errors only) to the
-// service logger; tusd takes a golang.org/x/exp/slog logger.
-type logWriter struct{ logger *slog.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.logger.Warn("tusd", "line", string(trimNewline(p)))
-	return len(p), nil
-}
-
-func trimNewline(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
-	return p
-}
-
-var _ io.Writer = logWriter{}

@@ -1,0 +1,187 @@
+package transcode
+
+import (
+	"encoding/xml"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// listedSegment is a media segment as an FFmpeg media playlist lists it.
+type listedSegment struct {
+	// URI relative to the work dir, e.g. "r0/seg-00001.m4s".
+	URI      string
+	Duration time.Duration
+}
+
+// parseMediaPlaylist reads an FFmpeg media playlist: its segments in order,
+// and whether it is final (#EXT-X-ENDLIST).
+func parseMediaPlaylist(b []byte) (segs []listedSegment, ended bool) {
+	var dur time.Duration
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "#EXTINF:"):
+			v, _, _ := strings.Cut(strings.TrimPrefix(line, "#EXTINF:"), ",")
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil && f >= 0 {
+				dur = time.Duration(f * float64(time.Second))
+			}
+		case line == "#EXT-X-ENDLIST":
+			ended = true
+		case line == "" || strings.HasPrefix(line, "#"):
+		default:
+			segs = append(segs, listedSegment{URI: line, Duration: dur})
+			dur = 0
+		}
+	}
+	return segs, ended
+}
+
+// publishedSegment is a media segment in the blob store.
+type publishedSegment struct {
+	Name     string // file name within the rendition directory
+	Duration time.Duration
+	Size     int64
+}
+
+// renderMediaPlaylist writes our media playlist for one rendition: EVENT
+// while encoding, VOD with ENDLIST when final. URIs are relative to the
+// rendition directory, where the playlist lives.
+func renderMediaPlaylist(initName string, segs []publishedSegment, segDur time.Duration, final bool) []byte {
+	target := int(math.Ceil(segDur.Seconds()))
+	for _, s := range segs {
+		if r := int(math.Round(s.Duration.Seconds())); r > target {
+			target = r
+		}
+	}
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", target)
+	if final {
+		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
+	} else {
+		b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n")
+	}
+	b.WriteString("#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", initName)
+	for _, s := range segs {
+		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration.Seconds(), s.Name)
+	}
+	if final {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
+	return []byte(b.String())
+}
+
+// variant is one rendition as the master playlist describes it.
+type variant struct {
+	Name          string
+	Width, Height int
+	FrameRate     float64
+	Codec         string
+	Bandwidth     int64
+	AvgBandwidth  int64
+	Playlist      string
+	// Audio names the audio rendition played with a video variant.
+	Audio string
+}
+
+// renderMaster writes the HLS master playlist: one STREAM-INF per video
+// rendition, each referring to its audio rendition (its own group) as an
+// alternative, or one STREAM-INF per audio rendition when there is no
+// video.
+func renderMaster(videos []variant, audios map[string]*variant, audioOrder []*variant) []byte {
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	if len(videos) > 0 {
+		for _, a := range audioOrder {
+			fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=%q,DEFAULT=YES,AUTOSELECT=YES,URI=%q\n", a.Name, a.Name, a.Playlist)
+		}
+	}
+	for _, v := range videos {
+		bw, avg, codecs := v.Bandwidth, v.AvgBandwidth, v.Codec
+		a := audios[v.Audio]
+		if a != nil {
+			bw += a.Bandwidth
+			avg += a.AvgBandwidth
+			codecs += "," + a.Codec
+		}
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS=%q", bw, avg, v.Width, v.Height, codecs)
+		if v.FrameRate > 0 {
+			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", v.FrameRate)
+		}
+		if a != nil {
+			fmt.Fprintf(&b, ",AUDIO=%q", a.Name)
+		}
+		fmt.Fprintf(&b, "\n%s\n", v.Playlist)
+	}
+	if len(videos) == 0 {
+		for _, a := range audioOrder {
+			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q\n%s\n", a.Bandwidth, a.AvgBandwidth, a.Codec, a.Playlist)
+		}
+	}
+	return []byte(b.String())
+}
+
+type mpdXML struct {
+	Periods []struct {
+		AdaptationSets []struct {
+			Representations []struct {
+				ID     string `xml:"id,attr"`
+				Codecs string `xml:"codecs,attr"`
+			} `xml:"Representation"`
+		} `xml:"AdaptationSet"`
+	} `xml:"Period"`
+}
+
+// mpdCodecs returns the RFC 6381 codecs string of each representation id
+// in an FFmpeg MPD.
+func mpdCodecs(b []byte) (map[int]string, error) {
+	var m mpdXML
+	if err := xml.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	out := map[int]string{}
+	for _, p := range m.Periods {
+		for _, as := range p.AdaptationSets {
+			for _, r := range as.Representations {
+				id, err := strconv.Atoi(r.ID)
+				if err == nil && r.Codecs != "" {
+					out[id] = r.Codecs
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// rewriteMPD points each representation's SegmentTemplate at its rendition
+// directory (names[id]) instead of FFmpeg's "r<id>/".
+func rewriteMPD(b []byte, names map[int]string) ([]byte, error) {
+	var out strings.Builder
+	cur := -1
+	for line := range strings.Lines(string(b)) {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "<Representation ") {
+			_, rest, _ := strings.Cut(t, `id="`)
+			idStr, _, _ := strings.Cut(rest, `"`)
+			id, err := strconv.Atoi(idStr)
+			if err != nil {
+				return nil, fmt.Errorf("mpd: representation id %q", idStr)
+			}
+			cur = id
+		}
+		if strings.Contains(line, "r$RepresentationID$/") {
+			name, ok := names[cur]
+			if !ok {
+				return nil, fmt.Errorf("mpd: no rendition for representation %d", cur)
+			}
+			line = strings.ReplaceAll(line, "r$RepresentationID$/", name+"/")
+		}
+		out.WriteString(line)
+	}
+	return []byte(out.String()), nil
+}

@@ -1,0 +1,177 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/golang-jwt/jwt/v5"
+
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
+	"github.com/streamgate/streamgate/internal/authtoken"
+	"github.com/streamgate/streamgate/internal/identity"
+)
+
+// PlaybackToken is a signed playback token.
+type PlaybackToken struct {
+	Token   string
+	Expires time.Time
+}
+
+// maxVideoIDBytes bounds ids (API convention: at most 64 characters).
+const maxVideoIDBytes = 64
+
+// IssuePlaybackToken checks the video's policy for the caller and signs a
+// token for that video and address. The caller needs a live session (a
+// dev identity without one is enough in dev mode only). Any failure to
+// decide refuses: the token is issued only on an explicit allow or a
+// public policy.
+func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string) (PlaybackToken, error) {
+	if videoID == "" || len(videoID) > maxVideoIDBytes {
+		return PlaybackToken{}, invalid("video_id must be 1 to %d characters", maxVideoIDBytes)
+	}
+	c := identity.FromContext(ctx)
+	var sid, addr string
+	if c.SessionID != "" || bearer != "" || !c.Authenticated() || !s.cfg.DevMode {
+		var err error
+		if sid, addr, err = s.callerSessionID(ctx, bearer); err != nil {
+			return PlaybackToken{}, err
+		}
+		sess, err := s.liveSession(ctx, sid, addr)
+		if err != nil {
+			return PlaybackToken{}, err
+		}
+		addr = sess.Address
+	} else {
+		addr = c.Address // dev identity, dev mode only
+	}
+
+	video, err := s.video(ctx, videoID)
+	if err != nil {
+		return PlaybackToken{}, err
+	}
+	switch video.GetStatus() {
+	case metadatav1.VideoStatus_VIDEO_STATUS_PROCESSING, metadatav1.VideoStatus_VIDEO_STATUS_READY:
+	default:
+		return PlaybackToken{}, newErr(kindFailedPrecondition, "video %s is not playable (status %s)", videoID, video.GetStatus())
+	}
+	if p := video.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
+		dec, err := s.access.Check(ctx, p, common.HexToAddress(addr), false)
+		switch {
+		case errors.Is(err, ErrInvalidPolicy), errors.Is(err, ErrPolicyMisconfigured):
+			e := newErr(kindFailedPrecondition, "the video's access policy cannot be evaluated")
+			e.cause = err
+			return PlaybackToken{}, e
+		case err != nil:
+			return PlaybackToken{}, unavailable(err, "cannot check access now: the chain is unreachable; try again")
+		case !dec.GetAllowed():
+			return PlaybackToken{}, newErr(kindPermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
+		}
+	}
+	return s.signPlayback(videoID, addr, sid)
+}
+
+func (s *Service) signPlayback(videoID, addr, sid string) (PlaybackToken, error) {
+	key, ok := s.keys.signer()
+	if !ok {
+		return PlaybackToken{}, errors.New("auth: no signing key")
+	}
+	now := s.cfg.Now()
+	exp := jwt.NewNumericDate(now.Add(s.cfg.PlaybackTTL))
+	tok, err := authtoken.Sign(key, &authtoken.PlaybackClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.cfg.Issuer,
+			Subject:   videoID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: exp,
+		},
+		Type:      authtoken.TypePlayback,
+		Address:   addr,
+		SessionID: sid,
+	})
+	if err != nil {
+		return PlaybackToken{}, err
+	}
+	return PlaybackToken{Token: tok, Expires: exp.Time}, nil
+}
+
+func (s *Service) video(ctx context.Context, videoID string) (*metadatav1.Video, error) {
+	v, err := s.videos.GetVideo(ctx, videoID)
+	if errors.Is(err, ErrVideoNotFound) || (err == nil && v.GetStatus() == metadatav1.VideoStatus_VIDEO_STATUS_DELETED) {
+		return nil, newErr(kindNotFound, "video %s not found", videoID)
+	}
+	if err != nil {
+		return nil, unavailable(err, "cannot read video %s from metadata; try again", videoID)
+	}
+	return v, nil
+}
+
+// CheckAccess evaluates a policy, given inline or as a video's, for an
+// address.
+func (s *Service) CheckAccess(ctx context.Context, videoID string, policy *authv1.AccessPolicy, address string, bypassCache bool) (*authv1.CheckAccessResponse, error) {
+	addr, err := identity.NormalizeAddress(address)
+	if err != nil {
+		return nil, invalid("address: %v", err)
+	}
+	switch {
+	case videoID != "" && policy != nil:
+		return nil, invalid("set exactly one of video_id and policy")
+	case videoID != "":
+		v, err := s.video(ctx, videoID)
+		if err != nil {
+			return nil, err
+		}
+		policy = v.GetAccessPolicy()
+		if policy == nil {
+			return &authv1.CheckAccessResponse{Allowed: true}, nil
+		}
+	case policy == nil:
+		return nil, invalid("set exactly one of video_id and policy")
+	}
+	switch policy.GetMode() {
+	case authv1.AccessMode_ACCESS_MODE_PUBLIC:
+		if len(policy.GetRules()) != 0 {
+			return nil, invalid("a public policy has no rules")
+		}
+		return &authv1.CheckAccessResponse{Allowed: true}, nil
+	case authv1.AccessMode_ACCESS_MODE_ALL, authv1.AccessMode_ACCESS_MODE_ANY:
+	default:
+		return nil, invalid("policy mode must be PUBLIC, ALL or ANY")
+	}
+	dec, err := s.access.Check(ctx, policy, common.HexToAddress(addr), bypassCache)
+	switch {
+	case errors.Is(err, ErrInvalidPolicy):
+		return nil, invalid("%v", err)
+	case errors.Is(err, ErrPolicyMisconfigured):
+		return nil, newErr(kindFailedPrecondition, "%v", err)
+	case err != nil:
+		return nil, unavailable(err, "cannot check access now: the chain is unreachable and no cached decision exists")
+	}
+	return dec, nil
+}
+
+// MetadataVideos adapts a metadata client (a mesh client in the binary)
+// to Videos.
+func MetadataVideos(client metadatav1connect.MetadataServiceClient) Videos {
+	return metadataVideos{client}
+}
+
+type metadataVideos struct {
+	client metadatav1connect.MetadataServiceClient
+}
+
+func (m metadataVideos) GetVideo(ctx context.Context, videoID string) (*metadatav1.Video, error) {
+	res, err := m.client.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: videoID}))
+	if connect.CodeOf(err) == connect.CodeNotFound {
+		return nil, errors.Join(ErrVideoNotFound, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.GetVideo(), nil
+}

@@ -1,0 +1,148 @@
+package transcoder
+
+import (
+	"context"
+	"errors"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
+	"github.com/streamgate/streamgate/internal/identity"
+)
+
+// handler adapts Service to the generated interface.
+type handler struct {
+	transcoderv1connect.UnimplementedTranscoderServiceHandler
+	svc *Service
+}
+
+// SubmitJob is internal (the gateway keeps clients out); it re-encodes from
+// an upload the transcoder has seen.
+func (h *handler) SubmitJob(ctx context.Context, req *connect.Request[transcoderv1.SubmitJobRequest]) (*connect.Response[transcoderv1.SubmitJobResponse], error) {
+	j, err := h.svc.Resubmit(ctx, req.Msg.GetRequestId(), req.Msg.GetVideoId(), req.Msg.GetUploadId(), ladderFromProto(req.Msg.GetLadder()))
+	if err != nil {
+		return nil, h.svc.toConnectError(err)
+	}
+	return connect.NewResponse(&transcoderv1.SubmitJobResponse{Job: jobToProto(j)}), nil
+}
+
+func (h *handler) GetJob(ctx context.Context, req *connect.Request[transcoderv1.GetJobRequest]) (*connect.Response[transcoderv1.GetJobResponse], error) {
+	caller, err := identity.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	j, err := h.svc.GetJob(ctx, caller, req.Msg.GetJobId())
+	if err != nil {
+		return nil, h.svc.toConnectError(err)
+	}
+	return connect.NewResponse(&transcoderv1.GetJobResponse{Job: jobToProto(j)}), nil
+}
+
+func (h *handler) CancelJob(ctx context.Context, req *connect.Request[transcoderv1.CancelJobRequest]) (*connect.Response[transcoderv1.CancelJobResponse], error) {
+	caller, err := identity.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	j, err := h.svc.CancelJob(ctx, caller, req.Msg.GetJobId())
+	if err != nil {
+		return nil, h.svc.toConnectError(err)
+	}
+	return connect.NewResponse(&transcoderv1.CancelJobResponse{Job: jobToProto(j)}), nil
+}
+
+func (h *handler) ListJobs(ctx context.Context, req *connect.Request[transcoderv1.ListJobsRequest]) (*connect.Response[transcoderv1.ListJobsResponse], error) {
+	caller, err := identity.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	jobs, next, err := h.svc.ListJobs(ctx, caller, ListParams{
+		PageSize: int(req.Msg.GetPageSize()), PageToken: req.Msg.GetPageToken(),
+		VideoID: req.Msg.GetVideoId(), State: State(req.Msg.GetState()),
+	})
+	if err != nil {
+		return nil, h.svc.toConnectError(err)
+	}
+	res := &transcoderv1.ListJobsResponse{NextPageToken: next}
+	for _, j := range jobs {
+		res.Jobs = append(res.Jobs, jobToProto(j))
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (h *handler) WatchJob(ctx context.Context, req *connect.Request[transcoderv1.WatchJobRequest], stream *connect.ServerStream[transcoderv1.WatchJobResponse]) error {
+	caller, err := identity.Require(ctx)
+	if err != nil {
+		return err
+	}
+	err = h.svc.WatchJob(ctx, caller, req.Msg.GetJobId(), req.Msg.GetIncludeSegmentData(), stream.Send)
+	if err != nil && ctx.Err() != nil {
+		return connect.NewError(connect.CodeCanceled, ctx.Err())
+	}
+	if err != nil {
+		return h.svc.toConnectError(err)
+	}
+	return nil
+}
+
+func (h *handler) GetPoolStats(ctx context.Context, _ *connect.Request[transcoderv1.GetPoolStatsRequest]) (*connect.Response[transcoderv1.GetPoolStatsResponse], error) {
+	caller := identity.FromContext(ctx)
+	if !caller.Authenticated() && !caller.Operator {
+		return nil, connect.NewError(connect.CodeUnauthenticated, identity.ErrUnauthenticated)
+	}
+	ps, err := h.svc.GetPoolStats(ctx, caller)
+	if err != nil {
+		return nil, h.svc.toConnectError(err)
+	}
+	res := &transcoderv1.GetPoolStatsResponse{QueueDepth: uint64(ps.QueueDepth)}
+	if ps.QueueDepth > 0 {
+		res.OldestQueuedAge = durationpb.New(ps.OldestQueued)
+	}
+	for _, is := range ps.Instances {
+		busy := uint32(is.WorkersBusy)
+		idle := uint32(max(0, is.WorkersTotal-is.WorkersBusy))
+		res.Instances = append(res.Instances, &transcoderv1.InstanceStats{
+			InstanceId: is.InstanceID, StartTime: timestamppb.New(is.StartTime),
+			WorkersTotal: uint32(is.WorkersTotal), WorkersBusy: busy, WorkersIdle: idle,
+			RunningJobIds: is.RunningJobIDs, JobsSucceeded: is.JobsSucceeded, JobsFailed: is.JobsFailed,
+		})
+		res.WorkersTotal += uint32(is.WorkersTotal)
+		res.WorkersBusy += busy
+		res.WorkersIdle += idle
+		res.JobsSucceeded += is.JobsSucceeded
+		res.JobsFailed += is.JobsFailed
+	}
+	return connect.NewResponse(res), nil
+}
+
+// toConnectError maps domain errors to codes; internal causes are logged,
+// not sent.
+func (s *Service) toConnectError(err error) error {
+	var ce *connect.Error
+	switch {
+	case errors.As(err, &ce):
+		return ce
+	case errors.Is(err, ErrNotFound):
+		return connect.NewError(connect.CodeNotFound, ErrNotFound)
+	case errors.Is(err, ErrInvalid):
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, ErrPrecondition):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, ErrQueueFull):
+		return connect.NewError(connect.CodeResourceExhausted, err)
+	case errors.Is(err, ErrTooSlow):
+		return connect.NewError(connect.CodeResourceExhausted, err)
+	case errors.Is(err, ErrPermission):
+		return connect.NewError(connect.CodePermissionDenied, err)
+	case errors.Is(err, ErrUnavailable):
+		s.logger.Warn("transcoder: unavailable", "err", err)
+		return connect.NewError(connect.CodeUnavailable, ErrUnavailable)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	default:
+		s.logger.Error("transcoder: internal error", "err", err)
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+}
