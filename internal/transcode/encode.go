@@ -232,6 +232,9 @@ type publisher struct {
 	prefix string
 	codecs map[int]string
 	master bool
+	// pending are segments in the blob store whose playlist is not
+	// written yet; they are announced after it is.
+	pending []Segment
 }
 
 func newPublisher(t *Transcoder, job Job, dir string, p *jobPlan) *publisher {
@@ -278,6 +281,13 @@ func (p *publisher) scan(ctx context.Context, final bool) error {
 		if err := p.putPlaylist(ctx, r); err != nil {
 			return err
 		}
+		// Announce segments only once the playlist lists them: a watcher
+		// that resumes from the playlist and then follows the
+		// announcements can miss nothing in between.
+		for _, seg := range p.pending {
+			p.emit(seg)
+		}
+		p.pending = p.pending[:0]
 	}
 	if !p.master {
 		return p.maybeMaster(ctx)
@@ -298,7 +308,7 @@ func (p *publisher) publishSegment(ctx context.Context, id int, r *rendState, ls
 		}
 		r.initDone = true
 		r.size += n
-		p.emit(Segment{Rendition: r.name, Kind: SegmentInit, Path: r.name + "/init.m4s", Key: p.prefix + r.name + "/init.m4s", Size: n})
+		p.pending = append(p.pending, Segment{Rendition: r.name, Kind: SegmentInit, Path: r.name + "/init.m4s", Key: p.prefix + r.name + "/init.m4s", Size: n})
 	}
 	rel := r.name + "/" + base
 	n, err := p.putFile(ctx, ls.URI, rel)
@@ -307,7 +317,7 @@ func (p *publisher) publishSegment(ctx context.Context, id int, r *rendState, ls
 	}
 	r.segs = append(r.segs, publishedSegment{Name: base, Duration: ls.Duration, Size: n})
 	r.size += n
-	p.emit(Segment{Rendition: r.name, Kind: SegmentMedia, Sequence: len(r.segs), Path: rel, Key: p.prefix + rel, Size: n, Duration: ls.Duration})
+	p.pending = append(p.pending, Segment{Rendition: r.name, Kind: SegmentMedia, Sequence: len(r.segs), Path: rel, Key: p.prefix + rel, Size: n, Duration: ls.Duration})
 	return nil
 }
 

@@ -185,3 +185,33 @@ func rewriteMPD(b []byte, names map[int]string) ([]byte, error) {
 	}
 	return []byte(out.String()), nil
 }
+
+// PublishedEntry is a media segment listed in a published media playlist.
+type PublishedEntry struct {
+	// Name is the file name within the rendition directory.
+	Name string
+	// Sequence is the media sequence number, from 1.
+	Sequence uint32
+	// Duration is the segment's media duration.
+	Duration time.Duration
+}
+
+// ParsePublishedPlaylist reads a media playlist this package published: the
+// init segment's name, the media segments in order, and whether the
+// playlist is final. Only what it lists is in the blob store, so a reader
+// (a resuming watcher) can trust every entry.
+func ParsePublishedPlaylist(b []byte) (initName string, segs []PublishedEntry, final bool) {
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "#EXT-X-MAP:URI="); ok {
+			if u, err := strconv.Unquote(v); err == nil {
+				initName = u
+			}
+		}
+	}
+	listed, ended := parseMediaPlaylist(b)
+	for i, l := range listed {
+		segs = append(segs, PublishedEntry{Name: l.URI, Sequence: uint32(i + 1), Duration: l.Duration})
+	}
+	return initName, segs, ended
+}

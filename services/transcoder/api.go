@@ -15,9 +15,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
+	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/transcode"
 )
 
 // visible reports whether caller may see j: only the video's creator.
@@ -181,7 +184,7 @@ var ErrTooSlow = errors.New("too many segment events pending: reconnect")
 
 // WatchJob sends the job's snapshot, then its changes and segment events,
 // until a terminal snapshot or ctx is done.
-func (s *Service) WatchJob(ctx context.Context, caller identity.Caller, id string, includeData bool, send func(*transcoderv1.WatchJobResponse) error) error {
+func (s *Service) WatchJob(ctx context.Context, caller identity.Caller, id string, includeData bool, resume map[string]uint32, send func(*transcoderv1.WatchJobResponse) error) error {
 	if err := checkJobID(id); err != nil {
 		return err
 	}
@@ -196,8 +199,21 @@ func (s *Service) WatchJob(ctx context.Context, caller identity.Caller, id strin
 	if !visible(caller, j) {
 		return ErrNotFound
 	}
+	if len(resume) > maxResumeRenditions {
+		return fmt.Errorf("%w: resume_after_sequences names %d renditions, at most %d", ErrInvalid, len(resume), maxResumeRenditions)
+	}
+	// sent remembers what replay delivered, so the live events that race
+	// with it are not sent twice.
+	sent := newSentSegments()
 	if j.State.Terminal() {
-		return send(&transcoderv1.WatchJobResponse{Event: &transcoderv1.WatchJobResponse_Job{Job: jobToProto(j)}})
+		snapshot := &transcoderv1.WatchJobResponse{Event: &transcoderv1.WatchJobResponse_Job{Job: jobToProto(j)}}
+		if err := send(snapshot); err != nil || len(resume) == 0 {
+			return err
+		}
+		if err := s.replay(ctx, j.VideoID, resume, includeData, sent, send); err != nil {
+			return err
+		}
+		return send(snapshot)
 	}
 
 	// Segments first, so none falls between the snapshot and the watch.
@@ -241,6 +257,9 @@ func (s *Service) WatchJob(ctx context.Context, caller identity.Caller, id strin
 			return ErrTooSlow
 		}
 		for _, ev := range evs {
+			if !sent.first(ev) {
+				continue // already replayed
+			}
 			if includeData && ev.GetSizeBytes() <= maxSegmentData {
 				ev.Data = s.readSegment(ctx, j.VideoID, ev.GetPath())
 			}
@@ -272,6 +291,9 @@ func (s *Service) WatchJob(ctx context.Context, caller identity.Caller, id strin
 			return nil
 		}
 		lastPos = cur.QueuePosition
+	}
+	if err := s.replay(ctx, j.VideoID, resume, includeData, sent, send); err != nil {
+		return err
 	}
 	// While QUEUED, the position moves as jobs ahead leave the queue,
 	// which writes nothing to this job: look again now and then.
@@ -338,6 +360,96 @@ func (s *Service) WatchJob(ctx context.Context, caller identity.Caller, id strin
 			}
 		}
 	}
+}
+
+// maxResumeRenditions bounds WatchJobRequest.resume_after_sequences.
+const maxResumeRenditions = 32
+
+// sentSegments tracks, per rendition, whether the init segment and up to
+// which media sequence a watcher has been sent.
+type sentSegments struct {
+	init  map[string]bool
+	media map[string]uint32
+}
+
+func newSentSegments() *sentSegments {
+	return &sentSegments{init: map[string]bool{}, media: map[string]uint32{}}
+}
+
+// first records ev and reports whether it had not been sent before.
+func (t *sentSegments) first(ev *transcoderv1.SegmentEvent) bool {
+	r := ev.GetRenditionName()
+	if ev.GetKind() == transcoderv1.SegmentKind_SEGMENT_KIND_INIT {
+		if t.init[r] {
+			return false
+		}
+		t.init[r] = true
+		return true
+	}
+	if ev.GetSequenceNumber() <= t.media[r] {
+		return false
+	}
+	t.media[r] = ev.GetSequenceNumber()
+	return true
+}
+
+// replay sends the segments published after the client's last sequence per
+// rendition, read from the published media playlists: a playlist lists a
+// segment only once it is in the blob store, so everything replayed exists.
+func (s *Service) replay(ctx context.Context, videoID string, resume map[string]uint32, includeData bool, sent *sentSegments, send func(*transcoderv1.WatchJobResponse) error) error {
+	names := make([]string, 0, len(resume))
+	for name := range resume {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	prefix := s.tc.VideoPrefix(videoID)
+	for _, name := range names {
+		after := resume[name]
+		sent.media[name] = max(sent.media[name], after)
+		if after > 0 {
+			sent.init[name] = true
+		}
+		r, err := s.blobs.Get(ctx, prefix+name+"/playlist.m3u8")
+		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
+			continue // nothing published yet, or not a rendition of this job
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+		_ = r.Close()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		initName, entries, _ := transcode.ParsePublishedPlaylist(b)
+		var evs []*transcoderv1.SegmentEvent
+		if after == 0 && initName != "" {
+			evs = append(evs, &transcoderv1.SegmentEvent{RenditionName: name, Kind: transcoderv1.SegmentKind_SEGMENT_KIND_INIT, Path: name + "/" + initName})
+		}
+		for _, e := range entries {
+			if e.Sequence > after {
+				evs = append(evs, &transcoderv1.SegmentEvent{RenditionName: name, Kind: transcoderv1.SegmentKind_SEGMENT_KIND_MEDIA,
+					SequenceNumber: e.Sequence, Path: name + "/" + e.Name, Duration: durationpb.New(e.Duration)})
+			}
+		}
+		for _, ev := range evs {
+			info, err := s.blobs.Stat(ctx, prefix+ev.GetPath())
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			}
+			ev.SizeBytes = uint64(info.Size)
+			if !sent.first(ev) {
+				continue
+			}
+			if includeData && ev.GetSizeBytes() <= maxSegmentData {
+				ev.Data = s.readSegment(ctx, videoID, ev.GetPath())
+			}
+			if err := send(&transcoderv1.WatchJobResponse{Event: &transcoderv1.WatchJobResponse_Segment{Segment: ev}}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Service) readSegment(ctx context.Context, videoID, path string) []byte {

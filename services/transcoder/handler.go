@@ -77,7 +77,7 @@ func (h *handler) WatchJob(ctx context.Context, req *connect.Request[transcoderv
 	if err != nil {
 		return err
 	}
-	err = h.svc.WatchJob(ctx, caller, req.Msg.GetJobId(), req.Msg.GetIncludeSegmentData(), stream.Send)
+	err = h.svc.WatchJob(ctx, caller, req.Msg.GetJobId(), req.Msg.GetIncludeSegmentData(), req.Msg.GetResumeAfterSequences(), stream.Send)
 	if err != nil && ctx.Err() != nil {
 		return connect.NewError(connect.CodeCanceled, ctx.Err())
 	}

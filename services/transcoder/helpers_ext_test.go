@@ -182,9 +182,14 @@ type watcher struct {
 }
 
 func watch(ctx context.Context, svc *transcoder.Service, id string, data bool, onMsg func(*transcoderv1.WatchJobResponse)) *watcher {
+	return watchResume(ctx, svc, id, data, nil, onMsg)
+}
+
+// watchResume is watch with WatchJobRequest.resume_after_sequences.
+func watchResume(ctx context.Context, svc *transcoder.Service, id string, data bool, resume map[string]uint32, onMsg func(*transcoderv1.WatchJobResponse)) *watcher {
 	w := &watcher{done: make(chan error, 1)}
 	go func() {
-		w.done <- svc.WatchJob(ctx, owner, id, data, func(m *transcoderv1.WatchJobResponse) error {
+		w.done <- svc.WatchJob(ctx, owner, id, data, resume, func(m *transcoderv1.WatchJobResponse) error {
 			w.mu.Lock()
 			w.msgs = append(w.msgs, m)
 			w.mu.Unlock()

@@ -20,7 +20,10 @@ func TestUploadCompletedToSucceeded(t *testing.T) {
 
 	ev := e.upload(t, 1, clip(t, 9))
 	job := jobOf(t, svc, "vid_1")
-	w := watch(t.Context(), svc, job.ID, true, nil)
+	// Resuming from nothing: every segment of every rendition, init
+	// first, whatever was published before the watch began.
+	all := map[string]uint32{"180p": 0, "144p": 0, "audio": 0}
+	w := watchResume(t.Context(), svc, job.ID, true, all, nil)
 	msgs := w.wait(t)
 
 	first := msgs[0].GetJob()
@@ -51,20 +54,22 @@ func TestUploadCompletedToSucceeded(t *testing.T) {
 			seqs[s.GetRenditionName()] = append(seqs[s.GetRenditionName()], s.GetSequenceNumber())
 		}
 	}
-	// The watch began after the job was queued, so it may have missed the
-	// first segments, never later ones: per rendition, a gapless run
-	// ending at 3.
+	// Replay and live events together: each rendition's init (0) then
+	// 1, 2, 3, with no gap and no repeat.
 	for _, n := range names {
-		got := seqs[n]
-		if len(got) == 0 || got[len(got)-1] != 3 {
-			t.Errorf("%s segment events: sequences %v, want a run ending at 3", n, got)
-			continue
+		if got := seqs[n]; !slices.Equal(got, []uint32{0, 1, 2, 3}) {
+			t.Errorf("%s segment events: sequences %v, want [0 1 2 3]", n, got)
 		}
-		for i := 1; i < len(got); i++ {
-			if got[i] != got[i-1]+1 {
-				t.Errorf("%s segment events: sequences %v have a gap", n, got)
-			}
-		}
+	}
+	// A client that reconnects after the end, having seen 180p up to 1,
+	// gets the snapshot, 180p's 2 and 3, and the terminal snapshot again.
+	again := watchResume(t.Context(), svc, job.ID, false, map[string]uint32{"180p": 1}, nil).wait(t)
+	var resumed []uint32
+	for _, m := range again[1 : len(again)-1] {
+		resumed = append(resumed, m.GetSegment().GetSequenceNumber())
+	}
+	if again[0].GetJob() == nil || again[len(again)-1].GetJob().GetState() != transcoderv1.TranscodeJobState_TRANSCODE_JOB_STATE_SUCCEEDED || !slices.Equal(resumed, []uint32{2, 3}) {
+		t.Errorf("resumed watch of a finished job: %v", again)
 	}
 	// Events.
 	waitFor(t, "transcode.completed", func() bool { return len(completed()) == 1 })

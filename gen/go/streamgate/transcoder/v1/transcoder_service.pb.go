@@ -1070,8 +1070,15 @@ type WatchJobRequest struct {
 	// When false, only their description is sent; fetch the bytes from
 	// StreamingService by path.
 	IncludeSegmentData bool `protobuf:"varint,2,opt,name=include_segment_data,json=includeSegmentData,proto3" json:"include_segment_data,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Resume after a reconnect without gaps: for each rendition name, the
+	// last media sequence number the client received (0: none, so the init
+	// segment and every media segment are sent). Right after the first
+	// snapshot, the segments published after those are sent in sequence order
+	// per rendition, then live ones, with none sent twice. Renditions not
+	// named are not replayed. At most 32 entries.
+	ResumeAfterSequences map[string]uint32 `protobuf:"bytes,3,rep,name=resume_after_sequences,json=resumeAfterSequences,proto3" json:"resume_after_sequences,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *WatchJobRequest) Reset() {
@@ -1116,6 +1123,13 @@ func (x *WatchJobRequest) GetIncludeSegmentData() bool {
 		return x.IncludeSegmentData
 	}
 	return false
+}
+
+func (x *WatchJobRequest) GetResumeAfterSequences() map[string]uint32 {
+	if x != nil {
+		return x.ResumeAfterSequences
+	}
+	return nil
 }
 
 // WatchJobResponse is one message of a WatchJob stream: exactly one of a job
@@ -1656,10 +1670,14 @@ const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2+.streamgate.transcoder.v1.TranscodeJobStateR\x05state\"v\n" +
 	"\x10ListJobsResponse\x12:\n" +
 	"\x04jobs\x18\x01 \x03(\v2&.streamgate.transcoder.v1.TranscodeJobR\x04jobs\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Z\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9e\x02\n" +
 	"\x0fWatchJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x120\n" +
-	"\x14include_segment_data\x18\x02 \x01(\bR\x12includeSegmentData\"\x9b\x01\n" +
+	"\x14include_segment_data\x18\x02 \x01(\bR\x12includeSegmentData\x12y\n" +
+	"\x16resume_after_sequences\x18\x03 \x03(\v2C.streamgate.transcoder.v1.WatchJobRequest.ResumeAfterSequencesEntryR\x14resumeAfterSequences\x1aG\n" +
+	"\x19ResumeAfterSequencesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\x9b\x01\n" +
 	"\x10WatchJobResponse\x12:\n" +
 	"\x03job\x18\x01 \x01(\v2&.streamgate.transcoder.v1.TranscodeJobH\x00R\x03job\x12B\n" +
 	"\asegment\x18\x02 \x01(\v2&.streamgate.transcoder.v1.SegmentEventH\x00R\asegmentB\a\n" +
@@ -1738,7 +1756,7 @@ func file_streamgate_transcoder_v1_transcoder_service_proto_rawDescGZIP() []byte
 }
 
 var file_streamgate_transcoder_v1_transcoder_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_streamgate_transcoder_v1_transcoder_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_streamgate_transcoder_v1_transcoder_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_streamgate_transcoder_v1_transcoder_service_proto_goTypes = []any{
 	(TranscodeJobState)(0),        // 0: streamgate.transcoder.v1.TranscodeJobState
 	(RenditionState)(0),           // 1: streamgate.transcoder.v1.RenditionState
@@ -1760,20 +1778,21 @@ var file_streamgate_transcoder_v1_transcoder_service_proto_goTypes = []any{
 	(*GetPoolStatsRequest)(nil),   // 17: streamgate.transcoder.v1.GetPoolStatsRequest
 	(*GetPoolStatsResponse)(nil),  // 18: streamgate.transcoder.v1.GetPoolStatsResponse
 	(*InstanceStats)(nil),         // 19: streamgate.transcoder.v1.InstanceStats
-	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*v1.MediaInfo)(nil),          // 22: streamgate.metadata.v1.MediaInfo
-	(*v1.Rendition)(nil),          // 23: streamgate.metadata.v1.Rendition
+	nil,                           // 20: streamgate.transcoder.v1.WatchJobRequest.ResumeAfterSequencesEntry
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*v1.MediaInfo)(nil),          // 23: streamgate.metadata.v1.MediaInfo
+	(*v1.Rendition)(nil),          // 24: streamgate.metadata.v1.Rendition
 }
 var file_streamgate_transcoder_v1_transcoder_service_proto_depIdxs = []int32{
 	0,  // 0: streamgate.transcoder.v1.TranscodeJob.state:type_name -> streamgate.transcoder.v1.TranscodeJobState
-	20, // 1: streamgate.transcoder.v1.TranscodeJob.eta:type_name -> google.protobuf.Duration
+	21, // 1: streamgate.transcoder.v1.TranscodeJob.eta:type_name -> google.protobuf.Duration
 	4,  // 2: streamgate.transcoder.v1.TranscodeJob.rendition_progress:type_name -> streamgate.transcoder.v1.RenditionProgress
-	21, // 3: streamgate.transcoder.v1.TranscodeJob.create_time:type_name -> google.protobuf.Timestamp
-	21, // 4: streamgate.transcoder.v1.TranscodeJob.start_time:type_name -> google.protobuf.Timestamp
-	21, // 5: streamgate.transcoder.v1.TranscodeJob.finish_time:type_name -> google.protobuf.Timestamp
-	22, // 6: streamgate.transcoder.v1.TranscodeJob.source_media_info:type_name -> streamgate.metadata.v1.MediaInfo
-	23, // 7: streamgate.transcoder.v1.TranscodeJob.renditions:type_name -> streamgate.metadata.v1.Rendition
+	22, // 3: streamgate.transcoder.v1.TranscodeJob.create_time:type_name -> google.protobuf.Timestamp
+	22, // 4: streamgate.transcoder.v1.TranscodeJob.start_time:type_name -> google.protobuf.Timestamp
+	22, // 5: streamgate.transcoder.v1.TranscodeJob.finish_time:type_name -> google.protobuf.Timestamp
+	23, // 6: streamgate.transcoder.v1.TranscodeJob.source_media_info:type_name -> streamgate.metadata.v1.MediaInfo
+	24, // 7: streamgate.transcoder.v1.TranscodeJob.renditions:type_name -> streamgate.metadata.v1.Rendition
 	1,  // 8: streamgate.transcoder.v1.RenditionProgress.state:type_name -> streamgate.transcoder.v1.RenditionState
 	5,  // 9: streamgate.transcoder.v1.SubmitJobRequest.ladder:type_name -> streamgate.transcoder.v1.LadderRung
 	3,  // 10: streamgate.transcoder.v1.SubmitJobResponse.job:type_name -> streamgate.transcoder.v1.TranscodeJob
@@ -1781,30 +1800,31 @@ var file_streamgate_transcoder_v1_transcoder_service_proto_depIdxs = []int32{
 	3,  // 12: streamgate.transcoder.v1.CancelJobResponse.job:type_name -> streamgate.transcoder.v1.TranscodeJob
 	0,  // 13: streamgate.transcoder.v1.ListJobsRequest.state:type_name -> streamgate.transcoder.v1.TranscodeJobState
 	3,  // 14: streamgate.transcoder.v1.ListJobsResponse.jobs:type_name -> streamgate.transcoder.v1.TranscodeJob
-	3,  // 15: streamgate.transcoder.v1.WatchJobResponse.job:type_name -> streamgate.transcoder.v1.TranscodeJob
-	16, // 16: streamgate.transcoder.v1.WatchJobResponse.segment:type_name -> streamgate.transcoder.v1.SegmentEvent
-	2,  // 17: streamgate.transcoder.v1.SegmentEvent.kind:type_name -> streamgate.transcoder.v1.SegmentKind
-	20, // 18: streamgate.transcoder.v1.SegmentEvent.duration:type_name -> google.protobuf.Duration
-	19, // 19: streamgate.transcoder.v1.GetPoolStatsResponse.instances:type_name -> streamgate.transcoder.v1.InstanceStats
-	20, // 20: streamgate.transcoder.v1.GetPoolStatsResponse.oldest_queued_age:type_name -> google.protobuf.Duration
-	21, // 21: streamgate.transcoder.v1.InstanceStats.start_time:type_name -> google.protobuf.Timestamp
-	6,  // 22: streamgate.transcoder.v1.TranscoderService.SubmitJob:input_type -> streamgate.transcoder.v1.SubmitJobRequest
-	8,  // 23: streamgate.transcoder.v1.TranscoderService.GetJob:input_type -> streamgate.transcoder.v1.GetJobRequest
-	10, // 24: streamgate.transcoder.v1.TranscoderService.CancelJob:input_type -> streamgate.transcoder.v1.CancelJobRequest
-	12, // 25: streamgate.transcoder.v1.TranscoderService.ListJobs:input_type -> streamgate.transcoder.v1.ListJobsRequest
-	14, // 26: streamgate.transcoder.v1.TranscoderService.WatchJob:input_type -> streamgate.transcoder.v1.WatchJobRequest
-	17, // 27: streamgate.transcoder.v1.TranscoderService.GetPoolStats:input_type -> streamgate.transcoder.v1.GetPoolStatsRequest
-	7,  // 28: streamgate.transcoder.v1.TranscoderService.SubmitJob:output_type -> streamgate.transcoder.v1.SubmitJobResponse
-	9,  // 29: streamgate.transcoder.v1.TranscoderService.GetJob:output_type -> streamgate.transcoder.v1.GetJobResponse
-	11, // 30: streamgate.transcoder.v1.TranscoderService.CancelJob:output_type -> streamgate.transcoder.v1.CancelJobResponse
-	13, // 31: streamgate.transcoder.v1.TranscoderService.ListJobs:output_type -> streamgate.transcoder.v1.ListJobsResponse
-	15, // 32: streamgate.transcoder.v1.TranscoderService.WatchJob:output_type -> streamgate.transcoder.v1.WatchJobResponse
-	18, // 33: streamgate.transcoder.v1.TranscoderService.GetPoolStats:output_type -> streamgate.transcoder.v1.GetPoolStatsResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	20, // 15: streamgate.transcoder.v1.WatchJobRequest.resume_after_sequences:type_name -> streamgate.transcoder.v1.WatchJobRequest.ResumeAfterSequencesEntry
+	3,  // 16: streamgate.transcoder.v1.WatchJobResponse.job:type_name -> streamgate.transcoder.v1.TranscodeJob
+	16, // 17: streamgate.transcoder.v1.WatchJobResponse.segment:type_name -> streamgate.transcoder.v1.SegmentEvent
+	2,  // 18: streamgate.transcoder.v1.SegmentEvent.kind:type_name -> streamgate.transcoder.v1.SegmentKind
+	21, // 19: streamgate.transcoder.v1.SegmentEvent.duration:type_name -> google.protobuf.Duration
+	19, // 20: streamgate.transcoder.v1.GetPoolStatsResponse.instances:type_name -> streamgate.transcoder.v1.InstanceStats
+	21, // 21: streamgate.transcoder.v1.GetPoolStatsResponse.oldest_queued_age:type_name -> google.protobuf.Duration
+	22, // 22: streamgate.transcoder.v1.InstanceStats.start_time:type_name -> google.protobuf.Timestamp
+	6,  // 23: streamgate.transcoder.v1.TranscoderService.SubmitJob:input_type -> streamgate.transcoder.v1.SubmitJobRequest
+	8,  // 24: streamgate.transcoder.v1.TranscoderService.GetJob:input_type -> streamgate.transcoder.v1.GetJobRequest
+	10, // 25: streamgate.transcoder.v1.TranscoderService.CancelJob:input_type -> streamgate.transcoder.v1.CancelJobRequest
+	12, // 26: streamgate.transcoder.v1.TranscoderService.ListJobs:input_type -> streamgate.transcoder.v1.ListJobsRequest
+	14, // 27: streamgate.transcoder.v1.TranscoderService.WatchJob:input_type -> streamgate.transcoder.v1.WatchJobRequest
+	17, // 28: streamgate.transcoder.v1.TranscoderService.GetPoolStats:input_type -> streamgate.transcoder.v1.GetPoolStatsRequest
+	7,  // 29: streamgate.transcoder.v1.TranscoderService.SubmitJob:output_type -> streamgate.transcoder.v1.SubmitJobResponse
+	9,  // 30: streamgate.transcoder.v1.TranscoderService.GetJob:output_type -> streamgate.transcoder.v1.GetJobResponse
+	11, // 31: streamgate.transcoder.v1.TranscoderService.CancelJob:output_type -> streamgate.transcoder.v1.CancelJobResponse
+	13, // 32: streamgate.transcoder.v1.TranscoderService.ListJobs:output_type -> streamgate.transcoder.v1.ListJobsResponse
+	15, // 33: streamgate.transcoder.v1.TranscoderService.WatchJob:output_type -> streamgate.transcoder.v1.WatchJobResponse
+	18, // 34: streamgate.transcoder.v1.TranscoderService.GetPoolStats:output_type -> streamgate.transcoder.v1.GetPoolStatsResponse
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_transcoder_v1_transcoder_service_proto_init() }
@@ -1822,7 +1842,7 @@ func file_streamgate_transcoder_v1_transcoder_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc), len(file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

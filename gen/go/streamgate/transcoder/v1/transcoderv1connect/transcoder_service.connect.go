@@ -102,10 +102,11 @@ type TranscoderServiceClient interface {
 	// only message.
 	//
 	// Reconnecting (after a network break, or UNAVAILABLE when the serving
-	// instance shuts down) returns the current snapshot again; segment events
-	// from before the reconnect are not replayed. Its rendition_progress tells
-	// which segments exist; read missed ones from StreamingService (each
-	// rendition's media playlist lists them).
+	// instance shuts down) returns the current snapshot again. To get the
+	// segments published meanwhile, send resume_after_sequences with the last
+	// sequence seen per rendition: they follow the snapshot, before live ones.
+	// On a job already terminal, the replayed segments are followed by the
+	// terminal snapshot once more.
 	//
 	// A client that reads slowly gets only the latest of the pending
 	// snapshots; segment events are never dropped, but when more than 256 are
@@ -270,10 +271,11 @@ type TranscoderServiceHandler interface {
 	// only message.
 	//
 	// Reconnecting (after a network break, or UNAVAILABLE when the serving
-	// instance shuts down) returns the current snapshot again; segment events
-	// from before the reconnect are not replayed. Its rendition_progress tells
-	// which segments exist; read missed ones from StreamingService (each
-	// rendition's media playlist lists them).
+	// instance shuts down) returns the current snapshot again. To get the
+	// segments published meanwhile, send resume_after_sequences with the last
+	// sequence seen per rendition: they follow the snapshot, before live ones.
+	// On a job already terminal, the replayed segments are followed by the
+	// terminal snapshot once more.
 	//
 	// A client that reads slowly gets only the latest of the pending
 	// snapshots; segment events are never dropped, but when more than 256 are
