@@ -1,11 +1,33 @@
 // Package gateway is StreamGate's HTTP edge: one listener that passes
 // Connect, gRPC and gRPC-Web calls through to an instance of the target
-// service found through discovery. REST/JSON transcoding, access classes,
-// CORS and limits are layered on this edge by the gateway-edge work.
+// service found through discovery, and the tus and media routes to upload
+// and streaming.
+//
+// On the way it enforces each RPC's access class from the catalog:
+//
+//   - ACCESS_PUBLIC: open. A bearer token, when sent, must verify (it is
+//     forwarded as the caller); a bad one is Unauthenticated, not ignored.
+//   - ACCESS_SESSION: "Authorization: Bearer <session token>", verified
+//     locally against auth's JWKS; the caller is forwarded in
+//     identity.AddressHeader and identity.SessionHeader. In dev mode
+//     identity.DevAddressHeader stands in for a session.
+//   - ACCESS_OPERATOR: "Authorization: Bearer <operator token>", the
+//     credential from Config.OperatorToken (compared in constant time);
+//     forwarded as identity.OperatorHeader "true".
+//   - ACCESS_INTERNAL: NotFound, as if there were no such route. Internal
+//     RPCs are reachable only over the mesh: instances listen on loopback
+//     (streamgate dev) or pod-private addresses (Kubernetes, where only the
+//     gateway has a Service exposed outside the cluster), and the gateway,
+//     the only entry from outside, never routes them.
+//
+// The identity headers are stripped from every incoming request before the
+// edge sets its own, and the dev header is stripped outside dev mode. The
+// edge also answers CORS for the configured origins, bounds RPC bodies,
+// rate-limits per client IP and per wallet (ResourceExhausted with
+// Retry-After), and writes one access-log line per request.
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,27 +39,48 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/streamgate/streamgate/internal/catalog"
-	"github.com/streamgate/streamgate/internal/identity"
 )
 
-// Edge proxies RPCs to the mesh.
+// Edge proxies RPCs to the mesh, enforcing each RPC's access class,
+// CORS, body and rate limits on the way, and logs every request.
 type Edge struct {
+	cfg      Config
 	cat      *catalog.Catalog
+	verifier SessionVerifier
 	services map[string]string // protobuf service name -> short name ("upload")
+	origins  map[string]bool   // normalized allowed origins; "*" for any
 	proxy    *httputil.ReverseProxy
 	errors   *connect.ErrorWriter
+	perIP    *limiter
+	perID    *limiter
 	logger   *slog.Logger
 }
 
 // New returns an edge that sends calls through rt, a transport that resolves
 // a URL host naming a service ("http://upload/...") to a live instance (see
-// mesh.Client.Transport).
-func New(rt http.RoundTripper, cat *catalog.Catalog, logger *slog.Logger) *Edge {
+// mesh.Client.Transport). verifier checks session tokens (an
+// *authtoken.Verifier over the mesh's AuthService client); when nil, every
+// call that presents a session token answers Unavailable.
+func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier SessionVerifier, logger *slog.Logger) (*Edge, error) {
+	if rt == nil || cat == nil || logger == nil {
+		return nil, errors.New("gateway: New needs a transport, the catalog and a logger")
+	}
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
 	e := &Edge{
+		cfg:      cfg,
 		cat:      cat,
+		verifier: verifier,
 		services: map[string]string{},
+		origins:  map[string]bool{},
 		errors:   connect.NewErrorWriter(),
+		perIP:    newLimiter(cfg.PerIP, cfg.Now),
+		perID:    newLimiter(cfg.PerIdentity, cfg.Now),
 		logger:   logger,
+	}
+	for _, o := range cfg.AllowedOrigins {
+		e.origins[normalizeOrigin(o)] = true
 	}
 	for _, m := range cat.Methods() {
 		e.services[string(m.Service)] = ShortName(string(m.Service))
@@ -48,11 +91,9 @@ func New(rt http.RoundTripper, cat *catalog.Catalog, logger *slog.Logger) *Edge 
 			pr.Out.URL.Host = pr.In.Context().Value(targetKey{}).(string)
 			pr.Out.Host = pr.Out.URL.Host
 			pr.SetXForwarded()
-			// Only the gateway vouches for a caller: identity headers that
-			// arrive from outside are dropped before anything is forwarded.
-			for _, h := range identity.TrustedHeaders {
-				pr.Out.Header.Del(h)
-			}
+			// The identity headers were stripped from the incoming
+			// request and set from the verified caller in handle; pr.Out
+			// carries exactly those.
 		},
 		Transport: rt,
 		// Flush every write at once: server streams (WatchJob,
@@ -60,8 +101,18 @@ func New(rt http.RoundTripper, cat *catalog.Catalog, logger *slog.Logger) *Edge 
 		FlushInterval: -1,
 		ErrorHandler:  e.proxyError,
 		BufferPool:    newBufferPool(),
+		// The edge answers CORS for every route; a service's own CORS
+		// headers (tusd sets some) would duplicate them.
+		ModifyResponse: func(res *http.Response) error {
+			for k := range res.Header {
+				if strings.HasPrefix(k, "Access-Control-") {
+					res.Header.Del(k)
+				}
+			}
+			return nil
+		},
 	}
-	return e
+	return e, nil
 }
 
 type targetKey struct{}
@@ -77,32 +128,25 @@ func ShortName(service string) string {
 }
 
 // httpRoutes are the plain-HTTP paths services serve besides their RPCs:
-// tus uploads and media delivery. Each prefix goes to one service.
-var httpRoutes = []struct{ prefix, service string }{
-	{"/uploads/", "upload"},
-	{"/play/", "streaming"},
+// tus uploads and media delivery. Each prefix goes to one service. Uploads
+// need a session; media checks its own playback tokens.
+var httpRoutes = []struct {
+	prefix, service string
+	session         bool
+}{
+	{"/uploads/", "upload", true},
+	{"/play/", "streaming", false},
 }
 
 // ServeHTTP routes "/<package>.<Service>/<Method>" to the service's
 // instances, and the plain-HTTP prefixes in httpRoutes likewise.
-func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for _, rt := range httpRoutes {
-		if strings.HasPrefix(r.URL.Path, rt.prefix) {
-			e.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, rt.service)))
-			return
-		}
-	}
-	svc, _, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	short, known := e.services[svc]
-	if !ok || !known {
-		e.writeError(w, r, connect.NewError(connect.CodeNotFound, fmt.Errorf("no route for %s", r.URL.Path)))
-		return
-	}
-	if _, found := e.cat.Lookup(r.URL.Path); !found {
-		e.writeError(w, r, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("%s has no method %s", svc, strings.TrimPrefix(r.URL.Path, "/"+svc+"/"))))
-		return
-	}
-	e.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, short)))
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handle(w, r, nil) }
+
+// Wrap returns local behind the edge's checks (CORS, access, limits, access
+// log): the gateway's own RPCs, answered in-process rather than proxied.
+// The verified caller reaches local in the identity headers.
+func (e *Edge) Wrap(local http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.handle(w, r, local) })
 }
 
 // proxyError answers in the caller's protocol when no instance could take
@@ -113,7 +157,9 @@ func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	e.logger.WarnContext(r.Context(), "proxy failed", "path", r.URL.Path, "error", err)
 	var cerr *connect.Error
-	if !errors.As(err, &cerr) {
+	if st := stateOf(r.Context()); st != nil && st.tooLarge.Load() {
+		cerr = connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("request body exceeds %d bytes", e.cfg.MaxRequestBytes))
+	} else if !errors.As(err, &cerr) {
 		cerr = connect.NewError(connect.CodeUnavailable, errors.New("no instance could take the call"))
 	}
 	e.writeError(w, r, cerr)
@@ -125,14 +171,7 @@ func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err *connect.E
 		return
 	}
 	// A plain-HTTP route (tus, media): answer with the matching status.
-	status := http.StatusNotFound
-	switch err.Code() {
-	case connect.CodeUnavailable:
-		status = http.StatusServiceUnavailable
-	case connect.CodeUnimplemented:
-		status = http.StatusNotImplemented
-	}
-	http.Error(w, err.Message(), status)
+	http.Error(w, err.Message(), httpStatus(err.Code()))
 }
 
 // bufferPool reuses the proxy's copy buffers: without it every proxied call

@@ -19,6 +19,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
+	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/identity"
@@ -31,7 +32,8 @@ type videos struct {
 }
 
 func (videos) GetVideo(_ context.Context, req *connect.Request[metadatav1.GetVideoRequest]) (*connect.Response[metadatav1.GetVideoResponse], error) {
-	if addr := req.Header().Get(identity.AddressHeader); addr != "" {
+	// The gateway forwards an identity only for a verified credential.
+	if addr := req.Header().Get(identity.AddressHeader); addr != "" && req.Header().Get("Authorization") == "" {
 		return nil, connect.NewError(connect.CodeInternal, errors.New("identity header reached the backend: "+addr))
 	}
 	if req.Msg.GetVideoId() == "missing" {
@@ -84,14 +86,20 @@ func register(tb testing.TB, etcd *clientv3.Client, service, addr string) {
 }
 
 // mesh fixture: a metadata and a monitor backend registered in a real
-// embedded etcd, a mesh client watching it, and the edge in front.
+// embedded etcd, a mesh client watching it, and the edge in front, with a
+// session verifier over a fake key source holding a real signing key.
 type fixture struct {
 	backend string // the metadata backend's address
 	edge    string // the edge's URL
 	mesh    *mesh.Client
+	key     authtoken.SigningKey
+	keys    *keySource
+	logs    *syncBuffer // the edge's log
 }
 
-func newFixture(tb testing.TB) *fixture {
+const testOperatorToken = "op-secret-0123456789"
+
+func newFixture(tb testing.TB, opts ...func(*gateway.Config)) *fixture {
 	tb.Helper()
 	_, etcd := etcdservertest.Start(tb)
 	logger := slog.New(slog.DiscardHandler)
@@ -101,9 +109,10 @@ func newFixture(tb testing.TB) *fixture {
 	mux.Handle(monitorv1connect.NewMonitorServiceHandler(health{}))
 	mux.HandleFunc("/uploads/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", "http://"+r.Header.Get("X-Forwarded-Host")+r.URL.Path)
+		w.Header().Set("Access-Control-Allow-Origin", "*") // as tusd does
 		w.WriteHeader(http.StatusNoContent)
 	})
-	backend := serve(tb, mux)
+	backend := serve(tb, echoIdentity(mux))
 	register(tb, etcd, "metadata", backend)
 	register(tb, etcd, "upload", backend)
 	register(tb, etcd, "monitor", backend)
@@ -118,8 +127,27 @@ func newFixture(tb testing.TB) *fixture {
 	}
 	m := mesh.New(w, catalog.Default(), mesh.Options{}, logger)
 	tb.Cleanup(m.Close)
-	edge := serve(tb, gateway.New(m.Transport(), catalog.Default(), logger))
-	return &fixture{backend: backend, edge: "http://" + edge, mesh: m}
+
+	key, err := authtoken.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys := &keySource{keys: []authtoken.SigningKey{key}}
+	verifier, err := authtoken.NewVerifier(keys, authtoken.VerifierConfig{Issuer: testIssuer}, logger)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := gateway.Config{OperatorToken: testOperatorToken, PerIP: gateway.RateLimit{Rate: -1}, PerIdentity: gateway.RateLimit{Rate: -1}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	logs := &syncBuffer{}
+	e, err := gateway.New(cfg, m.Transport(), catalog.Default(), verifier, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	edge := serve(tb, e)
+	return &fixture{backend: backend, edge: "http://" + edge, mesh: m, key: key, keys: keys, logs: logs}
 }
 
 func h2cClient() *http.Client {
@@ -156,8 +184,9 @@ func TestEdgePassThrough(t *testing.T) {
 				t.Errorf("GetVideo(missing) error = %v, want NotFound", err)
 			}
 			// A server stream arrives whole.
-			stream, err := monitorv1connect.NewMonitorServiceClient(p.client, f.edge, p.opts...).
-				WatchSystemHealth(t.Context(), connect.NewRequest(&monitorv1.WatchSystemHealthRequest{}))
+			sreq := connect.NewRequest(&monitorv1.WatchSystemHealthRequest{})
+			sreq.Header().Set("Authorization", "Bearer "+testOperatorToken)
+			stream, err := monitorv1connect.NewMonitorServiceClient(p.client, f.edge, p.opts...).WatchSystemHealth(t.Context(), sreq)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,6 +228,7 @@ func TestEdgeHTTPRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+f.token(t, f.key, alice, time.Minute))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,35 @@ var serviceNames = []string{"auth", "cache", "gateway", "metadata", "monitor", "
 type devPlatform struct {
 	gatewayURL  string
 	gatewayAddr string
+	etcdURL     string
+	natsURL     string
+	// operatorToken is the dev operator credential printed at start.
+	operatorToken string
+}
+
+// operatorAuth sends the operator credential on every call.
+func (p *devPlatform) operatorAuth() connect.ClientOption {
+	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+p.operatorToken)
+			return next(ctx, req)
+		}
+	}), streamingAuth{p.operatorToken})
+}
+
+// streamingAuth adds the bearer token to streaming calls.
+type streamingAuth struct{ token string }
+
+func (a streamingAuth) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
+func (a streamingAuth) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+a.token)
+		return conn
+	}
+}
+func (a streamingAuth) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
 
 // startDev runs `streamgate dev` in a temp data dir and waits for its ready
@@ -42,6 +71,7 @@ func startDev(t *testing.T) *devPlatform {
 		"--data-dir", t.TempDir(),
 		"--http-addr", addr,
 		"--probe-interval", "200ms",
+		"--chain-port", "0",
 		"--log-level", "WARN")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -89,15 +119,26 @@ func startDev(t *testing.T) *devPlatform {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "http://"+addr) }) {
 			t.Errorf("ready output %q does not print the gateway URL http://%s", lines, addr)
 		}
-		for _, want := range []string{"etcd:", "nats:"} {
-			if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, want) }) {
-				t.Errorf("ready output %q has no %q line", lines, want)
+		p := &devPlatform{gatewayURL: "http://" + addr, gatewayAddr: addr}
+		for _, l := range lines {
+			if v, ok := strings.CutPrefix(l, "etcd:"); ok {
+				p.etcdURL = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(l, "nats:"); ok {
+				p.natsURL = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(l, "operator:"); ok {
+				p.operatorToken, _, _ = strings.Cut(strings.TrimSpace(v), " ")
 			}
 		}
+		if p.etcdURL == "" || p.natsURL == "" || p.operatorToken == "" {
+			t.Fatalf("ready output %q does not name the etcd and NATS endpoints", lines)
+		}
+		return p
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("streamgate dev not ready within 2 minutes\nstderr:\n%s", stderr.String())
 	}
-	return &devPlatform{gatewayURL: "http://" + addr, gatewayAddr: addr}
+	panic("unreachable")
 }
 
 func freeAddr(t *testing.T) string {
@@ -115,7 +156,13 @@ func TestDev(t *testing.T) {
 	p := startDev(t)
 
 	t.Run("all nine services are SERVING according to the monitor", func(t *testing.T) {
-		client := monitorv1connect.NewMonitorServiceClient(http.DefaultClient, p.gatewayURL)
+		client := monitorv1connect.NewMonitorServiceClient(http.DefaultClient, p.gatewayURL, p.operatorAuth())
+		// Without the operator credential, the operator RPC is refused.
+		_, err := monitorv1connect.NewMonitorServiceClient(http.DefaultClient, p.gatewayURL).
+			GetSystemHealth(t.Context(), connect.NewRequest(&monitorv1.GetSystemHealthRequest{}))
+		if connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Errorf("GetSystemHealth without the operator credential: %v, want Unauthenticated", err)
+		}
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		defer cancel()
 		// Follow the health stream until the system is SERVING.
@@ -199,6 +246,58 @@ func TestDev(t *testing.T) {
 		if v.GetTitle() != "Integration clip" || len(v.GetRenditions()) == 0 || v.GetHlsManifestPath() == "" || v.GetDashManifestPath() == "" {
 			t.Errorf("READY video = %v, want its title, renditions and manifests", v)
 		}
+		// A public video plays through the gateway: ffprobe reads the HLS
+		// master and the DASH MPD over HTTP as any player would.
+		for _, manifest := range []string{v.GetHlsManifestPath(), v.GetDashManifestPath()} {
+			url := p.gatewayURL + "/play/" + ids.VideoID + "/" + manifest
+			out, err := exec.CommandContext(t.Context(), "ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "h264") {
+				t.Errorf("ffprobe %s: %v\n%s", url, err, out)
+			}
+		}
+	})
+
+	t.Run("a serve process joins the mesh and leaves it when killed", func(t *testing.T) {
+		cmd := exec.Command(streamgateBinary(t), "serve", "--etcd", p.etcdURL, "--nats", p.natsURL,
+			"--registry-ttl", "2s", "--log-level", "WARN", "cache")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		defer func() { _ = cmd.Process.Kill(); <-exited }()
+
+		monitor := monitorv1connect.NewMonitorServiceClient(http.DefaultClient, p.gatewayURL, p.operatorAuth())
+		instances := func(want int) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			stream, err := monitor.WatchSystemHealth(ctx, connect.NewRequest(&monitorv1.WatchSystemHealthRequest{Service: "cache"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Close()
+			for stream.Receive() {
+				res, err := monitor.GetSystemHealth(ctx, connect.NewRequest(&monitorv1.GetSystemHealthRequest{Service: "cache"}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				serving := res.Msg.GetSystemHealth().GetServices()[0].GetServingInstanceCount()
+				if int(serving) == want && len(res.Msg.GetSystemHealth().GetServices()[0].GetInstances()) == want {
+					return
+				}
+			}
+			t.Fatalf("cache never had exactly %d serving instances: %v\nserve stderr:\n%s", want, stream.Err(), stderr.String())
+		}
+		instances(2)
+		// kill -9: no deregistration; the lease expires within its TTL.
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-exited
+		instances(1)
 	})
 
 	t.Run("grpcurl list through the gateway shows every service", func(t *testing.T) {
@@ -220,6 +319,7 @@ func TestDev(t *testing.T) {
 
 	t.Run("grpcurl calls pass through the gateway over gRPC", func(t *testing.T) {
 		out, err := exec.CommandContext(t.Context(), "go", "tool", "grpcurl", "-plaintext", "-d", `{"service":"monitor"}`,
+			"-H", "authorization: Bearer "+p.operatorToken,
 			p.gatewayAddr, "streamgate.monitor.v1.MonitorService/GetSystemHealth").CombinedOutput()
 		if err != nil {
 			t.Fatalf("grpcurl GetSystemHealth: %v\n%s", err, out)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +29,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dataDir := fs.String("data-dir", ".streamgate", "where embedded etcd, NATS and the services keep their data")
 	etcdAddr := fs.String("etcd-addr", "127.0.0.1:0", "embedded etcd client address (random port by default)")
 	natsPort := fs.Int("nats-port", -1, "embedded NATS port (random by default)")
+	chainPort := fs.Int("chain-port", 8545, "loopback port of the dev chain's JSON-RPC (streamgate dev-mint's default --rpc); 0 picks a free one")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -50,7 +53,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer nats.Shutdown()
 
-	chain, err := devchain.New(ctx, devchain.Config{CORSOrigins: []string{m.public()}}, logger.With("component", "devchain"))
+	chain, err := devchain.New(ctx, devchain.Config{HTTPPort: *chainPort, CORSOrigins: []string{m.public()}}, logger.With("component", "devchain"))
 	if err != nil {
 		return fmt.Errorf("dev chain: %w", err)
 	}
@@ -67,14 +70,32 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, ok := cfg.App.Chains[devchain.ChainID]; !ok {
 		cfg.App.Chains[devchain.ChainID] = chain.RPCURL()
 	}
+	cfg.App.ChainNames = map[uint64]string{devchain.ChainID: "StreamGate dev chain"}
+	cfg.App.DemoNFTs = map[uint64]string{devchain.ChainID: chain.PassAddress().Hex()}
+	cfg.App.PublishChainRPC = true
+	if len(cfg.App.AllowedOrigins) == 0 {
+		cfg.App.AllowedOrigins = []string{m.public()}
+	}
+	if cfg.App.OperatorToken == "" {
+		cfg.App.OperatorToken = randomToken()
+	}
 	cfg.OnReady = func(addrs map[string]string) {
 		fmt.Fprintf(stdout, "gateway:  http://%s\n", addrs["gateway"])
 		fmt.Fprintf(stdout, "etcd:     %s\n", etcd.Endpoint())
 		fmt.Fprintf(stdout, "nats:     %s\n", nats.ClientURL())
 		fmt.Fprintf(stdout, "chain:    %s (id %d)\n", chain.RPCURL(), devchain.ChainID)
 		fmt.Fprintf(stdout, "demo NFT: ERC-721 %s, ERC-1155 %s; demo wallet %s\n", chain.PassAddress(), chain.ItemsAddress(), chain.DemoWallet())
+		fmt.Fprintf(stdout, "operator: %s (send as Authorization: Bearer)\n", cfg.App.OperatorToken)
 		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s <service...>\n", etcd.Endpoint(), nats.ClientURL())
 		fmt.Fprintln(stdout, "streamgate dev ready")
 	}
 	return node.Run(ctx, cfg, logger)
+}
+
+// randomToken makes a dev operator credential, new each run unless
+// --operator-token or $STREAMGATE_OPERATOR_TOKEN sets one.
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -27,10 +27,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "dev", short: "run the whole platform on this machine (embedded etcd and NATS)", run: runDev},
+		{name: "dev", short: "run the whole platform on this machine (embedded etcd, NATS and dev chain)", run: runDev},
+		{name: "dev-mint", short: "mint a demo pass on the dev chain (streamgate dev only)", run: runDevMint},
+		{name: "login", short: "sign in with an Ethereum key (--key FILE) or the dev wallet (--dev)", run: runLogin},
 		{name: "serve", short: "run one or several services against existing etcd and NATS", run: runServe},
 		{name: "upload", short: "upload a video file (resumable; re-run to resume)", run: runUpload},
 		{name: "version", short: "print the version and exit", run: runVersion},
+		{name: "watch", short: "follow a transcode job until it ends", run: runWatch},
 	}
 }
 

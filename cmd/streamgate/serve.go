@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ type meshFlags struct {
 	cacheBackend  string
 	redisURL      string
 	workers       int
+	operatorToken string
+	origins       stringsFlag
 }
 
 func (m *meshFlags) register(fs *flag.FlagSet) {
@@ -51,7 +54,15 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.cacheBackend, "cache-backend", "memory", "cache backend: memory or redis")
 	fs.StringVar(&m.redisURL, "redis-url", "", "Redis URL for --cache-backend=redis")
 	fs.IntVar(&m.workers, "transcode-workers", 0, "transcoder jobs run at once per instance (default: one per two cores)")
+	fs.StringVar(&m.operatorToken, "operator-token", "", "operator credential the gateway accepts as a bearer token (default: $STREAMGATE_OPERATOR_TOKEN; dev generates one)")
+	fs.Var(&m.origins, "allowed-origin", "browser `origin` the gateway answers CORS for (repeatable; dev allows the public URL)")
 }
+
+// stringsFlag collects repeated values.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
 
 func (m *meshFlags) logger(w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: m.logLevel}
@@ -85,8 +96,17 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) node.Config {
 			RedisURL:         m.redisURL,
 			ProbeInterval:    m.probeInterval,
 			TranscodeWorkers: m.workers,
+			OperatorToken:    m.operator(),
+			AllowedOrigins:   m.origins,
 		},
 	}
+}
+
+func (m *meshFlags) operator() string {
+	if m.operatorToken != "" {
+		return m.operatorToken
+	}
+	return os.Getenv("STREAMGATE_OPERATOR_TOKEN")
 }
 
 func (m *meshFlags) public() string {

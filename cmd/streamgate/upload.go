@@ -39,6 +39,7 @@ type uploadOptions struct {
 	json       bool
 	gateway    string
 	devAddress string
+	watch      bool
 }
 
 // runUpload is `streamgate upload FILE [--title T] [--json] [--gateway URL]
@@ -49,13 +50,14 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamgate upload FILE [--title T] [--json] [--gateway URL] [--dev-address 0x...]")
-		fmt.Fprintln(stderr, "\nUploads a video; run it again after an interruption to resume.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: streamgate upload FILE [--title T] [--json] [--watch] [--gateway URL] [--dev-address 0x...]")
+		fmt.Fprintln(stderr, "\nUploads a video; run it again after an interruption to resume.\nWith --watch, then follows its transcode job as streamgate watch does.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	var o uploadOptions
 	fs.StringVar(&o.title, "title", "", "title of the video (default: the file name without extension)")
-	fs.BoolVar(&o.json, "json", false, "print the upload and video ids as JSON on the last line of output")
+	fs.BoolVar(&o.json, "json", false, "print the upload and video ids (and with --watch the job id and state) as JSON on the last line of output")
+	fs.BoolVar(&o.watch, "watch", false, "after the upload, follow the video's transcode job until it ends; exit non-zero if it FAILED or was CANCELED")
 	fs.StringVar(&o.gateway, "gateway", "http://127.0.0.1:8080", "gateway URL")
 	fs.StringVar(&o.devAddress, "dev-address", defaultDevAddress,
 		"wallet to upload as, sent in the "+identity.DevAddressHeader+" header, which only streamgate dev accepts (until sign-in lands)")
@@ -83,6 +85,9 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	res, err := uploadFile(ctx, o, stderr)
 	if err != nil {
 		return err
+	}
+	if o.watch {
+		return watchUploaded(ctx, o, res, stdout, stderr)
 	}
 	if o.json {
 		b, _ := json.Marshal(map[string]string{"upload_id": res.GetId(), "video_id": res.GetVideoId()})
@@ -465,4 +470,36 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// watchUploaded is the --watch tail of `streamgate upload`: it finds the
+// transcode job queued for the uploaded video and follows it.
+func watchUploaded(ctx context.Context, o uploadOptions, up *uploadv1.Upload, stdout, stderr io.Writer) error {
+	if !o.json {
+		if _, err := fmt.Fprintf(stdout, "uploaded %s\nupload: %s\nvideo:  %s\nsha256: %s\n", o.file, up.GetId(), up.GetVideoId(), up.GetSha256()); err != nil {
+			return err
+		}
+	}
+	client := newTranscoderClient(o)
+	job, err := findJob(ctx, client, up.GetVideoId(), jobAppearTimeout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "transcode job: %s\n", job.GetId())
+	job, err = newWatcher(client, stderr).watch(ctx, job.GetId())
+	if err != nil {
+		return err
+	}
+	if !o.json {
+		return reportTerminal(stdout, job)
+	}
+	out := map[string]string{"upload_id": up.GetId(), "video_id": up.GetVideoId(), "job_id": job.GetId(), "state": stateName(job.GetState())}
+	if r := job.GetFailureReason(); r != "" {
+		out["failure_reason"] = r
+	}
+	b, _ := json.Marshal(out)
+	if _, err := fmt.Fprintln(stdout, string(b)); err != nil {
+		return err
+	}
+	return reportTerminal(io.Discard, job)
 }

@@ -44,6 +44,11 @@ type WatcherConfig struct {
 	// Contracts are followed from the start, besides those the Evaluator
 	// sees in policies.
 	Contracts []ContractRef
+	// ChainIDs are chains whose head is followed from the start of Run even
+	// before any policy names one of their contracts, so that a contract
+	// first seen later is followed from the block its first read saw, not
+	// from a later poll (a transfer in between would be missed).
+	ChainIDs []uint64
 	// PollInterval is how often each chain's head is polled. Default 2s.
 	PollInterval time.Duration
 	// MaxBlockRange bounds each eth_getLogs call. Default 1000 blocks.
@@ -90,6 +95,7 @@ func NewWatcher(cfg WatcherConfig, src LogSource, eval *Evaluator, logger *slog.
 		cfg.MaxRangesPerPoll = 10
 	}
 	cfg.Contracts = slices.Clone(cfg.Contracts)
+	cfg.ChainIDs = slices.Clone(cfg.ChainIDs)
 	return &Watcher{cfg: cfg, src: src, eval: eval, logger: logger, heads: make(map[uint64]uint64)}, nil
 }
 
@@ -142,13 +148,19 @@ func (w *Watcher) contracts() map[uint64][]common.Address {
 }
 
 func (w *Watcher) pollAll(ctx context.Context) {
-	byChain := w.contracts()
+	ids := maps.Keys(w.contracts())
+	chains := slices.Sorted(ids)
+	for _, id := range w.cfg.ChainIDs {
+		if !slices.Contains(chains, id) {
+			chains = append(chains, id)
+		}
+	}
 	var wg sync.WaitGroup
-	for _, id := range slices.Sorted(maps.Keys(byChain)) {
+	for _, id := range chains {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.poll(ctx, id, byChain[id]); err != nil && ctx.Err() == nil {
+			if err := w.poll(ctx, id); err != nil && ctx.Err() == nil {
 				w.logger.Warn("transfer watch poll failed", "chain_id", id, "err", err)
 			}
 		}()
@@ -158,11 +170,17 @@ func (w *Watcher) pollAll(ctx context.Context) {
 
 // poll processes the blocks after the last one seen, up to the head, in
 // bounded ranges.
-func (w *Watcher) poll(ctx context.Context, chainID uint64, contracts []common.Address) error {
+//
+// The contracts are listed after the head is read: a contract the evaluator
+// first sees after that listing was read at a block at or after head (it is
+// remembered before it is read), so its transfers up to head are already
+// reflected in that read, and the next poll follows it from head+1.
+func (w *Watcher) poll(ctx context.Context, chainID uint64) error {
 	head, err := w.src.HeadBlock(ctx, chainID)
 	if err != nil {
 		return err
 	}
+	contracts := w.contracts()[chainID]
 	w.mu.Lock()
 	last, started := w.heads[chainID]
 	if !started {
@@ -170,6 +188,14 @@ func (w *Watcher) poll(ctx context.Context, chainID uint64, contracts []common.A
 	}
 	w.mu.Unlock()
 	if !started {
+		return nil
+	}
+	if len(contracts) == 0 {
+		// Nothing to follow yet: an empty address list would match every
+		// contract. Move the head on.
+		w.mu.Lock()
+		w.heads[chainID] = max(w.heads[chainID], head)
+		w.mu.Unlock()
 		return nil
 	}
 	for n := 0; n < w.cfg.MaxRangesPerPoll && last < head; n++ {

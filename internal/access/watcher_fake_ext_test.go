@@ -149,3 +149,27 @@ func TestWatcherRangesRetriesAndLogKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestWatcherFollowsConfiguredChainWithoutContracts: a chain in ChainIDs has
+// its head followed from the start, with no eth_getLogs while no contract is
+// followed (an empty address list would match every contract).
+func TestWatcherFollowsConfiguredChainWithoutContracts(t *testing.T) {
+	src := &fakeLogs{head: 10}
+	ev := newEvaluator(t, fakeChain{}, access.Config{})
+	w, err := access.NewWatcher(access.WatcherConfig{ChainIDs: []uint64{7}, PollInterval: 20 * time.Millisecond}, src, ev, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 10*time.Second, "start at head 10", func() bool { return w.LastBlock(7) == 10 })
+	src.set(func(f *fakeLogs) { f.head = 25 })
+	waitFor(t, 10*time.Second, "head followed to 25", func() bool { return w.LastBlock(7) == 25 })
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if len(src.queries) != 0 {
+		t.Fatalf("eth_getLogs with no contract to follow: %v", src.queries)
+	}
+}

@@ -22,10 +22,13 @@ import (
 
 	"github.com/streamgate/streamgate/gateway"
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/internal/access"
+	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/buildinfo"
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/chain"
 	"github.com/streamgate/streamgate/internal/events"
@@ -106,6 +109,33 @@ type Config struct {
 	// TranscodeWorkers is the transcoder pool size per instance; 0 for its
 	// default.
 	TranscodeWorkers int
+	// OperatorToken is the operator credential the gateway accepts
+	// (Authorization: Bearer); empty: no operator access from outside.
+	OperatorToken string
+	// AllowedOrigins are the browser origins the gateway answers CORS for.
+	AllowedOrigins []string
+	// ChainNames names the chains for clients; DemoNFTs gives a chain's
+	// demo ERC-721 collection (dev); PublishChainRPC lets the gateway tell
+	// clients the chains' RPC URLs (dev, where they are loopback anyway).
+	ChainNames      map[uint64]string
+	DemoNFTs        map[uint64]string
+	PublishChainRPC bool
+	// MaxUploadBytes is the largest upload; 0 for 10 GiB.
+	MaxUploadBytes uint64
+}
+
+// Limits both upload and the gateway's client configuration state.
+const (
+	defaultMaxUploadBytes = 10 << 30
+	maxUploadDuration     = 4 * time.Hour // mediaprobe's default
+	maxTitleLength        = 200           // metadata's limit
+)
+
+func (c Config) maxUploadBytes() uint64 {
+	if c.MaxUploadBytes == 0 {
+		return defaultMaxUploadBytes
+	}
+	return c.MaxUploadBytes
 }
 
 // Deps are the shared infrastructure services are built from. A nil field
@@ -136,8 +166,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		if deps.Mesh == nil || deps.Catalog == nil {
 			return nil, errors.New("gateway: needs the mesh client and the catalog")
 		}
-		edge := gateway.New(deps.Mesh.Transport(), deps.Catalog, logger)
-		return gatewaysvc.New(edge, serviceNames(deps.Catalog), logger)
+		return buildGateway(cfg, deps, logger)
 	case "monitor":
 		if deps.Registry == nil {
 			return nil, errors.New("monitor: needs the registry watcher")
@@ -166,9 +195,10 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			return nil, err
 		}
 		return upload.New(upload.Config{
-			DevMode:       cfg.DevMode,
-			PublicBaseURL: cfg.PublicBaseURL,
-			DataDir:       filepath.Join(cfg.DataDir, "upload"),
+			DevMode:        cfg.DevMode,
+			PublicBaseURL:  cfg.PublicBaseURL,
+			DataDir:        filepath.Join(cfg.DataDir, "upload"),
+			MaxUploadBytes: cfg.maxUploadBytes(),
 		}, uploadVideos{metadataClient(deps.Mesh)}, deps.Bus, blobs, probe, logger)
 	case "transcoder":
 		blobs, err := mediaStore(cfg)
@@ -187,11 +217,85 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 	case "auth":
 		return buildAuth(ctx, cfg, deps, logger)
 	case "streaming":
-		return streaming.New(logger)
+		blobs, err := mediaStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		verifier, err := tokenVerifier(deps.Mesh, logger)
+		if err != nil {
+			return nil, err
+		}
+		return streaming.New(streaming.Config{PublicBaseURL: cfg.PublicBaseURL}, blobs,
+			metadataVideos{metadataClient(deps.Mesh)}, verifier, deps.Bus, logger)
 	case "worker":
 		return worker.New(logger)
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Names)
+}
+
+// buildGateway puts the edge (access classes, sessions verified against
+// auth's JWKS, CORS, limits) in front of the mesh transport.
+func buildGateway(cfg Config, deps Deps, logger *slog.Logger) (Service, error) {
+	verifier, err := tokenVerifier(deps.Mesh, logger)
+	if err != nil {
+		return nil, err
+	}
+	edge, err := gateway.New(gateway.Config{
+		DevMode:        cfg.DevMode,
+		OperatorToken:  cfg.OperatorToken,
+		AllowedOrigins: cfg.AllowedOrigins,
+	}, deps.Mesh.Transport(), deps.Catalog, verifier, logger)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, 0, len(cfg.Chains))
+	for id := range cfg.Chains {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var chains []gatewaysvc.Chain
+	for _, id := range ids {
+		c := gatewaysvc.Chain{ID: id, Name: cfg.ChainNames[id], DemoNFTContract: cfg.DemoNFTs[id]}
+		if c.Name == "" {
+			c.Name = fmt.Sprintf("chain %d", id)
+		}
+		if cfg.PublishChainRPC {
+			c.RPCURL = cfg.Chains[id]
+		}
+		chains = append(chains, c)
+	}
+	return gatewaysvc.New(gatewaysvc.Config{
+		APIBaseURL: cfg.PublicBaseURL,
+		Chains:     chains,
+		Upload: gatewaysvc.UploadLimits{
+			MaxUploadBytes:      cfg.maxUploadBytes(),
+			MaxDuration:         maxUploadDuration,
+			AllowedContentTypes: []string{"video/mp4", "video/quicktime", "video/webm", "video/x-matroska"},
+			MaxTitleLength:      maxTitleLength,
+		},
+		Version: buildinfo.Read().Version,
+	}, edge, deps.Catalog, deps.Registry, logger)
+}
+
+// tokenVerifier checks session and playback tokens locally against auth's
+// JWKS, fetched through the mesh and cached.
+func tokenVerifier(m *mesh.Client, logger *slog.Logger) (*authtoken.Verifier, error) {
+	keys := authv1connect.NewAuthServiceClient(m.HTTPClient(), m.BaseURL("auth"), m.ClientOptions()...)
+	return authtoken.NewVerifier(keys, authtoken.VerifierConfig{Issuer: "streamgate-auth"}, logger.With("component", "jwks"))
+}
+
+// metadataVideos reads videos through the mesh; an unknown video keeps its
+// NotFound code.
+type metadataVideos struct {
+	client metadatav1connect.MetadataServiceClient
+}
+
+func (m metadataVideos) GetVideo(ctx context.Context, id string) (*metadatav1.Video, error) {
+	res, err := m.client.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: id}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.GetVideo(), nil
 }
 
 func mediaStore(cfg Config) (blob.Store, error) {
@@ -236,8 +340,9 @@ func buildCache(ctx context.Context, cfg Config, logger *slog.Logger) (Service, 
 	return cache.New(cache.Config{}, backend, nil, logger)
 }
 
-// buildAuth wires auth to the chains (EIP-1271 wallets, policy evaluation)
-// and to metadata (video policies).
+// buildAuth wires auth to the chains (EIP-1271 wallets, policy evaluation),
+// to metadata (video policies), to the bus (ownership.changed) and to the
+// transfer watcher that revokes playback grants.
 func buildAuth(_ context.Context, cfg Config, deps Deps, logger *slog.Logger) (Service, error) {
 	u, err := neturl.Parse(cfg.PublicBaseURL)
 	if err != nil || u.Host == "" {
@@ -257,24 +362,52 @@ func buildAuth(_ context.Context, cfg Config, deps Deps, logger *slog.Logger) (S
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	// The watcher follows the contracts policies name as the evaluator
+	// meets them, on every configured chain from start-up.
+	watcher, err := access.NewWatcher(access.WatcherConfig{ChainIDs: ids}, chains, ev, logger.With("component", "transfer-watcher"))
+	if err != nil {
+		chains.Close()
+		return nil, err
+	}
+	var opts []auth.Option
+	if deps.Bus != nil {
+		opts = append(opts, auth.WithPublisher(deps.Bus))
+	}
 	svc, err := auth.New(auth.Config{
 		Domain:          u.Host,
 		URI:             strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		AllowedChainIDs: ids,
 		DataDir:         filepath.Join(cfg.DataDir, "auth"),
 		DevMode:         cfg.DevMode,
-	}, chains, accessChecker{ev}, auth.MetadataVideos(metadataClient(deps.Mesh)), logger)
+	}, chains, accessChecker{ev}, auth.MetadataVideos(metadataClient(deps.Mesh)), logger, opts...)
 	if err != nil {
 		chains.Close()
 		return nil, err
 	}
-	return &authService{Service: svc, chains: chains}, nil
+	watcher.OnTransfer(svc.OnTransfer)
+	return &authService{Service: svc, chains: chains, watcher: watcher}, nil
 }
 
-// authService closes the chain clients with the service.
+// authService runs the transfer watcher with auth and closes the chain
+// clients with the service.
 type authService struct {
 	*auth.Service
-	chains *chain.Client
+	chains  *chain.Client
+	watcher *access.Watcher
+}
+
+// Run runs auth's loop (key rotation, sweeps) and the transfer watcher
+// until ctx is done; if either returns early the other is stopped too.
+func (a *authService) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- a.Service.Run(ctx) }()
+	go func() { errs <- a.watcher.Run(ctx) }()
+	first := <-errs
+	cancel()
+	second := <-errs
+	return errors.Join(first, second)
 }
 
 func (a *authService) Close() error {
@@ -300,18 +433,6 @@ func (a accessChecker) Check(ctx context.Context, policy *authv1.AccessPolicy, a
 		return nil, fmt.Errorf("%w: %w", auth.ErrChainUnavailable, err)
 	}
 	return nil, err
-}
-
-func serviceNames(cat *catalog.Catalog) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, m := range cat.Methods() {
-		if s := string(m.Service); !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // h2cClient speaks HTTP/2 without TLS, as every StreamGate listener does.

@@ -26,8 +26,6 @@ import (
 func unbuiltRPCs() map[string]bool {
 	unbuilt := map[string]bool{}
 	for _, p := range []string{
-		"/streamgate.gateway.v1.GatewayService/GetClientConfig",
-		"/streamgate.gateway.v1.GatewayService/ListRoutes",
 		"/streamgate.monitor.v1.MonitorService/GetMetrics",
 		"/streamgate.monitor.v1.MonitorService/ListAlerts",
 		"/streamgate.monitor.v1.MonitorService/GetLogs",
@@ -35,7 +33,7 @@ func unbuiltRPCs() map[string]bool {
 	} {
 		unbuilt[p] = true
 	}
-	for _, svc := range []string{"streaming.v1.StreamingService", "worker.v1.WorkerService"} {
+	for _, svc := range []string{"worker.v1.WorkerService"} {
 		for _, m := range catalog.Default().Methods() {
 			if string(m.Service) == "streamgate."+svc {
 				unbuilt[m.Procedure] = true

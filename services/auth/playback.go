@@ -72,7 +72,14 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 			return PlaybackToken{}, newErr(kindPermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
 		}
 	}
-	return s.signPlayback(videoID, addr, sid)
+	tok, err := s.signPlayback(videoID, addr, sid)
+	if err != nil {
+		return PlaybackToken{}, err
+	}
+	if p := video.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
+		s.grants.record(s.cfg.Now(), videoID, common.HexToAddress(addr), p, tok.Expires)
+	}
+	return tok, nil
 }
 
 func (s *Service) signPlayback(videoID, addr, sid string) (PlaybackToken, error) {

@@ -70,13 +70,17 @@ type Service struct {
 	wallets ContractWallets
 	access  AccessChecker
 	videos  Videos
+
+	publisher Publisher // optional: ownership.changed
+	grants    *grants   // playback grants, for revocation on transfer
 }
 
 // New opens (or creates) the auth database under cfg.DataDir, makes sure a
 // signing key exists and returns the service. All dependencies are
 // required: wallets for EIP-1271 sign-in, access for policy decisions and
-// videos for the policies of videos.
-func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Videos, logger *slog.Logger) (*Service, error) {
+// videos for the policies of videos. Options add optional dependencies
+// (WithPublisher).
+func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Videos, logger *slog.Logger, opts ...Option) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("auth: nil logger")
 	}
@@ -99,7 +103,11 @@ func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Video
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger, store: st, wallets: wallets, access: access, videos: videos}
+	s := &Service{cfg: cfg, logger: logger, store: st, wallets: wallets, access: access, videos: videos,
+		grants: newGrants(cfg.MaxGrants)}
+	for _, o := range opts {
+		o(s)
+	}
 	s.keys = newKeyring(st, &s.cfg)
 	if _, err := s.keys.ensure(ctx); err != nil {
 		st.Close()

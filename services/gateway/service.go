@@ -11,27 +11,60 @@ import (
 
 	"connectrpc.com/connect"
 
+	gatewayv1 "github.com/streamgate/streamgate/gen/go/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/gateway/v1/gatewayv1connect"
+	"github.com/streamgate/streamgate/internal/catalog"
+	"github.com/streamgate/streamgate/internal/registry"
 )
+
+// Edge is the HTTP edge: it serves every path the gateway's own RPCs do
+// not, and wraps those RPCs in the same checks (CORS, access, limits,
+// access log). *gateway.Edge satisfies it.
+type Edge interface {
+	http.Handler
+	Wrap(local http.Handler) http.Handler
+}
+
+// InstanceSource lists the registered instances of a service (short name,
+// "upload"); *registry.Watcher satisfies it.
+type InstanceSource interface {
+	Instances(service string) []registry.Instance
+}
 
 // Service is the gateway service.
 type Service struct {
 	logger     *slog.Logger
-	edge       http.Handler
+	edge       Edge
+	cat        *catalog.Catalog
+	instances  InstanceSource
+	config     *gatewayv1.GetClientConfigResponse
 	reflection []string
 }
 
 // New returns the gateway service. edge serves every path the gateway's own
-// RPCs do not; reflection names the services the gateway's reflection
-// lists (the whole API, since every call passes through it).
-func New(edge http.Handler, reflection []string, logger *slog.Logger) (*Service, error) {
+// RPCs do not; cat is the route table; instances says which services have
+// a live instance. Reflection lists every service of the catalog (the whole
+// API, since every call passes through the gateway).
+func New(cfg Config, edge Edge, cat *catalog.Catalog, instances InstanceSource, logger *slog.Logger) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("gateway: nil logger")
 	}
-	if edge == nil {
-		return nil, errors.New("gateway: nil edge handler")
+	if edge == nil || cat == nil || instances == nil {
+		return nil, errors.New("gateway: New needs the edge, the catalog and an instance source")
 	}
-	return &Service{logger: logger, edge: edge, reflection: reflection}, nil
+	config, err := cfg.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{logger: logger, edge: edge, cat: cat, instances: instances, config: config}
+	seen := map[string]bool{}
+	for _, m := range cat.Methods() {
+		if name := string(m.Service); !seen[name] {
+			seen[name] = true
+			s.reflection = append(s.reflection, name)
+		}
+	}
+	return s, nil
 }
 
 // Name is the short name the service registers and logs under.
@@ -40,9 +73,12 @@ func (s *Service) Name() string { return "gateway" }
 // ServiceName is the fully-qualified protobuf service name.
 func (s *Service) ServiceName() string { return gatewayv1connect.GatewayServiceName }
 
-// Handler returns the Connect handler and the path prefix it serves.
+// Handler returns the Connect handler and the path prefix it serves, behind
+// the edge's checks: browsers call GetClientConfig cross-origin, and
+// ListRoutes needs the verified operator credential.
 func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) {
-	return gatewayv1connect.NewGatewayServiceHandler(&handler{svc: s}, opts...)
+	path, h := gatewayv1connect.NewGatewayServiceHandler(&handler{svc: s}, opts...)
+	return path, s.edge.Wrap(h)
 }
 
 // HTTPHandlers mounts the edge at the root: every other service's calls.
@@ -52,10 +88,3 @@ func (s *Service) HTTPHandlers() map[string]http.Handler {
 
 // ReflectionNames lists every service of the API.
 func (s *Service) ReflectionNames() []string { return s.reflection }
-
-// handler adapts Service to the generated interface. Until an RPC is built,
-// the embedded Unimplemented handler answers it with CodeUnimplemented.
-type handler struct {
-	gatewayv1connect.UnimplementedGatewayServiceHandler
-	svc *Service
-}

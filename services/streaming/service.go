@@ -2,26 +2,128 @@
 package streaming
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go/jetstream"
 
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1/streamingv1connect"
+	"github.com/streamgate/streamgate/internal/authtoken"
+	"github.com/streamgate/streamgate/internal/blob"
 )
+
+// Config configures the streaming service. Zero fields take the defaults.
+type Config struct {
+	// PublicBaseURL is the scheme and host players reach /play/ at, e.g.
+	// "http://127.0.0.1:8080" or "https://media.example.com". Required.
+	PublicBaseURL string
+	// BlobPrefix is prepended to "<video_id>/..." to form blob keys, as the
+	// transcoder writes them; default "videos/".
+	BlobPrefix string
+	// VideoCacheTTL is how long a video's status and policy are reused
+	// before metadata is asked again; default 5s.
+	VideoCacheTTL time.Duration
+	// ReadyManifestMaxAge is the Cache-Control max-age of the manifests of
+	// a READY video; default 60s.
+	ReadyManifestMaxAge time.Duration
+	// PollInterval is how often StreamSegments re-reads the playlist of a
+	// video still encoding when no event arrives; default 2s.
+	PollInterval time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Videos looks videos up in metadata. A video that does not exist is an
+// error wrapping ErrVideoNotFound or carrying connect.CodeNotFound; any
+// other error means metadata could not be asked.
+type Videos interface {
+	GetVideo(ctx context.Context, id string) (*metadatav1.Video, error)
+}
+
+// TokenVerifier verifies playback tokens locally; *authtoken.Verifier
+// satisfies it. Refusals wrap authtoken.ErrInvalidToken, a missing key set
+// authtoken.ErrKeysUnavailable.
+type TokenVerifier interface {
+	VerifyPlayback(ctx context.Context, token, videoID string) (*authtoken.PlaybackClaims, error)
+}
+
+// Bus gives the JetStream API StreamSegments follows live encodes with;
+// *events.Bus satisfies it. May be nil: live streams then poll.
+type Bus interface {
+	JetStream() jetstream.JetStream
+}
+
+// ErrVideoNotFound may be wrapped by a Videos implementation for an unknown
+// video.
+var ErrVideoNotFound = errors.New("video not found")
 
 // Service is the streaming service.
 type Service struct {
-	logger *slog.Logger
+	cfg      Config
+	base     string
+	blobs    blob.Store
+	videos   Videos
+	verifier TokenVerifier
+	bus      Bus
+	logger   *slog.Logger
+
+	mu    sync.Mutex
+	cache map[string]cachedVideo
+
+	tmu    sync.Mutex
+	tokens map[string]cachedToken
+
+	rmu     sync.Mutex
+	revoked map[revKey]time.Time
 }
 
-// New returns the streaming service.
-func New(logger *slog.Logger) (*Service, error) {
+type cachedVideo struct {
+	v       *metadatav1.Video
+	expires time.Time
+}
+
+// New returns the streaming service. bus may be nil.
+func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bus Bus, logger *slog.Logger) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("streaming: nil logger")
 	}
-	return &Service{logger: logger}, nil
+	if blobs == nil || videos == nil || verifier == nil {
+		return nil, errors.New("streaming: a blob store, a video source and a token verifier are required")
+	}
+	u, err := url.Parse(cfg.PublicBaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("streaming: Config.PublicBaseURL must be an absolute http(s) URL")
+	}
+	if cfg.BlobPrefix == "" {
+		cfg.BlobPrefix = "videos/"
+	}
+	if cfg.VideoCacheTTL <= 0 {
+		cfg.VideoCacheTTL = 5 * time.Second
+	}
+	if cfg.ReadyManifestMaxAge <= 0 {
+		cfg.ReadyManifestMaxAge = time.Minute
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{
+		cfg: cfg, base: strings.TrimRight(cfg.PublicBaseURL, "/"),
+		blobs: blobs, videos: videos, verifier: verifier, bus: bus, logger: logger,
+		cache: map[string]cachedVideo{}, tokens: map[string]cachedToken{},
+		revoked: map[revKey]time.Time{},
+	}
+	return s, nil
 }
 
 // Name is the short name the service registers and logs under.
@@ -35,9 +137,39 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 	return streamingv1connect.NewStreamingServiceHandler(&handler{svc: s}, opts...)
 }
 
-// handler adapts Service to the generated interface. Until an RPC is built,
-// the embedded Unimplemented handler answers it with CodeUnimplemented.
-type handler struct {
-	streamingv1connect.UnimplementedStreamingServiceHandler
-	svc *Service
+// HTTPHandlers returns the plain HTTP delivery path.
+func (s *Service) HTTPHandlers() map[string]http.Handler {
+	return map[string]http.Handler{"/play/": http.HandlerFunc(s.servePlay)}
 }
+
+// video returns a video from the cache or metadata.
+func (s *Service) video(ctx context.Context, id string) (*metadatav1.Video, error) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	c, ok := s.cache[id]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.v, nil
+	}
+	v, err := s.videos.GetVideo(ctx, id)
+	if err != nil {
+		if errors.Is(err, ErrVideoNotFound) || connect.CodeOf(err) == connect.CodeNotFound {
+			return nil, errNotFound
+		}
+		s.logger.WarnContext(ctx, "metadata lookup failed", "video_id", id, "err", err)
+		return nil, errUnavailable
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10000 {
+		for k, e := range s.cache {
+			if !now.Before(e.expires) {
+				delete(s.cache, k)
+			}
+		}
+	}
+	s.cache[id] = cachedVideo{v: v, expires: now.Add(s.cfg.VideoCacheTTL)}
+	s.mu.Unlock()
+	return v, nil
+}
+
+func (s *Service) videoPrefix(id string) string { return s.cfg.BlobPrefix + id + "/" }

@@ -1,0 +1,170 @@
+package streaming
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/internal/authtoken"
+	"github.com/streamgate/streamgate/internal/policy"
+)
+
+// Domain errors; toConnectError and the HTTP path map them.
+var (
+	errInvalid         = errors.New("invalid argument")
+	errNotFound        = errors.New("not found")
+	errNoToken         = errors.New("a playback token is required for this video")
+	errDenied          = errors.New("playback token refused")
+	errExpired         = errors.New("playback token expired or no longer valid")
+	errNotPlayable     = errors.New("video is not playable")
+	errVideoFailed     = errors.New("video failed to encode")
+	errUnavailable     = errors.New("dependency unavailable")
+	errKeysUnavailable = errors.New("signing keys unavailable")
+)
+
+var (
+	videoIDRe   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	renditionRe = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+)
+
+// grant is the outcome of an access check.
+type grant struct {
+	id    string
+	video *metadatav1.Video
+	gated bool
+	// token is the verified token of a gated video, "" for a public one.
+	token  string
+	claims *authtoken.PlaybackClaims
+}
+
+func (g *grant) live() bool {
+	return g.video.GetStatus() == metadatav1.VideoStatus_VIDEO_STATUS_PROCESSING
+}
+
+// expiry returns when the token expires; zero for public videos.
+func (g *grant) expiry() time.Time {
+	if g.claims == nil || g.claims.ExpiresAt == nil {
+		return time.Time{}
+	}
+	return g.claims.ExpiresAt.Time
+}
+
+// authorize looks the video up and checks the token against it. Videos
+// that are neither encoding nor ready are not found on the HTTP path
+// (servable=false lets RPCs tell them apart).
+func (s *Service) authorize(ctx context.Context, id, token string) (*grant, error) {
+	if !videoIDRe.MatchString(id) {
+		return nil, errInvalid
+	}
+	v, err := s.video(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch v.GetStatus() {
+	case metadatav1.VideoStatus_VIDEO_STATUS_PROCESSING, metadatav1.VideoStatus_VIDEO_STATUS_READY:
+	case metadatav1.VideoStatus_VIDEO_STATUS_UPLOADING:
+		return nil, errNotPlayable
+	case metadatav1.VideoStatus_VIDEO_STATUS_FAILED:
+		return nil, errVideoFailed
+	default:
+		return nil, errNotFound
+	}
+	g := &grant{id: id, video: v, gated: policy.Gated(v.GetAccessPolicy())}
+	if !g.gated {
+		return g, nil
+	}
+	if token == "" {
+		return nil, errNoToken
+	}
+	c, err := s.verifyPlayback(ctx, token, id)
+	if err != nil {
+		if errors.Is(err, authtoken.ErrKeysUnavailable) && !errors.Is(err, authtoken.ErrInvalidToken) {
+			s.logger.WarnContext(ctx, "cannot verify playback token", "video_id", id, "err", err)
+			return nil, errKeysUnavailable
+		}
+		s.logger.DebugContext(ctx, "playback token refused", "video_id", id, "err", err)
+		return nil, errDenied
+	}
+	g.token, g.claims = token, c
+	return g, nil
+}
+
+// stillValid re-verifies a gated grant's token (expiry with the verifier's
+// leeway, and the current key set) between segments of a stream.
+func (s *Service) stillValid(ctx context.Context, g *grant) error {
+	if !g.gated {
+		return nil
+	}
+	if _, err := s.verifyPlayback(ctx, g.token, g.id); err != nil {
+		if errors.Is(err, authtoken.ErrKeysUnavailable) && !errors.Is(err, authtoken.ErrInvalidToken) {
+			return errKeysUnavailable
+		}
+		return errExpired
+	}
+	return nil
+}
+
+// bearer extracts a token from an Authorization header.
+func bearer(h string) string {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// tokenCacheTTL bounds how long a verified token is trusted without
+// checking its signature again (never past its expiry).
+const tokenCacheTTL = 10 * time.Second
+
+// maxCachedTokens bounds the verified-token cache.
+const maxCachedTokens = 16384
+
+type cachedToken struct {
+	claims *authtoken.PlaybackClaims
+	until  time.Time
+}
+
+// verifyPlayback verifies a playback token, reusing a recent successful
+// verification of the same token for the same video: a player fetches a
+// segment every few seconds with the same token, and the Ed25519 check
+// would otherwise dominate the cost of a request.
+func (s *Service) verifyPlayback(ctx context.Context, token, id string) (*authtoken.PlaybackClaims, error) {
+	now := s.cfg.Now()
+	key := id + "\x00" + token
+	s.tmu.Lock()
+	c, ok := s.tokens[key]
+	s.tmu.Unlock()
+	if ok && now.Before(c.until) && !s.isRevoked(id, c.claims) {
+		return c.claims, nil
+	}
+	claims, err := s.verifier.VerifyPlayback(ctx, token, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.isRevoked(id, claims) {
+		return nil, fmt.Errorf("%w: revoked by an ownership change", authtoken.ErrInvalidToken)
+	}
+	until := now.Add(tokenCacheTTL)
+	if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
+		until = claims.ExpiresAt.Time
+	}
+	s.tmu.Lock()
+	if len(s.tokens) >= maxCachedTokens {
+		for k, e := range s.tokens {
+			if !now.Before(e.until) {
+				delete(s.tokens, k)
+			}
+		}
+		if len(s.tokens) >= maxCachedTokens {
+			clear(s.tokens)
+		}
+	}
+	s.tokens[key] = cachedToken{claims: claims, until: until}
+	s.tmu.Unlock()
+	return claims, nil
+}
