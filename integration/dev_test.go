@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -141,6 +142,23 @@ func startDev(t *testing.T) *devPlatform {
 	panic("unreachable")
 }
 
+// devWallet is the dev chain's demo wallet (`streamgate login --dev`).
+const devWallet = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+// clipFile makes a 5 s 640x360 H.264/AAC test clip.
+func clipFile(t *testing.T) string {
+	t.Helper()
+	clip := filepath.Join(t.TempDir(), "clip.mp4")
+	gen := exec.CommandContext(t.Context(), "ffmpeg", "-v", "error", "-y",
+		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=5",
+		"-f", "lavfi", "-i", "sine=frequency=440:duration=5",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", clip)
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("making a test clip (ffmpeg comes from scripts/install-deps.sh): %v\n%s", err, out)
+	}
+	return clip
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -202,14 +220,7 @@ func TestDev(t *testing.T) {
 	})
 
 	t.Run("a CLI upload through the gateway becomes a READY video", func(t *testing.T) {
-		clip := filepath.Join(t.TempDir(), "clip.mp4")
-		gen := exec.CommandContext(t.Context(), "ffmpeg", "-v", "error", "-y",
-			"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=5",
-			"-f", "lavfi", "-i", "sine=frequency=440:duration=5",
-			"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", clip)
-		if out, err := gen.CombinedOutput(); err != nil {
-			t.Fatalf("making a test clip (ffmpeg comes from scripts/install-deps.sh): %v\n%s", err, out)
-		}
+		clip := clipFile(t)
 		out, err := exec.CommandContext(t.Context(), streamgateBinary(t), "upload",
 			"--gateway", p.gatewayURL, "--title", "Integration clip", "--json", clip).Output()
 		if err != nil {
@@ -254,6 +265,38 @@ func TestDev(t *testing.T) {
 			if err != nil || !strings.Contains(string(out), "h264") {
 				t.Errorf("ffprobe %s: %v\n%s", url, err, out)
 			}
+		}
+	})
+
+	t.Run("signing in with the dev wallet gives a session the gateway accepts", func(t *testing.T) {
+		env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
+		login := exec.CommandContext(t.Context(), streamgateBinary(t), "login", "--dev", "--gateway", p.gatewayURL)
+		login.Env = env
+		if out, err := login.CombinedOutput(); err != nil {
+			t.Fatalf("streamgate login --dev: %v\n%s", err, out)
+		}
+		// The upload now carries the session token (SIWE-signed by the dev
+		// wallet), not the dev header: the video's creator is that wallet.
+		up := exec.CommandContext(t.Context(), streamgateBinary(t), "upload", "--gateway", p.gatewayURL, "--json", clipFile(t))
+		up.Env = env
+		out, err := up.Output()
+		if err != nil {
+			t.Fatalf("streamgate upload with a session: %v\n%s", err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		var ids struct {
+			VideoID string `json:"video_id"`
+		}
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ids); err != nil {
+			t.Fatal(err)
+		}
+		res, err := metadatav1connect.NewMetadataServiceClient(http.DefaultClient, p.gatewayURL).
+			GetVideo(t.Context(), connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: ids.VideoID}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Msg.GetVideo().GetCreatorAddress(); got != devWallet {
+			t.Errorf("creator = %s, want the dev wallet %s", got, devWallet)
 		}
 	})
 

@@ -98,9 +98,18 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return err
 }
 
-// authorize adds the caller's credentials to a request: for now the dev
-// identity header; a session token once sign-in lands.
+// authorize adds the caller's credentials to a request.
 func authorize(h http.Header, o uploadOptions) {
+	// A session saved by `streamgate login` for this gateway wins; without
+	// one, the dev identity header stands in (only `streamgate dev`
+	// accepts it).
+	if s, err := loadSession(); err == nil && strings.TrimSuffix(s.Gateway, "/") == strings.TrimSuffix(o.gateway, "/") {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := authorizeSession(ctx, h); err == nil {
+			return
+		}
+	}
 	h.Set(identity.DevAddressHeader, o.devAddress)
 }
 
