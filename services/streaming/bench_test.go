@@ -3,18 +3,27 @@ package streaming_test
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/streamgate/streamgate/internal/blob"
 )
 
 // BenchmarkSegmentGET measures authorized segment GETs over loopback HTTP/1.1
-// keep-alive against http.FileServer serving the same file in the same
-// process: the cost of the path parsing, the (cached) video lookup and the
-// local token verification on top of the same sendfile delivery.
+// keep-alive against nginx (sendfile on, access log off, a worker per core)
+// and http.FileServer serving the same file, with the same client: the cost
+// of the path parsing, the (cached) video lookup and the local token
+// verification on top of the same sendfile delivery. nginx comes from the
+// Debian package (`make bench` installs it).
 //
 //	go test -run '^$' -bench BenchmarkSegmentGET -benchtime 2s -count 3 ./services/streaming/
 func BenchmarkSegmentGET(b *testing.B) {
@@ -36,7 +45,9 @@ func BenchmarkSegmentGET(b *testing.B) {
 		gated := newEnv(b, store, nil, readyVideo("vid_b", true))
 		tok := gated.token(b, "vid_b")
 		fs := httptest.NewServer(http.FileServer(http.Dir(store.Dir())))
+		nginx := startNginx(b, store.Dir())
 		targets := []struct{ name, url string }{
+			{"nginx", nginx + "/videos/vid_b/720p/seg-00001.m4s"},
 			{"fileserver", fs.URL + "/videos/vid_b/720p/seg-00001.m4s"},
 			{"streaming-public", pub.srv.URL + "/play/vid_b/720p/seg-00001.m4s"},
 			{"streaming-token", gated.srv.URL + "/play/vid_b/720p/seg-00001.m4s?token=" + tok},
@@ -67,5 +78,67 @@ func BenchmarkSegmentGET(b *testing.B) {
 			})
 		}
 		fs.Close()
+	}
+}
+
+// startNginx serves root with the Debian nginx binary on a loopback port
+// for the length of the benchmark and returns its base URL.
+func startNginx(b *testing.B, root string) string {
+	b.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, statErr := os.Stat("/usr/sbin/nginx"); statErr != nil {
+			b.Fatal("nginx is the baseline: install it with scripts/install-bench-deps.sh")
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	dir := b.TempDir()
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes auto;
+user root;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  types { video/mp4 m4s; }
+  server { listen %[2]s; root %[3]s; }
+}
+`, dir, addr, root)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGQUIT); _ = cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("nginx did not listen on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for an external process to bind
 	}
 }

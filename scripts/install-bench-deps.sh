@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs the baselines `make bench` compares against: nginx (segment
+# delivery). Idempotent; needs root.
+set -euo pipefail
+if [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1; then
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends nginx-light >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends nginx >/dev/null
+service nginx stop >/dev/null 2>&1 || true
