@@ -57,6 +57,9 @@ func (e *Edge) logAccess(r *http.Request, rec *recorder, st *requestState, d tim
 		slog.Int64("bytes_in", st.bytesIn.Load()),
 		slog.Int64("bytes_out", rec.bytes),
 	}
+	if rest, ok := r.Context().Value(restKey{}).(string); ok {
+		attrs = append(attrs, slog.String("rest", rest))
+	}
 	h := rec.Header()
 	if gs := h.Get("Grpc-Status"); gs != "" {
 		attrs = append(attrs, slog.String("grpc_status", gs))

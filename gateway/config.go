@@ -39,6 +39,10 @@ type Config struct {
 	// PerIdentity limits requests per signed-in wallet, across IPs. Zero
 	// value: DefaultPerIdentity.
 	PerIdentity RateLimit
+	// PublicBaseURL is the gateway's public URL ("https://video.example.com"),
+	// named as the server in the OpenAPI document; empty: no server is
+	// named and clients resolve paths against the document's URL.
+	PublicBaseURL string
 	// Now is the clock of the rate limiters; time.Now when nil.
 	Now func() time.Time
 }

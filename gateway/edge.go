@@ -3,6 +3,13 @@
 // service found through discovery, and the tus and media routes to upload
 // and streaming.
 //
+// The REST/JSON routes of the contracts' google.api.http annotations
+// ("GET /v1/videos/{video_id}") are transcoded by vanguard into Connect
+// calls that then take exactly the RPC path below (access class,
+// credential, limits, access log, proxy); their errors use Connect's JSON
+// shape {"code","message","details"} with Connect's HTTP status. The
+// OpenAPI document of those routes is served at /openapi.json.
+//
 // On the way it enforces each RPC's access class from the catalog:
 //
 //   - ACCESS_PUBLIC: open. A bearer token, when sent, must verify (it is
@@ -35,10 +42,13 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/vanguard"
 
 	"github.com/streamgate/streamgate/internal/catalog"
+	"github.com/streamgate/streamgate/internal/openapi"
 )
 
 // Edge proxies RPCs to the mesh, enforcing each RPC's access class,
@@ -54,6 +64,10 @@ type Edge struct {
 	perIP    *limiter
 	perID    *limiter
 	logger   *slog.Logger
+	rest     *vanguard.Transcoder         // REST/JSON routes -> Connect, then handle
+	local    atomic.Pointer[http.Handler] // the gateway's own RPCs, from Wrap
+	bodies   []bodyRoute                  // REST routes with a body, to check it
+	openapi  []byte                       // the OpenAPI document served at OpenAPIPath
 }
 
 // New returns an edge that sends calls through rt, a transport that resolves
@@ -65,7 +79,8 @@ func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier Sessio
 	if rt == nil || cat == nil || logger == nil {
 		return nil, errors.New("gateway: New needs a transport, the catalog and a logger")
 	}
-	if err := cfg.normalize(); err != nil {
+	err := cfg.normalize()
+	if err != nil {
 		return nil, err
 	}
 	e := &Edge{
@@ -84,6 +99,13 @@ func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier Sessio
 	}
 	for _, m := range cat.Methods() {
 		e.services[string(m.Service)] = ShortName(string(m.Service))
+	}
+	e.bodies = e.bodyRoutes()
+	if e.rest, err = e.newTranscoder(); err != nil {
+		return nil, fmt.Errorf("gateway: REST transcoder: %w", err)
+	}
+	if e.openapi, err = openapi.Build(cat, openapi.Info{ServerURL: cfg.PublicBaseURL}); err != nil {
+		return nil, fmt.Errorf("gateway: OpenAPI document: %w", err)
 	}
 	e.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -139,13 +161,30 @@ var httpRoutes = []struct {
 }
 
 // ServeHTTP routes "/<package>.<Service>/<Method>" to the service's
-// instances, and the plain-HTTP prefixes in httpRoutes likewise.
-func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handle(w, r, nil) }
+// instances, and the plain-HTTP prefixes in httpRoutes likewise. Other
+// paths are the REST/JSON routes of the google.api.http annotations,
+// transcoded to Connect calls that take the same path through the edge,
+// and the OpenAPI document at OpenAPIPath.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case e.isRPCPath(r):
+		e.handle(w, r, nil)
+	case r.URL.Path == OpenAPIPath && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		e.serveOpenAPI(w, r)
+	default:
+		e.serveREST(w, r)
+	}
+}
 
 // Wrap returns local behind the edge's checks (CORS, access, limits, access
 // log): the gateway's own RPCs, answered in-process rather than proxied.
 // The verified caller reaches local in the identity headers.
+//
+// The REST routes of the gateway's own service (GetClientConfig at
+// /v1/config, ListRoutes at /v1/routes) go to the local handler last given
+// to Wrap.
 func (e *Edge) Wrap(local http.Handler) http.Handler {
+	e.local.Store(&local)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.handle(w, r, local) })
 }
 
@@ -170,8 +209,20 @@ func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err *connect.E
 		_ = e.errors.Write(w, r, err)
 		return
 	}
-	// A plain-HTTP route (tus, media): answer with the matching status.
-	http.Error(w, err.Message(), httpStatus(err.Code()))
+	for _, rt := range httpRoutes {
+		if strings.HasPrefix(r.URL.Path, rt.prefix) {
+			// A plain-HTTP route (tus, media): answer with the
+			// matching status.
+			http.Error(w, err.Message(), httpStatus(err.Code()))
+			return
+		}
+	}
+	// Anything else (an unknown REST path): Connect's JSON error shape,
+	// as the REST routes answer.
+	body, status := marshalConnectError(err), connectHTTPStatus(err.Code())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // bufferPool reuses the proxy's copy buffers: without it every proxied call

@@ -171,8 +171,19 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		if deps.Registry == nil {
 			return nil, errors.New("monitor: needs the registry watcher")
 		}
-		return monitor.New(monitor.Config{Services: Names, ProbeInterval: cfg.ProbeInterval},
-			deps.Registry, monitor.GRPCHealthProbe(h2cClient()), logger)
+		opts := []monitor.Option{monitor.WithMetricsClient(&http.Client{Timeout: 10 * time.Second})}
+		if deps.Bus != nil {
+			opts = append(opts, monitor.WithBus(deps.Bus))
+		}
+		return monitor.New(monitor.Config{
+			Services:      Names,
+			ProbeInterval: cfg.ProbeInterval,
+			Chains:        cfg.Chains,
+			ChainNames:    cfg.ChainNames,
+			// One durable per instance: monitors sharing one would split
+			// the log stream between their rings.
+			LogsDurable: "monitor-logs-" + deps.InstanceID,
+		}, deps.Registry, monitor.GRPCHealthProbe(h2cClient()), logger, opts...)
 	case "cache":
 		return buildCache(ctx, cfg, logger)
 	}
@@ -228,7 +239,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		return streaming.New(streaming.Config{PublicBaseURL: cfg.PublicBaseURL}, blobs,
 			metadataVideos{metadataClient(deps.Mesh)}, verifier, deps.Bus, logger)
 	case "worker":
-		return worker.New(logger)
+		return worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID}, deps.Bus, deps.Etcd, logger)
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Names)
 }
@@ -241,6 +252,7 @@ func buildGateway(cfg Config, deps Deps, logger *slog.Logger) (Service, error) {
 		return nil, err
 	}
 	edge, err := gateway.New(gateway.Config{
+		PublicBaseURL:  cfg.PublicBaseURL,
 		DevMode:        cfg.DevMode,
 		OperatorToken:  cfg.OperatorToken,
 		AllowedOrigins: cfg.AllowedOrigins,

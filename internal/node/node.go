@@ -25,6 +25,7 @@ import (
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/logship"
 	"github.com/streamgate/streamgate/internal/mesh"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/server"
@@ -189,11 +190,20 @@ type instance struct {
 	cancel    context.CancelFunc
 	closer    app.Closer
 	runDone   chan struct{} // closed when the background loop returned
+	// The log shipper outlives the drain, so shutdown logs still ship.
+	stopShipping context.CancelFunc
+	shipperDone  chan struct{}
 }
 
 func start(ctx context.Context, name string, cfg Config, deps app.Deps, version string, logger *slog.Logger, wg *sync.WaitGroup) (*instance, error) {
 	id := name + "-" + randomID()
-	log := logger.With("service", name, "instance", id)
+	// WARN and above (and sampled INFO) also go to the bus, for the
+	// monitor's GetLogs; the unwrapped logger reports shipping failures.
+	shipper, err := logship.New(logship.Config{Service: name, InstanceID: id}, deps.Bus, logger)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(shipper.Handler(logger.Handler())).With("service", name, "instance", id)
 	tel, err := telemetry.New(ctx, telemetry.Config{ServiceName: name, InstanceID: id, Version: version})
 	if err != nil {
 		return nil, err
@@ -212,6 +222,7 @@ func start(ctx context.Context, name string, cfg Config, deps app.Deps, version 
 	opts := []server.Option{
 		server.WithTelemetry(tel),
 		server.WithInterceptors(identity.NewInterceptor(cfg.DevMode)),
+		server.WithHandler("/metrics", tel.MetricsHandler()),
 	}
 	if h, ok := svc.(app.HTTPMounter); ok {
 		for pattern, handler := range h.HTTPHandlers() {
@@ -230,7 +241,13 @@ func start(ctx context.Context, name string, cfg Config, deps app.Deps, version 
 		_ = tel.Shutdown(context.Background())
 		return nil, err
 	}
-	inst := &instance{name: name, server: srv, telemetry: tel}
+	inst := &instance{name: name, server: srv, telemetry: tel, shipperDone: make(chan struct{})}
+	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
+	inst.stopShipping = stopShipping
+	go func() {
+		defer close(inst.shipperDone)
+		_ = shipper.Run(shipCtx)
+	}()
 	if c, ok := svc.(app.Closer); ok {
 		inst.closer = c
 	}
@@ -293,6 +310,8 @@ func shutdown(instances []*instance, logger *slog.Logger) {
 				}
 			}
 			_ = in.telemetry.Shutdown(ctx)
+			in.stopShipping()
+			<-in.shipperDone
 		}()
 	}
 	wg.Wait()

@@ -8,7 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -64,8 +70,10 @@ type Telemetry struct {
 	// Resource describes this process; exporters added later reuse it.
 	Resource *resource.Resource
 
-	tracer *sdktrace.TracerProvider
-	meter  *sdkmetric.MeterProvider
+	tracer   *sdktrace.TracerProvider
+	meter    *sdkmetric.MeterProvider
+	registry *prometheus.Registry
+	metrics  http.Handler
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -75,7 +83,9 @@ type Telemetry struct {
 // always-sample at the root (a sampled caller is always honoured, and we are
 // far from the volume where root sampling matters), W3C TraceContext and
 // Baggage propagation, and a resource carrying service.name,
-// service.instance.id and service.version. No exporter is configured yet.
+// service.instance.id and service.version. Metrics are always exported
+// through a Prometheus reader (see MetricsHandler); no trace exporter is
+// configured yet.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 	if cfg.ServiceName == "" {
 		return nil, errors.New("telemetry: Config.ServiceName is required")
@@ -111,7 +121,22 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 
-	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+	// Every Telemetry gets its own Prometheus registry (never the global
+	// default), so several servers in one process export only their own
+	// series.
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("telemetry: register go collector: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("telemetry: register process collector: %w", err)
+	}
+	promExporter, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
+	}
+
+	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExporter)}
 	for _, r := range o.metricReaders {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
 	}
@@ -124,8 +149,16 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 		Resource:       res,
 		tracer:         tp,
 		meter:          mp,
+		registry:       reg,
+		metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
 	}, nil
 }
+
+// MetricsHandler serves this instance's metrics in the Prometheus text
+// exposition format (mount it at /metrics): everything recorded through
+// MeterProvider (otelconnect's RPC metrics, domain instruments) plus the Go
+// runtime and process collectors, from a registry private to this Telemetry.
+func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
 
 // Shutdown flushes and stops both providers; spans and metrics recorded
 // afterwards are dropped. It is safe to call more than once: later calls

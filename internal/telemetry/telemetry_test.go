@@ -2,10 +2,14 @@ package telemetry_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -148,5 +152,50 @@ func TestShutdownIsIdempotent(t *testing.T) {
 	span.End()
 	if n := len(rec.Ended()); n != 0 {
 		t.Errorf("%d spans recorded after Shutdown, want 0", n)
+	}
+}
+
+func scrape(t *testing.T, h http.Handler) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: status %d: %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+func TestMetricsHandlerServesOwnRegistry(t *testing.T) {
+	a := newTelemetry(t)
+	b := newTelemetry(t)
+	counter, err := a.MeterProvider.Meter("test").Int64Counter("sg_test_things", metric.WithDescription("things"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter.Add(t.Context(), 3, metric.WithAttributes(attribute.String("kind", "x")))
+	counter.Add(t.Context(), 2, metric.WithAttributes(attribute.String("kind", "x")))
+
+	body := scrape(t, a.MetricsHandler())
+	want := `sg_test_things_total{kind="x",otel_scope_name="test"`
+	var found bool
+	for line := range strings.SplitSeq(body, "\n") {
+		if strings.HasPrefix(line, want) {
+			found = true
+			if !strings.HasSuffix(line, " 5") {
+				t.Errorf("counter line %q, want value 5", line)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("scrape lacks %s:\n%s", want, body)
+	}
+	if !strings.Contains(body, `target_info{`) || !strings.Contains(body, `service_instance_id="instance-1"`) {
+		t.Errorf("scrape lacks target_info with the resource")
+	}
+	if !strings.Contains(body, "go_goroutines") {
+		t.Errorf("scrape lacks the Go runtime collector")
+	}
+	if other := scrape(t, b.MetricsHandler()); strings.Contains(other, "sg_test_things") {
+		t.Errorf("second Telemetry's registry shows the first one's metric")
 	}
 }

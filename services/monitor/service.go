@@ -6,14 +6,19 @@ package monitor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
+	"golang.org/x/sync/errgroup"
 
+	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
+	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/registry"
 )
 
@@ -25,25 +30,120 @@ type Config struct {
 	ProbeInterval time.Duration
 	// ProbeTimeout bounds one probe; default 1s.
 	ProbeTimeout time.Duration
+
+	// LogRingSize is how many log records GetLogs can see; default 10,000.
+	LogRingSize int
+	// LogsDurable names the JetStream consumer of log.record (with WithBus);
+	// default "monitor-logs". Monitor instances sharing a durable split the
+	// records between them, so give each instance its own name when running
+	// several.
+	LogsDurable string
+
+	// Chains maps a chain id to its JSON-RPC URL (which may carry an API
+	// key: it is never shown, only its host).
+	Chains map[uint64]string
+	// ChainNames optionally names the chains; default a well-known name or
+	// "chain-<id>".
+	ChainNames map[uint64]string
+	// ChainPollInterval between chain checks; default 15s.
+	ChainPollInterval time.Duration
+	// ChainPollTimeout bounds one chain check; default 10s.
+	ChainPollTimeout time.Duration
+
+	// MetricsScrapeInterval between scrapes of every instance's /metrics
+	// (with WithMetricsClient); default 15s.
+	MetricsScrapeInterval time.Duration
+
+	// Alerts are the alert rules Run evaluates; all off by default.
+	Alerts AlertRules
 }
+
+// Option adds an optional dependency to New.
+type Option func(*Service)
+
+// WithBus has the monitor consume LogRecord events into its log ring (Run
+// subscribes). Without it, GetLogs answers from an empty ring.
+func WithBus(b *events.Bus) Option { return func(s *Service) { s.bus = b } }
+
+// WithBreakers reports each chain's circuit-breaker state from the chain
+// client (e.g. *chain.Client) in GetChainStatus.
+func WithBreakers(b BreakerSource) Option { return func(s *Service) { s.breakers = b } }
+
+// WithMetricsClient has Run scrape every registered instance's /metrics
+// (http://<address>/metrics) with c, which GetMetrics summarizes. Without
+// it, GetMetrics answers Unimplemented.
+func WithMetricsClient(c HTTPDoer) Option { return func(s *Service) { s.metricsClient = c } }
 
 // Service is the monitor service.
 type Service struct {
-	logger *slog.Logger
-	health *HealthView
+	cfg      Config
+	logger   *slog.Logger
+	health   *HealthView
+	logs     *LogRing
+	bus      *events.Bus
+	breakers BreakerSource
+	chains   map[uint64]*chainPoller
+
+	metricsClient HTTPDoer
+	metrics       *metricsScraper // nil without WithMetricsClient
+	alerts        *alertEngine
 }
 
 // New returns the monitor service. Instances come from src; probe checks one
 // instance (see GRPCHealthProbe).
-func New(cfg Config, src InstanceSource, probe ProbeFunc, logger *slog.Logger) (*Service, error) {
+func New(cfg Config, src InstanceSource, probe ProbeFunc, logger *slog.Logger, opts ...Option) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("monitor: nil logger")
 	}
 	if src == nil || probe == nil {
 		return nil, errors.New("monitor: an instance source and a probe are required")
 	}
+	if cfg.LogRingSize < 0 {
+		return nil, errors.New("monitor: LogRingSize must not be negative")
+	}
+	if cfg.LogsDurable == "" {
+		cfg.LogsDurable = "monitor-logs"
+	}
+	if cfg.ChainPollInterval <= 0 {
+		cfg.ChainPollInterval = defaultChainPollInterval
+	}
+	if cfg.ChainPollTimeout <= 0 {
+		cfg.ChainPollTimeout = defaultChainPollTimeout
+	}
 	hv := NewHealthView(HealthConfig{Services: cfg.Services, Interval: cfg.ProbeInterval, Timeout: cfg.ProbeTimeout}, src, probe, logger)
-	return &Service{logger: logger, health: hv}, nil
+	s := &Service{cfg: cfg, logger: logger, health: hv, logs: NewLogRing(cfg.LogRingSize), chains: make(map[uint64]*chainPoller)}
+	for id, u := range cfg.Chains {
+		p, err := newChainPoller(id, cfg.ChainNames[id], u, cfg.ChainPollTimeout, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.chains[id] = p
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if cfg.Alerts.Interval <= 0 {
+		cfg.Alerts.Interval = 15 * time.Second
+	}
+	if cfg.Alerts.ResolvedRetention <= 0 {
+		cfg.Alerts.ResolvedRetention = 24 * time.Hour
+	}
+	if cfg.Alerts.ErrorRatioAbove < 0 || cfg.Alerts.ErrorRatioAbove >= 1 {
+		return nil, errors.New("monitor: Alerts.ErrorRatioAbove must be in [0, 1)")
+	}
+	s.cfg.Alerts = cfg.Alerts
+	s.alerts = &alertEngine{rules: cfg.Alerts, svc: s, firing: make(map[string]*Alert), downSince: make(map[string]time.Time)}
+	if s.metricsClient != nil {
+		every := cfg.MetricsScrapeInterval
+		if every <= 0 {
+			every = defaultScrapeInterval
+		}
+		s.metrics = &metricsScraper{
+			src: src, client: s.metricsClient, every: every, timeout: min(every, 5*time.Second),
+			samples: make(map[string][]rpcSample), service: make(map[string]string),
+		}
+	}
+	return s, nil
 }
 
 // Name is the short name the service registers and logs under.
@@ -57,8 +157,64 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 	return monitorv1connect.NewMonitorServiceHandler(&handler{svc: s}, opts...)
 }
 
-// Run probes the registered instances until ctx is done.
-func (s *Service) Run(ctx context.Context) error { return s.health.Run(ctx) }
+// Run probes the registered instances, polls the chains and (with
+// WithBus) consumes log records until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.health.Run(ctx) })
+	for _, p := range s.chains {
+		g.Go(func() error { p.run(ctx, s.cfg.ChainPollInterval); return nil })
+	}
+	if s.metrics != nil {
+		g.Go(func() error { s.metrics.run(ctx); return nil })
+	}
+	g.Go(func() error { s.alerts.run(ctx); return nil })
+	if s.bus != nil {
+		sub, err := events.Subscribe(ctx, s.bus, s.cfg.LogsDurable, func(_ context.Context, rec *eventsv1.LogRecord) error {
+			s.logs.Add(rec)
+			return nil
+		}, events.SubscribeOptions{Concurrency: 1})
+		if err != nil {
+			return fmt.Errorf("monitor: subscribe to log records: %w", err)
+		}
+		g.Go(func() error {
+			select {
+			case <-ctx.Done():
+			case <-sub.Done():
+			}
+			sub.Stop()
+			if ctx.Err() == nil {
+				return errors.New("monitor: log record subscription ended")
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// Logs returns the log ring.
+func (s *Service) Logs() *LogRing { return s.logs }
+
+// ChainStatus returns the latest state of the configured chains, by id; a
+// chainID of 0 means all of them. ok is false for an unconfigured chain.
+func (s *Service) ChainStatus(chainID uint64) (states []ChainState, ok bool) {
+	if chainID != 0 {
+		p, found := s.chains[chainID]
+		if !found {
+			return nil, false
+		}
+		return []ChainState{p.snapshot(s.breakers)}, true
+	}
+	ids := make([]uint64, 0, len(s.chains))
+	for id := range s.chains {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		states = append(states, s.chains[id].snapshot(s.breakers))
+	}
+	return states, true
+}
 
 // Health returns the health view.
 func (s *Service) Health() *HealthView { return s.health }
