@@ -24,6 +24,9 @@ func jobToProto(j *Job) *transcoderv1.TranscodeJob {
 		WorkerInstanceId: j.WorkerInstanceID,
 		CreateTime:       timestamppb.New(j.CreateTime),
 	}
+	if j.State == StateRunning {
+		p.Speed = j.Speed
+	}
 	if j.ETA > 0 && !j.State.Terminal() {
 		p.Eta = durationpb.New(j.ETA)
 	}

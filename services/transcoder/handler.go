@@ -97,6 +97,7 @@ func (h *handler) GetPoolStats(ctx context.Context, _ *connect.Request[transcode
 		return nil, h.svc.toConnectError(err)
 	}
 	res := &transcoderv1.GetPoolStatsResponse{QueueDepth: uint64(ps.QueueDepth)}
+	var speedWeighted float64
 	if ps.QueueDepth > 0 {
 		res.OldestQueuedAge = durationpb.New(ps.OldestQueued)
 	}
@@ -107,12 +108,17 @@ func (h *handler) GetPoolStats(ctx context.Context, _ *connect.Request[transcode
 			InstanceId: is.InstanceID, StartTime: timestamppb.New(is.StartTime),
 			WorkersTotal: uint32(is.WorkersTotal), WorkersBusy: busy, WorkersIdle: idle,
 			RunningJobIds: is.RunningJobIDs, JobsSucceeded: is.JobsSucceeded, JobsFailed: is.JobsFailed,
+			MeanSpeed: is.MeanSpeed,
 		})
+		speedWeighted += is.MeanSpeed * float64(is.JobsSucceeded)
 		res.WorkersTotal += uint32(is.WorkersTotal)
 		res.WorkersBusy += busy
 		res.WorkersIdle += idle
 		res.JobsSucceeded += is.JobsSucceeded
 		res.JobsFailed += is.JobsFailed
+	}
+	if res.JobsSucceeded > 0 {
+		res.MeanSpeed = speedWeighted / float64(res.JobsSucceeded)
 	}
 	return connect.NewResponse(res), nil
 }

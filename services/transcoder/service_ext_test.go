@@ -135,7 +135,7 @@ func TestUploadCompletedToSucceeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ps.Instances) != 1 || ps.Instances[0].InstanceID != "inst-a" || ps.Instances[0].JobsSucceeded != 1 || ps.Instances[0].WorkersTotal != 1 || ps.QueueDepth != 0 {
+	if len(ps.Instances) != 1 || ps.Instances[0].InstanceID != "inst-a" || ps.Instances[0].JobsSucceeded != 1 || ps.Instances[0].WorkersTotal != 1 || ps.QueueDepth != 0 || ps.Instances[0].MeanSpeed <= 0 {
 		t.Errorf("pool stats: %+v", ps)
 	}
 }

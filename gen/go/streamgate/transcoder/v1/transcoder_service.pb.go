@@ -266,7 +266,11 @@ type TranscodeJob struct {
 	SourceMediaInfo *v1.MediaInfo `protobuf:"bytes,15,opt,name=source_media_info,json=sourceMediaInfo,proto3" json:"source_media_info,omitempty"`
 	// The encoded ladder, highest bandwidth first, exactly as recorded on the
 	// video in MetadataService. Empty unless SUCCEEDED. Output only.
-	Renditions    []*v1.Rendition `protobuf:"bytes,16,rep,name=renditions,proto3" json:"renditions,omitempty"`
+	Renditions []*v1.Rendition `protobuf:"bytes,16,rep,name=renditions,proto3" json:"renditions,omitempty"`
+	// Encoding speed of the running attempt as a multiple of real time (2.0 =
+	// twice real time), as last reported; 0 when not RUNNING or not yet
+	// known.
+	Speed         float64 `protobuf:"fixed64,17,opt,name=speed,proto3" json:"speed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -411,6 +415,13 @@ func (x *TranscodeJob) GetRenditions() []*v1.Rendition {
 		return x.Renditions
 	}
 	return nil
+}
+
+func (x *TranscodeJob) GetSpeed() float64 {
+	if x != nil {
+		return x.Speed
+	}
+	return 0
 }
 
 // RenditionProgress is the progress of one rendition within a job.
@@ -1393,7 +1404,11 @@ type GetPoolStatsResponse struct {
 	JobsSucceeded uint64 `protobuf:"varint,8,opt,name=jobs_succeeded,json=jobsSucceeded,proto3" json:"jobs_succeeded,omitempty"`
 	// Sum of InstanceStats.jobs_failed over the listed instances; same
 	// caveat as jobs_succeeded.
-	JobsFailed    uint64 `protobuf:"varint,9,opt,name=jobs_failed,json=jobsFailed,proto3" json:"jobs_failed,omitempty"`
+	JobsFailed uint64 `protobuf:"varint,9,opt,name=jobs_failed,json=jobsFailed,proto3" json:"jobs_failed,omitempty"`
+	// Mean encoding speed of the jobs that succeeded, as a multiple of real
+	// time, over every answering instance (weighted by jobs_succeeded); 0
+	// before the first success.
+	MeanSpeed     float64 `protobuf:"fixed64,10,opt,name=mean_speed,json=meanSpeed,proto3" json:"mean_speed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1491,6 +1506,13 @@ func (x *GetPoolStatsResponse) GetJobsFailed() uint64 {
 	return 0
 }
 
+func (x *GetPoolStatsResponse) GetMeanSpeed() float64 {
+	if x != nil {
+		return x.MeanSpeed
+	}
+	return 0
+}
+
 // InstanceStats describes the workers of one transcoder instance.
 type InstanceStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1511,7 +1533,10 @@ type InstanceStats struct {
 	JobsSucceeded uint64 `protobuf:"varint,7,opt,name=jobs_succeeded,json=jobsSucceeded,proto3" json:"jobs_succeeded,omitempty"`
 	// Job attempts that ended in failure on this instance since start_time,
 	// whether or not the job was then retried.
-	JobsFailed    uint64 `protobuf:"varint,8,opt,name=jobs_failed,json=jobsFailed,proto3" json:"jobs_failed,omitempty"`
+	JobsFailed uint64 `protobuf:"varint,8,opt,name=jobs_failed,json=jobsFailed,proto3" json:"jobs_failed,omitempty"`
+	// Mean encoding speed of this instance's succeeded jobs since it started,
+	// as a multiple of real time; 0 before its first success.
+	MeanSpeed     float64 `protobuf:"fixed64,9,opt,name=mean_speed,json=meanSpeed,proto3" json:"mean_speed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1602,11 +1627,18 @@ func (x *InstanceStats) GetJobsFailed() uint64 {
 	return 0
 }
 
+func (x *InstanceStats) GetMeanSpeed() float64 {
+	if x != nil {
+		return x.MeanSpeed
+	}
+	return 0
+}
+
 var File_streamgate_transcoder_v1_transcoder_service_proto protoreflect.FileDescriptor
 
 const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"\n" +
-	"1streamgate/transcoder/v1/transcoder_service.proto\x12\x18streamgate.transcoder.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-streamgate/metadata/v1/metadata_service.proto\x1a#streamgate/options/v1/options.proto\"\xaa\x06\n" +
+	"1streamgate/transcoder/v1/transcoder_service.proto\x12\x18streamgate.transcoder.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-streamgate/metadata/v1/metadata_service.proto\x1a#streamgate/options/v1/options.proto\"\xc0\x06\n" +
 	"\fTranscodeJob\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bvideo_id\x18\x02 \x01(\tR\avideoId\x12\x1b\n" +
@@ -1629,7 +1661,8 @@ const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"\x11source_media_info\x18\x0f \x01(\v2!.streamgate.metadata.v1.MediaInfoR\x0fsourceMediaInfo\x12A\n" +
 	"\n" +
 	"renditions\x18\x10 \x03(\v2!.streamgate.metadata.v1.RenditionR\n" +
-	"renditions\"\xb1\x02\n" +
+	"renditions\x12\x14\n" +
+	"\x05speed\x18\x11 \x01(\x01R\x05speed\"\xb1\x02\n" +
 	"\x11RenditionProgress\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
@@ -1691,7 +1724,7 @@ const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"size_bytes\x18\x05 \x01(\x04R\tsizeBytes\x125\n" +
 	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\"\x15\n" +
-	"\x13GetPoolStatsRequest\"\xad\x03\n" +
+	"\x13GetPoolStatsRequest\"\xcc\x03\n" +
 	"\x14GetPoolStatsResponse\x12E\n" +
 	"\tinstances\x18\x01 \x03(\v2'.streamgate.transcoder.v1.InstanceStatsR\tinstances\x123\n" +
 	"\x15unreachable_instances\x18\x02 \x01(\rR\x14unreachableInstances\x12\x1f\n" +
@@ -1703,7 +1736,10 @@ const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"\fworkers_idle\x18\a \x01(\rR\vworkersIdle\x12%\n" +
 	"\x0ejobs_succeeded\x18\b \x01(\x04R\rjobsSucceeded\x12\x1f\n" +
 	"\vjobs_failed\x18\t \x01(\x04R\n" +
-	"jobsFailed\"\xc6\x02\n" +
+	"jobsFailed\x12\x1d\n" +
+	"\n" +
+	"mean_speed\x18\n" +
+	" \x01(\x01R\tmeanSpeed\"\xe5\x02\n" +
 	"\rInstanceStats\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x129\n" +
@@ -1715,7 +1751,9 @@ const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"\x0frunning_job_ids\x18\x06 \x03(\tR\rrunningJobIds\x12%\n" +
 	"\x0ejobs_succeeded\x18\a \x01(\x04R\rjobsSucceeded\x12\x1f\n" +
 	"\vjobs_failed\x18\b \x01(\x04R\n" +
-	"jobsFailed*\xde\x01\n" +
+	"jobsFailed\x12\x1d\n" +
+	"\n" +
+	"mean_speed\x18\t \x01(\x01R\tmeanSpeed*\xde\x01\n" +
 	"\x11TranscodeJobState\x12#\n" +
 	"\x1fTRANSCODE_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTRANSCODE_JOB_STATE_QUEUED\x10\x01\x12\x1f\n" +
