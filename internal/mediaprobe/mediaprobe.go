@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -85,13 +86,25 @@ type Info struct {
 
 // VideoStream describes a video stream.
 type VideoStream struct {
-	Codec       string
-	Width       int
-	Height      int
+	Codec string
+	// Width and Height are the coded picture size.
+	Width  int
+	Height int
+	// SARNum/SARDen is the sample aspect ratio (1/1 when unknown).
+	SARNum, SARDen int
+	// FrameRate is the average frame rate (the base rate when the average
+	// is missing or absurd); 0 when unknown.
 	FrameRate   float64
 	PixelFormat string
-	Rotation    int
+	// Rotation is the display rotation in degrees: 0, 90, 180 or 270.
+	Rotation int
 }
+
+// AcceptedFormats are the demuxers ffprobe (and ffmpeg on the same file)
+// may use, as -format_whitelist: the containers uploads are accepted in.
+// Anything else (playlists, concat scripts, image sequences) is refused
+// before it is parsed.
+const AcceptedFormats = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,ogg,wav,mp3,aac,flac,mpeg"
 
 // AudioStream describes an audio stream.
 type AudioStream struct {
@@ -129,6 +142,7 @@ func (p *Prober) Probe(ctx context.Context, path string) (*Info, error) {
 	cmd := exec.CommandContext(ctx, p.cfg.FFprobe,
 		"-v", "error",
 		"-protocol_whitelist", "file",
+		"-format_whitelist", AcceptedFormats,
 		"-print_format", "json",
 		"-show_format", "-show_streams",
 		// "file:" keeps a name like "-x" or "concat:..." from being
@@ -197,7 +211,9 @@ type probeOutput struct {
 		Width        int               `json:"width"`
 		Height       int               `json:"height"`
 		PixFmt       string            `json:"pix_fmt"`
+		SAR          string            `json:"sample_aspect_ratio"`
 		AvgFrameRate string            `json:"avg_frame_rate"`
+		RFrameRate   string            `json:"r_frame_rate"`
 		SampleRate   string            `json:"sample_rate"`
 		Channels     int               `json:"channels"`
 		Duration     string            `json:"duration"`
@@ -238,13 +254,26 @@ func parse(b []byte) (*Info, error) {
 			if info.Video != nil || s.Disposition.AttachedPic == 1 {
 				continue // cover art is not a video stream
 			}
-			v := &VideoStream{Codec: s.CodecName, Width: s.Width, Height: s.Height, PixelFormat: s.PixFmt, FrameRate: rate(s.AvgFrameRate)}
+			v := &VideoStream{Codec: s.CodecName, Width: s.Width, Height: s.Height, SARNum: 1, SARDen: 1,
+				PixelFormat: s.PixFmt, FrameRate: rate(s.AvgFrameRate)}
+			if n, d, ok := strings.Cut(s.SAR, ":"); ok {
+				num, err1 := strconv.Atoi(n)
+				den, err2 := strconv.Atoi(d)
+				if err1 == nil && err2 == nil && num > 0 && den > 0 {
+					v.SARNum, v.SARDen = num, den
+				}
+			}
+			if v.FrameRate <= 0 || v.FrameRate > 240 {
+				if r := rate(s.RFrameRate); r > 0 && r <= 240 {
+					v.FrameRate = r
+				}
+			}
 			if r, err := strconv.Atoi(s.Tags["rotate"]); err == nil {
 				v.Rotation = r
 			}
 			for _, sd := range s.SideDataList {
 				if sd.Rotation != nil {
-					v.Rotation = int(*sd.Rotation)
+					v.Rotation = int(math.Round(*sd.Rotation))
 				}
 			}
 			v.Rotation = ((v.Rotation % 360) + 360) % 360

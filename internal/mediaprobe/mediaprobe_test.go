@@ -63,12 +63,26 @@ func TestProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Containers that are scripts pointing at other files: without the
+	// format whitelist, ffprobe follows them to the real clip and accepts
+	// a few bytes of text as that media.
+	concat := filepath.Join(dir, "concat.mp4")
+	if err := os.WriteFile(concat, []byte("ffconcat version 1.0\nfile '"+clip+"'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	playlist := filepath.Join(dir, "playlist.mp4")
+	if err := os.WriteFile(playlist, []byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nfile:"+clip+"\n#EXT-X-ENDLIST\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name       string
 		cfg        mediaprobe.Config
 		path       string
 		wantReason string // empty: accepted
 	}{
+		{name: "concat script pointing at a real clip", path: concat, wantReason: "not a media file"},
+		{name: "HLS playlist pointing at a real clip", path: playlist, wantReason: "not a media file"},
 		{name: "valid clip", path: clip},
 		{name: "odd file name", path: tricky},
 		{name: "garbage", path: garbage, wantReason: "not a media file"},

@@ -1,16 +1,13 @@
 package transcode
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"os/exec"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamgate/streamgate/internal/mediaprobe"
 )
 
 // Source is what ffprobe found in a source file.
@@ -59,141 +56,31 @@ type SourceAudio struct {
 	Channels   int
 }
 
-// acceptedFormats are the demuxers FFmpeg may use on a source, as
-// ffprobe/ffmpeg -format_whitelist: the containers uploads are accepted in.
-const acceptedFormats = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,ogg,wav,mp3,aac,flac,mpeg"
+// acceptedFormats: ffmpeg reads a source with the same demuxers ffprobe
+// accepted it with.
+const acceptedFormats = mediaprobe.AcceptedFormats
 
-type probeJSON struct {
-	Streams []struct {
-		CodecType         string            `json:"codec_type"`
-		CodecName         string            `json:"codec_name"`
-		Width             int               `json:"width"`
-		Height            int               `json:"height"`
-		SampleAspectRatio string            `json:"sample_aspect_ratio"`
-		AvgFrameRate      string            `json:"avg_frame_rate"`
-		RFrameRate        string            `json:"r_frame_rate"`
-		SampleRate        string            `json:"sample_rate"`
-		Channels          int               `json:"channels"`
-		Duration          string            `json:"duration"`
-		Tags              map[string]string `json:"tags"`
-		SideDataList      []struct {
-			Rotation *float64 `json:"rotation"`
-		} `json:"side_data_list"`
-		Disposition struct {
-			AttachedPic int `json:"attached_pic"`
-		} `json:"disposition"`
-	} `json:"streams"`
-	Format *struct {
-		FormatName string `json:"format_name"`
-		Duration   string `json:"duration"`
-	} `json:"format"`
-}
-
-// probe runs ffprobe on the local file at path (absolute). A source that is
-// not usable media gives a *FailedError.
+// probe runs ffprobe (through internal/mediaprobe, the one ffprobe wrapper,
+// which upload uses too) on the local file at path. A source that is not
+// usable media gives a *FailedError.
 func (t *Transcoder) probe(ctx context.Context, path string) (*Source, error) {
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.ProbeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, t.cfg.FFprobe,
-		"-v", "error",
-		"-protocol_whitelist", "file",
-		"-format_whitelist", acceptedFormats,
-		"-print_format", "json",
-		"-show_format", "-show_streams",
-		"file:"+path)
-	var stdout bytes.Buffer
-	stderr := &tailBuffer{max: 4 << 10}
-	cmd.Stdout = &stdout
-	cmd.Stderr = stderr
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && context.Cause(ctx) == ctx.Err() {
-			return nil, failf("the source could not be analysed within %s", t.cfg.ProbeTimeout)
-		}
-		return nil, ctx.Err()
+	info, err := t.prober.Probe(ctx, path)
+	var rej *mediaprobe.RejectedError
+	if errors.As(err, &rej) {
+		return nil, &FailedError{Reason: rej.Reason}
 	}
 	if err != nil {
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			return nil, failf("not a media file: %s", ffmpegReason(stderr.String(), "unrecognized format"))
-		}
-		return nil, fmt.Errorf("transcode: run ffprobe: %w", err)
+		return nil, fmt.Errorf("transcode: %w", err)
 	}
-	var pj probeJSON
-	if err := json.Unmarshal(stdout.Bytes(), &pj); err != nil || pj.Format == nil {
-		return nil, failf("not a media file: unreadable probe output")
+	src := &Source{FormatName: info.FormatName, Duration: info.Duration}
+	if v := info.Video; v != nil {
+		src.Video = &SourceVideo{Codec: v.Codec, Width: v.Width, Height: v.Height,
+			SARNum: v.SARNum, SARDen: v.SARDen, Rotation: v.Rotation, FrameRate: v.FrameRate}
 	}
-	src := &Source{FormatName: pj.Format.FormatName, Duration: seconds(pj.Format.Duration)}
-	for _, s := range pj.Streams {
-		if d := seconds(s.Duration); d > src.Duration {
-			src.Duration = d
-		}
-		switch s.CodecType {
-		case "video":
-			if src.Video != nil || s.Disposition.AttachedPic == 1 {
-				continue
-			}
-			v := &SourceVideo{Codec: s.CodecName, Width: s.Width, Height: s.Height, SARNum: 1, SARDen: 1}
-			if n, d, ok := ratio(s.SampleAspectRatio, ":"); ok && n > 0 && d > 0 {
-				v.SARNum, v.SARDen = int(n), int(d)
-			}
-			if n, d, ok := ratio(s.AvgFrameRate, "/"); ok && d > 0 {
-				v.FrameRate = n / d
-			}
-			if v.FrameRate <= 0 || v.FrameRate > 240 {
-				if n, d, ok := ratio(s.RFrameRate, "/"); ok && d > 0 && n/d <= 240 {
-					v.FrameRate = n / d
-				}
-			}
-			if r, err := strconv.Atoi(s.Tags["rotate"]); err == nil {
-				v.Rotation = r
-			}
-			for _, sd := range s.SideDataList {
-				if sd.Rotation != nil {
-					v.Rotation = int(math.Round(*sd.Rotation))
-				}
-			}
-			v.Rotation = ((v.Rotation % 360) + 360) % 360
-			src.Video = v
-		case "audio":
-			if src.Audio != nil {
-				continue
-			}
-			sr, _ := strconv.Atoi(s.SampleRate)
-			src.Audio = &SourceAudio{Codec: s.CodecName, SampleRate: sr, Channels: s.Channels}
-		}
-	}
-	switch {
-	case src.Video == nil && src.Audio == nil:
-		return nil, failf("not a media file: no audio or video stream")
-	case src.Duration <= 0:
-		return nil, failf("not a usable media file: its duration is unknown")
-	case src.Video != nil && (src.Video.Width <= 0 || src.Video.Height <= 0):
-		return nil, failf("not a usable video: its picture size is unknown")
+	if a := info.Audio; a != nil {
+		src.Audio = &SourceAudio{Codec: a.Codec, SampleRate: a.SampleRate, Channels: a.Channels}
 	}
 	return src, nil
-}
-
-func seconds(s string) time.Duration {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f > 1e9 {
-		return 0
-	}
-	return time.Duration(f * float64(time.Second))
-}
-
-func ratio(s, sep string) (num, den float64, ok bool) {
-	a, b, found := strings.Cut(s, sep)
-	if !found {
-		return 0, 0, false
-	}
-	n, err1 := strconv.ParseFloat(a, 64)
-	d, err2 := strconv.ParseFloat(b, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	return n, d, true
 }
 
 // ffmpegReason picks a message for people from FFmpeg's stderr: the last

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/mediaprobe"
 )
 
 // Config configures a Transcoder. Zero fields take the defaults.
@@ -48,6 +50,7 @@ type Config struct {
 type Transcoder struct {
 	cfg    Config
 	blobs  blob.Store
+	prober *mediaprobe.Prober
 	logger *slog.Logger
 }
 
@@ -106,7 +109,14 @@ func New(cfg Config, blobs blob.Store, logger *slog.Logger) (*Transcoder, error)
 	if cfg.BlobPrefix == "" {
 		cfg.BlobPrefix = "videos/"
 	}
-	return &Transcoder{cfg: cfg, blobs: blobs, logger: logger}, nil
+	// Upload already enforced the duration and resolution limits; the
+	// transcoder accepts whatever upload accepted.
+	prober, err := mediaprobe.New(mediaprobe.Config{FFprobe: cfg.FFprobe, Timeout: cfg.ProbeTimeout,
+		Limits: mediaprobe.Limits{MaxDuration: math.MaxInt64, MaxPixels: math.MaxInt64}})
+	if err != nil {
+		return nil, fmt.Errorf("transcode: %w", err)
+	}
+	return &Transcoder{cfg: cfg, blobs: blobs, prober: prober, logger: logger}, nil
 }
 
 // SegmentKind tells an init segment from a media segment.
