@@ -17,6 +17,8 @@ import (
 
 	"connectrpc.com/connect"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -151,6 +153,9 @@ type Deps struct {
 	// InstanceID is the instance's registry id, for services that name
 	// themselves in shared state (transcoder workers).
 	InstanceID string
+	// MeterProvider records the instance's domain metrics next to its RPC
+	// metrics (served at its /metrics). Nil: a no-op provider.
+	MeterProvider metric.MeterProvider
 }
 
 // Build returns the named service. ctx bounds its start-up (opening stores,
@@ -161,6 +166,9 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		return nil, errors.New("app: nil logger")
 	}
 	cfg := deps.Config
+	if deps.MeterProvider == nil {
+		deps.MeterProvider = noop.NewMeterProvider()
+	}
 	switch name {
 	case "gateway":
 		if deps.Mesh == nil || deps.Catalog == nil {

@@ -210,6 +210,7 @@ func start(ctx context.Context, name string, cfg Config, deps app.Deps, version 
 	}
 	deps.Logger = log
 	deps.InstanceID = id
+	deps.MeterProvider = tel.MeterProvider
 	svc, err := app.Build(ctx, name, deps)
 	if err != nil {
 		_ = tel.Shutdown(context.Background())
