@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the OS packages the tests run against for real: ffmpeg/ffprobe
 # (media validation and transcoding), PostgreSQL 15 and Redis 7 (started
-# by the tests themselves, on loopback, in temp dirs). Idempotent and quick
+# by the tests themselves, on loopback, in temp dirs), and Chromium for the
+# web app's browser end-to-end test. Idempotent and quick
 # when everything is present; needs root (CI and dev machines run as root).
 set -euo pipefail
 need=()
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -294,6 +294,7 @@ func buildGateway(cfg Config, deps Deps, logger *slog.Logger) (Service, error) {
 			MaxTitleLength:      maxTitleLength,
 		},
 		Version: buildinfo.Read().Version,
+		DevMode: cfg.DevMode,
 	}, edge, deps.Catalog, deps.Registry, logger)
 }
 

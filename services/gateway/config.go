@@ -36,6 +36,8 @@ type Config struct {
 	Upload UploadLimits
 	// Version of the build; default "dev".
 	Version string
+	// DevMode is set by `streamgate dev` only.
+	DevMode bool
 }
 
 // Chain is one supported chain.
@@ -86,6 +88,7 @@ func (cfg Config) clientConfig() (*gatewayv1.GetClientConfigResponse, error) {
 		UploadBaseUrl:   cmp.Or(cfg.UploadBaseURL, api+"/uploads"),
 		PlaybackBaseUrl: cmp.Or(cfg.PlaybackBaseURL, api+"/play"),
 		GatewayVersion:  cmp.Or(cfg.Version, "dev"),
+		DevMode:         cfg.DevMode,
 	}
 	if res.SiweUri, err = absoluteURL("SIWEURI", res.SiweUri); err != nil {
 		return nil, err

@@ -212,8 +212,12 @@ type GetClientConfigResponse struct {
 	// Version of the gateway build: a semver tag such as "v1.4.0", or "dev"
 	// for an untagged build.
 	GatewayVersion string `protobuf:"bytes,8,opt,name=gateway_version,json=gatewayVersion,proto3" json:"gateway_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The server runs `streamgate dev`: its chain is the local dev chain and
+	// its well-known dev wallets may sign in. Clients offer them (and the dev
+	// chain's demo minter) only when this is set; production is always false.
+	DevMode       bool `protobuf:"varint,9,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetClientConfigResponse) Reset() {
@@ -300,6 +304,13 @@ func (x *GetClientConfigResponse) GetGatewayVersion() string {
 		return x.GatewayVersion
 	}
 	return ""
+}
+
+func (x *GetClientConfigResponse) GetDevMode() bool {
+	if x != nil {
+		return x.DevMode
+	}
+	return false
 }
 
 // Chain is one chain the deployment supports.
@@ -784,7 +795,7 @@ var File_streamgate_gateway_v1_gateway_service_proto protoreflect.FileDescriptor
 const file_streamgate_gateway_v1_gateway_service_proto_rawDesc = "" +
 	"\n" +
 	"+streamgate/gateway/v1/gateway_service.proto\x12\x15streamgate.gateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a#streamgate/options/v1/options.proto\"\x18\n" +
-	"\x16GetClientConfigRequest\"\xf4\x02\n" +
+	"\x16GetClientConfigRequest\"\x8f\x03\n" +
 	"\x17GetClientConfigResponse\x12 \n" +
 	"\fapi_base_url\x18\x01 \x01(\tR\n" +
 	"apiBaseUrl\x124\n" +
@@ -795,7 +806,8 @@ const file_streamgate_gateway_v1_gateway_service_proto_rawDesc = "" +
 	"\x0fupload_base_url\x18\x05 \x01(\tR\ruploadBaseUrl\x12*\n" +
 	"\x11playback_base_url\x18\x06 \x01(\tR\x0fplaybackBaseUrl\x12H\n" +
 	"\rupload_limits\x18\a \x01(\v2#.streamgate.gateway.v1.UploadLimitsR\fuploadLimits\x12'\n" +
-	"\x0fgateway_version\x18\b \x01(\tR\x0egatewayVersion\"\x8a\x01\n" +
+	"\x0fgateway_version\x18\b \x01(\tR\x0egatewayVersion\x12\x19\n" +
+	"\bdev_mode\x18\t \x01(\bR\adevMode\"\x8a\x01\n" +
 	"\x05Chain\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
