@@ -48,6 +48,7 @@ import (
 	"github.com/streamgate/streamgate/services/transcoder"
 	"github.com/streamgate/streamgate/services/upload"
 	"github.com/streamgate/streamgate/services/worker"
+	"github.com/streamgate/streamgate/web"
 )
 
 // Service is what the server runtime needs from each service.
@@ -295,6 +296,7 @@ func buildGateway(cfg Config, deps Deps, logger *slog.Logger) (Service, error) {
 		},
 		Version: buildinfo.Read().Version,
 		DevMode: cfg.DevMode,
+		WebApp:  web.Handler(),
 	}, edge, deps.Catalog, deps.Registry, logger)
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -38,6 +39,9 @@ type Config struct {
 	Version string
 	// DevMode is set by `streamgate dev` only.
 	DevMode bool
+	// WebApp serves the browser app at every page path (see
+	// web.IsAPIPath for the rest); nil serves no app.
+	WebApp http.Handler
 }
 
 // Chain is one supported chain.

@@ -15,6 +15,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/gateway/v1/gatewayv1connect"
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/web"
 )
 
 // Edge is the HTTP edge: it serves every path the gateway's own RPCs do
@@ -38,6 +39,7 @@ type Service struct {
 	cat        *catalog.Catalog
 	instances  InstanceSource
 	config     *gatewayv1.GetClientConfigResponse
+	webApp     http.Handler
 	reflection []string
 }
 
@@ -56,7 +58,7 @@ func New(cfg Config, edge Edge, cat *catalog.Catalog, instances InstanceSource, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{logger: logger, edge: edge, cat: cat, instances: instances, config: config}
+	s := &Service{logger: logger, edge: edge, cat: cat, instances: instances, config: config, webApp: cfg.WebApp}
 	seen := map[string]bool{}
 	for _, m := range cat.Methods() {
 		if name := string(m.Service); !seen[name] {
@@ -82,8 +84,19 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 }
 
 // HTTPHandlers mounts the edge at the root: every other service's calls.
+// Page loads (GET or HEAD of a path outside the API's) go to the web app
+// instead, so the app and the API share one origin and need no CORS.
 func (s *Service) HTTPHandlers() map[string]http.Handler {
-	return map[string]http.Handler{"/": s.edge}
+	if s.webApp == nil {
+		return map[string]http.Handler{"/": s.edge}
+	}
+	return map[string]http.Handler{"/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !web.IsAPIPath(r.URL.Path) {
+			s.webApp.ServeHTTP(w, r)
+			return
+		}
+		s.edge.ServeHTTP(w, r)
+	})}
 }
 
 // ReflectionNames lists every service of the API.

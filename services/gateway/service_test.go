@@ -2,11 +2,13 @@ package gateway_test
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"connectrpc.com/connect"
@@ -20,6 +22,7 @@ import (
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/registry"
 	gateway "github.com/streamgate/streamgate/services/gateway"
+	"github.com/streamgate/streamgate/web"
 )
 
 const operatorToken = "operator-secret-abcdef"
@@ -353,4 +356,40 @@ func withAuth(msg *gatewayv1.ListRoutesRequest, token string) *connect.Request[g
 	req := connect.NewRequest(msg)
 	req.Header().Set("Authorization", "Bearer "+token)
 	return req
+}
+
+// TestWebAppRouting: page loads reach the web app, on the same origin as
+// the API; RPCs, REST routes and media stay with the edge.
+func TestWebAppRouting(t *testing.T) {
+	cfg := testConfig()
+	cfg.WebApp = web.NewHandler(fstest.MapFS{"index.html": {Data: []byte("<title>StreamGate</title>")}})
+	url := start(t, cfg, instances{})
+	for path, wantApp := range map[string]bool{
+		"/":                      true,
+		"/watch/vid_1":           true,
+		"/v1/config":             false, // REST: the gateway's own route, JSON
+		"/v1/nope":               false, // unknown REST route: JSON 404 from the edge
+		"/openapi.json":          false,
+		"/play/vid_1/index.m3u8": false,
+	} {
+		res, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		isApp := strings.Contains(string(body), "<title>StreamGate</title>")
+		if isApp != wantApp {
+			t.Errorf("GET %s: served by the app = %v, want %v (status %d, %.80q)", path, isApp, wantApp, res.StatusCode, body)
+		}
+	}
+	// A POST to a page path is the edge's (JSON 404), never the app's HTML.
+	res, err := http.Post(url+"/watch/vid_1", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("POST /watch/vid_1: Content-Type %q, want JSON from the edge", ct)
+	}
 }
