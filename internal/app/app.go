@@ -85,6 +85,13 @@ type Reflector interface {
 	ReflectionNames() []string
 }
 
+// EdgeLogged is a service whose RPCs reach it through an HTTP edge that
+// writes the access log (the gateway): the server leaves its own per-RPC
+// log out, so each call is logged once.
+type EdgeLogged interface {
+	EdgeLogged()
+}
+
 // Names lists the nine services in start order.
 var Names = []string{"gateway", "upload", "transcoder", "metadata", "auth", "streaming", "cache", "worker", "monitor"}
 

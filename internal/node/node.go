@@ -230,6 +230,9 @@ func start(ctx context.Context, name string, cfg Config, deps app.Deps, version 
 			opts = append(opts, server.WithHandler(pattern, handler))
 		}
 	}
+	if _, ok := svc.(app.EdgeLogged); ok {
+		opts = append(opts, server.WithoutAccessLog())
+	}
 	if r, ok := svc.(app.Reflector); ok {
 		opts = append(opts, server.WithReflection(r.ReflectionNames()...))
 	}

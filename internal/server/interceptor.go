@@ -20,8 +20,8 @@ import (
 
 // baseInterceptors builds the part of the chain every service shares,
 // outermost first: otelconnect (so the span covers everything, the access
-// log included) and the access log.
-func (s *Server) baseInterceptors(t *telemetry.Telemetry) ([]connect.Interceptor, error) {
+// log included) and, unless accessLog is false, the access log.
+func (s *Server) baseInterceptors(t *telemetry.Telemetry, accessLog bool) ([]connect.Interceptor, error) {
 	var otelOpts []otelconnect.Option
 	if t != nil {
 		otelOpts = append(otelOpts,
@@ -45,6 +45,9 @@ func (s *Server) baseInterceptors(t *telemetry.Telemetry) ([]connect.Interceptor
 	otel, err := otelconnect.NewInterceptor(otelOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("server: otelconnect: %w", err)
+	}
+	if !accessLog {
+		return []connect.Interceptor{otel}, nil
 	}
 	return []connect.Interceptor{otel, newAccessLog(s.logger)}, nil
 }

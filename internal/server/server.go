@@ -122,6 +122,7 @@ type options struct {
 	interceptors []connect.Interceptor
 	telemetry    *telemetry.Telemetry
 	reflection   []string
+	noAccessLog  bool
 }
 
 type route struct {
@@ -154,6 +155,14 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 // linked into the binary.
 func WithReflection(names ...string) Option {
 	return func(o *options) { o.reflection = append(o.reflection, names...) }
+}
+
+// WithoutAccessLog leaves the per-RPC access log out of the chain, for a
+// service whose calls an HTTP-level access log records already: the
+// gateway's own RPCs pass through its edge, which logs them with the
+// verified caller and client IP.
+func WithoutAccessLog() Option {
+	return func(o *options) { o.noAccessLog = true }
 }
 
 // Server runs the services on one listener. Build it with New, then Start,
@@ -219,7 +228,7 @@ func New(cfg Config, services []Service, logger *slog.Logger, opts ...Option) (*
 	}
 	mux := http.NewServeMux()
 
-	base, err := s.baseInterceptors(o.telemetry)
+	base, err := s.baseInterceptors(o.telemetry, !o.noAccessLog)
 	if err != nil {
 		return nil, err
 	}

@@ -533,3 +533,16 @@ func TestStartAndShutdownOrder(t *testing.T) {
 		t.Error("second Start: got nil error, want one")
 	}
 }
+
+// TestWithoutAccessLog: a service behind an edge that logs its calls (the
+// gateway) is not logged twice.
+func TestWithoutAccessLog(t *testing.T) {
+	srv, logs := startServer(t, server.Config{}, []server.Service{newMetadataService()}, server.WithoutAccessLog())
+	mc := metadatav1connect.NewMetadataServiceClient(httpClient(t, false), baseURL(srv))
+	if _, err := mc.GetVideo(t.Context(), getVideo("logged")); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); strings.Contains(out, `"msg":"rpc"`) {
+		t.Errorf("access log written without it:\n%s", out)
+	}
+}

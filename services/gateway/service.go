@@ -99,5 +99,9 @@ func (s *Service) HTTPHandlers() map[string]http.Handler {
 	})}
 }
 
+// EdgeLogged marks the gateway's own RPCs as access-logged by the edge
+// they pass through (see app.EdgeLogged).
+func (s *Service) EdgeLogged() {}
+
 // ReflectionNames lists every service of the API.
 func (s *Service) ReflectionNames() []string { return s.reflection }
