@@ -126,8 +126,28 @@ func (s *Server) shutdown(ctx context.Context) error {
 	go func() { httpDone <- s.http.Shutdown(drainCtx) }()
 	<-s.done // the accept loop has stopped: no new connections from here
 
-	if err := s.inflight.wait(drainCtx); err != nil {
-		return s.forceClose(start, httpDone, err)
+	// Server streams still open near the deadline are ended with
+	// Unavailable (see drainStreams) while their connections can still
+	// carry it, so clients resume elsewhere; the rest of the budget lets
+	// them answer. Whatever is left at the deadline is cut.
+	answerGrace := min(unwindTimeout, s.cfg.DrainTimeout/4)
+	streamsCtx, cancelStreams := context.WithTimeout(drainCtx, s.cfg.DrainTimeout-answerGrace)
+	err := s.inflight.wait(streamsCtx)
+	cancelStreams()
+	if err != nil {
+		ended := s.inflight.count()
+		s.stopStreams()
+		s.watches.cancelAll()
+		if err := s.inflight.wait(drainCtx); err != nil {
+			return s.forceClose(start, httpDone, err)
+		}
+		if ended > 0 {
+			<-httpDone
+			err := fmt.Errorf("server: drain stopped after %v: %d in-flight calls cut: %w",
+				time.Since(start).Round(time.Millisecond), ended, context.DeadlineExceeded)
+			s.logger.Warn("server shutdown ended streams", "ended", ended)
+			return err
+		}
 	}
 	// Every call is done. Watchers have been told NOT_SERVING; end their
 	// streams so their connections can close too.

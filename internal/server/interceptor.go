@@ -62,7 +62,7 @@ func (s *Server) handlerOptions(svc Service, base, extra []connect.Interceptor) 
 	if v, ok := svc.(RequestValidator); ok {
 		chain = append(chain, validateInterceptor{v: v})
 	}
-	chain = append(chain, unaryTimeout(s.cfg.UnaryTimeout))
+	chain = append(chain, unaryTimeout(s.cfg.UnaryTimeout), drainStreams{stop: s.streamsStop})
 	chain = append(chain, extra...)
 	return []connect.HandlerOption{
 		connect.WithInterceptors(chain...),
@@ -98,4 +98,33 @@ func unaryTimeout(d time.Duration) connect.Interceptor {
 			return next(ctx, req)
 		}
 	})
+}
+
+// errDraining is the cause a server stream's context is canceled with when
+// the drain deadline passes.
+var errDraining = errors.New("server draining")
+
+// drainStreams ends the server streams a drain could not wait out with
+// Unavailable rather than Canceled: the call did not fail, this instance is
+// going away, and a client (WatchJob, StreamSegments) should resume on
+// another one.
+type drainStreams struct{ stop context.Context }
+
+func (d drainStreams) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
+
+func (d drainStreams) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (d drainStreams) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		defer context.AfterFunc(d.stop, func() { cancel(errDraining) })()
+		err := next(ctx, conn)
+		if err != nil && errors.Is(context.Cause(ctx), errDraining) {
+			return connect.NewError(connect.CodeUnavailable, errors.New("the server is shutting down: resume the stream on another instance"))
+		}
+		return err
+	}
 }

@@ -177,6 +177,11 @@ type Server struct {
 	reflection []string
 	inflight   *tracker
 	watches    *watchSet
+	// streamsStop ends the server streams still open when the drain
+	// deadline passes, so they answer Unavailable (retry elsewhere) before
+	// their connections are cut.
+	streamsStop context.Context
+	stopStreams context.CancelFunc
 
 	// closing makes SetServing(true) a no-op once Shutdown has begun, so a
 	// late readiness check cannot advertise a server that is going away.
@@ -226,6 +231,7 @@ func New(cfg Config, services []Service, logger *slog.Logger, opts ...Option) (*
 		done:       make(chan struct{}),
 		reflection: o.reflection,
 	}
+	s.streamsStop, s.stopStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 
 	base, err := s.baseInterceptors(o.telemetry, !o.noAccessLog)
