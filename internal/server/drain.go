@@ -91,8 +91,10 @@ func (t *tracker) wait(ctx context.Context) error {
 // Shutdown stops the server gracefully: health goes NOT_SERVING, the
 // listener closes (new connections are refused, HTTP/2 connections get a
 // GOAWAY), and in-flight requests, unary calls and streams alike, get up to
-// DrainTimeout (or until ctx ends) to finish. Whatever remains is then
-// force-closed and Shutdown returns an error counting it. It returns nil on
+// DrainTimeout (or until ctx ends) to finish. Server streams still open a
+// quarter of the budget (at most a second) before the deadline are ended
+// with Unavailable; whatever remains at the deadline is force-closed.
+// Either way Shutdown returns an error counting them. It returns nil on
 // a clean drain. Shutdown is idempotent: later calls wait for the first and
 // return its result.
 func (s *Server) Shutdown(ctx context.Context) error {
