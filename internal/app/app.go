@@ -27,6 +27,8 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
+	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
+	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
 	"github.com/streamgate/streamgate/internal/access"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/blob"
@@ -107,7 +109,12 @@ type Config struct {
 	PublicBaseURL string
 	// DevMode accepts the dev identity header in place of a session.
 	DevMode bool
-	// DatabaseURL is metadata's database; empty: SQLite in DataDir.
+	// Alerts are the monitor's alert rules; nil: monitor.DefaultAlertRules.
+	Alerts *monitor.AlertRules
+	// DatabaseURL is metadata's and auth's database; empty: SQLite in
+	// DataDir. Auth shares it only when it is PostgreSQL (several auth
+	// instances need one shared store); with a SQLite path auth keeps
+	// its own SQLite file in DataDir.
 	DatabaseURL string
 	// Chains maps EIP-155 chain ids to JSON-RPC URLs.
 	Chains map[uint64]string
@@ -140,6 +147,13 @@ const (
 	maxUploadDuration     = 4 * time.Hour // mediaprobe's default
 	maxTitleLength        = 200           // metadata's limit
 )
+
+func (c Config) alertRules() monitor.AlertRules {
+	if c.Alerts == nil {
+		return monitor.DefaultAlertRules()
+	}
+	return *c.Alerts
+}
 
 func (c Config) maxUploadBytes() uint64 {
 	if c.MaxUploadBytes == 0 {
@@ -201,7 +215,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			LogsDurable: "monitor-logs-" + deps.InstanceID,
 		}, deps.Registry, monitor.GRPCHealthProbe(h2cClient()), logger, opts...)
 	case "cache":
-		return buildCache(ctx, cfg, logger)
+		return buildCache(ctx, cfg, deps.MeterProvider, logger)
 	}
 
 	// The rest keep state and talk to the mesh and the bus.
@@ -226,13 +240,14 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			PublicBaseURL:  cfg.PublicBaseURL,
 			DataDir:        filepath.Join(cfg.DataDir, "upload"),
 			MaxUploadBytes: cfg.maxUploadBytes(),
+			MeterProvider:  deps.MeterProvider,
 		}, uploadVideos{metadataClient(deps.Mesh)}, deps.Bus, blobs, probe, logger)
 	case "transcoder":
 		blobs, err := mediaStore(cfg)
 		if err != nil {
 			return nil, err
 		}
-		tc := transcoder.Config{InstanceID: deps.InstanceID, Workers: cfg.TranscodeWorkers}
+		tc := transcoder.Config{InstanceID: deps.InstanceID, Workers: cfg.TranscodeWorkers, MeterProvider: deps.MeterProvider}
 		tc.Transcode.WorkDir = filepath.Join(cfg.DataDir, "transcode-work")
 		return transcoder.New(tc, deps.Bus, blobs, logger)
 	case "metadata":
@@ -252,10 +267,11 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		return streaming.New(streaming.Config{PublicBaseURL: cfg.PublicBaseURL}, blobs,
+		return streaming.New(streaming.Config{PublicBaseURL: cfg.PublicBaseURL, MeterProvider: deps.MeterProvider}, blobs,
 			metadataVideos{metadataClient(deps.Mesh)}, verifier, deps.Bus, logger)
 	case "worker":
-		return worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID}, deps.Bus, deps.Etcd, logger)
+		return worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID}, deps.Bus, deps.Etcd, logger,
+			worker.WithMeterProvider(deps.MeterProvider), worker.WithBuiltins(workerBuiltins(deps.Mesh)))
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Names)
 }
@@ -349,7 +365,7 @@ func (u uploadVideos) CreateVideo(ctx context.Context, req *metadatav1.CreateVid
 	return res.Msg.GetVideo(), nil
 }
 
-func buildCache(ctx context.Context, cfg Config, logger *slog.Logger) (Service, error) {
+func buildCache(ctx context.Context, cfg Config, mp metric.MeterProvider, logger *slog.Logger) (Service, error) {
 	var backend cache.Backend
 	switch cfg.CacheBackend {
 	case "", "memory":
@@ -367,7 +383,7 @@ func buildCache(ctx context.Context, cfg Config, logger *slog.Logger) (Service, 
 	default:
 		return nil, fmt.Errorf("cache: unknown backend %q (want memory or redis)", cfg.CacheBackend)
 	}
-	return cache.New(cache.Config{}, backend, nil, logger)
+	return cache.New(cache.Config{}, backend, mp, logger)
 }
 
 // buildAuth wires auth to the chains (EIP-1271 wallets, policy evaluation),
@@ -399,15 +415,20 @@ func buildAuth(_ context.Context, cfg Config, deps Deps, logger *slog.Logger) (S
 		chains.Close()
 		return nil, err
 	}
-	var opts []auth.Option
+	opts := []auth.Option{auth.WithMeterProvider(deps.MeterProvider)}
 	if deps.Bus != nil {
 		opts = append(opts, auth.WithPublisher(deps.Bus))
+	}
+	var dbURL string
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
+		dbURL = cfg.DatabaseURL
 	}
 	svc, err := auth.New(auth.Config{
 		Domain:          u.Host,
 		URI:             strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		AllowedChainIDs: ids,
 		DataDir:         filepath.Join(cfg.DataDir, "auth"),
+		DatabaseURL:     dbURL,
 		DevMode:         cfg.DevMode,
 	}, chains, accessChecker{ev}, auth.MetadataVideos(metadataClient(deps.Mesh)), logger, opts...)
 	if err != nil {
@@ -470,4 +491,16 @@ func h2cClient() *http.Client {
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
 	return &http.Client{Transport: &http.Transport{Protocols: p}}
+}
+
+// workerBuiltins gives the worker's built-in kinds (cleanup, media
+// deletion, ownership re-verification) the mesh clients of the services
+// that own the data; they call those services' internal RPCs.
+func workerBuiltins(m *mesh.Client) worker.Builtins {
+	return worker.Builtins{
+		Upload:     uploadv1connect.NewUploadServiceClient(m.HTTPClient(), m.BaseURL("upload"), m.ClientOptions()...),
+		Metadata:   metadataClient(m),
+		Transcoder: transcoderv1connect.NewTranscoderServiceClient(m.HTTPClient(), m.BaseURL("transcoder"), m.ClientOptions()...),
+		Auth:       authv1connect.NewAuthServiceClient(m.HTTPClient(), m.BaseURL("auth"), m.ClientOptions()...),
+	}
 }

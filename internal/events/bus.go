@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Bus is a NATS connection with JetStream, shared by the services of one
@@ -26,14 +27,16 @@ type Bus struct {
 	js         jetstream.JetStream
 	logger     *slog.Logger
 	propagator propagation.TextMapPropagator
+	tracer     trace.Tracer // nil: no consumer spans (WithTracerProvider)
 }
 
 // Option configures Connect.
 type Option func(*options)
 
 type options struct {
-	name       string
-	propagator propagation.TextMapPropagator
+	name           string
+	propagator     propagation.TextMapPropagator
+	tracerProvider trace.TracerProvider
 }
 
 // WithPropagator sets how trace context travels in message headers. The
@@ -86,7 +89,11 @@ func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...Optio
 				nc.Close()
 				return nil, fmt.Errorf("events: jetstream: %w", err)
 			}
-			return &Bus{nc: nc, js: js, logger: logger, propagator: o.propagator}, nil
+			b := &Bus{nc: nc, js: js, logger: logger, propagator: o.propagator}
+			if o.tracerProvider != nil {
+				b.tracer = o.tracerProvider.Tracer(instrumentationName)
+			}
+			return b, nil
 		}
 		// Only "nobody answered" is worth waiting out; a bad URL, TLS or
 		// auth error will not fix itself.

@@ -68,7 +68,8 @@ func TestEnsureStreams(t *testing.T) {
 			"segment.ready", "transcode.completed", "transcode.failed",
 			"transcode.progress", "upload.completed", "upload.failed",
 		}, 7 * day},
-		"VIDEOS": {[]string{"video.failed", "video.ready"}, 30 * day},
+		"MONITOR": {[]string{"alert.transitioned"}, 7 * day},
+		"VIDEOS":  {[]string{"video.failed", "video.ready"}, 30 * day},
 	}
 
 	srv := natsservertest.Start(t)
@@ -96,7 +97,7 @@ func TestEnsureStreams(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	if wantNames := []string{"ACCESS", "LOGS", "MEDIA", "VIDEOS"}; !slices.Equal(names, wantNames) {
+	if wantNames := []string{"ACCESS", "LOGS", "MEDIA", "MONITOR", "VIDEOS"}; !slices.Equal(names, wantNames) {
 		t.Fatalf("streams = %v, want %v", names, wantNames)
 	}
 	for name, w := range want {

@@ -326,18 +326,21 @@ func (s *subscriber[T]) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 
 	ctx = s.bus.propagator.Extract(ctx, headerCarrier(msg.Headers()))
-	ctx = context.WithValue(ctx, deliveryKey{}, Delivery{
+	d := Delivery{
 		Stream:       meta.Stream,
 		Consumer:     meta.Consumer,
 		Subject:      msg.Subject(),
 		StreamSeq:    meta.Sequence.Stream,
 		NumDelivered: meta.NumDelivered,
 		Published:    meta.Timestamp,
-	})
+	}
+	ctx = context.WithValue(ctx, deliveryKey{}, d)
+	ctx, endSpan := s.bus.startConsumerSpan(ctx, d, msg.Headers().Get(jetstream.MsgIDHeader))
 
 	stopProgress := s.keepAlive(logger, msg)
 	err = s.call(ctx, event)
 	stopProgress()
+	endSpan(err)
 
 	switch {
 	case err == nil:

@@ -52,6 +52,10 @@ type Config struct {
 	RegistryTTL time.Duration
 	// DrainTimeout bounds the graceful drain of each server; default 15s.
 	DrainTimeout time.Duration
+	// OTLPEndpoint is an OTLP/HTTP collector every instance (and the mesh
+	// client) exports its spans to, e.g. "http://127.0.0.1:4318"; empty:
+	// no trace export (see telemetry.Config.OTLPEndpoint).
+	OTLPEndpoint string
 	// DevMode accepts the dev identity header in place of a session
 	// (streamgate dev only).
 	DevMode bool
@@ -94,7 +98,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer etcd.Close()
 
-	bus, err := events.Connect(ctx, cfg.NATSURL, logger)
+	// The mesh client and the event bus are shared by every service of
+	// this process, so their client and consumer spans and metrics are
+	// recorded under the node's own identity.
+	nodeTel, err := telemetry.New(ctx, telemetry.Config{ServiceName: "streamgate-node", InstanceID: randomID(), Version: version, OTLPEndpoint: cfg.OTLPEndpoint})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = nodeTel.Shutdown(context.Background()) }()
+
+	bus, err := events.Connect(ctx, cfg.NATSURL, logger,
+		events.WithPropagator(nodeTel.Propagator), events.WithTracerProvider(nodeTel.TracerProvider))
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
@@ -110,13 +124,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer watcher.Close()
 
 	cat := catalog.Default()
-	// The mesh client is shared by every service of this process, so its
-	// client spans and metrics are recorded under the node's own identity.
-	nodeTel, err := telemetry.New(ctx, telemetry.Config{ServiceName: "streamgate-node", InstanceID: randomID(), Version: version})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = nodeTel.Shutdown(context.Background()) }()
 	meshClient := mesh.New(watcher, cat, mesh.Options{
 		TracerProvider: nodeTel.TracerProvider,
 		MeterProvider:  nodeTel.MeterProvider,
@@ -204,7 +211,7 @@ func start(ctx context.Context, name string, cfg Config, deps app.Deps, version 
 		return nil, err
 	}
 	log := slog.New(shipper.Handler(logger.Handler())).With("service", name, "instance", id)
-	tel, err := telemetry.New(ctx, telemetry.Config{ServiceName: name, InstanceID: id, Version: version})
+	tel, err := telemetry.New(ctx, telemetry.Config{ServiceName: name, InstanceID: id, Version: version, OTLPEndpoint: cfg.OTLPEndpoint})
 	if err != nil {
 		return nil, err
 	}

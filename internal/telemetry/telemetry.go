@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -36,6 +38,27 @@ type Config struct {
 	// Version is service.version, usually buildinfo.Read().Version. Empty:
 	// the attribute is left out.
 	Version string
+	// OTLPEndpoint turns on trace export over OTLP/HTTP (protobuf) to a
+	// collector, e.g. "http://127.0.0.1:4318": spans are batched and POSTed
+	// to <endpoint>/v1/traces (a URL with another path is used as is;
+	// https is verified with the system roots). Empty: no export, spans
+	// still propagate.
+	OTLPEndpoint string
+}
+
+// otlpTracesPath is where an OTLP/HTTP receiver takes traces.
+const otlpTracesPath = "/v1/traces"
+
+// otlpURL validates OTLPEndpoint and returns the traces URL.
+func otlpURL(endpoint string) (string, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("telemetry: OTLPEndpoint %q: want an http(s) URL such as http://127.0.0.1:4318", endpoint)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = otlpTracesPath
+	}
+	return u.String(), nil
 }
 
 // Option adjusts what New builds.
@@ -46,9 +69,9 @@ type options struct {
 	metricReaders  []sdkmetric.Reader
 }
 
-// WithSpanProcessor registers a span processor on the TracerProvider. Tests
-// pass an in-memory recorder; the exporter (OTLP) will arrive through the
-// same hook.
+// WithSpanProcessor registers a span processor on the TracerProvider, next
+// to the OTLP exporter when one is configured. Tests pass an in-memory
+// recorder.
 func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
 	return func(o *options) { o.spanProcessors = append(o.spanProcessors, sp) }
 }
@@ -84,8 +107,8 @@ type Telemetry struct {
 // far from the volume where root sampling matters), W3C TraceContext and
 // Baggage propagation, and a resource carrying service.name,
 // service.instance.id and service.version. Metrics are always exported
-// through a Prometheus reader (see MetricsHandler); no trace exporter is
-// configured yet.
+// through a Prometheus reader (see MetricsHandler); traces go to an OTLP
+// collector when Config.OTLPEndpoint is set.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 	if cfg.ServiceName == "" {
 		return nil, errors.New("telemetry: Config.ServiceName is required")
@@ -115,6 +138,20 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 	tpOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
+	}
+	if cfg.OTLPEndpoint != "" {
+		traces, err := otlpURL(cfg.OTLPEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		// The exporter connects lazily: an unreachable collector costs
+		// dropped batches (reported through the otel error handler), never
+		// a failed start.
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(traces))
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
+		}
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
 	}
 	for _, sp := range o.spanProcessors {
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))

@@ -47,8 +47,14 @@ type Config struct {
 	JWKSMaxAge time.Duration
 	// Issuer is the `iss` of every token; default "streamgate-auth".
 	Issuer string
-	// DataDir holds auth.db (SQLite). Required.
+	// DataDir holds auth.db (SQLite) when DatabaseURL is empty; required
+	// then.
 	DataDir string
+	// DatabaseURL is a PostgreSQL database (postgres://...) that several
+	// auth instances share; auth keeps its tables in its own schema, so
+	// the database may be metadata's too. Empty: SQLite in DataDir, one
+	// instance only.
+	DatabaseURL string
 	// DevMode lets a dev identity without a session ask for playback
 	// tokens (the identity interceptor refuses that header otherwise).
 	DevMode bool
@@ -65,8 +71,13 @@ func (c *Config) setDefaults() error {
 	if u, err := url.Parse(c.URI); err != nil || u.Scheme == "" {
 		return fmt.Errorf("auth: Config.URI %q is not an absolute URI", c.URI)
 	}
-	if c.DataDir == "" {
-		return errors.New("auth: Config.DataDir is required")
+	switch {
+	case c.DatabaseURL != "":
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("auth: Config.DatabaseURL must be a postgres:// URL")
+		}
+	case c.DataDir == "":
+		return errors.New("auth: Config.DataDir is required without a DatabaseURL")
 	}
 	if len(c.AllowedChainIDs) == 0 {
 		c.AllowedChainIDs = []uint64{1337}

@@ -81,6 +81,11 @@ func (k *keyring) ensure(ctx context.Context) (time.Time, error) {
 	// Next work: publishing the successor, or the current key going
 	// overdue, or pruning the oldest retired key.
 	cur = activeIndex(keys, now)
+	if cur < 0 {
+		// Another instance, its clock ahead of ours, created the first
+		// key: it signs once our clock reaches its activation.
+		return keys[0].Activate, nil
+	}
 	next := keys[cur].Activate.Add(k.rotation - k.prepublish)
 	if cur < len(keys)-1 {
 		next = keys[len(keys)-1].Activate.Add(k.rotation - k.prepublish)
@@ -101,7 +106,10 @@ func (k *keyring) add(ctx context.Context, activate time.Time, prevID string) er
 	if err != nil {
 		return err
 	}
-	return k.store.addKey(ctx, storedKey{ID: sk.ID, Private: sk.Private, Activate: activate.UTC().Truncate(time.Millisecond)}, prevID)
+	// Losing the compare-and-set to another instance is fine: ensure
+	// re-reads the keys and adopts its rotation.
+	_, err = k.store.addKey(ctx, storedKey{ID: sk.ID, Private: sk.Private, Activate: activate.UTC().Truncate(time.Millisecond)}, prevID)
+	return err
 }
 
 // activeIndex is the key that signs at now: the last one activated.

@@ -49,6 +49,7 @@ type grant struct {
 	policy    *authv1.AccessPolicy
 	contracts []contractKey
 	expires   time.Time
+	checked   time.Time // last chain check: issuance or ReverifyGrants
 }
 
 // grants records the playback grants issued, in memory, bounded. A grant
@@ -88,7 +89,7 @@ func (g *grants) record(now time.Time, videoID string, addr common.Address, poli
 	if _, ok := g.m[k]; !ok && len(g.m) >= g.max {
 		g.evict(now)
 	}
-	g.m[k] = &grant{policy: policy, contracts: cs, expires: expires}
+	g.m[k] = &grant{policy: policy, contracts: cs, expires: expires, checked: now}
 }
 
 // evict drops expired grants, then, if still full, the one expiring first.

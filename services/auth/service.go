@@ -15,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/ethereum/go-ethereum/common"
+	"go.opentelemetry.io/otel/metric"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
@@ -73,13 +74,16 @@ type Service struct {
 
 	publisher Publisher // optional: ownership.changed
 	grants    *grants   // playback grants, for revocation on transfer
+
+	meterProvider metric.MeterProvider // optional: WithMeterProvider
+	metrics       *metrics
 }
 
-// New opens (or creates) the auth database under cfg.DataDir, makes sure a
-// signing key exists and returns the service. All dependencies are
-// required: wallets for EIP-1271 sign-in, access for policy decisions and
-// videos for the policies of videos. Options add optional dependencies
-// (WithPublisher).
+// New opens (or creates) the auth database (cfg.DatabaseURL, or else
+// under cfg.DataDir), makes sure a signing key exists and returns the
+// service. All dependencies are required: wallets for EIP-1271 sign-in,
+// access for policy decisions and videos for the policies of videos.
+// Options add optional dependencies (WithPublisher).
 func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Videos, logger *slog.Logger, opts ...Option) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("auth: nil logger")
@@ -99,7 +103,7 @@ func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Video
 		return nil, fmt.Errorf("auth: Domain, URI and Statement must fit EIP-4361: %w", err)
 	}
 	ctx := context.Background()
-	st, err := openStore(ctx, cfg.DataDir)
+	st, err := openStore(ctx, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +112,11 @@ func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Video
 	for _, o := range opts {
 		o(s)
 	}
+	if s.metrics, err = newMetrics(s.meterProvider); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("auth: metrics: %w", err)
+	}
+	s.access = s.metrics.countDecisions(s.access)
 	s.keys = newKeyring(st, &s.cfg)
 	if _, err := s.keys.ensure(ctx); err != nil {
 		st.Close()

@@ -145,6 +145,7 @@ func (s *Service) SignIn(ctx context.Context, message, signature string) (Tokens
 	if err := s.store.openSession(ctx, m.Nonce, sess, hashToken(refresh), now); err != nil {
 		return Tokens{}, nonceError(err)
 	}
+	s.metrics.signedIn(ctx)
 	return s.tokens(sess, refresh, now)
 }
 

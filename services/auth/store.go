@@ -7,78 +7,76 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// store keeps nonces, sessions, refresh tokens and signing keys in SQLite
-// (WAL). Times are Unix milliseconds.
+// store keeps nonces, sessions, refresh tokens and signing keys in SQL:
+// SQLite (WAL) under DataDir for one instance, or PostgreSQL shared by
+// several instances. The queries are written once, with ? placeholders;
+// what differs between the engines sits behind dialect. Times are Unix
+// milliseconds.
 //
-// Private signing keys sit in the same file, readable by whoever can read
-// DataDir: good enough for one machine. In production the answer is a KMS
-// (or an HSM) that signs without ever handing out the key; the keys type
-// is the seam for it.
+// Every single-use step (a nonce consumed, a refresh token spent, a key
+// rotated) is a conditional write inside a transaction whose affected
+// rows decide, never a read followed by a write, so it stays single-use
+// across instances sharing one PostgreSQL database.
+//
+// Private signing keys sit in the database, readable by whoever can read
+// it. In production the answer is a KMS (or an HSM) that signs without
+// ever handing out the key; the keys type is the seam for it.
 type store struct {
-	db *sql.DB
+	db        *sql.DB
+	d         dialect
+	closePool func() // PostgreSQL: the pool under db
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS nonces (
-	nonce    TEXT PRIMARY KEY,
-	address  TEXT NOT NULL,
-	chain_id INTEGER NOT NULL,
-	expires  INTEGER NOT NULL,
-	used     INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS nonces_by_address ON nonces(address, expires);
-CREATE TABLE IF NOT EXISTS sessions (
-	id          TEXT PRIMARY KEY,
-	address     TEXT NOT NULL,
-	chain_id    INTEGER NOT NULL,
-	created     INTEGER NOT NULL,
-	expires     INTEGER NOT NULL,
-	max_expires INTEGER NOT NULL,
-	revoked     INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS refresh_tokens (
-	hash       BLOB PRIMARY KEY,
-	session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-	expires    INTEGER NOT NULL,
-	used       INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS refresh_by_session ON refresh_tokens(session_id);
-CREATE TABLE IF NOT EXISTS signing_keys (
-	kid         TEXT PRIMARY KEY,
-	private_key BLOB NOT NULL,
-	activate    INTEGER NOT NULL,
-	retire      INTEGER
-);
-`
+// dialect is what the two engines do differently for the same queries.
+type dialect interface {
+	// rebind rewrites a query's ? placeholders into the engine's.
+	rebind(query string) string
+	// lock takes a lock named key until tx ends. It serializes the
+	// transactions of all instances that take the same key; SQLite, with
+	// one connection and one instance, is serial already.
+	lock(ctx context.Context, tx *sql.Tx, key string) error
+	// forUpdate ends a SELECT whose rows the transaction must lock until
+	// it ends ("" where the engine has no row locks).
+	forUpdate() string
+}
 
-func openStore(ctx context.Context, dir string) (*store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+// openStore opens the PostgreSQL database at cfg.DatabaseURL, or else the
+// SQLite one in cfg.DataDir, and creates the schema if needed.
+func openStore(ctx context.Context, cfg *Config) (*store, error) {
+	if cfg.DatabaseURL != "" {
+		return openPostgres(ctx, cfg.DatabaseURL)
 	}
-	dsn := "file:" + filepath.Join(dir, "auth.db") +
-		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	db, err := sql.Open("sqlite", dsn)
+	return openSQLite(ctx, cfg.DataDir)
+}
+
+func (s *store) Close() error {
+	err := s.db.Close()
+	if s.closePool != nil {
+		s.closePool()
+	}
+	return err
+}
+
+// q rebinds a query for the engine.
+func (s *store) q(query string) string { return s.d.rebind(query) }
+
+// inTx runs fn in a transaction, committed when fn returns nil. fn may
+// also commit itself (to keep a write while returning an error); the
+// rollback after a commit is a no-op.
+func (s *store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// One connection: SQLite has one writer anyway, and a single
-	// connection makes every transaction serial, so no SQLITE_BUSY.
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("auth: create schema: %w", err)
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
 	}
-	return &store{db: db}, nil
+	return tx.Commit()
 }
-
-func (s *store) Close() error { return s.db.Close() }
 
 func ms(t time.Time) int64        { return t.UnixMilli() }
 func fromMS(v int64) time.Time    { return time.UnixMilli(v).UTC() }
@@ -88,23 +86,23 @@ func hashToken(tok string) []byte { h := sha256.Sum256([]byte(tok)); return h[:]
 var errTooManyChallenges = errors.New("too many open challenges")
 
 // addNonce records an issued nonce unless the address has limit open ones.
+// The count and the insert run under a per-address lock, so instances
+// issuing challenges for one address at once cannot together exceed it.
 func (s *store) addNonce(ctx context.Context, nonce, address string, chainID uint64, expires, now time.Time, limit int) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
+	return s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		if err := s.d.lock(ctx, tx, "nonces:"+address); err != nil {
+			return err
+		}
+		var open int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM nonces WHERE address = ? AND used = 0 AND expires > ?`), address, ms(now)).Scan(&open); err != nil {
+			return err
+		}
+		if open >= limit {
+			return errTooManyChallenges
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO nonces (nonce, address, chain_id, expires) VALUES (?, ?, ?, ?)`), nonce, address, int64(chainID), ms(expires))
 		return err
-	}
-	defer tx.Rollback()
-	var open int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM nonces WHERE address = ? AND used = 0 AND expires > ?`, address, ms(now)).Scan(&open); err != nil {
-		return err
-	}
-	if open >= limit {
-		return errTooManyChallenges
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO nonces (nonce, address, chain_id, expires) VALUES (?, ?, ?, ?)`, nonce, address, int64(chainID), ms(expires)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // nonce states reported when consumption fails.
@@ -129,58 +127,51 @@ type session struct {
 // openSession consumes the nonce atomically and, in the same transaction,
 // creates the session and its first refresh token. A nonce is consumed by
 // exactly one caller: the UPDATE matches only an unused, unexpired nonce
-// and the rows affected decide.
+// and the rows affected decide (on PostgreSQL a concurrent UPDATE of the
+// same row waits for the first to commit, then re-checks used = 0).
 func (s *store) openSession(ctx context.Context, nonce string, sess session, refreshHash []byte, now time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
+	return s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE nonces SET used = 1 WHERE nonce = ? AND address = ? AND chain_id = ? AND used = 0 AND expires > ?`),
+			nonce, sess.Address, int64(sess.ChainID), ms(now))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return s.whyNonce(ctx, tx, nonce, sess.Address, sess.ChainID, now)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, address, chain_id, created, expires, max_expires) VALUES (?, ?, ?, ?, ?, ?)`),
+			sess.ID, sess.Address, int64(sess.ChainID), ms(sess.Created), ms(sess.Expires), ms(sess.MaxExpires)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO refresh_tokens (hash, session_id, expires) VALUES (?, ?, ?)`), refreshHash, sess.ID, ms(sess.Expires))
 		return err
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE nonces SET used = 1 WHERE nonce = ? AND address = ? AND chain_id = ? AND used = 0 AND expires > ?`,
-		nonce, sess.Address, int64(sess.ChainID), ms(now))
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n != 1 {
-		return s.whyNonce(ctx, tx, nonce, sess.Address, sess.ChainID, now)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, address, chain_id, created, expires, max_expires) VALUES (?, ?, ?, ?, ?, ?)`,
-		sess.ID, sess.Address, int64(sess.ChainID), ms(sess.Created), ms(sess.Expires), ms(sess.MaxExpires)); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, expires) VALUES (?, ?, ?)`, refreshHash, sess.ID, ms(sess.Expires)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // peekNonce reports whether the nonce could be consumed now, without
 // consuming it: SignIn checks it before a signature check that may cost
 // a chain call.
 func (s *store) peekNonce(ctx context.Context, nonce, address string, chainID uint64, now time.Time) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM nonces WHERE nonce = ? AND address = ? AND chain_id = ? AND used = 0 AND expires > ?`,
-		nonce, address, int64(chainID), ms(now)).Scan(&n); err != nil {
-		return err
-	}
-	if n == 1 {
-		return nil
-	}
-	return s.whyNonce(ctx, tx, nonce, address, chainID, now)
+	return s.inTx(ctx, &sql.TxOptions{ReadOnly: true}, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM nonces WHERE nonce = ? AND address = ? AND chain_id = ? AND used = 0 AND expires > ?`),
+			nonce, address, int64(chainID), ms(now)).Scan(&n); err != nil {
+			return err
+		}
+		if n == 1 {
+			return nil
+		}
+		return s.whyNonce(ctx, tx, nonce, address, chainID, now)
+	})
 }
 
 func (s *store) whyNonce(ctx context.Context, tx *sql.Tx, nonce, address string, chainID uint64, now time.Time) error {
 	var addr string
 	var chain, expires int64
 	var used int
-	err := tx.QueryRowContext(ctx, `SELECT address, chain_id, expires, used FROM nonces WHERE nonce = ?`, nonce).Scan(&addr, &chain, &expires, &used)
+	err := tx.QueryRowContext(ctx, s.q(`SELECT address, chain_id, expires, used FROM nonces WHERE nonce = ?`), nonce).Scan(&addr, &chain, &expires, &used)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return errNonceUnknown
@@ -203,60 +194,71 @@ var (
 )
 
 // refresh spends a refresh token and stores its successor, extending the
-// session to newExpires(session) (capped at its max). A token presented
-// twice means it leaked: the session is revoked (RFC 6819 5.2.2.3).
+// session by extend (capped at its max). A token presented twice means it
+// leaked: the session is revoked (RFC 6819 5.2.2.3).
+//
+// The session row is locked before the token is spent, as revoke does:
+// a second refresh of the same token, or a revocation, on another
+// instance waits for this one and then sees its outcome, and the lock
+// order (session, then tokens) is the same everywhere, so no deadlock.
 func (s *store) refresh(ctx context.Context, oldHash, newHash []byte, now time.Time, extend time.Duration) (session, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return session{}, err
-	}
-	defer tx.Rollback()
-	var sid string
-	var used int
-	var expires int64
-	err = tx.QueryRowContext(ctx, `SELECT session_id, used, expires FROM refresh_tokens WHERE hash = ?`, oldHash).Scan(&sid, &used, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return session{}, errRefreshInvalid
-	}
-	if err != nil {
-		return session{}, err
-	}
-	if used != 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = 1 WHERE id = ?`, sid); err != nil {
-			return session{}, err
+	var sess session
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		var sid string
+		var expires int64
+		err := tx.QueryRowContext(ctx, s.q(`SELECT session_id, expires FROM refresh_tokens WHERE hash = ?`), oldHash).Scan(&sid, &expires)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errRefreshInvalid
 		}
-		if err := tx.Commit(); err != nil {
-			return session{}, err
+		if err != nil {
+			return err
 		}
-		return session{}, errRefreshReused
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used = 1 WHERE hash = ? AND used = 0 AND expires > ?`, oldHash, ms(now))
+		sess, err = getSession(ctx, tx, s.q(selectSession+s.d.forUpdate()), sid)
+		if errors.Is(err, errNoSession) {
+			return errSessionGone
+		}
+		if err != nil {
+			return err
+		}
+		// Spend the token: whoever flips used decides. A token already
+		// spent was presented twice.
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET used = 1 WHERE hash = ? AND used = 0`), oldHash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET revoked = 1 WHERE id = ?`), sid); err != nil {
+				return err
+			}
+			if err := tx.Commit(); err != nil {
+				return err
+			}
+			return errRefreshReused
+		}
+		// An expired token or a dead session: the rollback leaves the
+		// token as it was.
+		if expires <= ms(now) {
+			return errRefreshInvalid
+		}
+		if sess.Revoked || !now.Before(sess.Expires) {
+			return errSessionGone
+		}
+		sess.Expires = now.Add(extend)
+		if sess.Expires.After(sess.MaxExpires) {
+			sess.Expires = sess.MaxExpires
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET expires = ? WHERE id = ?`), ms(sess.Expires), sid); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO refresh_tokens (hash, session_id, expires) VALUES (?, ?, ?)`), newHash, sid, ms(sess.Expires))
+		return err
+	})
 	if err != nil {
 		return session{}, err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return session{}, err
-	} else if n != 1 {
-		return session{}, errRefreshInvalid
-	}
-	sess, err := getSession(ctx, tx, sid)
-	if err != nil {
-		return session{}, err
-	}
-	if sess.Revoked || !now.Before(sess.Expires) {
-		return session{}, errSessionGone
-	}
-	sess.Expires = now.Add(extend)
-	if sess.Expires.After(sess.MaxExpires) {
-		sess.Expires = sess.MaxExpires
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET expires = ? WHERE id = ?`, ms(sess.Expires), sid); err != nil {
-		return session{}, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, expires) VALUES (?, ?, ?)`, newHash, sid, ms(sess.Expires)); err != nil {
-		return session{}, err
-	}
-	return sess, tx.Commit()
+	return sess, nil
 }
 
 type querier interface {
@@ -265,12 +267,14 @@ type querier interface {
 
 var errNoSession = errors.New("no such session")
 
-func getSession(ctx context.Context, q querier, id string) (session, error) {
+const selectSession = `SELECT id, address, chain_id, created, expires, max_expires, revoked FROM sessions WHERE id = ?`
+
+// getSession runs query, selectSession rebound (and maybe locking).
+func getSession(ctx context.Context, q querier, query, id string) (session, error) {
 	var sess session
 	var chain, created, expires, maxExpires int64
 	var revoked int
-	err := q.QueryRowContext(ctx, `SELECT id, address, chain_id, created, expires, max_expires, revoked FROM sessions WHERE id = ?`, id).
-		Scan(&sess.ID, &sess.Address, &chain, &created, &expires, &maxExpires, &revoked)
+	err := q.QueryRowContext(ctx, query, id).Scan(&sess.ID, &sess.Address, &chain, &created, &expires, &maxExpires, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return session{}, errNoSession
 	}
@@ -282,34 +286,31 @@ func getSession(ctx context.Context, q querier, id string) (session, error) {
 }
 
 func (s *store) session(ctx context.Context, id string) (session, error) {
-	return getSession(ctx, s.db, id)
+	return getSession(ctx, s.db, s.q(selectSession), id)
 }
 
-// revoke ends a session and spends its refresh tokens. Idempotent.
+// revoke ends a session and spends its refresh tokens. Idempotent. The
+// session row is written (locked) first, as refresh locks it.
 func (s *store) revoke(ctx context.Context, id string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
+	return s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET revoked = 1 WHERE id = ?`), id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET used = 1 WHERE session_id = ?`), id)
 		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = 1 WHERE id = ?`, id); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used = 1 WHERE session_id = ?`, id); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // sweep deletes nonces, refresh tokens and sessions that can no longer
-// matter (expired more than a grace period ago).
+// matter (expired more than a grace period ago). Instances may sweep at
+// once: each DELETE is idempotent.
 func (s *store) sweep(ctx context.Context, before time.Time) error {
 	for _, q := range []string{
 		`DELETE FROM nonces WHERE expires < ?`,
 		`DELETE FROM refresh_tokens WHERE expires < ?`,
 		`DELETE FROM sessions WHERE expires < ?`,
 	} {
-		if _, err := s.db.ExecContext(ctx, q, ms(before)); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.q(q), ms(before)); err != nil {
 			return err
 		}
 	}
@@ -324,8 +325,10 @@ type storedKey struct {
 	Retire   time.Time // zero while no successor is scheduled
 }
 
+// keys lists the signing keys by activation (then kid, so that every
+// instance orders them alike).
 func (s *store) keys(ctx context.Context) ([]storedKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kid, private_key, activate, retire FROM signing_keys ORDER BY activate`)
+	rows, err := s.db.QueryContext(ctx, `SELECT kid, private_key, activate, retire FROM signing_keys ORDER BY activate, kid`)
 	if err != nil {
 		return nil, err
 	}
@@ -351,27 +354,44 @@ func (s *store) keys(ctx context.Context) ([]storedKey, error) {
 	return out, rows.Err()
 }
 
-// addKey stores k and, in the same transaction, schedules the retirement
-// of the key it succeeds (prevID, may be empty) at k's activation.
-func (s *store) addKey(ctx context.Context, k storedKey, prevID string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if prevID != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retire = ? WHERE kid = ?`, ms(k.Activate), prevID); err != nil {
+// addKey stores k as the successor of prevID (empty for the first key)
+// and, in the same transaction, schedules prevID's retirement at k's
+// activation. It is a compare-and-set on prevID: when prevID already has
+// a successor (or, for the first key, when any key exists), another
+// instance rotated first, and addKey stores nothing and returns
+// added false; the caller re-reads the keys and adopts that rotation.
+func (s *store) addKey(ctx context.Context, k storedKey, prevID string) (added bool, err error) {
+	err = s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		// The first key has no row to compare and set: the lock makes
+		// "no key yet" and the insert one step across instances.
+		if err := s.d.lock(ctx, tx, "signing_keys"); err != nil {
 			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, activate) VALUES (?, ?, ?)`, k.ID, []byte(k.Private), ms(k.Activate)); err != nil {
-		return err
-	}
-	return tx.Commit()
+		if prevID == "" {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM signing_keys`).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, s.q(`UPDATE signing_keys SET retire = ? WHERE kid = ? AND retire IS NULL`), ms(k.Activate), prevID)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO signing_keys (kid, private_key, activate) VALUES (?, ?, ?)`), k.ID, []byte(k.Private), ms(k.Activate)); err != nil {
+			return err
+		}
+		added = true
+		return nil
+	})
+	return added && err == nil, err
 }
 
 // pruneKeys deletes keys retired before before.
 func (s *store) pruneKeys(ctx context.Context, before time.Time) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM signing_keys WHERE retire IS NOT NULL AND retire < ?`, ms(before))
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE retire IS NOT NULL AND retire < ?`), ms(before))
 	return err
 }

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"time"
 
 	"github.com/streamgate/streamgate/services/metadata/store"
 )
@@ -42,6 +43,10 @@ type Store interface {
 	// PendingMediaDeletions returns up to limit queued media removals,
 	// oldest first.
 	PendingMediaDeletions(ctx context.Context, limit int) ([]store.MediaDeletion, error)
+	// CompleteMediaDeletion marks the queued removal of the video's media
+	// done at now; one already done is left as it is. A video with no
+	// queued removal is ErrNotFound.
+	CompleteMediaDeletion(ctx context.Context, videoID string, now time.Time) error
 	// Close releases the database.
 	Close() error
 }

@@ -26,6 +26,14 @@ type AlertRules struct {
 	// P95Above fires "latency_p95" when a service's p95 over the last
 	// 5 min is above it. Needs WithMetricsClient.
 	P95Above time.Duration
+	// TranscodeQueueAgeAbove fires "transcode_queue_stale" when the oldest
+	// QUEUED transcode job has waited longer than this (the transcoders'
+	// queue-age gauge). Needs WithMetricsClient.
+	TranscodeQueueAgeAbove time.Duration
+	// DeadJobs fires "worker_dead_jobs" while the worker reports any DEAD
+	// job (they stay DEAD until retried or swept after the retention).
+	// Needs WithMetricsClient.
+	DeadJobs bool
 	// ChainFailing fires "chain_rpc_failing" while a chain's last poll
 	// failed.
 	ChainFailing bool
@@ -114,7 +122,7 @@ func (e *alertEngine) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			e.evaluate(time.Now())
+			e.notify(ctx, e.evaluate(time.Now()))
 		}
 	}
 }
@@ -174,9 +182,24 @@ func (e *alertEngine) observe(now time.Time) []observation {
 			}
 		}
 	}
-	if e.svc.metrics != nil && (r.ErrorRatioAbove > 0 || r.P95Above > 0) {
+	if e.svc.metrics != nil && (r.ErrorRatioAbove > 0 || r.P95Above > 0 || r.TranscodeQueueAgeAbove > 0 || r.DeadJobs) {
 		sums, _ := e.svc.metrics.summary(5 * time.Minute)
 		for _, s := range sums {
+			labels := map[string]string{"service": s.Service}
+			if age, ok := s.Figures[figureQueueAge]; ok && r.TranscodeQueueAgeAbove > 0 && age > r.TranscodeQueueAgeAbove.Seconds() {
+				obs = append(obs, observation{
+					rule: "transcode_queue_stale", severity: SeverityWarning, labels: labels,
+					summary: fmt.Sprintf("the oldest queued transcode job has waited %s", seconds(age).Round(time.Second)),
+					value:   age, threshold: r.TranscodeQueueAgeAbove.Seconds(),
+				})
+			}
+			if dead, ok := s.Figures[figureDeadJobs]; ok && r.DeadJobs && dead > 0 {
+				obs = append(obs, observation{
+					rule: "worker_dead_jobs", severity: SeverityWarning, labels: labels,
+					summary: fmt.Sprintf("%d background jobs are DEAD (out of attempts); see ListJobs with state DEAD", int64(dead)),
+					value:   dead,
+				})
+			}
 			if r.ErrorRatioAbove > 0 && s.ErrorRatio > r.ErrorRatioAbove {
 				obs = append(obs, observation{
 					rule: "error_rate", severity: SeverityCritical, labels: map[string]string{"service": s.Service},
@@ -224,7 +247,9 @@ func (e *alertEngine) observe(now time.Time) []observation {
 }
 
 // evaluate fires new alerts, refreshes firing ones and resolves the rest.
-func (e *alertEngine) evaluate(now time.Time) {
+// It returns the alerts that started firing or resolved (copies), for
+// notify.
+func (e *alertEngine) evaluate(now time.Time) (transitions []Alert) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	obs := e.observe(now)
@@ -240,6 +265,11 @@ func (e *alertEngine) evaluate(now time.Time) {
 			e.svc.logger.Warn("alert firing", "rule", o.rule, "labels", o.labels, "summary", o.summary)
 		}
 		a.Summary, a.Value, a.Threshold, a.LastEval = o.summary, o.value, o.threshold, now
+		if !ok {
+			c := *a
+			c.Labels = maps.Clone(a.Labels)
+			transitions = append(transitions, c)
+		}
 	}
 	for k, a := range e.firing {
 		if seen[k] {
@@ -249,12 +279,16 @@ func (e *alertEngine) evaluate(now time.Time) {
 		a.End, a.LastEval = now, now
 		e.resolved = append(e.resolved, *a)
 		e.svc.logger.Info("alert resolved", "rule", a.Rule, "labels", a.Labels)
+		c := *a
+		c.Labels = maps.Clone(a.Labels)
+		transitions = append(transitions, c)
 	}
 	cut := 0
 	for cut < len(e.resolved) && (len(e.resolved)-cut > maxResolvedAlerts || now.Sub(e.resolved[cut].End) > e.rules.ResolvedRetention) {
 		cut++
 	}
 	e.resolved = e.resolved[cut:]
+	return transitions
 }
 
 // list returns firing alerts (newest first) then resolved ones (most

@@ -139,6 +139,7 @@ func (h *handler) GetMetrics(ctx context.Context, req *connect.Request[monitorv1
 			InstanceCount:     uint32(s.Instances),
 			RequestsPerSecond: s.RequestsPerS,
 			ErrorRatio:        s.ErrorRatio,
+			Figures:           s.Figures,
 		}
 		if s.HaveLatencies {
 			p.LatencyP50 = durationpb.New(s.P50)

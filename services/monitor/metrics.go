@@ -49,6 +49,8 @@ type rpcSample struct {
 	count   float64
 	errors  float64
 	buckets map[float64]float64 // upper bound -> cumulative count
+	// domain holds the inputs of the key figures (see figures.go).
+	domain map[string]float64
 }
 
 // ServiceMetrics summarizes one service over a window.
@@ -59,6 +61,9 @@ type ServiceMetrics struct {
 	ErrorRatio    float64
 	P50, P95      time.Duration
 	HaveLatencies bool
+	// Figures are the service's key domain figures (see figureSpecs); a
+	// figure no instance reported is absent.
+	Figures map[string]float64
 }
 
 // metricsScraper scrapes every registered instance's /metrics.
@@ -149,7 +154,7 @@ func (m *metricsScraper) scrape(ctx context.Context, inst registry.Instance) (*r
 	if err != nil {
 		return nil, fmt.Errorf("parse /metrics: %w", err)
 	}
-	s := &rpcSample{at: time.Now(), buckets: make(map[float64]float64)}
+	s := &rpcSample{at: time.Now(), buckets: make(map[float64]float64), domain: extractDomain(fams)}
 	if fam := fams[rpcDurationMetric]; fam != nil && fam.GetType() == dto.MetricType_HISTOGRAM {
 		for _, mt := range fam.GetMetric() {
 			h := mt.GetHistogram()
@@ -184,17 +189,21 @@ func (m *metricsScraper) summary(window time.Duration) ([]ServiceMetrics, time.T
 		count   float64
 		errors  float64
 		buckets map[float64]float64
+		figures *figureAcc
 	}
 	by := make(map[string]*acc)
 	for id, ss := range m.samples {
 		svc := m.service[id]
 		a := by[svc]
 		if a == nil {
-			a = &acc{sm: ServiceMetrics{Service: svc}, buckets: make(map[float64]float64)}
+			a = &acc{sm: ServiceMetrics{Service: svc}, buckets: make(map[float64]float64), figures: newFigureAcc()}
 			by[svc] = a
 		}
 		a.sm.Instances++
 		if len(ss) < 2 {
+			if len(ss) == 1 {
+				a.figures.addInstance(ss[0].domain, nil, 0)
+			}
 			continue
 		}
 		newest := ss[len(ss)-1]
@@ -203,6 +212,7 @@ func (m *metricsScraper) summary(window time.Duration) ([]ServiceMetrics, time.T
 			base = ss[i]
 		}
 		dt := newest.at.Sub(base.at).Seconds()
+		a.figures.addInstance(newest.domain, base.domain, dt)
 		if dt <= 0 {
 			continue
 		}
@@ -223,6 +233,7 @@ func (m *metricsScraper) summary(window time.Duration) ([]ServiceMetrics, time.T
 	}
 	out := make([]ServiceMetrics, 0, len(by))
 	for _, a := range by {
+		a.sm.Figures = a.figures.figures()
 		if a.count > 0 {
 			a.sm.ErrorRatio = a.errors / a.count
 			a.sm.P50 = quantile(0.5, a.buckets, a.count)

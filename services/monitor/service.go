@@ -139,7 +139,9 @@ func New(cfg Config, src InstanceSource, probe ProbeFunc, logger *slog.Logger, o
 			every = defaultScrapeInterval
 		}
 		s.metrics = &metricsScraper{
-			src: src, client: s.metricsClient, every: every, timeout: min(every, 5*time.Second),
+			// A scrape may take longer than a short interval on a busy
+			// machine: rounds do not overlap (the ticker drops ticks).
+			src: src, client: s.metricsClient, every: every, timeout: min(max(every, 2*time.Second), 5*time.Second),
 			samples: make(map[string][]rpcSample), service: make(map[string]string),
 		}
 	}

@@ -78,6 +78,7 @@ func (s *Service) authorize(ctx context.Context, id, token string) (*grant, erro
 		return g, nil
 	}
 	if token == "" {
+		s.metrics.refusal(ctx, errNoToken)
 		return nil, errNoToken
 	}
 	c, err := s.verifyPlayback(ctx, token, id)
@@ -87,6 +88,7 @@ func (s *Service) authorize(ctx context.Context, id, token string) (*grant, erro
 			return nil, errKeysUnavailable
 		}
 		s.logger.DebugContext(ctx, "playback token refused", "video_id", id, "err", err)
+		s.metrics.refusal(ctx, errDenied)
 		return nil, errDenied
 	}
 	g.token, g.claims = token, c
@@ -103,6 +105,7 @@ func (s *Service) stillValid(ctx context.Context, g *grant) error {
 		if errors.Is(err, authtoken.ErrKeysUnavailable) && !errors.Is(err, authtoken.ErrInvalidToken) {
 			return errKeysUnavailable
 		}
+		s.metrics.refusal(ctx, errExpired)
 		return errExpired
 	}
 	return nil

@@ -80,7 +80,7 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 		body = rewrite(kind, body, tokenMapper("", g.token))
 		sum := sha256.Sum256(body)
 		h.Set("ETag", `"m-`+hex.EncodeToString(sum[:12])+`"`)
-		http.ServeContent(w, r, "", mod, bytes.NewReader(body))
+		http.ServeContent(s.metrics.countWriter(w, true), r, "", mod, bytes.NewReader(body))
 		return
 	}
 	h.Set("Cache-Control", scope+", max-age=31536000, immutable")
@@ -91,7 +91,7 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 	}
 	defer closeFn()
 	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, size, mod.UnixNano()))
-	http.ServeContent(w, r, "", mod, content)
+	http.ServeContent(s.metrics.countWriter(w, false), r, "", mod, content)
 }
 
 // readManifest reads a (small) manifest whole.

@@ -253,6 +253,7 @@ func (s *Service) sendSegment(ctx context.Context, send func(*streamingv1.Stream
 		}}}); err != nil {
 			return err
 		}
+		s.metrics.segmentBytes(ctx, n)
 		off += uint64(n)
 		if last {
 			return nil

@@ -4,6 +4,7 @@ package streaming
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1/streamingv1connect"
@@ -39,6 +41,8 @@ type Config struct {
 	PollInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// MeterProvider records the domain metrics (see metrics.go); nil: none.
+	MeterProvider metric.MeterProvider
 }
 
 // Videos looks videos up in metadata. A video that does not exist is an
@@ -83,6 +87,8 @@ type Service struct {
 
 	rmu     sync.Mutex
 	revoked map[revKey]time.Time
+
+	metrics *metrics
 }
 
 type cachedVideo struct {
@@ -122,6 +128,9 @@ func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bu
 		blobs: blobs, videos: videos, verifier: verifier, bus: bus, logger: logger,
 		cache: map[string]cachedVideo{}, tokens: map[string]cachedToken{},
 		revoked: map[revKey]time.Time{},
+	}
+	if s.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
+		return nil, fmt.Errorf("streaming: metrics: %w", err)
 	}
 	return s, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
 	"github.com/streamgate/streamgate/internal/blob"
@@ -47,6 +48,8 @@ type Config struct {
 	ProgressInterval time.Duration
 	// Transcode configures the FFmpeg pipeline (ladder, work dir...).
 	Transcode transcode.Config
+	// MeterProvider records the domain metrics (see metrics.go); nil: none.
+	MeterProvider metric.MeterProvider
 }
 
 func (c *Config) defaults() error {
@@ -97,7 +100,8 @@ type Service struct {
 	st      *store
 	queue   jetstream.Consumer
 
-	pool *pool
+	pool    *pool
+	metrics *metrics
 }
 
 // New returns the transcoder service. bus carries events, the job queue and
@@ -119,6 +123,9 @@ func New(cfg Config, bus *events.Bus, blobs blob.Store, logger *slog.Logger) (*S
 	}
 	s := &Service{cfg: cfg, bus: bus, blobs: blobs, tc: tc, logger: logger, start: time.Now()}
 	s.pool = newPool(cfg.Workers)
+	if s.metrics, err = newMetrics(s, cfg.MeterProvider); err != nil {
+		return nil, fmt.Errorf("transcoder: metrics: %w", err)
+	}
 	return s, nil
 }
 

@@ -329,6 +329,7 @@ func (s *Service) run(ctx context.Context, st *store, msg jetstream.Msg, j *Job)
 // finished publishes the terminal event of a job.
 func (s *Service) finished(ctx context.Context, st *store, j *Job, res *transcode.Result) {
 	s.clearActive(ctx, st, j)
+	s.metrics.finished(ctx, j, res)
 	now := timestamppb.New(j.FinishTime)
 	switch j.State {
 	case StateSucceeded:

@@ -150,8 +150,12 @@ func (s *Service) Complete(ctx context.Context, id string) error {
 	}); err != nil {
 		return fmt.Errorf("publish upload.completed: %w", err)
 	}
-	if _, err := s.db.transition(ctx, id, []uploadv1.UploadState{stateValidating}, stateCompleted, now, ""); err != nil {
+	moved, err := s.db.transition(ctx, id, []uploadv1.UploadState{stateValidating}, stateCompleted, now, "")
+	if err != nil {
 		return err
+	}
+	if moved {
+		s.metrics.completed(ctx)
 	}
 	s.logger.InfoContext(ctx, "upload completed", "upload_id", id, "video_id", rec.VideoID, "bytes", rec.Size, "sha256", rec.SHA256)
 	return nil
@@ -274,9 +278,13 @@ func (s *Service) reject(ctx context.Context, rec *record, reason string, mi *me
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.transition(ctx, rec.ID, []uploadv1.UploadState{stateValidating}, stateFailed, now,
-		"failure_reason = ?, media_info = ?", reason, b); err != nil {
+	moved, err := s.db.transition(ctx, rec.ID, []uploadv1.UploadState{stateValidating}, stateFailed, now,
+		"failure_reason = ?, media_info = ?", reason, b)
+	if err != nil {
 		return err
+	}
+	if moved {
+		s.metrics.failed(ctx)
 	}
 	s.logger.InfoContext(ctx, "upload rejected", "upload_id", rec.ID, "reason", reason)
 	return nil

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Config configures the upload service.
@@ -32,7 +34,12 @@ type Config struct {
 	// Inactivity is how long an unfinished upload lives without receiving
 	// bytes; default 24h.
 	Inactivity time.Duration
-	// SweepInterval is how often expired uploads are removed; default 1m.
+	// SelfSweep has Run expire abandoned uploads itself every
+	// SweepInterval. Off by default: the worker's "upload.cleanup"
+	// schedule calls ExpireAbandonedUploads instead.
+	SelfSweep bool
+	// SweepInterval is how often expired uploads are removed with
+	// SelfSweep; default 1m.
 	SweepInterval time.Duration
 	// RetryInterval is how often uploads left in VALIDATING (after a
 	// failure to publish, a crash, an unreachable store) are retried;
@@ -40,6 +47,8 @@ type Config struct {
 	RetryInterval time.Duration
 	// Now returns the current time; default time.Now. For tests.
 	Now func() time.Time
+	// MeterProvider records the domain metrics (see metrics.go); nil: none.
+	MeterProvider metric.MeterProvider
 }
 
 func (c Config) withDefaults() (Config, error) {

@@ -73,6 +73,7 @@ type Service struct {
 	createMu sync.Mutex // limit check + insert
 	locks    keyedMutex // one completion/cancel per upload at a time
 	kick     chan struct{}
+	metrics  *metrics
 }
 
 // New returns the upload service. It opens (creating) the database and the
@@ -92,6 +93,9 @@ func New(cfg Config, videos Videos, bus Publisher, blobs blob.Store, probe Probe
 		cfg: cfg, logger: logger, videos: videos, bus: bus, blobs: blobs, probe: probe,
 		tusDir: filepath.Join(cfg.DataDir, "tus"),
 		kick:   make(chan struct{}, 1),
+	}
+	if s.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
+		return nil, fmt.Errorf("upload: metrics: %w", err)
 	}
 	if err := os.MkdirAll(s.tusDir, 0o750); err != nil {
 		return nil, fmt.Errorf("upload: %w", err)
@@ -129,12 +133,14 @@ func (s *Service) HTTPHandlers() map[string]http.Handler {
 }
 
 // Run completes uploads whose bytes have all arrived (including those left
-// in VALIDATING by a previous run) and sweeps expired uploads, until ctx is
-// done.
+// in VALIDATING by a previous run) and, with Config.SelfSweep, sweeps
+// expired uploads, until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.completionLoop(ctx) })
-	wg.Go(func() { s.sweepLoop(ctx) })
+	if s.cfg.SelfSweep {
+		wg.Go(func() { s.sweepLoop(ctx) })
+	}
 	wg.Wait()
 	return nil
 }

@@ -11,7 +11,8 @@ import (
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
 )
 
-// sweepLoop expires abandoned uploads every SweepInterval.
+// sweepLoop expires abandoned uploads every SweepInterval (only with
+// Config.SelfSweep; otherwise the worker's upload.cleanup schedule does).
 func (s *Service) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
@@ -32,23 +33,8 @@ func (s *Service) sweepLoop(ctx context.Context) {
 // expired. Uploads already EXPIRED whose bytes could not be deleted are
 // retried on the next sweep.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
-	now := s.cfg.Now()
-	ids, err := s.db.idsInState(ctx, []uploadv1.UploadState{stateCreated, stateUploading}, now)
-	if err != nil {
-		return 0, err
-	}
-	var firstErr error
-	n := 0
-	for _, id := range ids {
-		if err := s.expire(ctx, id, now); err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("expire %s: %w", id, err)
-			}
-			continue
-		}
-		n++
-	}
-	return n, firstErr
+	n, _, err := s.ExpireAbandoned(ctx, 0)
+	return n, err
 }
 
 func (s *Service) expire(ctx context.Context, id string, now time.Time) error {

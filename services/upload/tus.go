@@ -232,6 +232,7 @@ func (s *Service) serveTus(w http.ResponseWriter, r *http.Request, inner http.Ha
 			return
 		}
 		w.Header().Set("Upload-Expires", now.Add(s.cfg.Inactivity).Format(http.TimeFormat))
+		r.Body = s.metrics.countBody(r.Body)
 		inner.ServeHTTP(&extWriter{ResponseWriter: w}, r)
 		s.afterPatch(r.Context(), id)
 	case http.MethodDelete:

@@ -29,10 +29,16 @@
 // Webhooks are stored in the KV bucket "worker_webhooks": "whk.<id>" (with
 // the secret), "own.<wallet>.<id>" (listing), "req.<wallet>.<sha(request
 // id)>" (CreateWebhook retries) and "dlv.<webhook>.<ulid>" (attempt log).
-// The worker subscribes to video.ready, video.failed and upload.completed
-// and queues one "webhook.deliver" job per matching webhook of the creator,
-// with idempotency key "<webhook_id>:<event_id>", so a redelivered event
-// queues nothing new. A 410 answer fails the job permanently (DEAD at once).
+// The worker subscribes to video.ready, video.failed, upload.completed and
+// upload.failed and queues one "webhook.deliver" job per matching webhook
+// of the creator, with idempotency key "<webhook_id>:<event_id>", so a
+// redelivered event queues nothing new. alert.transitioned goes the same
+// way to the operator webhooks, stored under the owner "operator".
+//
+// The built-in kinds that call other services (upload.cleanup,
+// ownership.reverify, media.delete.scan, media.delete) are in builtins.go;
+// docs/ARCHITECTURE.md ("Built-in kinds and their schedules") describes
+// them and their default schedules. A 410 answer fails the job permanently (DEAD at once).
 // A deleted webhook's pending deliveries end CANCELED at their next attempt.
 //
 // Per-kind concurrency is per replica: each replica runs one pull loop per

@@ -172,7 +172,11 @@ func (h *handler) session(ctx context.Context) (identity.Caller, error) {
 }
 
 func webhookToProto(w Webhook) *workerv1.Webhook {
-	return &workerv1.Webhook{Id: w.ID, OwnerAddress: w.Owner, Url: w.URL, EventTypes: w.EventTypes, CreateTime: timestamppb.New(w.CreateTime)}
+	p := &workerv1.Webhook{Id: w.ID, OwnerAddress: w.Owner, Url: w.URL, EventTypes: w.EventTypes, CreateTime: timestamppb.New(w.CreateTime)}
+	if w.Owner == operatorOwner {
+		p.OwnerAddress, p.Operator = "", true
+	}
+	return p
 }
 
 func (h *handler) CreateWebhook(ctx context.Context, req *connect.Request[workerv1.CreateWebhookRequest]) (*connect.Response[workerv1.CreateWebhookResponse], error) {
@@ -225,14 +229,7 @@ func (h *handler) ListWebhookDeliveries(ctx context.Context, req *connect.Reques
 	}
 	resp := &workerv1.ListWebhookDeliveriesResponse{NextPageToken: next}
 	for _, d := range ds {
-		p := &workerv1.WebhookDelivery{
-			EventId: d.EventID, EventType: d.EventType, Attempt: d.Attempt, AttemptTime: timestamppb.New(d.AttemptTime),
-			StatusCode: int32(d.StatusCode), Duration: durationpb.New(d.Duration), Error: d.Error, Succeeded: d.Succeeded,
-		}
-		if !d.NextAttempt.IsZero() {
-			p.NextAttemptTime = timestamppb.New(d.NextAttempt)
-		}
-		resp.Deliveries = append(resp.Deliveries, p)
+		resp.Deliveries = append(resp.Deliveries, deliveryToProto(d))
 	}
 	return connect.NewResponse(resp), nil
 }

@@ -44,9 +44,9 @@ func connectBus(t *testing.T, url string) *events.Bus {
 
 // newTestService returns a service on url with the given kinds registered,
 // not yet running.
-func newTestService(t *testing.T, url string, cfg Config, kinds map[string]Handler, opts KindOptions) *Service {
+func newTestService(t *testing.T, url string, cfg Config, kinds map[string]Handler, opts KindOptions, svcOpts ...Option) *Service {
 	t.Helper()
-	s, err := New(cfg, connectBus(t, url), nil, slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	s, err := New(cfg, connectBus(t, url), nil, slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), svcOpts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -136,4 +136,12 @@ func codeOf(err error) connect.Code {
 		return ce.Code()
 	}
 	return connect.CodeUnknown
+}
+
+// asOperator marks a request as carrying the operator credential, as the
+// gateway does.
+func asOperator[T any](m *T) *connect.Request[T] {
+	r := connect.NewRequest(m)
+	r.Header().Set(identity.OperatorHeader, "true")
+	return r
 }

@@ -170,13 +170,20 @@ func (s *Service) createSchedule(ctx context.Context, sc Schedule, requestID str
 	return sc, nil
 }
 
-// validatePayload checks built-in kinds' payloads are JSON objects.
+// validatePayload checks built-in kinds' payloads are JSON objects (the
+// periodic ones may also be empty).
 func (s *Service) validatePayload(kind string, payload []byte) error {
-	if kind != KindWebhookDeliver {
+	switch kind {
+	case KindWebhookDeliver, KindMediaDelete:
+	case KindUploadCleanup, KindOwnershipReverify, KindMediaDeleteScan:
+		if len(payload) == 0 {
+			return nil
+		}
+	default:
 		return nil
 	}
 	var m map[string]json.RawMessage
-	if json.Unmarshal(payload, &m) != nil {
+	if json.Unmarshal(payload, &m) != nil || m == nil {
 		return invalidf("payload of %s must be a JSON object", kind)
 	}
 	return nil

@@ -101,14 +101,18 @@ type Service struct {
 
 	webhooks   *webhookStore
 	httpClient *http.Client
+	builtins   Builtins
 
 	setupMu sync.Mutex
 	ready   bool
+
+	metrics *metrics // WithMeterProvider; nil: none
 }
 
 // New returns the worker service. bus carries the JetStream connection the
-// jobs live on; etcd (may be nil) elects the schedule leader.
-func New(cfg Config, bus *events.Bus, etcd *clientv3.Client, logger *slog.Logger) (*Service, error) {
+// jobs live on; etcd (may be nil) elects the schedule leader. WithBuiltins
+// adds the built-in kinds that call other services.
+func New(cfg Config, bus *events.Bus, etcd *clientv3.Client, logger *slog.Logger, opts ...Option) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("worker: nil logger")
 	}
@@ -122,8 +126,17 @@ func New(cfg Config, bus *events.Bus, etcd *clientv3.Client, logger *slog.Logger
 		webhooks:   &webhookStore{},
 		httpClient: newHTTPClient(cfg.DevMode),
 	}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.Register(KindWebhookDeliver, s.deliver, KindOptions{Concurrency: 8, Timeout: 30 * time.Second}); err != nil {
 		return nil, err
+	}
+	if err := s.registerBuiltins(); err != nil {
+		return nil, err
+	}
+	if err := s.metrics.register(s); err != nil {
+		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}
 	return s, nil
 }
@@ -204,6 +217,20 @@ func (s *Service) Run(ctx context.Context) error {
 	s.jobs.mu.RUnlock()
 	if s.etcd != nil {
 		g.Go(func() error { s.runScheduler(gctx); return nil })
+		g.Go(func() error {
+			for {
+				err := s.ensureBuiltinSchedules(gctx)
+				if err == nil || gctx.Err() != nil {
+					return nil
+				}
+				s.logger.WarnContext(gctx, "worker: create built-in schedules; retrying", "err", err)
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-time.After(5 * time.Second):
+				}
+			}
+		})
 	}
 	g.Go(func() error {
 		t := time.NewTicker(s.cfg.ScanInterval)

@@ -45,7 +45,19 @@ const (
 	SignatureHeader = "StreamGate-Signature"
 )
 
-var eventTypes = []string{"video.ready", "video.failed", "upload.completed"}
+// Event types a wallet's webhooks take (events about its own uploads and
+// videos), and those operator webhooks take (platform events).
+var (
+	eventTypes         = []string{"video.ready", "video.failed", "upload.completed", "upload.failed"}
+	operatorEventTypes = []string{"alert.transitioned"}
+)
+
+// operatorOwner owns the operator webhooks in the store, apart from every
+// wallet (an owner is otherwise an EIP-55 address, which it cannot be).
+const operatorOwner = "operator"
+
+// testEventType is the synthetic event SendTestWebhookDelivery sends.
+const testEventType = "webhook.test"
 
 // Webhook is a creator's endpoint, as stored.
 type Webhook struct {
@@ -162,10 +174,14 @@ func (s *Service) createWebhook(ctx context.Context, owner, rawURL string, types
 	if len(types) == 0 || len(types) > 10 {
 		return Webhook{}, invalidf("event_types needs 1 to 10 values")
 	}
+	known := eventTypes
+	if owner == operatorOwner {
+		known = operatorEventTypes
+	}
 	seen := map[string]bool{}
 	for _, t := range types {
-		if !slices.Contains(eventTypes, t) {
-			return Webhook{}, invalidf("unknown event type %q (known: %s)", t, strings.Join(eventTypes, ", "))
+		if !slices.Contains(known, t) {
+			return Webhook{}, invalidf("unknown event type %q (known: %s)", t, strings.Join(known, ", "))
 		}
 		if seen[t] {
 			return Webhook{}, invalidf("event type %q listed twice", t)
@@ -456,13 +472,20 @@ func newHTTPClient(devMode bool) *http.Client {
 	}
 }
 
-// fanOut queues one webhook.deliver job per webhook of owner subscribed to
-// eventType; the idempotency key makes a redelivered event queue nothing new.
-func (s *Service) fanOut(ctx context.Context, owner, eventType, eventID string, occur time.Time, data proto.Message) error {
-	owner, err := identity.NormalizeAddress(owner)
+// fanOut queues one webhook.deliver job per webhook of the creator wallet
+// subscribed to eventType; the idempotency key makes a redelivered event
+// queue nothing new.
+func (s *Service) fanOut(ctx context.Context, creator, eventType, eventID string, occur time.Time, data proto.Message) error {
+	owner, err := identity.NormalizeAddress(creator)
 	if err != nil {
 		return nil // no creator wallet: nobody to notify
 	}
+	return s.fanOutTo(ctx, owner, eventType, eventID, occur, data)
+}
+
+// fanOutTo queues the deliveries of an event to owner's webhooks (a wallet
+// or operatorOwner).
+func (s *Service) fanOutTo(ctx context.Context, owner, eventType, eventID string, occur time.Time, data proto.Message) error {
 	ids, err := s.webhooks.ownedIDs(ctx, owner)
 	if err != nil {
 		return err
@@ -511,6 +534,12 @@ func (s *Service) subscribeEvents(ctx context.Context) ([]*events.Subscription, 
 		add(events.Subscribe(ctx, s.bus, "worker-webhooks-upload-completed", func(ctx context.Context, e *eventsv1.UploadCompleted) error {
 			return s.fanOut(ctx, e.GetCreatorAddress(), "upload.completed", e.GetEventId(), e.GetOccurTime().AsTime(), e)
 		}, opts)),
+		add(events.Subscribe(ctx, s.bus, "worker-webhooks-upload-failed", func(ctx context.Context, e *eventsv1.UploadFailed) error {
+			return s.fanOut(ctx, e.GetCreatorAddress(), "upload.failed", e.GetEventId(), e.GetOccurTime().AsTime(), e)
+		}, opts)),
+		add(events.Subscribe(ctx, s.bus, "worker-webhooks-alert-transitioned", func(ctx context.Context, e *eventsv1.AlertTransitioned) error {
+			return s.fanOutTo(ctx, operatorOwner, "alert.transitioned", e.GetEventId(), e.GetOccurTime().AsTime(), e)
+		}, opts)),
 	)
 	if err != nil {
 		for _, sub := range subs {
@@ -519,4 +548,22 @@ func (s *Service) subscribeEvents(ctx context.Context) ([]*events.Subscription, 
 		return nil, err
 	}
 	return subs, nil
+}
+
+// sendTest queues a delivery of a synthetic webhook.test event to one of
+// owner's webhooks, whatever its event types. Each call is a new event
+// (its own id), so it is never deduplicated against an earlier test.
+func (s *Service) sendTest(ctx context.Context, owner, id string) (Job, string, error) {
+	h, err := s.webhooks.get(ctx, owner, id)
+	if err != nil {
+		return Job{}, "", err
+	}
+	eventID := testEventType + ":" + ulid.Make().String()
+	data, _ := json.Marshal(map[string]string{
+		"webhook_id": h.ID,
+		"message":    "This is a test delivery from StreamGate; verify its signature with your webhook secret.",
+	})
+	payload, _ := json.Marshal(deliverPayload{WebhookID: h.ID, EventID: eventID, EventType: testEventType, Time: s.jobs.now(), Data: data})
+	j, _, err := s.Submit(ctx, SubmitParams{Kind: KindWebhookDeliver, Payload: payload, IdempotencyKey: h.ID + ":" + eventID})
+	return j, eventID, err
 }

@@ -312,6 +312,18 @@ func testDelete(t *testing.T, s metadata.Store) {
 	if len(pending) != 1 || pending[0].VideoID != v.ID {
 		t.Errorf("pending media deletions %+v, want one for %s", pending, v.ID)
 	}
+	// Completing the removal takes it off the list, once and for all.
+	for range 2 {
+		if err := s.CompleteMediaDeletion(t.Context(), v.ID, time.Now()); err != nil {
+			t.Fatalf("CompleteMediaDeletion: %v", err)
+		}
+	}
+	if pending, err := s.PendingMediaDeletions(t.Context(), 10); err != nil || len(pending) != 0 {
+		t.Errorf("pending after completion %+v, %v; want none", pending, err)
+	}
+	if err := s.CompleteMediaDeletion(t.Context(), "vid_missing", time.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("complete missing: %v, want ErrNotFound", err)
+	}
 	// No event moves a deleted video.
 	if _, changed, err := s.MarkReady(t.Context(), store.Ready{VideoID: v.ID}); err != nil || changed {
 		t.Errorf("MarkReady on deleted: changed %v err %v", changed, err)

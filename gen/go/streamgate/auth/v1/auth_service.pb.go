@@ -1196,6 +1196,119 @@ func (x *JsonWebKey) GetRetireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// ReverifyGrantsRequest bounds one pass.
+type ReverifyGrantsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most grants to re-check, 1 to 100000; 0 means 10000. Grants not reached
+	// are re-checked by the next call (those least recently verified first).
+	Limit         int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReverifyGrantsRequest) Reset() {
+	*x = ReverifyGrantsRequest{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReverifyGrantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReverifyGrantsRequest) ProtoMessage() {}
+
+func (x *ReverifyGrantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReverifyGrantsRequest.ProtoReflect.Descriptor instead.
+func (*ReverifyGrantsRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReverifyGrantsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ReverifyGrantsResponse says what the pass found.
+type ReverifyGrantsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Grants re-checked against the chain.
+	CheckedCount int32 `protobuf:"varint,1,opt,name=checked_count,json=checkedCount,proto3" json:"checked_count,omitempty"`
+	// Grants revoked because the wallet no longer satisfies the policy.
+	RevokedCount int32 `protobuf:"varint,2,opt,name=revoked_count,json=revokedCount,proto3" json:"revoked_count,omitempty"`
+	// Grants whose re-check failed (chain unreachable): kept, and tried
+	// again by the next call; their tokens still expire within the playback
+	// token lifetime.
+	FailedCount   int32 `protobuf:"varint,3,opt,name=failed_count,json=failedCount,proto3" json:"failed_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReverifyGrantsResponse) Reset() {
+	*x = ReverifyGrantsResponse{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReverifyGrantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReverifyGrantsResponse) ProtoMessage() {}
+
+func (x *ReverifyGrantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReverifyGrantsResponse.ProtoReflect.Descriptor instead.
+func (*ReverifyGrantsResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReverifyGrantsResponse) GetCheckedCount() int32 {
+	if x != nil {
+		return x.CheckedCount
+	}
+	return 0
+}
+
+func (x *ReverifyGrantsResponse) GetRevokedCount() int32 {
+	if x != nil {
+		return x.RevokedCount
+	}
+	return 0
+}
+
+func (x *ReverifyGrantsResponse) GetFailedCount() int32 {
+	if x != nil {
+		return x.FailedCount
+	}
+	return 0
+}
+
 var File_streamgate_auth_v1_auth_service_proto protoreflect.FileDescriptor
 
 const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
@@ -1276,7 +1389,13 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x01x\x18\x06 \x01(\tR\x01x\x12\f\n" +
 	"\x01y\x18\a \x01(\tR\x01y\x12;\n" +
 	"\vretire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"retireTime2\xbd\b\n" +
+	"retireTime\"-\n" +
+	"\x15ReverifyGrantsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\x85\x01\n" +
+	"\x16ReverifyGrantsResponse\x12#\n" +
+	"\rchecked_count\x18\x01 \x01(\x05R\fcheckedCount\x12#\n" +
+	"\rrevoked_count\x18\x02 \x01(\x05R\frevokedCount\x12!\n" +
+	"\ffailed_count\x18\x03 \x01(\x05R\vfailedCount2\xaf\t\n" +
 	"\vAuthService\x12\x8e\x01\n" +
 	"\x0fCreateChallenge\x12*.streamgate.auth.v1.CreateChallengeRequest\x1a+.streamgate.auth.v1.CreateChallengeResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/auth/challenges\x12q\n" +
 	"\x06SignIn\x12!.streamgate.auth.v1.SignInRequest\x1a\".streamgate.auth.v1.SignInResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/auth/sessions\x12\x91\x01\n" +
@@ -1286,7 +1405,8 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"GetSession\x12%.streamgate.auth.v1.GetSessionRequest\x1a&.streamgate.auth.v1.GetSessionResponse\"\x1f\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/auth/session\x90\x02\x01\x12g\n" +
 	"\vCheckAccess\x12&.streamgate.auth.v1.CheckAccessRequest\x1a'.streamgate.auth.v1.CheckAccessResponse\"\a\xc8\xf3\x18\x04\x90\x02\x01\x12\xa8\x01\n" +
 	"\x12IssuePlaybackToken\x12-.streamgate.auth.v1.IssuePlaybackTokenRequest\x1a..streamgate.auth.v1.IssuePlaybackTokenResponse\"3\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02):\x01*\"$/v1/videos/{video_id}/playbackTokens\x12\x85\x01\n" +
-	"\x0eGetSigningKeys\x12).streamgate.auth.v1.GetSigningKeysRequest\x1a*.streamgate.auth.v1.GetSigningKeysResponse\"\x1c\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/auth/jwks\x90\x02\x01B\xd7\x01\n" +
+	"\x0eGetSigningKeys\x12).streamgate.auth.v1.GetSigningKeysRequest\x1a*.streamgate.auth.v1.GetSigningKeysResponse\"\x1c\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/auth/jwks\x90\x02\x01\x12p\n" +
+	"\x0eReverifyGrants\x12).streamgate.auth.v1.ReverifyGrantsRequest\x1a*.streamgate.auth.v1.ReverifyGrantsResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02B\xd7\x01\n" +
 	"\x16com.streamgate.auth.v1B\x10AuthServiceProtoP\x01ZAgithub.com/streamgate/streamgate/gen/go/streamgate/auth/v1;authv1\xa2\x02\x03SAX\xaa\x02\x12Streamgate.Auth.V1\xca\x02\x12Streamgate\\Auth\\V1\xe2\x02\x1eStreamgate\\Auth\\V1\\GPBMetadata\xea\x02\x14Streamgate::Auth::V1b\x06proto3"
 
 var (
@@ -1301,7 +1421,7 @@ func file_streamgate_auth_v1_auth_service_proto_rawDescGZIP() []byte {
 	return file_streamgate_auth_v1_auth_service_proto_rawDescData
 }
 
-var file_streamgate_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_streamgate_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_streamgate_auth_v1_auth_service_proto_goTypes = []any{
 	(*Session)(nil),                    // 0: streamgate.auth.v1.Session
 	(*CreateChallengeRequest)(nil),     // 1: streamgate.auth.v1.CreateChallengeRequest
@@ -1322,24 +1442,26 @@ var file_streamgate_auth_v1_auth_service_proto_goTypes = []any{
 	(*GetSigningKeysRequest)(nil),      // 16: streamgate.auth.v1.GetSigningKeysRequest
 	(*GetSigningKeysResponse)(nil),     // 17: streamgate.auth.v1.GetSigningKeysResponse
 	(*JsonWebKey)(nil),                 // 18: streamgate.auth.v1.JsonWebKey
-	(*timestamppb.Timestamp)(nil),      // 19: google.protobuf.Timestamp
-	(*AccessPolicy)(nil),               // 20: streamgate.auth.v1.AccessPolicy
+	(*ReverifyGrantsRequest)(nil),      // 19: streamgate.auth.v1.ReverifyGrantsRequest
+	(*ReverifyGrantsResponse)(nil),     // 20: streamgate.auth.v1.ReverifyGrantsResponse
+	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
+	(*AccessPolicy)(nil),               // 22: streamgate.auth.v1.AccessPolicy
 }
 var file_streamgate_auth_v1_auth_service_proto_depIdxs = []int32{
-	19, // 0: streamgate.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	19, // 1: streamgate.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	19, // 2: streamgate.auth.v1.CreateChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	21, // 0: streamgate.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	21, // 1: streamgate.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	21, // 2: streamgate.auth.v1.CreateChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: streamgate.auth.v1.SignInResponse.session:type_name -> streamgate.auth.v1.Session
-	19, // 4: streamgate.auth.v1.SignInResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	21, // 4: streamgate.auth.v1.SignInResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: streamgate.auth.v1.RefreshSessionResponse.session:type_name -> streamgate.auth.v1.Session
-	19, // 6: streamgate.auth.v1.RefreshSessionResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	21, // 6: streamgate.auth.v1.RefreshSessionResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: streamgate.auth.v1.GetSessionResponse.session:type_name -> streamgate.auth.v1.Session
-	20, // 8: streamgate.auth.v1.CheckAccessRequest.policy:type_name -> streamgate.auth.v1.AccessPolicy
+	22, // 8: streamgate.auth.v1.CheckAccessRequest.policy:type_name -> streamgate.auth.v1.AccessPolicy
 	13, // 9: streamgate.auth.v1.CheckAccessResponse.rule_results:type_name -> streamgate.auth.v1.RuleResult
-	19, // 10: streamgate.auth.v1.RuleResult.check_time:type_name -> google.protobuf.Timestamp
-	19, // 11: streamgate.auth.v1.IssuePlaybackTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	21, // 10: streamgate.auth.v1.RuleResult.check_time:type_name -> google.protobuf.Timestamp
+	21, // 11: streamgate.auth.v1.IssuePlaybackTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
 	18, // 12: streamgate.auth.v1.GetSigningKeysResponse.keys:type_name -> streamgate.auth.v1.JsonWebKey
-	19, // 13: streamgate.auth.v1.JsonWebKey.retire_time:type_name -> google.protobuf.Timestamp
+	21, // 13: streamgate.auth.v1.JsonWebKey.retire_time:type_name -> google.protobuf.Timestamp
 	1,  // 14: streamgate.auth.v1.AuthService.CreateChallenge:input_type -> streamgate.auth.v1.CreateChallengeRequest
 	3,  // 15: streamgate.auth.v1.AuthService.SignIn:input_type -> streamgate.auth.v1.SignInRequest
 	5,  // 16: streamgate.auth.v1.AuthService.RefreshSession:input_type -> streamgate.auth.v1.RefreshSessionRequest
@@ -1348,16 +1470,18 @@ var file_streamgate_auth_v1_auth_service_proto_depIdxs = []int32{
 	11, // 19: streamgate.auth.v1.AuthService.CheckAccess:input_type -> streamgate.auth.v1.CheckAccessRequest
 	14, // 20: streamgate.auth.v1.AuthService.IssuePlaybackToken:input_type -> streamgate.auth.v1.IssuePlaybackTokenRequest
 	16, // 21: streamgate.auth.v1.AuthService.GetSigningKeys:input_type -> streamgate.auth.v1.GetSigningKeysRequest
-	2,  // 22: streamgate.auth.v1.AuthService.CreateChallenge:output_type -> streamgate.auth.v1.CreateChallengeResponse
-	4,  // 23: streamgate.auth.v1.AuthService.SignIn:output_type -> streamgate.auth.v1.SignInResponse
-	6,  // 24: streamgate.auth.v1.AuthService.RefreshSession:output_type -> streamgate.auth.v1.RefreshSessionResponse
-	8,  // 25: streamgate.auth.v1.AuthService.SignOut:output_type -> streamgate.auth.v1.SignOutResponse
-	10, // 26: streamgate.auth.v1.AuthService.GetSession:output_type -> streamgate.auth.v1.GetSessionResponse
-	12, // 27: streamgate.auth.v1.AuthService.CheckAccess:output_type -> streamgate.auth.v1.CheckAccessResponse
-	15, // 28: streamgate.auth.v1.AuthService.IssuePlaybackToken:output_type -> streamgate.auth.v1.IssuePlaybackTokenResponse
-	17, // 29: streamgate.auth.v1.AuthService.GetSigningKeys:output_type -> streamgate.auth.v1.GetSigningKeysResponse
-	22, // [22:30] is the sub-list for method output_type
-	14, // [14:22] is the sub-list for method input_type
+	19, // 22: streamgate.auth.v1.AuthService.ReverifyGrants:input_type -> streamgate.auth.v1.ReverifyGrantsRequest
+	2,  // 23: streamgate.auth.v1.AuthService.CreateChallenge:output_type -> streamgate.auth.v1.CreateChallengeResponse
+	4,  // 24: streamgate.auth.v1.AuthService.SignIn:output_type -> streamgate.auth.v1.SignInResponse
+	6,  // 25: streamgate.auth.v1.AuthService.RefreshSession:output_type -> streamgate.auth.v1.RefreshSessionResponse
+	8,  // 26: streamgate.auth.v1.AuthService.SignOut:output_type -> streamgate.auth.v1.SignOutResponse
+	10, // 27: streamgate.auth.v1.AuthService.GetSession:output_type -> streamgate.auth.v1.GetSessionResponse
+	12, // 28: streamgate.auth.v1.AuthService.CheckAccess:output_type -> streamgate.auth.v1.CheckAccessResponse
+	15, // 29: streamgate.auth.v1.AuthService.IssuePlaybackToken:output_type -> streamgate.auth.v1.IssuePlaybackTokenResponse
+	17, // 30: streamgate.auth.v1.AuthService.GetSigningKeys:output_type -> streamgate.auth.v1.GetSigningKeysResponse
+	20, // 31: streamgate.auth.v1.AuthService.ReverifyGrants:output_type -> streamgate.auth.v1.ReverifyGrantsResponse
+	23, // [23:32] is the sub-list for method output_type
+	14, // [14:23] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1379,7 +1503,7 @@ func file_streamgate_auth_v1_auth_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_auth_v1_auth_service_proto_rawDesc), len(file_streamgate_auth_v1_auth_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

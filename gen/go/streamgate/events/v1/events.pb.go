@@ -1142,6 +1142,156 @@ func (x *OwnershipChanged) GetBlockNumber() uint64 {
 	return 0
 }
 
+// AlertTransitioned: a monitor alert started firing or resolved. The
+// worker delivers it to operator webhooks (event type
+// "alert.transitioned"). Each monitor instance evaluates the rules itself,
+// so with several monitors one transition may be announced by each.
+type AlertTransitioned struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable event id: "alert.transitioned:<alert_id>:firing" or
+	// "alert.transitioned:<alert_id>:resolved".
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the transition was evaluated.
+	OccurTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	// Alert id as listed by MonitorService.ListAlerts; one id per episode.
+	AlertId string `protobuf:"bytes,3,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	// Rule that fired, e.g. "instance_down", "error_rate".
+	RuleName string `protobuf:"bytes,4,opt,name=rule_name,json=ruleName,proto3" json:"rule_name,omitempty"`
+	// Severity: "info", "warning" or "critical".
+	Severity string `protobuf:"bytes,5,opt,name=severity,proto3" json:"severity,omitempty"`
+	// True when the alert started firing; false when it resolved.
+	Firing bool `protobuf:"varint,6,opt,name=firing,proto3" json:"firing,omitempty"`
+	// One line for people, with the values filled in.
+	Summary string `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
+	// What the alert is about, e.g. {"service": "upload"}; with rule_name
+	// they identify the condition.
+	Labels map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Value of the rule's expression at this evaluation, in the rule's unit.
+	Value float64 `protobuf:"fixed64,9,opt,name=value,proto3" json:"value,omitempty"`
+	// The rule's threshold, in the same unit.
+	Threshold float64 `protobuf:"fixed64,10,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// When the alert started firing.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// When it resolved; unset while firing.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertTransitioned) Reset() {
+	*x = AlertTransitioned{}
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertTransitioned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertTransitioned) ProtoMessage() {}
+
+func (x *AlertTransitioned) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertTransitioned.ProtoReflect.Descriptor instead.
+func (*AlertTransitioned) Descriptor() ([]byte, []int) {
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *AlertTransitioned) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *AlertTransitioned) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+func (x *AlertTransitioned) GetAlertId() string {
+	if x != nil {
+		return x.AlertId
+	}
+	return ""
+}
+
+func (x *AlertTransitioned) GetRuleName() string {
+	if x != nil {
+		return x.RuleName
+	}
+	return ""
+}
+
+func (x *AlertTransitioned) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *AlertTransitioned) GetFiring() bool {
+	if x != nil {
+		return x.Firing
+	}
+	return false
+}
+
+func (x *AlertTransitioned) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *AlertTransitioned) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *AlertTransitioned) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *AlertTransitioned) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *AlertTransitioned) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *AlertTransitioned) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
 // LogRecord: one structured log line from a service instance. WARN and
 // higher are always published; INFO is sampled.
 type LogRecord struct {
@@ -1171,7 +1321,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1333,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1346,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LogRecord) GetEventId() string {
@@ -1375,7 +1525,27 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\aaddress\x18\x04 \x01(\tR\aaddress\x12\x18\n" +
 	"\aallowed\x18\x05 \x01(\bR\aallowed\x12!\n" +
 	"\fblock_number\x18\x06 \x01(\x04R\vblockNumber:\x1f\xd2\xf3\x18\x1b\n" +
-	"\x11ownership.changed\x12\x06ACCESS\"\xc8\x03\n" +
+	"\x11ownership.changed\x12\x06ACCESS\"\xc0\x04\n" +
+	"\x11AlertTransitioned\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
+	"\n" +
+	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12\x19\n" +
+	"\balert_id\x18\x03 \x01(\tR\aalertId\x12\x1b\n" +
+	"\trule_name\x18\x04 \x01(\tR\bruleName\x12\x1a\n" +
+	"\bseverity\x18\x05 \x01(\tR\bseverity\x12\x16\n" +
+	"\x06firing\x18\x06 \x01(\bR\x06firing\x12\x18\n" +
+	"\asummary\x18\a \x01(\tR\asummary\x12K\n" +
+	"\x06labels\x18\b \x03(\v23.streamgate.events.v1.AlertTransitioned.LabelsEntryR\x06labels\x12\x14\n" +
+	"\x05value\x18\t \x01(\x01R\x05value\x12\x1c\n" +
+	"\tthreshold\x18\n" +
+	" \x01(\x01R\tthreshold\x129\n" +
+	"\n" +
+	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:!\xd2\xf3\x18\x1d\n" +
+	"\x12alert.transitioned\x12\aMONITOR\"\xc8\x03\n" +
 	"\tLogRecord\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1420,7 +1590,7 @@ func file_streamgate_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_streamgate_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_streamgate_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_streamgate_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_streamgate_events_v1_events_proto_goTypes = []any{
 	(SegmentKind)(0),              // 0: streamgate.events.v1.SegmentKind
 	(LogLevel)(0),                 // 1: streamgate.events.v1.LogLevel
@@ -1434,44 +1604,50 @@ var file_streamgate_events_v1_events_proto_goTypes = []any{
 	(*VideoReady)(nil),            // 9: streamgate.events.v1.VideoReady
 	(*VideoFailed)(nil),           // 10: streamgate.events.v1.VideoFailed
 	(*OwnershipChanged)(nil),      // 11: streamgate.events.v1.OwnershipChanged
-	(*LogRecord)(nil),             // 12: streamgate.events.v1.LogRecord
-	nil,                           // 13: streamgate.events.v1.LogRecord.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*v1.MediaInfo)(nil),          // 15: streamgate.metadata.v1.MediaInfo
-	(*v11.AccessPolicy)(nil),      // 16: streamgate.auth.v1.AccessPolicy
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
-	(*v1.Rendition)(nil),          // 18: streamgate.metadata.v1.Rendition
-	(*v1.Video)(nil),              // 19: streamgate.metadata.v1.Video
+	(*AlertTransitioned)(nil),     // 12: streamgate.events.v1.AlertTransitioned
+	(*LogRecord)(nil),             // 13: streamgate.events.v1.LogRecord
+	nil,                           // 14: streamgate.events.v1.AlertTransitioned.LabelsEntry
+	nil,                           // 15: streamgate.events.v1.LogRecord.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*v1.MediaInfo)(nil),          // 17: streamgate.metadata.v1.MediaInfo
+	(*v11.AccessPolicy)(nil),      // 18: streamgate.auth.v1.AccessPolicy
+	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
+	(*v1.Rendition)(nil),          // 20: streamgate.metadata.v1.Rendition
+	(*v1.Video)(nil),              // 21: streamgate.metadata.v1.Video
 }
 var file_streamgate_events_v1_events_proto_depIdxs = []int32{
-	14, // 0: streamgate.events.v1.UploadCompleted.occur_time:type_name -> google.protobuf.Timestamp
-	15, // 1: streamgate.events.v1.UploadCompleted.media_info:type_name -> streamgate.metadata.v1.MediaInfo
-	16, // 2: streamgate.events.v1.UploadCompleted.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
-	14, // 3: streamgate.events.v1.UploadFailed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 4: streamgate.events.v1.TranscodeProgress.occur_time:type_name -> google.protobuf.Timestamp
-	17, // 5: streamgate.events.v1.TranscodeProgress.eta:type_name -> google.protobuf.Duration
+	16, // 0: streamgate.events.v1.UploadCompleted.occur_time:type_name -> google.protobuf.Timestamp
+	17, // 1: streamgate.events.v1.UploadCompleted.media_info:type_name -> streamgate.metadata.v1.MediaInfo
+	18, // 2: streamgate.events.v1.UploadCompleted.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
+	16, // 3: streamgate.events.v1.UploadFailed.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 4: streamgate.events.v1.TranscodeProgress.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 5: streamgate.events.v1.TranscodeProgress.eta:type_name -> google.protobuf.Duration
 	5,  // 6: streamgate.events.v1.TranscodeProgress.renditions:type_name -> streamgate.events.v1.RenditionProgress
-	14, // 7: streamgate.events.v1.SegmentReady.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 7: streamgate.events.v1.SegmentReady.occur_time:type_name -> google.protobuf.Timestamp
 	0,  // 8: streamgate.events.v1.SegmentReady.kind:type_name -> streamgate.events.v1.SegmentKind
-	17, // 9: streamgate.events.v1.SegmentReady.duration:type_name -> google.protobuf.Duration
-	14, // 10: streamgate.events.v1.TranscodeCompleted.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 11: streamgate.events.v1.TranscodeCompleted.renditions:type_name -> streamgate.metadata.v1.Rendition
-	17, // 12: streamgate.events.v1.TranscodeCompleted.duration:type_name -> google.protobuf.Duration
-	17, // 13: streamgate.events.v1.TranscodeCompleted.elapsed:type_name -> google.protobuf.Duration
-	14, // 14: streamgate.events.v1.TranscodeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 15: streamgate.events.v1.VideoReady.occur_time:type_name -> google.protobuf.Timestamp
-	19, // 16: streamgate.events.v1.VideoReady.video:type_name -> streamgate.metadata.v1.Video
-	14, // 17: streamgate.events.v1.VideoFailed.occur_time:type_name -> google.protobuf.Timestamp
-	19, // 18: streamgate.events.v1.VideoFailed.video:type_name -> streamgate.metadata.v1.Video
-	14, // 19: streamgate.events.v1.OwnershipChanged.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 20: streamgate.events.v1.LogRecord.occur_time:type_name -> google.protobuf.Timestamp
-	1,  // 21: streamgate.events.v1.LogRecord.level:type_name -> streamgate.events.v1.LogLevel
-	13, // 22: streamgate.events.v1.LogRecord.attributes:type_name -> streamgate.events.v1.LogRecord.AttributesEntry
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	19, // 9: streamgate.events.v1.SegmentReady.duration:type_name -> google.protobuf.Duration
+	16, // 10: streamgate.events.v1.TranscodeCompleted.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 11: streamgate.events.v1.TranscodeCompleted.renditions:type_name -> streamgate.metadata.v1.Rendition
+	19, // 12: streamgate.events.v1.TranscodeCompleted.duration:type_name -> google.protobuf.Duration
+	19, // 13: streamgate.events.v1.TranscodeCompleted.elapsed:type_name -> google.protobuf.Duration
+	16, // 14: streamgate.events.v1.TranscodeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 15: streamgate.events.v1.VideoReady.occur_time:type_name -> google.protobuf.Timestamp
+	21, // 16: streamgate.events.v1.VideoReady.video:type_name -> streamgate.metadata.v1.Video
+	16, // 17: streamgate.events.v1.VideoFailed.occur_time:type_name -> google.protobuf.Timestamp
+	21, // 18: streamgate.events.v1.VideoFailed.video:type_name -> streamgate.metadata.v1.Video
+	16, // 19: streamgate.events.v1.OwnershipChanged.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 20: streamgate.events.v1.AlertTransitioned.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 21: streamgate.events.v1.AlertTransitioned.labels:type_name -> streamgate.events.v1.AlertTransitioned.LabelsEntry
+	16, // 22: streamgate.events.v1.AlertTransitioned.start_time:type_name -> google.protobuf.Timestamp
+	16, // 23: streamgate.events.v1.AlertTransitioned.end_time:type_name -> google.protobuf.Timestamp
+	16, // 24: streamgate.events.v1.LogRecord.occur_time:type_name -> google.protobuf.Timestamp
+	1,  // 25: streamgate.events.v1.LogRecord.level:type_name -> streamgate.events.v1.LogLevel
+	15, // 26: streamgate.events.v1.LogRecord.attributes:type_name -> streamgate.events.v1.LogRecord.AttributesEntry
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_events_v1_events_proto_init() }
@@ -1485,7 +1661,7 @@ func file_streamgate_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_events_v1_events_proto_rawDesc), len(file_streamgate_events_v1_events_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

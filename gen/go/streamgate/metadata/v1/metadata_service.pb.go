@@ -1438,6 +1438,238 @@ func (x *AudioStreamInfo) GetChannels() uint32 {
 	return 0
 }
 
+// ListPendingMediaDeletionsRequest bounds the page.
+type ListPendingMediaDeletionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most removals to return, 1 to 1000; 0 means 100. There is no page
+	// token: completed removals leave the list, so the next call sees the
+	// next ones.
+	PageSize      int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPendingMediaDeletionsRequest) Reset() {
+	*x = ListPendingMediaDeletionsRequest{}
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPendingMediaDeletionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPendingMediaDeletionsRequest) ProtoMessage() {}
+
+func (x *ListPendingMediaDeletionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPendingMediaDeletionsRequest.ProtoReflect.Descriptor instead.
+func (*ListPendingMediaDeletionsRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListPendingMediaDeletionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ListPendingMediaDeletionsResponse lists queued removals.
+type ListPendingMediaDeletionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The removals, oldest request first.
+	Deletions     []*MediaDeletion `protobuf:"bytes,1,rep,name=deletions,proto3" json:"deletions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPendingMediaDeletionsResponse) Reset() {
+	*x = ListPendingMediaDeletionsResponse{}
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPendingMediaDeletionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPendingMediaDeletionsResponse) ProtoMessage() {}
+
+func (x *ListPendingMediaDeletionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPendingMediaDeletionsResponse.ProtoReflect.Descriptor instead.
+func (*ListPendingMediaDeletionsResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListPendingMediaDeletionsResponse) GetDeletions() []*MediaDeletion {
+	if x != nil {
+		return x.Deletions
+	}
+	return nil
+}
+
+// MediaDeletion is a queued removal of a deleted video's media.
+type MediaDeletion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deleted video ("vid_...").
+	VideoId string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	// When DeleteVideo queued the removal.
+	RequestTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=request_time,json=requestTime,proto3" json:"request_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaDeletion) Reset() {
+	*x = MediaDeletion{}
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaDeletion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaDeletion) ProtoMessage() {}
+
+func (x *MediaDeletion) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaDeletion.ProtoReflect.Descriptor instead.
+func (*MediaDeletion) Descriptor() ([]byte, []int) {
+	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *MediaDeletion) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+func (x *MediaDeletion) GetRequestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestTime
+	}
+	return nil
+}
+
+// CompleteMediaDeletionRequest names the video whose removal is done.
+type CompleteMediaDeletionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Video id ("vid_...").
+	VideoId       string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteMediaDeletionRequest) Reset() {
+	*x = CompleteMediaDeletionRequest{}
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteMediaDeletionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteMediaDeletionRequest) ProtoMessage() {}
+
+func (x *CompleteMediaDeletionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteMediaDeletionRequest.ProtoReflect.Descriptor instead.
+func (*CompleteMediaDeletionRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CompleteMediaDeletionRequest) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+// CompleteMediaDeletionResponse is empty: the removal is recorded as done.
+type CompleteMediaDeletionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteMediaDeletionResponse) Reset() {
+	*x = CompleteMediaDeletionResponse{}
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteMediaDeletionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteMediaDeletionResponse) ProtoMessage() {}
+
+func (x *CompleteMediaDeletionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_metadata_v1_metadata_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteMediaDeletionResponse.ProtoReflect.Descriptor instead.
+func (*CompleteMediaDeletionResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{21}
+}
+
 var File_streamgate_metadata_v1_metadata_service_proto protoreflect.FileDescriptor
 
 const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
@@ -1548,7 +1780,17 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\x0fAudioStreamInfo\x12\x14\n" +
 	"\x05codec\x18\x01 \x01(\tR\x05codec\x12$\n" +
 	"\x0esample_rate_hz\x18\x02 \x01(\rR\fsampleRateHz\x12\x1a\n" +
-	"\bchannels\x18\x03 \x01(\rR\bchannels*\xaf\x01\n" +
+	"\bchannels\x18\x03 \x01(\rR\bchannels\"?\n" +
+	" ListPendingMediaDeletionsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\"h\n" +
+	"!ListPendingMediaDeletionsResponse\x12C\n" +
+	"\tdeletions\x18\x01 \x03(\v2%.streamgate.metadata.v1.MediaDeletionR\tdeletions\"i\n" +
+	"\rMediaDeletion\x12\x19\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\x12=\n" +
+	"\frequest_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vrequestTime\"9\n" +
+	"\x1cCompleteMediaDeletionRequest\x12\x19\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"\x1f\n" +
+	"\x1dCompleteMediaDeletionResponse*\xaf\x01\n" +
 	"\vVideoStatus\x12\x1c\n" +
 	"\x18VIDEO_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16VIDEO_STATUS_UPLOADING\x10\x01\x12\x1b\n" +
@@ -1559,7 +1801,7 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\vGatedFilter\x12\x1c\n" +
 	"\x18GATED_FILTER_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13GATED_FILTER_PUBLIC\x10\x01\x12\x16\n" +
-	"\x12GATED_FILTER_GATED\x10\x022\xb5\x06\n" +
+	"\x12GATED_FILTER_GATED\x10\x022\xe1\b\n" +
 	"\x0fMetadataService\x12l\n" +
 	"\vCreateVideo\x12*.streamgate.metadata.v1.CreateVideoRequest\x1a+.streamgate.metadata.v1.CreateVideoResponse\"\x04\xc8\xf3\x18\x04\x12\x83\x01\n" +
 	"\bGetVideo\x12'.streamgate.metadata.v1.GetVideoRequest\x1a(.streamgate.metadata.v1.GetVideoResponse\"$\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/videos/{video_id}\x90\x02\x01\x12\x90\x01\n" +
@@ -1568,7 +1810,9 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\n" +
 	"ListVideos\x12).streamgate.metadata.v1.ListVideosRequest\x1a*.streamgate.metadata.v1.ListVideosResponse\"\x19\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/videos\x90\x02\x01\x12\x8b\x01\n" +
-	"\fSearchVideos\x12+.streamgate.metadata.v1.SearchVideosRequest\x1a,.streamgate.metadata.v1.SearchVideosResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/videos:search\x90\x02\x01B\xf7\x01\n" +
+	"\fSearchVideos\x12+.streamgate.metadata.v1.SearchVideosRequest\x1a,.streamgate.metadata.v1.SearchVideosResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/videos:search\x90\x02\x01\x12\x99\x01\n" +
+	"\x19ListPendingMediaDeletions\x128.streamgate.metadata.v1.ListPendingMediaDeletionsRequest\x1a9.streamgate.metadata.v1.ListPendingMediaDeletionsResponse\"\a\xc8\xf3\x18\x04\x90\x02\x01\x12\x8d\x01\n" +
+	"\x15CompleteMediaDeletion\x124.streamgate.metadata.v1.CompleteMediaDeletionRequest\x1a5.streamgate.metadata.v1.CompleteMediaDeletionResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02B\xf7\x01\n" +
 	"\x1acom.streamgate.metadata.v1B\x14MetadataServiceProtoP\x01ZIgithub.com/streamgate/streamgate/gen/go/streamgate/metadata/v1;metadatav1\xa2\x02\x03SMX\xaa\x02\x16Streamgate.Metadata.V1\xca\x02\x16Streamgate\\Metadata\\V1\xe2\x02\"Streamgate\\Metadata\\V1\\GPBMetadata\xea\x02\x18Streamgate::Metadata::V1b\x06proto3"
 
 var (
@@ -1584,70 +1828,81 @@ func file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP() []byte {
 }
 
 var file_streamgate_metadata_v1_metadata_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_streamgate_metadata_v1_metadata_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_streamgate_metadata_v1_metadata_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_streamgate_metadata_v1_metadata_service_proto_goTypes = []any{
-	(VideoStatus)(0),              // 0: streamgate.metadata.v1.VideoStatus
-	(GatedFilter)(0),              // 1: streamgate.metadata.v1.GatedFilter
-	(*Video)(nil),                 // 2: streamgate.metadata.v1.Video
-	(*Rendition)(nil),             // 3: streamgate.metadata.v1.Rendition
-	(*CreateVideoRequest)(nil),    // 4: streamgate.metadata.v1.CreateVideoRequest
-	(*CreateVideoResponse)(nil),   // 5: streamgate.metadata.v1.CreateVideoResponse
-	(*GetVideoRequest)(nil),       // 6: streamgate.metadata.v1.GetVideoRequest
-	(*GetVideoResponse)(nil),      // 7: streamgate.metadata.v1.GetVideoResponse
-	(*UpdateVideoRequest)(nil),    // 8: streamgate.metadata.v1.UpdateVideoRequest
-	(*UpdateVideoResponse)(nil),   // 9: streamgate.metadata.v1.UpdateVideoResponse
-	(*DeleteVideoRequest)(nil),    // 10: streamgate.metadata.v1.DeleteVideoRequest
-	(*DeleteVideoResponse)(nil),   // 11: streamgate.metadata.v1.DeleteVideoResponse
-	(*ListVideosRequest)(nil),     // 12: streamgate.metadata.v1.ListVideosRequest
-	(*ListVideosResponse)(nil),    // 13: streamgate.metadata.v1.ListVideosResponse
-	(*SearchVideosRequest)(nil),   // 14: streamgate.metadata.v1.SearchVideosRequest
-	(*SearchVideosResponse)(nil),  // 15: streamgate.metadata.v1.SearchVideosResponse
-	(*MediaInfo)(nil),             // 16: streamgate.metadata.v1.MediaInfo
-	(*VideoStreamInfo)(nil),       // 17: streamgate.metadata.v1.VideoStreamInfo
-	(*AudioStreamInfo)(nil),       // 18: streamgate.metadata.v1.AudioStreamInfo
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
-	(*v1.AccessPolicy)(nil),       // 20: streamgate.auth.v1.AccessPolicy
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 22: google.protobuf.FieldMask
+	(VideoStatus)(0),                          // 0: streamgate.metadata.v1.VideoStatus
+	(GatedFilter)(0),                          // 1: streamgate.metadata.v1.GatedFilter
+	(*Video)(nil),                             // 2: streamgate.metadata.v1.Video
+	(*Rendition)(nil),                         // 3: streamgate.metadata.v1.Rendition
+	(*CreateVideoRequest)(nil),                // 4: streamgate.metadata.v1.CreateVideoRequest
+	(*CreateVideoResponse)(nil),               // 5: streamgate.metadata.v1.CreateVideoResponse
+	(*GetVideoRequest)(nil),                   // 6: streamgate.metadata.v1.GetVideoRequest
+	(*GetVideoResponse)(nil),                  // 7: streamgate.metadata.v1.GetVideoResponse
+	(*UpdateVideoRequest)(nil),                // 8: streamgate.metadata.v1.UpdateVideoRequest
+	(*UpdateVideoResponse)(nil),               // 9: streamgate.metadata.v1.UpdateVideoResponse
+	(*DeleteVideoRequest)(nil),                // 10: streamgate.metadata.v1.DeleteVideoRequest
+	(*DeleteVideoResponse)(nil),               // 11: streamgate.metadata.v1.DeleteVideoResponse
+	(*ListVideosRequest)(nil),                 // 12: streamgate.metadata.v1.ListVideosRequest
+	(*ListVideosResponse)(nil),                // 13: streamgate.metadata.v1.ListVideosResponse
+	(*SearchVideosRequest)(nil),               // 14: streamgate.metadata.v1.SearchVideosRequest
+	(*SearchVideosResponse)(nil),              // 15: streamgate.metadata.v1.SearchVideosResponse
+	(*MediaInfo)(nil),                         // 16: streamgate.metadata.v1.MediaInfo
+	(*VideoStreamInfo)(nil),                   // 17: streamgate.metadata.v1.VideoStreamInfo
+	(*AudioStreamInfo)(nil),                   // 18: streamgate.metadata.v1.AudioStreamInfo
+	(*ListPendingMediaDeletionsRequest)(nil),  // 19: streamgate.metadata.v1.ListPendingMediaDeletionsRequest
+	(*ListPendingMediaDeletionsResponse)(nil), // 20: streamgate.metadata.v1.ListPendingMediaDeletionsResponse
+	(*MediaDeletion)(nil),                     // 21: streamgate.metadata.v1.MediaDeletion
+	(*CompleteMediaDeletionRequest)(nil),      // 22: streamgate.metadata.v1.CompleteMediaDeletionRequest
+	(*CompleteMediaDeletionResponse)(nil),     // 23: streamgate.metadata.v1.CompleteMediaDeletionResponse
+	(*durationpb.Duration)(nil),               // 24: google.protobuf.Duration
+	(*v1.AccessPolicy)(nil),                   // 25: streamgate.auth.v1.AccessPolicy
+	(*timestamppb.Timestamp)(nil),             // 26: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),             // 27: google.protobuf.FieldMask
 }
 var file_streamgate_metadata_v1_metadata_service_proto_depIdxs = []int32{
 	0,  // 0: streamgate.metadata.v1.Video.status:type_name -> streamgate.metadata.v1.VideoStatus
-	19, // 1: streamgate.metadata.v1.Video.duration:type_name -> google.protobuf.Duration
+	24, // 1: streamgate.metadata.v1.Video.duration:type_name -> google.protobuf.Duration
 	3,  // 2: streamgate.metadata.v1.Video.renditions:type_name -> streamgate.metadata.v1.Rendition
-	20, // 3: streamgate.metadata.v1.Video.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
-	21, // 4: streamgate.metadata.v1.Video.create_time:type_name -> google.protobuf.Timestamp
-	21, // 5: streamgate.metadata.v1.Video.update_time:type_name -> google.protobuf.Timestamp
-	20, // 6: streamgate.metadata.v1.CreateVideoRequest.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
+	25, // 3: streamgate.metadata.v1.Video.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
+	26, // 4: streamgate.metadata.v1.Video.create_time:type_name -> google.protobuf.Timestamp
+	26, // 5: streamgate.metadata.v1.Video.update_time:type_name -> google.protobuf.Timestamp
+	25, // 6: streamgate.metadata.v1.CreateVideoRequest.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
 	2,  // 7: streamgate.metadata.v1.CreateVideoResponse.video:type_name -> streamgate.metadata.v1.Video
 	2,  // 8: streamgate.metadata.v1.GetVideoResponse.video:type_name -> streamgate.metadata.v1.Video
 	2,  // 9: streamgate.metadata.v1.UpdateVideoRequest.video:type_name -> streamgate.metadata.v1.Video
-	22, // 10: streamgate.metadata.v1.UpdateVideoRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 10: streamgate.metadata.v1.UpdateVideoRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 11: streamgate.metadata.v1.UpdateVideoResponse.video:type_name -> streamgate.metadata.v1.Video
 	2,  // 12: streamgate.metadata.v1.DeleteVideoResponse.video:type_name -> streamgate.metadata.v1.Video
 	0,  // 13: streamgate.metadata.v1.ListVideosRequest.status:type_name -> streamgate.metadata.v1.VideoStatus
 	1,  // 14: streamgate.metadata.v1.ListVideosRequest.gated:type_name -> streamgate.metadata.v1.GatedFilter
 	2,  // 15: streamgate.metadata.v1.ListVideosResponse.videos:type_name -> streamgate.metadata.v1.Video
 	2,  // 16: streamgate.metadata.v1.SearchVideosResponse.videos:type_name -> streamgate.metadata.v1.Video
-	19, // 17: streamgate.metadata.v1.MediaInfo.duration:type_name -> google.protobuf.Duration
+	24, // 17: streamgate.metadata.v1.MediaInfo.duration:type_name -> google.protobuf.Duration
 	17, // 18: streamgate.metadata.v1.MediaInfo.video:type_name -> streamgate.metadata.v1.VideoStreamInfo
 	18, // 19: streamgate.metadata.v1.MediaInfo.audio:type_name -> streamgate.metadata.v1.AudioStreamInfo
-	4,  // 20: streamgate.metadata.v1.MetadataService.CreateVideo:input_type -> streamgate.metadata.v1.CreateVideoRequest
-	6,  // 21: streamgate.metadata.v1.MetadataService.GetVideo:input_type -> streamgate.metadata.v1.GetVideoRequest
-	8,  // 22: streamgate.metadata.v1.MetadataService.UpdateVideo:input_type -> streamgate.metadata.v1.UpdateVideoRequest
-	10, // 23: streamgate.metadata.v1.MetadataService.DeleteVideo:input_type -> streamgate.metadata.v1.DeleteVideoRequest
-	12, // 24: streamgate.metadata.v1.MetadataService.ListVideos:input_type -> streamgate.metadata.v1.ListVideosRequest
-	14, // 25: streamgate.metadata.v1.MetadataService.SearchVideos:input_type -> streamgate.metadata.v1.SearchVideosRequest
-	5,  // 26: streamgate.metadata.v1.MetadataService.CreateVideo:output_type -> streamgate.metadata.v1.CreateVideoResponse
-	7,  // 27: streamgate.metadata.v1.MetadataService.GetVideo:output_type -> streamgate.metadata.v1.GetVideoResponse
-	9,  // 28: streamgate.metadata.v1.MetadataService.UpdateVideo:output_type -> streamgate.metadata.v1.UpdateVideoResponse
-	11, // 29: streamgate.metadata.v1.MetadataService.DeleteVideo:output_type -> streamgate.metadata.v1.DeleteVideoResponse
-	13, // 30: streamgate.metadata.v1.MetadataService.ListVideos:output_type -> streamgate.metadata.v1.ListVideosResponse
-	15, // 31: streamgate.metadata.v1.MetadataService.SearchVideos:output_type -> streamgate.metadata.v1.SearchVideosResponse
-	26, // [26:32] is the sub-list for method output_type
-	20, // [20:26] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	21, // 20: streamgate.metadata.v1.ListPendingMediaDeletionsResponse.deletions:type_name -> streamgate.metadata.v1.MediaDeletion
+	26, // 21: streamgate.metadata.v1.MediaDeletion.request_time:type_name -> google.protobuf.Timestamp
+	4,  // 22: streamgate.metadata.v1.MetadataService.CreateVideo:input_type -> streamgate.metadata.v1.CreateVideoRequest
+	6,  // 23: streamgate.metadata.v1.MetadataService.GetVideo:input_type -> streamgate.metadata.v1.GetVideoRequest
+	8,  // 24: streamgate.metadata.v1.MetadataService.UpdateVideo:input_type -> streamgate.metadata.v1.UpdateVideoRequest
+	10, // 25: streamgate.metadata.v1.MetadataService.DeleteVideo:input_type -> streamgate.metadata.v1.DeleteVideoRequest
+	12, // 26: streamgate.metadata.v1.MetadataService.ListVideos:input_type -> streamgate.metadata.v1.ListVideosRequest
+	14, // 27: streamgate.metadata.v1.MetadataService.SearchVideos:input_type -> streamgate.metadata.v1.SearchVideosRequest
+	19, // 28: streamgate.metadata.v1.MetadataService.ListPendingMediaDeletions:input_type -> streamgate.metadata.v1.ListPendingMediaDeletionsRequest
+	22, // 29: streamgate.metadata.v1.MetadataService.CompleteMediaDeletion:input_type -> streamgate.metadata.v1.CompleteMediaDeletionRequest
+	5,  // 30: streamgate.metadata.v1.MetadataService.CreateVideo:output_type -> streamgate.metadata.v1.CreateVideoResponse
+	7,  // 31: streamgate.metadata.v1.MetadataService.GetVideo:output_type -> streamgate.metadata.v1.GetVideoResponse
+	9,  // 32: streamgate.metadata.v1.MetadataService.UpdateVideo:output_type -> streamgate.metadata.v1.UpdateVideoResponse
+	11, // 33: streamgate.metadata.v1.MetadataService.DeleteVideo:output_type -> streamgate.metadata.v1.DeleteVideoResponse
+	13, // 34: streamgate.metadata.v1.MetadataService.ListVideos:output_type -> streamgate.metadata.v1.ListVideosResponse
+	15, // 35: streamgate.metadata.v1.MetadataService.SearchVideos:output_type -> streamgate.metadata.v1.SearchVideosResponse
+	20, // 36: streamgate.metadata.v1.MetadataService.ListPendingMediaDeletions:output_type -> streamgate.metadata.v1.ListPendingMediaDeletionsResponse
+	23, // 37: streamgate.metadata.v1.MetadataService.CompleteMediaDeletion:output_type -> streamgate.metadata.v1.CompleteMediaDeletionResponse
+	30, // [30:38] is the sub-list for method output_type
+	22, // [22:30] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_metadata_v1_metadata_service_proto_init() }
@@ -1661,7 +1916,7 @@ func file_streamgate_metadata_v1_metadata_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_metadata_v1_metadata_service_proto_rawDesc), len(file_streamgate_metadata_v1_metadata_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

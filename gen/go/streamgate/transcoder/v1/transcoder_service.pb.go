@@ -1634,6 +1634,107 @@ func (x *InstanceStats) GetMeanSpeed() float64 {
 	return 0
 }
 
+// DeleteVideoMediaRequest names the video whose media goes.
+type DeleteVideoMediaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Video id ("vid_...").
+	VideoId       string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVideoMediaRequest) Reset() {
+	*x = DeleteVideoMediaRequest{}
+	mi := &file_streamgate_transcoder_v1_transcoder_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVideoMediaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVideoMediaRequest) ProtoMessage() {}
+
+func (x *DeleteVideoMediaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_transcoder_v1_transcoder_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVideoMediaRequest.ProtoReflect.Descriptor instead.
+func (*DeleteVideoMediaRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_transcoder_v1_transcoder_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DeleteVideoMediaRequest) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+// DeleteVideoMediaResponse says what was deleted.
+type DeleteVideoMediaResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Blob-store objects deleted by this call.
+	DeletedObjects int32 `protobuf:"varint,1,opt,name=deleted_objects,json=deletedObjects,proto3" json:"deleted_objects,omitempty"`
+	// True when a QUEUED or RUNNING job of the video was canceled first.
+	JobCanceled   bool `protobuf:"varint,2,opt,name=job_canceled,json=jobCanceled,proto3" json:"job_canceled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVideoMediaResponse) Reset() {
+	*x = DeleteVideoMediaResponse{}
+	mi := &file_streamgate_transcoder_v1_transcoder_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVideoMediaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVideoMediaResponse) ProtoMessage() {}
+
+func (x *DeleteVideoMediaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_transcoder_v1_transcoder_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVideoMediaResponse.ProtoReflect.Descriptor instead.
+func (*DeleteVideoMediaResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_transcoder_v1_transcoder_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeleteVideoMediaResponse) GetDeletedObjects() int32 {
+	if x != nil {
+		return x.DeletedObjects
+	}
+	return 0
+}
+
+func (x *DeleteVideoMediaResponse) GetJobCanceled() bool {
+	if x != nil {
+		return x.JobCanceled
+	}
+	return false
+}
+
 var File_streamgate_transcoder_v1_transcoder_service_proto protoreflect.FileDescriptor
 
 const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
@@ -1753,7 +1854,12 @@ const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"\vjobs_failed\x18\b \x01(\x04R\n" +
 	"jobsFailed\x12\x1d\n" +
 	"\n" +
-	"mean_speed\x18\t \x01(\x01R\tmeanSpeed*\xde\x01\n" +
+	"mean_speed\x18\t \x01(\x01R\tmeanSpeed\"4\n" +
+	"\x17DeleteVideoMediaRequest\x12\x19\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"f\n" +
+	"\x18DeleteVideoMediaResponse\x12'\n" +
+	"\x0fdeleted_objects\x18\x01 \x01(\x05R\x0edeletedObjects\x12!\n" +
+	"\fjob_canceled\x18\x02 \x01(\bR\vjobCanceled*\xde\x01\n" +
 	"\x11TranscodeJobState\x12#\n" +
 	"\x1fTRANSCODE_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTRANSCODE_JOB_STATE_QUEUED\x10\x01\x12\x1f\n" +
@@ -1771,14 +1877,15 @@ const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"\vSegmentKind\x12\x1c\n" +
 	"\x18SEGMENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SEGMENT_KIND_INIT\x10\x01\x12\x16\n" +
-	"\x12SEGMENT_KIND_MEDIA\x10\x022\xb2\x06\n" +
+	"\x12SEGMENT_KIND_MEDIA\x10\x022\xb7\a\n" +
 	"\x11TranscoderService\x12j\n" +
 	"\tSubmitJob\x12*.streamgate.transcoder.v1.SubmitJobRequest\x1a+.streamgate.transcoder.v1.SubmitJobResponse\"\x04\xc8\xf3\x18\x04\x12\x88\x01\n" +
 	"\x06GetJob\x12'.streamgate.transcoder.v1.GetJobRequest\x1a(.streamgate.transcoder.v1.GetJobResponse\"+\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/transcoder/jobs/{job_id}\x90\x02\x01\x12\x9b\x01\n" +
 	"\tCancelJob\x12*.streamgate.transcoder.v1.CancelJobRequest\x1a+.streamgate.transcoder.v1.CancelJobResponse\"5\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/transcoder/jobs/{job_id}:cancel\x90\x02\x02\x12\x85\x01\n" +
 	"\bListJobs\x12).streamgate.transcoder.v1.ListJobsRequest\x1a*.streamgate.transcoder.v1.ListJobsResponse\"\"\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/transcoder/jobs\x90\x02\x01\x12l\n" +
 	"\bWatchJob\x12).streamgate.transcoder.v1.WatchJobRequest\x1a*.streamgate.transcoder.v1.WatchJobResponse\"\a\xc8\xf3\x18\x02\x90\x02\x010\x01\x12\x91\x01\n" +
-	"\fGetPoolStats\x12-.streamgate.transcoder.v1.GetPoolStatsRequest\x1a..streamgate.transcoder.v1.GetPoolStatsResponse\"\"\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/transcoder/pool\x90\x02\x01B\x87\x02\n" +
+	"\fGetPoolStats\x12-.streamgate.transcoder.v1.GetPoolStatsRequest\x1a..streamgate.transcoder.v1.GetPoolStatsResponse\"\"\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/transcoder/pool\x90\x02\x01\x12\x82\x01\n" +
+	"\x10DeleteVideoMedia\x121.streamgate.transcoder.v1.DeleteVideoMediaRequest\x1a2.streamgate.transcoder.v1.DeleteVideoMediaResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02B\x87\x02\n" +
 	"\x1ccom.streamgate.transcoder.v1B\x16TranscoderServiceProtoP\x01ZMgithub.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1;transcoderv1\xa2\x02\x03STX\xaa\x02\x18Streamgate.Transcoder.V1\xca\x02\x18Streamgate\\Transcoder\\V1\xe2\x02$Streamgate\\Transcoder\\V1\\GPBMetadata\xea\x02\x1aStreamgate::Transcoder::V1b\x06proto3"
 
 var (
@@ -1794,43 +1901,45 @@ func file_streamgate_transcoder_v1_transcoder_service_proto_rawDescGZIP() []byte
 }
 
 var file_streamgate_transcoder_v1_transcoder_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_streamgate_transcoder_v1_transcoder_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_streamgate_transcoder_v1_transcoder_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_streamgate_transcoder_v1_transcoder_service_proto_goTypes = []any{
-	(TranscodeJobState)(0),        // 0: streamgate.transcoder.v1.TranscodeJobState
-	(RenditionState)(0),           // 1: streamgate.transcoder.v1.RenditionState
-	(SegmentKind)(0),              // 2: streamgate.transcoder.v1.SegmentKind
-	(*TranscodeJob)(nil),          // 3: streamgate.transcoder.v1.TranscodeJob
-	(*RenditionProgress)(nil),     // 4: streamgate.transcoder.v1.RenditionProgress
-	(*LadderRung)(nil),            // 5: streamgate.transcoder.v1.LadderRung
-	(*SubmitJobRequest)(nil),      // 6: streamgate.transcoder.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),     // 7: streamgate.transcoder.v1.SubmitJobResponse
-	(*GetJobRequest)(nil),         // 8: streamgate.transcoder.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 9: streamgate.transcoder.v1.GetJobResponse
-	(*CancelJobRequest)(nil),      // 10: streamgate.transcoder.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 11: streamgate.transcoder.v1.CancelJobResponse
-	(*ListJobsRequest)(nil),       // 12: streamgate.transcoder.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 13: streamgate.transcoder.v1.ListJobsResponse
-	(*WatchJobRequest)(nil),       // 14: streamgate.transcoder.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),      // 15: streamgate.transcoder.v1.WatchJobResponse
-	(*SegmentEvent)(nil),          // 16: streamgate.transcoder.v1.SegmentEvent
-	(*GetPoolStatsRequest)(nil),   // 17: streamgate.transcoder.v1.GetPoolStatsRequest
-	(*GetPoolStatsResponse)(nil),  // 18: streamgate.transcoder.v1.GetPoolStatsResponse
-	(*InstanceStats)(nil),         // 19: streamgate.transcoder.v1.InstanceStats
-	nil,                           // 20: streamgate.transcoder.v1.WatchJobRequest.ResumeAfterSequencesEntry
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*v1.MediaInfo)(nil),          // 23: streamgate.metadata.v1.MediaInfo
-	(*v1.Rendition)(nil),          // 24: streamgate.metadata.v1.Rendition
+	(TranscodeJobState)(0),           // 0: streamgate.transcoder.v1.TranscodeJobState
+	(RenditionState)(0),              // 1: streamgate.transcoder.v1.RenditionState
+	(SegmentKind)(0),                 // 2: streamgate.transcoder.v1.SegmentKind
+	(*TranscodeJob)(nil),             // 3: streamgate.transcoder.v1.TranscodeJob
+	(*RenditionProgress)(nil),        // 4: streamgate.transcoder.v1.RenditionProgress
+	(*LadderRung)(nil),               // 5: streamgate.transcoder.v1.LadderRung
+	(*SubmitJobRequest)(nil),         // 6: streamgate.transcoder.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),        // 7: streamgate.transcoder.v1.SubmitJobResponse
+	(*GetJobRequest)(nil),            // 8: streamgate.transcoder.v1.GetJobRequest
+	(*GetJobResponse)(nil),           // 9: streamgate.transcoder.v1.GetJobResponse
+	(*CancelJobRequest)(nil),         // 10: streamgate.transcoder.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 11: streamgate.transcoder.v1.CancelJobResponse
+	(*ListJobsRequest)(nil),          // 12: streamgate.transcoder.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 13: streamgate.transcoder.v1.ListJobsResponse
+	(*WatchJobRequest)(nil),          // 14: streamgate.transcoder.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),         // 15: streamgate.transcoder.v1.WatchJobResponse
+	(*SegmentEvent)(nil),             // 16: streamgate.transcoder.v1.SegmentEvent
+	(*GetPoolStatsRequest)(nil),      // 17: streamgate.transcoder.v1.GetPoolStatsRequest
+	(*GetPoolStatsResponse)(nil),     // 18: streamgate.transcoder.v1.GetPoolStatsResponse
+	(*InstanceStats)(nil),            // 19: streamgate.transcoder.v1.InstanceStats
+	(*DeleteVideoMediaRequest)(nil),  // 20: streamgate.transcoder.v1.DeleteVideoMediaRequest
+	(*DeleteVideoMediaResponse)(nil), // 21: streamgate.transcoder.v1.DeleteVideoMediaResponse
+	nil,                              // 22: streamgate.transcoder.v1.WatchJobRequest.ResumeAfterSequencesEntry
+	(*durationpb.Duration)(nil),      // 23: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 24: google.protobuf.Timestamp
+	(*v1.MediaInfo)(nil),             // 25: streamgate.metadata.v1.MediaInfo
+	(*v1.Rendition)(nil),             // 26: streamgate.metadata.v1.Rendition
 }
 var file_streamgate_transcoder_v1_transcoder_service_proto_depIdxs = []int32{
 	0,  // 0: streamgate.transcoder.v1.TranscodeJob.state:type_name -> streamgate.transcoder.v1.TranscodeJobState
-	21, // 1: streamgate.transcoder.v1.TranscodeJob.eta:type_name -> google.protobuf.Duration
+	23, // 1: streamgate.transcoder.v1.TranscodeJob.eta:type_name -> google.protobuf.Duration
 	4,  // 2: streamgate.transcoder.v1.TranscodeJob.rendition_progress:type_name -> streamgate.transcoder.v1.RenditionProgress
-	22, // 3: streamgate.transcoder.v1.TranscodeJob.create_time:type_name -> google.protobuf.Timestamp
-	22, // 4: streamgate.transcoder.v1.TranscodeJob.start_time:type_name -> google.protobuf.Timestamp
-	22, // 5: streamgate.transcoder.v1.TranscodeJob.finish_time:type_name -> google.protobuf.Timestamp
-	23, // 6: streamgate.transcoder.v1.TranscodeJob.source_media_info:type_name -> streamgate.metadata.v1.MediaInfo
-	24, // 7: streamgate.transcoder.v1.TranscodeJob.renditions:type_name -> streamgate.metadata.v1.Rendition
+	24, // 3: streamgate.transcoder.v1.TranscodeJob.create_time:type_name -> google.protobuf.Timestamp
+	24, // 4: streamgate.transcoder.v1.TranscodeJob.start_time:type_name -> google.protobuf.Timestamp
+	24, // 5: streamgate.transcoder.v1.TranscodeJob.finish_time:type_name -> google.protobuf.Timestamp
+	25, // 6: streamgate.transcoder.v1.TranscodeJob.source_media_info:type_name -> streamgate.metadata.v1.MediaInfo
+	26, // 7: streamgate.transcoder.v1.TranscodeJob.renditions:type_name -> streamgate.metadata.v1.Rendition
 	1,  // 8: streamgate.transcoder.v1.RenditionProgress.state:type_name -> streamgate.transcoder.v1.RenditionState
 	5,  // 9: streamgate.transcoder.v1.SubmitJobRequest.ladder:type_name -> streamgate.transcoder.v1.LadderRung
 	3,  // 10: streamgate.transcoder.v1.SubmitJobResponse.job:type_name -> streamgate.transcoder.v1.TranscodeJob
@@ -1838,28 +1947,30 @@ var file_streamgate_transcoder_v1_transcoder_service_proto_depIdxs = []int32{
 	3,  // 12: streamgate.transcoder.v1.CancelJobResponse.job:type_name -> streamgate.transcoder.v1.TranscodeJob
 	0,  // 13: streamgate.transcoder.v1.ListJobsRequest.state:type_name -> streamgate.transcoder.v1.TranscodeJobState
 	3,  // 14: streamgate.transcoder.v1.ListJobsResponse.jobs:type_name -> streamgate.transcoder.v1.TranscodeJob
-	20, // 15: streamgate.transcoder.v1.WatchJobRequest.resume_after_sequences:type_name -> streamgate.transcoder.v1.WatchJobRequest.ResumeAfterSequencesEntry
+	22, // 15: streamgate.transcoder.v1.WatchJobRequest.resume_after_sequences:type_name -> streamgate.transcoder.v1.WatchJobRequest.ResumeAfterSequencesEntry
 	3,  // 16: streamgate.transcoder.v1.WatchJobResponse.job:type_name -> streamgate.transcoder.v1.TranscodeJob
 	16, // 17: streamgate.transcoder.v1.WatchJobResponse.segment:type_name -> streamgate.transcoder.v1.SegmentEvent
 	2,  // 18: streamgate.transcoder.v1.SegmentEvent.kind:type_name -> streamgate.transcoder.v1.SegmentKind
-	21, // 19: streamgate.transcoder.v1.SegmentEvent.duration:type_name -> google.protobuf.Duration
+	23, // 19: streamgate.transcoder.v1.SegmentEvent.duration:type_name -> google.protobuf.Duration
 	19, // 20: streamgate.transcoder.v1.GetPoolStatsResponse.instances:type_name -> streamgate.transcoder.v1.InstanceStats
-	21, // 21: streamgate.transcoder.v1.GetPoolStatsResponse.oldest_queued_age:type_name -> google.protobuf.Duration
-	22, // 22: streamgate.transcoder.v1.InstanceStats.start_time:type_name -> google.protobuf.Timestamp
+	23, // 21: streamgate.transcoder.v1.GetPoolStatsResponse.oldest_queued_age:type_name -> google.protobuf.Duration
+	24, // 22: streamgate.transcoder.v1.InstanceStats.start_time:type_name -> google.protobuf.Timestamp
 	6,  // 23: streamgate.transcoder.v1.TranscoderService.SubmitJob:input_type -> streamgate.transcoder.v1.SubmitJobRequest
 	8,  // 24: streamgate.transcoder.v1.TranscoderService.GetJob:input_type -> streamgate.transcoder.v1.GetJobRequest
 	10, // 25: streamgate.transcoder.v1.TranscoderService.CancelJob:input_type -> streamgate.transcoder.v1.CancelJobRequest
 	12, // 26: streamgate.transcoder.v1.TranscoderService.ListJobs:input_type -> streamgate.transcoder.v1.ListJobsRequest
 	14, // 27: streamgate.transcoder.v1.TranscoderService.WatchJob:input_type -> streamgate.transcoder.v1.WatchJobRequest
 	17, // 28: streamgate.transcoder.v1.TranscoderService.GetPoolStats:input_type -> streamgate.transcoder.v1.GetPoolStatsRequest
-	7,  // 29: streamgate.transcoder.v1.TranscoderService.SubmitJob:output_type -> streamgate.transcoder.v1.SubmitJobResponse
-	9,  // 30: streamgate.transcoder.v1.TranscoderService.GetJob:output_type -> streamgate.transcoder.v1.GetJobResponse
-	11, // 31: streamgate.transcoder.v1.TranscoderService.CancelJob:output_type -> streamgate.transcoder.v1.CancelJobResponse
-	13, // 32: streamgate.transcoder.v1.TranscoderService.ListJobs:output_type -> streamgate.transcoder.v1.ListJobsResponse
-	15, // 33: streamgate.transcoder.v1.TranscoderService.WatchJob:output_type -> streamgate.transcoder.v1.WatchJobResponse
-	18, // 34: streamgate.transcoder.v1.TranscoderService.GetPoolStats:output_type -> streamgate.transcoder.v1.GetPoolStatsResponse
-	29, // [29:35] is the sub-list for method output_type
-	23, // [23:29] is the sub-list for method input_type
+	20, // 29: streamgate.transcoder.v1.TranscoderService.DeleteVideoMedia:input_type -> streamgate.transcoder.v1.DeleteVideoMediaRequest
+	7,  // 30: streamgate.transcoder.v1.TranscoderService.SubmitJob:output_type -> streamgate.transcoder.v1.SubmitJobResponse
+	9,  // 31: streamgate.transcoder.v1.TranscoderService.GetJob:output_type -> streamgate.transcoder.v1.GetJobResponse
+	11, // 32: streamgate.transcoder.v1.TranscoderService.CancelJob:output_type -> streamgate.transcoder.v1.CancelJobResponse
+	13, // 33: streamgate.transcoder.v1.TranscoderService.ListJobs:output_type -> streamgate.transcoder.v1.ListJobsResponse
+	15, // 34: streamgate.transcoder.v1.TranscoderService.WatchJob:output_type -> streamgate.transcoder.v1.WatchJobResponse
+	18, // 35: streamgate.transcoder.v1.TranscoderService.GetPoolStats:output_type -> streamgate.transcoder.v1.GetPoolStatsResponse
+	21, // 36: streamgate.transcoder.v1.TranscoderService.DeleteVideoMedia:output_type -> streamgate.transcoder.v1.DeleteVideoMediaResponse
+	30, // [30:37] is the sub-list for method output_type
+	23, // [23:30] is the sub-list for method input_type
 	23, // [23:23] is the sub-list for extension type_name
 	23, // [23:23] is the sub-list for extension extendee
 	0,  // [0:23] is the sub-list for field type_name
@@ -1880,7 +1991,7 @@ func file_streamgate_transcoder_v1_transcoder_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc), len(file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -785,6 +785,200 @@ func (x *CancelUploadResponse) GetUpload() *Upload {
 	return nil
 }
 
+// ExpireAbandonedUploadsRequest bounds one cleanup pass.
+type ExpireAbandonedUploadsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most uploads to expire in this call, 1 to 10000; 0 means 1000. The
+	// rest wait for the next call.
+	Limit         int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireAbandonedUploadsRequest) Reset() {
+	*x = ExpireAbandonedUploadsRequest{}
+	mi := &file_streamgate_upload_v1_upload_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireAbandonedUploadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireAbandonedUploadsRequest) ProtoMessage() {}
+
+func (x *ExpireAbandonedUploadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_upload_v1_upload_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireAbandonedUploadsRequest.ProtoReflect.Descriptor instead.
+func (*ExpireAbandonedUploadsRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_upload_v1_upload_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ExpireAbandonedUploadsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ExpireAbandonedUploadsResponse says what the pass did.
+type ExpireAbandonedUploadsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Uploads moved to UPLOAD_STATE_EXPIRED by this call.
+	ExpiredCount int32 `protobuf:"varint,1,opt,name=expired_count,json=expiredCount,proto3" json:"expired_count,omitempty"`
+	// True when more abandoned uploads remain than limit allowed.
+	More          bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireAbandonedUploadsResponse) Reset() {
+	*x = ExpireAbandonedUploadsResponse{}
+	mi := &file_streamgate_upload_v1_upload_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireAbandonedUploadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireAbandonedUploadsResponse) ProtoMessage() {}
+
+func (x *ExpireAbandonedUploadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_upload_v1_upload_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireAbandonedUploadsResponse.ProtoReflect.Descriptor instead.
+func (*ExpireAbandonedUploadsResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_upload_v1_upload_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExpireAbandonedUploadsResponse) GetExpiredCount() int32 {
+	if x != nil {
+		return x.ExpiredCount
+	}
+	return 0
+}
+
+func (x *ExpireAbandonedUploadsResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+// DeleteVideoSourceRequest names the video whose source bytes go.
+type DeleteVideoSourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Video id ("vid_...").
+	VideoId       string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVideoSourceRequest) Reset() {
+	*x = DeleteVideoSourceRequest{}
+	mi := &file_streamgate_upload_v1_upload_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVideoSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVideoSourceRequest) ProtoMessage() {}
+
+func (x *DeleteVideoSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_upload_v1_upload_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVideoSourceRequest.ProtoReflect.Descriptor instead.
+func (*DeleteVideoSourceRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_upload_v1_upload_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteVideoSourceRequest) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+// DeleteVideoSourceResponse says what was deleted.
+type DeleteVideoSourceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Uploads of the video whose bytes were looked for and are now gone.
+	UploadCount   int32 `protobuf:"varint,1,opt,name=upload_count,json=uploadCount,proto3" json:"upload_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVideoSourceResponse) Reset() {
+	*x = DeleteVideoSourceResponse{}
+	mi := &file_streamgate_upload_v1_upload_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVideoSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVideoSourceResponse) ProtoMessage() {}
+
+func (x *DeleteVideoSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_upload_v1_upload_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVideoSourceResponse.ProtoReflect.Descriptor instead.
+func (*DeleteVideoSourceResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_upload_v1_upload_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeleteVideoSourceResponse) GetUploadCount() int32 {
+	if x != nil {
+		return x.UploadCount
+	}
+	return 0
+}
+
 var File_streamgate_upload_v1_upload_service_proto protoreflect.FileDescriptor
 
 const file_streamgate_upload_v1_upload_service_proto_rawDesc = "" +
@@ -841,7 +1035,16 @@ const file_streamgate_upload_v1_upload_service_proto_rawDesc = "" +
 	"\x13CancelUploadRequest\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\"L\n" +
 	"\x14CancelUploadResponse\x124\n" +
-	"\x06upload\x18\x01 \x01(\v2\x1c.streamgate.upload.v1.UploadR\x06upload*\xe8\x01\n" +
+	"\x06upload\x18\x01 \x01(\v2\x1c.streamgate.upload.v1.UploadR\x06upload\"5\n" +
+	"\x1dExpireAbandonedUploadsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"Y\n" +
+	"\x1eExpireAbandonedUploadsResponse\x12#\n" +
+	"\rexpired_count\x18\x01 \x01(\x05R\fexpiredCount\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\"5\n" +
+	"\x18DeleteVideoSourceRequest\x12\x19\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\">\n" +
+	"\x19DeleteVideoSourceResponse\x12!\n" +
+	"\fupload_count\x18\x01 \x01(\x05R\vuploadCount*\xe8\x01\n" +
 	"\vUploadState\x12\x1c\n" +
 	"\x18UPLOAD_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14UPLOAD_STATE_CREATED\x10\x01\x12\x1a\n" +
@@ -850,12 +1053,14 @@ const file_streamgate_upload_v1_upload_service_proto_rawDesc = "" +
 	"\x16UPLOAD_STATE_COMPLETED\x10\x04\x12\x17\n" +
 	"\x13UPLOAD_STATE_FAILED\x10\x05\x12\x19\n" +
 	"\x15UPLOAD_STATE_CANCELED\x10\x06\x12\x18\n" +
-	"\x14UPLOAD_STATE_EXPIRED\x10\a2\xb4\x04\n" +
+	"\x14UPLOAD_STATE_EXPIRED\x10\a2\xc2\x06\n" +
 	"\rUploadService\x12\x81\x01\n" +
 	"\fCreateUpload\x12).streamgate.upload.v1.CreateUploadRequest\x1a*.streamgate.upload.v1.CreateUploadResponse\"\x1a\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/uploads\x12\x84\x01\n" +
 	"\tGetUpload\x12&.streamgate.upload.v1.GetUploadRequest\x1a'.streamgate.upload.v1.GetUploadResponse\"&\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/uploads/{upload_id}\x90\x02\x01\x12~\n" +
 	"\vListUploads\x12(.streamgate.upload.v1.ListUploadsRequest\x1a).streamgate.upload.v1.ListUploadsResponse\"\x1a\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\r\x12\v/v1/uploads\x90\x02\x01\x12\x97\x01\n" +
-	"\fCancelUpload\x12).streamgate.upload.v1.CancelUploadRequest\x1a*.streamgate.upload.v1.CancelUploadResponse\"0\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/uploads/{upload_id}:cancel\x90\x02\x02B\xe7\x01\n" +
+	"\fCancelUpload\x12).streamgate.upload.v1.CancelUploadRequest\x1a*.streamgate.upload.v1.CancelUploadResponse\"0\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/uploads/{upload_id}:cancel\x90\x02\x02\x12\x8c\x01\n" +
+	"\x16ExpireAbandonedUploads\x123.streamgate.upload.v1.ExpireAbandonedUploadsRequest\x1a4.streamgate.upload.v1.ExpireAbandonedUploadsResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02\x12}\n" +
+	"\x11DeleteVideoSource\x12..streamgate.upload.v1.DeleteVideoSourceRequest\x1a/.streamgate.upload.v1.DeleteVideoSourceResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02B\xe7\x01\n" +
 	"\x18com.streamgate.upload.v1B\x12UploadServiceProtoP\x01ZEgithub.com/streamgate/streamgate/gen/go/streamgate/upload/v1;uploadv1\xa2\x02\x03SUX\xaa\x02\x14Streamgate.Upload.V1\xca\x02\x14Streamgate\\Upload\\V1\xe2\x02 Streamgate\\Upload\\V1\\GPBMetadata\xea\x02\x16Streamgate::Upload::V1b\x06proto3"
 
 var (
@@ -871,29 +1076,33 @@ func file_streamgate_upload_v1_upload_service_proto_rawDescGZIP() []byte {
 }
 
 var file_streamgate_upload_v1_upload_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_streamgate_upload_v1_upload_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_streamgate_upload_v1_upload_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_streamgate_upload_v1_upload_service_proto_goTypes = []any{
-	(UploadState)(0),              // 0: streamgate.upload.v1.UploadState
-	(*Upload)(nil),                // 1: streamgate.upload.v1.Upload
-	(*CreateUploadRequest)(nil),   // 2: streamgate.upload.v1.CreateUploadRequest
-	(*CreateUploadResponse)(nil),  // 3: streamgate.upload.v1.CreateUploadResponse
-	(*GetUploadRequest)(nil),      // 4: streamgate.upload.v1.GetUploadRequest
-	(*GetUploadResponse)(nil),     // 5: streamgate.upload.v1.GetUploadResponse
-	(*ListUploadsRequest)(nil),    // 6: streamgate.upload.v1.ListUploadsRequest
-	(*ListUploadsResponse)(nil),   // 7: streamgate.upload.v1.ListUploadsResponse
-	(*CancelUploadRequest)(nil),   // 8: streamgate.upload.v1.CancelUploadRequest
-	(*CancelUploadResponse)(nil),  // 9: streamgate.upload.v1.CancelUploadResponse
-	(*v1.MediaInfo)(nil),          // 10: streamgate.metadata.v1.MediaInfo
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*v11.AccessPolicy)(nil),      // 12: streamgate.auth.v1.AccessPolicy
+	(UploadState)(0),                       // 0: streamgate.upload.v1.UploadState
+	(*Upload)(nil),                         // 1: streamgate.upload.v1.Upload
+	(*CreateUploadRequest)(nil),            // 2: streamgate.upload.v1.CreateUploadRequest
+	(*CreateUploadResponse)(nil),           // 3: streamgate.upload.v1.CreateUploadResponse
+	(*GetUploadRequest)(nil),               // 4: streamgate.upload.v1.GetUploadRequest
+	(*GetUploadResponse)(nil),              // 5: streamgate.upload.v1.GetUploadResponse
+	(*ListUploadsRequest)(nil),             // 6: streamgate.upload.v1.ListUploadsRequest
+	(*ListUploadsResponse)(nil),            // 7: streamgate.upload.v1.ListUploadsResponse
+	(*CancelUploadRequest)(nil),            // 8: streamgate.upload.v1.CancelUploadRequest
+	(*CancelUploadResponse)(nil),           // 9: streamgate.upload.v1.CancelUploadResponse
+	(*ExpireAbandonedUploadsRequest)(nil),  // 10: streamgate.upload.v1.ExpireAbandonedUploadsRequest
+	(*ExpireAbandonedUploadsResponse)(nil), // 11: streamgate.upload.v1.ExpireAbandonedUploadsResponse
+	(*DeleteVideoSourceRequest)(nil),       // 12: streamgate.upload.v1.DeleteVideoSourceRequest
+	(*DeleteVideoSourceResponse)(nil),      // 13: streamgate.upload.v1.DeleteVideoSourceResponse
+	(*v1.MediaInfo)(nil),                   // 14: streamgate.metadata.v1.MediaInfo
+	(*timestamppb.Timestamp)(nil),          // 15: google.protobuf.Timestamp
+	(*v11.AccessPolicy)(nil),               // 16: streamgate.auth.v1.AccessPolicy
 }
 var file_streamgate_upload_v1_upload_service_proto_depIdxs = []int32{
 	0,  // 0: streamgate.upload.v1.Upload.state:type_name -> streamgate.upload.v1.UploadState
-	10, // 1: streamgate.upload.v1.Upload.media_info:type_name -> streamgate.metadata.v1.MediaInfo
-	11, // 2: streamgate.upload.v1.Upload.create_time:type_name -> google.protobuf.Timestamp
-	11, // 3: streamgate.upload.v1.Upload.update_time:type_name -> google.protobuf.Timestamp
-	11, // 4: streamgate.upload.v1.Upload.expire_time:type_name -> google.protobuf.Timestamp
-	12, // 5: streamgate.upload.v1.CreateUploadRequest.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
+	14, // 1: streamgate.upload.v1.Upload.media_info:type_name -> streamgate.metadata.v1.MediaInfo
+	15, // 2: streamgate.upload.v1.Upload.create_time:type_name -> google.protobuf.Timestamp
+	15, // 3: streamgate.upload.v1.Upload.update_time:type_name -> google.protobuf.Timestamp
+	15, // 4: streamgate.upload.v1.Upload.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 5: streamgate.upload.v1.CreateUploadRequest.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
 	1,  // 6: streamgate.upload.v1.CreateUploadResponse.upload:type_name -> streamgate.upload.v1.Upload
 	1,  // 7: streamgate.upload.v1.GetUploadResponse.upload:type_name -> streamgate.upload.v1.Upload
 	0,  // 8: streamgate.upload.v1.ListUploadsRequest.state:type_name -> streamgate.upload.v1.UploadState
@@ -903,12 +1112,16 @@ var file_streamgate_upload_v1_upload_service_proto_depIdxs = []int32{
 	4,  // 12: streamgate.upload.v1.UploadService.GetUpload:input_type -> streamgate.upload.v1.GetUploadRequest
 	6,  // 13: streamgate.upload.v1.UploadService.ListUploads:input_type -> streamgate.upload.v1.ListUploadsRequest
 	8,  // 14: streamgate.upload.v1.UploadService.CancelUpload:input_type -> streamgate.upload.v1.CancelUploadRequest
-	3,  // 15: streamgate.upload.v1.UploadService.CreateUpload:output_type -> streamgate.upload.v1.CreateUploadResponse
-	5,  // 16: streamgate.upload.v1.UploadService.GetUpload:output_type -> streamgate.upload.v1.GetUploadResponse
-	7,  // 17: streamgate.upload.v1.UploadService.ListUploads:output_type -> streamgate.upload.v1.ListUploadsResponse
-	9,  // 18: streamgate.upload.v1.UploadService.CancelUpload:output_type -> streamgate.upload.v1.CancelUploadResponse
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
+	10, // 15: streamgate.upload.v1.UploadService.ExpireAbandonedUploads:input_type -> streamgate.upload.v1.ExpireAbandonedUploadsRequest
+	12, // 16: streamgate.upload.v1.UploadService.DeleteVideoSource:input_type -> streamgate.upload.v1.DeleteVideoSourceRequest
+	3,  // 17: streamgate.upload.v1.UploadService.CreateUpload:output_type -> streamgate.upload.v1.CreateUploadResponse
+	5,  // 18: streamgate.upload.v1.UploadService.GetUpload:output_type -> streamgate.upload.v1.GetUploadResponse
+	7,  // 19: streamgate.upload.v1.UploadService.ListUploads:output_type -> streamgate.upload.v1.ListUploadsResponse
+	9,  // 20: streamgate.upload.v1.UploadService.CancelUpload:output_type -> streamgate.upload.v1.CancelUploadResponse
+	11, // 21: streamgate.upload.v1.UploadService.ExpireAbandonedUploads:output_type -> streamgate.upload.v1.ExpireAbandonedUploadsResponse
+	13, // 22: streamgate.upload.v1.UploadService.DeleteVideoSource:output_type -> streamgate.upload.v1.DeleteVideoSourceResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -925,7 +1138,7 @@ func file_streamgate_upload_v1_upload_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_upload_v1_upload_service_proto_rawDesc), len(file_streamgate_upload_v1_upload_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1286,8 +1286,10 @@ func (x *ListSchedulesResponse) GetNextPageToken() string {
 // Each delivery is `POST <url>` with `Content-Type: application/json` and
 // the body {"id": "<event id>", "type": "video.ready", "time": "<RFC 3339>",
 // "data": {...}}, where data is the event payload
-// (streamgate.events.v1.VideoReady, VideoFailed or UploadCompleted) in
-// protobuf JSON form. id is the same on every retry of the same event:
+// (streamgate.events.v1.VideoReady, VideoFailed, UploadCompleted,
+// UploadFailed, or AlertTransitioned for operator webhooks) in protobuf JSON
+// form; "webhook.test" (SendTestWebhookDelivery) carries {"webhook_id",
+// "message"}. id is the same on every retry of the same event:
 // deduplicate on it. Any 2xx answer within 10 seconds is success; anything
 // else (including redirects, which are not followed) is a failed attempt,
 // retried with the job backoff described on WorkerService.
@@ -1308,7 +1310,7 @@ type Webhook struct {
 	// Output only.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Wallet that owns it (the session that created it), EIP-55 checksummed.
-	// Output only.
+	// Empty for an operator webhook. Output only.
 	OwnerAddress string `protobuf:"bytes,2,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
 	// Where to POST, at most 2048 characters. Must be https://, except that
 	// http:// is accepted for loopback hosts (localhost, 127.0.0.0/8, [::1])
@@ -1316,11 +1318,15 @@ type Webhook struct {
 	// to a loopback, private or link-local address is refused (at creation,
 	// and at delivery as a failed attempt). No user info, no fragment.
 	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
-	// Event types to deliver, 1 to 10 distinct values among "video.ready",
-	// "video.failed" and "upload.completed".
+	// Event types to deliver, 1 to 10 distinct values. A wallet's webhook
+	// takes "video.ready", "video.failed", "upload.completed" and
+	// "upload.failed" (events about the wallet's own uploads and videos); an
+	// operator webhook takes "alert.transitioned".
 	EventTypes []string `protobuf:"bytes,4,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
 	// When the webhook was created. Output only.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// True for an operator webhook (CreateOperatorWebhook). Output only.
+	Operator      bool `protobuf:"varint,6,opt,name=operator,proto3" json:"operator,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1388,6 +1394,13 @@ func (x *Webhook) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *Webhook) GetOperator() bool {
+	if x != nil {
+		return x.Operator
+	}
+	return false
 }
 
 // CreateWebhookRequest describes a new webhook for the caller's wallet.
@@ -1948,6 +1961,540 @@ func (x *ListWebhookDeliveriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// SendTestWebhookDeliveryRequest names the webhook to test.
+type SendTestWebhookDeliveryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Webhook id ("whk_..."), one of the caller's.
+	WebhookId     string `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendTestWebhookDeliveryRequest) Reset() {
+	*x = SendTestWebhookDeliveryRequest{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendTestWebhookDeliveryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendTestWebhookDeliveryRequest) ProtoMessage() {}
+
+func (x *SendTestWebhookDeliveryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendTestWebhookDeliveryRequest.ProtoReflect.Descriptor instead.
+func (*SendTestWebhookDeliveryRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SendTestWebhookDeliveryRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+// SendTestWebhookDeliveryResponse carries the queued delivery job.
+type SendTestWebhookDeliveryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The "webhook.deliver" job ("wjob_..."); its attempts appear in
+	// ListWebhookDeliveries with event_type "webhook.test".
+	JobId string `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// The synthetic event's id ("webhook.test:<ulid>"), the body's "id".
+	EventId       string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendTestWebhookDeliveryResponse) Reset() {
+	*x = SendTestWebhookDeliveryResponse{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendTestWebhookDeliveryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendTestWebhookDeliveryResponse) ProtoMessage() {}
+
+func (x *SendTestWebhookDeliveryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendTestWebhookDeliveryResponse.ProtoReflect.Descriptor instead.
+func (*SendTestWebhookDeliveryResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SendTestWebhookDeliveryResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *SendTestWebhookDeliveryResponse) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+// CreateOperatorWebhookRequest describes a new operator webhook.
+type CreateOperatorWebhookRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Endpoint URL, as in Webhook.url.
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// Event types to deliver: "alert.transitioned".
+	EventTypes []string `protobuf:"bytes,2,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	// Client-chosen id that makes retries safe, as in CreateWebhookRequest.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOperatorWebhookRequest) Reset() {
+	*x = CreateOperatorWebhookRequest{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOperatorWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOperatorWebhookRequest) ProtoMessage() {}
+
+func (x *CreateOperatorWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOperatorWebhookRequest.ProtoReflect.Descriptor instead.
+func (*CreateOperatorWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CreateOperatorWebhookRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CreateOperatorWebhookRequest) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *CreateOperatorWebhookRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// CreateOperatorWebhookResponse carries the new webhook and its secret.
+type CreateOperatorWebhookResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The webhook, with operator true.
+	Webhook *Webhook `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// Signing secret, as in CreateWebhookResponse: shown only here.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOperatorWebhookResponse) Reset() {
+	*x = CreateOperatorWebhookResponse{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOperatorWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOperatorWebhookResponse) ProtoMessage() {}
+
+func (x *CreateOperatorWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOperatorWebhookResponse.ProtoReflect.Descriptor instead.
+func (*CreateOperatorWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CreateOperatorWebhookResponse) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *CreateOperatorWebhookResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// ListOperatorWebhooksRequest pages through the operator webhooks.
+type ListOperatorWebhooksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum webhooks to return, 1 to 100; 0 means 20.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token from the previous page; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorWebhooksRequest) Reset() {
+	*x = ListOperatorWebhooksRequest{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorWebhooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorWebhooksRequest) ProtoMessage() {}
+
+func (x *ListOperatorWebhooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorWebhooksRequest.ProtoReflect.Descriptor instead.
+func (*ListOperatorWebhooksRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListOperatorWebhooksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOperatorWebhooksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListOperatorWebhooksResponse is one page of operator webhooks.
+type ListOperatorWebhooksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page, newest first.
+	Webhooks []*Webhook `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorWebhooksResponse) Reset() {
+	*x = ListOperatorWebhooksResponse{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorWebhooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorWebhooksResponse) ProtoMessage() {}
+
+func (x *ListOperatorWebhooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorWebhooksResponse.ProtoReflect.Descriptor instead.
+func (*ListOperatorWebhooksResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListOperatorWebhooksResponse) GetWebhooks() []*Webhook {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+func (x *ListOperatorWebhooksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DeleteOperatorWebhookRequest names the operator webhook to remove.
+type DeleteOperatorWebhookRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Webhook id ("whk_...").
+	WebhookId     string `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOperatorWebhookRequest) Reset() {
+	*x = DeleteOperatorWebhookRequest{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOperatorWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOperatorWebhookRequest) ProtoMessage() {}
+
+func (x *DeleteOperatorWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOperatorWebhookRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOperatorWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DeleteOperatorWebhookRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+// DeleteOperatorWebhookResponse is empty: the webhook is gone.
+type DeleteOperatorWebhookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOperatorWebhookResponse) Reset() {
+	*x = DeleteOperatorWebhookResponse{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOperatorWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOperatorWebhookResponse) ProtoMessage() {}
+
+func (x *DeleteOperatorWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOperatorWebhookResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOperatorWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{35}
+}
+
+// ListOperatorWebhookDeliveriesRequest pages through one operator
+// webhook's attempts.
+type ListOperatorWebhookDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Webhook id ("whk_..."), an operator webhook.
+	WebhookId string `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// Maximum attempts to return, 1 to 100; 0 means 20.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token from the previous page; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorWebhookDeliveriesRequest) Reset() {
+	*x = ListOperatorWebhookDeliveriesRequest{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorWebhookDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorWebhookDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListOperatorWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListOperatorWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListOperatorWebhookDeliveriesRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *ListOperatorWebhookDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOperatorWebhookDeliveriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListOperatorWebhookDeliveriesResponse is one page of attempts.
+type ListOperatorWebhookDeliveriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page, newest first.
+	Deliveries []*WebhookDelivery `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorWebhookDeliveriesResponse) Reset() {
+	*x = ListOperatorWebhookDeliveriesResponse{}
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorWebhookDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorWebhookDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListOperatorWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_worker_v1_worker_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListOperatorWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_worker_v1_worker_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListOperatorWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *ListOperatorWebhookDeliveriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_streamgate_worker_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_streamgate_worker_v1_worker_service_proto_rawDesc = "" +
@@ -2036,7 +2583,7 @@ const file_streamgate_worker_v1_worker_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"}\n" +
 	"\x15ListSchedulesResponse\x12<\n" +
 	"\tschedules\x18\x01 \x03(\v2\x1e.streamgate.worker.v1.ScheduleR\tschedules\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xae\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xca\x01\n" +
 	"\aWebhook\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\rowner_address\x18\x02 \x01(\tR\fownerAddress\x12\x10\n" +
@@ -2044,7 +2591,8 @@ const file_streamgate_worker_v1_worker_service_proto_rawDesc = "" +
 	"\vevent_types\x18\x04 \x03(\tR\n" +
 	"eventTypes\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"h\n" +
+	"createTime\x12\x1a\n" +
+	"\boperator\x18\x06 \x01(\bR\boperator\"h\n" +
 	"\x14CreateWebhookRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
 	"\vevent_types\x18\x02 \x03(\tR\n" +
@@ -2087,6 +2635,43 @@ const file_streamgate_worker_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2%.streamgate.worker.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"?\n" +
+	"\x1eSendTestWebhookDeliveryRequest\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tR\twebhookId\"S\n" +
+	"\x1fSendTestWebhookDeliveryResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\tR\aeventId\"p\n" +
+	"\x1cCreateOperatorWebhookRequest\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
+	"\vevent_types\x18\x02 \x03(\tR\n" +
+	"eventTypes\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"p\n" +
+	"\x1dCreateOperatorWebhookResponse\x127\n" +
+	"\awebhook\x18\x01 \x01(\v2\x1d.streamgate.worker.v1.WebhookR\awebhook\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"Y\n" +
+	"\x1bListOperatorWebhooksRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x81\x01\n" +
+	"\x1cListOperatorWebhooksResponse\x129\n" +
+	"\bwebhooks\x18\x01 \x03(\v2\x1d.streamgate.worker.v1.WebhookR\bwebhooks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"=\n" +
+	"\x1cDeleteOperatorWebhookRequest\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tR\twebhookId\"\x1f\n" +
+	"\x1dDeleteOperatorWebhookResponse\"\x81\x01\n" +
+	"$ListOperatorWebhookDeliveriesRequest\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x96\x01\n" +
+	"%ListOperatorWebhookDeliveriesResponse\x12E\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2%.streamgate.worker.v1.WebhookDeliveryR\n" +
+	"deliveries\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xc8\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -2096,7 +2681,7 @@ const file_streamgate_worker_v1_worker_service_proto_rawDesc = "" +
 	"\x12JOB_STATE_RETRYING\x10\x04\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x12\n" +
 	"\x0eJOB_STATE_DEAD\x10\x06\x12\x16\n" +
-	"\x12JOB_STATE_CANCELED\x10\a2\xfd\f\n" +
+	"\x12JOB_STATE_CANCELED\x10\a2\x93\x14\n" +
 	"\rWorkerService\x12b\n" +
 	"\tSubmitJob\x12&.streamgate.worker.v1.SubmitJobRequest\x1a'.streamgate.worker.v1.SubmitJobResponse\"\x04\xc8\xf3\x18\x04\x12u\n" +
 	"\x06GetJob\x12#.streamgate.worker.v1.GetJobRequest\x1a$.streamgate.worker.v1.GetJobResponse\" \xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/jobs/{job_id}\x90\x02\x01\x12r\n" +
@@ -2110,7 +2695,12 @@ const file_streamgate_worker_v1_worker_service_proto_rawDesc = "" +
 	"\rCreateWebhook\x12*.streamgate.worker.v1.CreateWebhookRequest\x1a+.streamgate.worker.v1.CreateWebhookResponse\"\x1b\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/webhooks\x12\x82\x01\n" +
 	"\fListWebhooks\x12).streamgate.worker.v1.ListWebhooksRequest\x1a*.streamgate.worker.v1.ListWebhooksResponse\"\x1b\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/webhooks\x90\x02\x01\x12\x92\x01\n" +
 	"\rDeleteWebhook\x12*.streamgate.worker.v1.DeleteWebhookRequest\x1a+.streamgate.worker.v1.DeleteWebhookResponse\"(\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1b*\x19/v1/webhooks/{webhook_id}\x90\x02\x02\x12\xb5\x01\n" +
-	"\x15ListWebhookDeliveries\x122.streamgate.worker.v1.ListWebhookDeliveriesRequest\x1a3.streamgate.worker.v1.ListWebhookDeliveriesResponse\"3\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02&\x12$/v1/webhooks/{webhook_id}/deliveries\x90\x02\x01B\xe7\x01\n" +
+	"\x15ListWebhookDeliveries\x122.streamgate.worker.v1.ListWebhookDeliveriesRequest\x1a3.streamgate.worker.v1.ListWebhookDeliveriesResponse\"3\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02&\x12$/v1/webhooks/{webhook_id}/deliveries\x90\x02\x01\x12\xb5\x01\n" +
+	"\x17SendTestWebhookDelivery\x124.streamgate.worker.v1.SendTestWebhookDeliveryRequest\x1a5.streamgate.worker.v1.SendTestWebhookDeliveryResponse\"-\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/webhooks/{webhook_id}:test\x12\xa6\x01\n" +
+	"\x15CreateOperatorWebhook\x122.streamgate.worker.v1.CreateOperatorWebhookRequest\x1a3.streamgate.worker.v1.CreateOperatorWebhookResponse\"$\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/operator/webhooks\x12\xa3\x01\n" +
+	"\x14ListOperatorWebhooks\x121.streamgate.worker.v1.ListOperatorWebhooksRequest\x1a2.streamgate.worker.v1.ListOperatorWebhooksResponse\"$\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/operator/webhooks\x90\x02\x01\x12\xb3\x01\n" +
+	"\x15DeleteOperatorWebhook\x122.streamgate.worker.v1.DeleteOperatorWebhookRequest\x1a3.streamgate.worker.v1.DeleteOperatorWebhookResponse\"1\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02$*\"/v1/operator/webhooks/{webhook_id}\x90\x02\x02\x12\xd6\x01\n" +
+	"\x1dListOperatorWebhookDeliveries\x12:.streamgate.worker.v1.ListOperatorWebhookDeliveriesRequest\x1a;.streamgate.worker.v1.ListOperatorWebhookDeliveriesResponse\"<\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02/\x12-/v1/operator/webhooks/{webhook_id}/deliveries\x90\x02\x01B\xe7\x01\n" +
 	"\x18com.streamgate.worker.v1B\x12WorkerServiceProtoP\x01ZEgithub.com/streamgate/streamgate/gen/go/streamgate/worker/v1;workerv1\xa2\x02\x03SWX\xaa\x02\x14Streamgate.Worker.V1\xca\x02\x14Streamgate\\Worker\\V1\xe2\x02 Streamgate\\Worker\\V1\\GPBMetadata\xea\x02\x16Streamgate::Worker::V1b\x06proto3"
 
 var (
@@ -2126,98 +2716,121 @@ func file_streamgate_worker_v1_worker_service_proto_rawDescGZIP() []byte {
 }
 
 var file_streamgate_worker_v1_worker_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_streamgate_worker_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_streamgate_worker_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_streamgate_worker_v1_worker_service_proto_goTypes = []any{
-	(JobState)(0),                         // 0: streamgate.worker.v1.JobState
-	(*Job)(nil),                           // 1: streamgate.worker.v1.Job
-	(*SubmitJobRequest)(nil),              // 2: streamgate.worker.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),             // 3: streamgate.worker.v1.SubmitJobResponse
-	(*GetJobRequest)(nil),                 // 4: streamgate.worker.v1.GetJobRequest
-	(*GetJobResponse)(nil),                // 5: streamgate.worker.v1.GetJobResponse
-	(*ListJobsRequest)(nil),               // 6: streamgate.worker.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),              // 7: streamgate.worker.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),              // 8: streamgate.worker.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),             // 9: streamgate.worker.v1.CancelJobResponse
-	(*RetryJobRequest)(nil),               // 10: streamgate.worker.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),              // 11: streamgate.worker.v1.RetryJobResponse
-	(*Schedule)(nil),                      // 12: streamgate.worker.v1.Schedule
-	(*CreateScheduleRequest)(nil),         // 13: streamgate.worker.v1.CreateScheduleRequest
-	(*CreateScheduleResponse)(nil),        // 14: streamgate.worker.v1.CreateScheduleResponse
-	(*DeleteScheduleRequest)(nil),         // 15: streamgate.worker.v1.DeleteScheduleRequest
-	(*DeleteScheduleResponse)(nil),        // 16: streamgate.worker.v1.DeleteScheduleResponse
-	(*ListSchedulesRequest)(nil),          // 17: streamgate.worker.v1.ListSchedulesRequest
-	(*ListSchedulesResponse)(nil),         // 18: streamgate.worker.v1.ListSchedulesResponse
-	(*Webhook)(nil),                       // 19: streamgate.worker.v1.Webhook
-	(*CreateWebhookRequest)(nil),          // 20: streamgate.worker.v1.CreateWebhookRequest
-	(*CreateWebhookResponse)(nil),         // 21: streamgate.worker.v1.CreateWebhookResponse
-	(*ListWebhooksRequest)(nil),           // 22: streamgate.worker.v1.ListWebhooksRequest
-	(*ListWebhooksResponse)(nil),          // 23: streamgate.worker.v1.ListWebhooksResponse
-	(*DeleteWebhookRequest)(nil),          // 24: streamgate.worker.v1.DeleteWebhookRequest
-	(*DeleteWebhookResponse)(nil),         // 25: streamgate.worker.v1.DeleteWebhookResponse
-	(*WebhookDelivery)(nil),               // 26: streamgate.worker.v1.WebhookDelivery
-	(*ListWebhookDeliveriesRequest)(nil),  // 27: streamgate.worker.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil), // 28: streamgate.worker.v1.ListWebhookDeliveriesResponse
-	(*timestamppb.Timestamp)(nil),         // 29: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 30: google.protobuf.Duration
+	(JobState)(0),                                 // 0: streamgate.worker.v1.JobState
+	(*Job)(nil),                                   // 1: streamgate.worker.v1.Job
+	(*SubmitJobRequest)(nil),                      // 2: streamgate.worker.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),                     // 3: streamgate.worker.v1.SubmitJobResponse
+	(*GetJobRequest)(nil),                         // 4: streamgate.worker.v1.GetJobRequest
+	(*GetJobResponse)(nil),                        // 5: streamgate.worker.v1.GetJobResponse
+	(*ListJobsRequest)(nil),                       // 6: streamgate.worker.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),                      // 7: streamgate.worker.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),                      // 8: streamgate.worker.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),                     // 9: streamgate.worker.v1.CancelJobResponse
+	(*RetryJobRequest)(nil),                       // 10: streamgate.worker.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),                      // 11: streamgate.worker.v1.RetryJobResponse
+	(*Schedule)(nil),                              // 12: streamgate.worker.v1.Schedule
+	(*CreateScheduleRequest)(nil),                 // 13: streamgate.worker.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil),                // 14: streamgate.worker.v1.CreateScheduleResponse
+	(*DeleteScheduleRequest)(nil),                 // 15: streamgate.worker.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),                // 16: streamgate.worker.v1.DeleteScheduleResponse
+	(*ListSchedulesRequest)(nil),                  // 17: streamgate.worker.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),                 // 18: streamgate.worker.v1.ListSchedulesResponse
+	(*Webhook)(nil),                               // 19: streamgate.worker.v1.Webhook
+	(*CreateWebhookRequest)(nil),                  // 20: streamgate.worker.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),                 // 21: streamgate.worker.v1.CreateWebhookResponse
+	(*ListWebhooksRequest)(nil),                   // 22: streamgate.worker.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),                  // 23: streamgate.worker.v1.ListWebhooksResponse
+	(*DeleteWebhookRequest)(nil),                  // 24: streamgate.worker.v1.DeleteWebhookRequest
+	(*DeleteWebhookResponse)(nil),                 // 25: streamgate.worker.v1.DeleteWebhookResponse
+	(*WebhookDelivery)(nil),                       // 26: streamgate.worker.v1.WebhookDelivery
+	(*ListWebhookDeliveriesRequest)(nil),          // 27: streamgate.worker.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),         // 28: streamgate.worker.v1.ListWebhookDeliveriesResponse
+	(*SendTestWebhookDeliveryRequest)(nil),        // 29: streamgate.worker.v1.SendTestWebhookDeliveryRequest
+	(*SendTestWebhookDeliveryResponse)(nil),       // 30: streamgate.worker.v1.SendTestWebhookDeliveryResponse
+	(*CreateOperatorWebhookRequest)(nil),          // 31: streamgate.worker.v1.CreateOperatorWebhookRequest
+	(*CreateOperatorWebhookResponse)(nil),         // 32: streamgate.worker.v1.CreateOperatorWebhookResponse
+	(*ListOperatorWebhooksRequest)(nil),           // 33: streamgate.worker.v1.ListOperatorWebhooksRequest
+	(*ListOperatorWebhooksResponse)(nil),          // 34: streamgate.worker.v1.ListOperatorWebhooksResponse
+	(*DeleteOperatorWebhookRequest)(nil),          // 35: streamgate.worker.v1.DeleteOperatorWebhookRequest
+	(*DeleteOperatorWebhookResponse)(nil),         // 36: streamgate.worker.v1.DeleteOperatorWebhookResponse
+	(*ListOperatorWebhookDeliveriesRequest)(nil),  // 37: streamgate.worker.v1.ListOperatorWebhookDeliveriesRequest
+	(*ListOperatorWebhookDeliveriesResponse)(nil), // 38: streamgate.worker.v1.ListOperatorWebhookDeliveriesResponse
+	(*timestamppb.Timestamp)(nil),                 // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                   // 40: google.protobuf.Duration
 }
 var file_streamgate_worker_v1_worker_service_proto_depIdxs = []int32{
 	0,  // 0: streamgate.worker.v1.Job.state:type_name -> streamgate.worker.v1.JobState
-	29, // 1: streamgate.worker.v1.Job.next_attempt_time:type_name -> google.protobuf.Timestamp
-	30, // 2: streamgate.worker.v1.Job.timeout:type_name -> google.protobuf.Duration
-	29, // 3: streamgate.worker.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	29, // 4: streamgate.worker.v1.Job.update_time:type_name -> google.protobuf.Timestamp
-	29, // 5: streamgate.worker.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	29, // 6: streamgate.worker.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	29, // 7: streamgate.worker.v1.SubmitJobRequest.run_time:type_name -> google.protobuf.Timestamp
-	30, // 8: streamgate.worker.v1.SubmitJobRequest.timeout:type_name -> google.protobuf.Duration
+	39, // 1: streamgate.worker.v1.Job.next_attempt_time:type_name -> google.protobuf.Timestamp
+	40, // 2: streamgate.worker.v1.Job.timeout:type_name -> google.protobuf.Duration
+	39, // 3: streamgate.worker.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	39, // 4: streamgate.worker.v1.Job.update_time:type_name -> google.protobuf.Timestamp
+	39, // 5: streamgate.worker.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	39, // 6: streamgate.worker.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	39, // 7: streamgate.worker.v1.SubmitJobRequest.run_time:type_name -> google.protobuf.Timestamp
+	40, // 8: streamgate.worker.v1.SubmitJobRequest.timeout:type_name -> google.protobuf.Duration
 	1,  // 9: streamgate.worker.v1.SubmitJobResponse.job:type_name -> streamgate.worker.v1.Job
 	1,  // 10: streamgate.worker.v1.GetJobResponse.job:type_name -> streamgate.worker.v1.Job
 	0,  // 11: streamgate.worker.v1.ListJobsRequest.state:type_name -> streamgate.worker.v1.JobState
 	1,  // 12: streamgate.worker.v1.ListJobsResponse.jobs:type_name -> streamgate.worker.v1.Job
 	1,  // 13: streamgate.worker.v1.CancelJobResponse.job:type_name -> streamgate.worker.v1.Job
 	1,  // 14: streamgate.worker.v1.RetryJobResponse.job:type_name -> streamgate.worker.v1.Job
-	29, // 15: streamgate.worker.v1.Schedule.last_fire_time:type_name -> google.protobuf.Timestamp
-	29, // 16: streamgate.worker.v1.Schedule.next_fire_time:type_name -> google.protobuf.Timestamp
-	29, // 17: streamgate.worker.v1.Schedule.create_time:type_name -> google.protobuf.Timestamp
+	39, // 15: streamgate.worker.v1.Schedule.last_fire_time:type_name -> google.protobuf.Timestamp
+	39, // 16: streamgate.worker.v1.Schedule.next_fire_time:type_name -> google.protobuf.Timestamp
+	39, // 17: streamgate.worker.v1.Schedule.create_time:type_name -> google.protobuf.Timestamp
 	12, // 18: streamgate.worker.v1.CreateScheduleRequest.schedule:type_name -> streamgate.worker.v1.Schedule
 	12, // 19: streamgate.worker.v1.CreateScheduleResponse.schedule:type_name -> streamgate.worker.v1.Schedule
 	12, // 20: streamgate.worker.v1.ListSchedulesResponse.schedules:type_name -> streamgate.worker.v1.Schedule
-	29, // 21: streamgate.worker.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
+	39, // 21: streamgate.worker.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
 	19, // 22: streamgate.worker.v1.CreateWebhookResponse.webhook:type_name -> streamgate.worker.v1.Webhook
 	19, // 23: streamgate.worker.v1.ListWebhooksResponse.webhooks:type_name -> streamgate.worker.v1.Webhook
-	29, // 24: streamgate.worker.v1.WebhookDelivery.attempt_time:type_name -> google.protobuf.Timestamp
-	30, // 25: streamgate.worker.v1.WebhookDelivery.duration:type_name -> google.protobuf.Duration
-	29, // 26: streamgate.worker.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	39, // 24: streamgate.worker.v1.WebhookDelivery.attempt_time:type_name -> google.protobuf.Timestamp
+	40, // 25: streamgate.worker.v1.WebhookDelivery.duration:type_name -> google.protobuf.Duration
+	39, // 26: streamgate.worker.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
 	26, // 27: streamgate.worker.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> streamgate.worker.v1.WebhookDelivery
-	2,  // 28: streamgate.worker.v1.WorkerService.SubmitJob:input_type -> streamgate.worker.v1.SubmitJobRequest
-	4,  // 29: streamgate.worker.v1.WorkerService.GetJob:input_type -> streamgate.worker.v1.GetJobRequest
-	6,  // 30: streamgate.worker.v1.WorkerService.ListJobs:input_type -> streamgate.worker.v1.ListJobsRequest
-	8,  // 31: streamgate.worker.v1.WorkerService.CancelJob:input_type -> streamgate.worker.v1.CancelJobRequest
-	10, // 32: streamgate.worker.v1.WorkerService.RetryJob:input_type -> streamgate.worker.v1.RetryJobRequest
-	13, // 33: streamgate.worker.v1.WorkerService.CreateSchedule:input_type -> streamgate.worker.v1.CreateScheduleRequest
-	15, // 34: streamgate.worker.v1.WorkerService.DeleteSchedule:input_type -> streamgate.worker.v1.DeleteScheduleRequest
-	17, // 35: streamgate.worker.v1.WorkerService.ListSchedules:input_type -> streamgate.worker.v1.ListSchedulesRequest
-	20, // 36: streamgate.worker.v1.WorkerService.CreateWebhook:input_type -> streamgate.worker.v1.CreateWebhookRequest
-	22, // 37: streamgate.worker.v1.WorkerService.ListWebhooks:input_type -> streamgate.worker.v1.ListWebhooksRequest
-	24, // 38: streamgate.worker.v1.WorkerService.DeleteWebhook:input_type -> streamgate.worker.v1.DeleteWebhookRequest
-	27, // 39: streamgate.worker.v1.WorkerService.ListWebhookDeliveries:input_type -> streamgate.worker.v1.ListWebhookDeliveriesRequest
-	3,  // 40: streamgate.worker.v1.WorkerService.SubmitJob:output_type -> streamgate.worker.v1.SubmitJobResponse
-	5,  // 41: streamgate.worker.v1.WorkerService.GetJob:output_type -> streamgate.worker.v1.GetJobResponse
-	7,  // 42: streamgate.worker.v1.WorkerService.ListJobs:output_type -> streamgate.worker.v1.ListJobsResponse
-	9,  // 43: streamgate.worker.v1.WorkerService.CancelJob:output_type -> streamgate.worker.v1.CancelJobResponse
-	11, // 44: streamgate.worker.v1.WorkerService.RetryJob:output_type -> streamgate.worker.v1.RetryJobResponse
-	14, // 45: streamgate.worker.v1.WorkerService.CreateSchedule:output_type -> streamgate.worker.v1.CreateScheduleResponse
-	16, // 46: streamgate.worker.v1.WorkerService.DeleteSchedule:output_type -> streamgate.worker.v1.DeleteScheduleResponse
-	18, // 47: streamgate.worker.v1.WorkerService.ListSchedules:output_type -> streamgate.worker.v1.ListSchedulesResponse
-	21, // 48: streamgate.worker.v1.WorkerService.CreateWebhook:output_type -> streamgate.worker.v1.CreateWebhookResponse
-	23, // 49: streamgate.worker.v1.WorkerService.ListWebhooks:output_type -> streamgate.worker.v1.ListWebhooksResponse
-	25, // 50: streamgate.worker.v1.WorkerService.DeleteWebhook:output_type -> streamgate.worker.v1.DeleteWebhookResponse
-	28, // 51: streamgate.worker.v1.WorkerService.ListWebhookDeliveries:output_type -> streamgate.worker.v1.ListWebhookDeliveriesResponse
-	40, // [40:52] is the sub-list for method output_type
-	28, // [28:40] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	19, // 28: streamgate.worker.v1.CreateOperatorWebhookResponse.webhook:type_name -> streamgate.worker.v1.Webhook
+	19, // 29: streamgate.worker.v1.ListOperatorWebhooksResponse.webhooks:type_name -> streamgate.worker.v1.Webhook
+	26, // 30: streamgate.worker.v1.ListOperatorWebhookDeliveriesResponse.deliveries:type_name -> streamgate.worker.v1.WebhookDelivery
+	2,  // 31: streamgate.worker.v1.WorkerService.SubmitJob:input_type -> streamgate.worker.v1.SubmitJobRequest
+	4,  // 32: streamgate.worker.v1.WorkerService.GetJob:input_type -> streamgate.worker.v1.GetJobRequest
+	6,  // 33: streamgate.worker.v1.WorkerService.ListJobs:input_type -> streamgate.worker.v1.ListJobsRequest
+	8,  // 34: streamgate.worker.v1.WorkerService.CancelJob:input_type -> streamgate.worker.v1.CancelJobRequest
+	10, // 35: streamgate.worker.v1.WorkerService.RetryJob:input_type -> streamgate.worker.v1.RetryJobRequest
+	13, // 36: streamgate.worker.v1.WorkerService.CreateSchedule:input_type -> streamgate.worker.v1.CreateScheduleRequest
+	15, // 37: streamgate.worker.v1.WorkerService.DeleteSchedule:input_type -> streamgate.worker.v1.DeleteScheduleRequest
+	17, // 38: streamgate.worker.v1.WorkerService.ListSchedules:input_type -> streamgate.worker.v1.ListSchedulesRequest
+	20, // 39: streamgate.worker.v1.WorkerService.CreateWebhook:input_type -> streamgate.worker.v1.CreateWebhookRequest
+	22, // 40: streamgate.worker.v1.WorkerService.ListWebhooks:input_type -> streamgate.worker.v1.ListWebhooksRequest
+	24, // 41: streamgate.worker.v1.WorkerService.DeleteWebhook:input_type -> streamgate.worker.v1.DeleteWebhookRequest
+	27, // 42: streamgate.worker.v1.WorkerService.ListWebhookDeliveries:input_type -> streamgate.worker.v1.ListWebhookDeliveriesRequest
+	29, // 43: streamgate.worker.v1.WorkerService.SendTestWebhookDelivery:input_type -> streamgate.worker.v1.SendTestWebhookDeliveryRequest
+	31, // 44: streamgate.worker.v1.WorkerService.CreateOperatorWebhook:input_type -> streamgate.worker.v1.CreateOperatorWebhookRequest
+	33, // 45: streamgate.worker.v1.WorkerService.ListOperatorWebhooks:input_type -> streamgate.worker.v1.ListOperatorWebhooksRequest
+	35, // 46: streamgate.worker.v1.WorkerService.DeleteOperatorWebhook:input_type -> streamgate.worker.v1.DeleteOperatorWebhookRequest
+	37, // 47: streamgate.worker.v1.WorkerService.ListOperatorWebhookDeliveries:input_type -> streamgate.worker.v1.ListOperatorWebhookDeliveriesRequest
+	3,  // 48: streamgate.worker.v1.WorkerService.SubmitJob:output_type -> streamgate.worker.v1.SubmitJobResponse
+	5,  // 49: streamgate.worker.v1.WorkerService.GetJob:output_type -> streamgate.worker.v1.GetJobResponse
+	7,  // 50: streamgate.worker.v1.WorkerService.ListJobs:output_type -> streamgate.worker.v1.ListJobsResponse
+	9,  // 51: streamgate.worker.v1.WorkerService.CancelJob:output_type -> streamgate.worker.v1.CancelJobResponse
+	11, // 52: streamgate.worker.v1.WorkerService.RetryJob:output_type -> streamgate.worker.v1.RetryJobResponse
+	14, // 53: streamgate.worker.v1.WorkerService.CreateSchedule:output_type -> streamgate.worker.v1.CreateScheduleResponse
+	16, // 54: streamgate.worker.v1.WorkerService.DeleteSchedule:output_type -> streamgate.worker.v1.DeleteScheduleResponse
+	18, // 55: streamgate.worker.v1.WorkerService.ListSchedules:output_type -> streamgate.worker.v1.ListSchedulesResponse
+	21, // 56: streamgate.worker.v1.WorkerService.CreateWebhook:output_type -> streamgate.worker.v1.CreateWebhookResponse
+	23, // 57: streamgate.worker.v1.WorkerService.ListWebhooks:output_type -> streamgate.worker.v1.ListWebhooksResponse
+	25, // 58: streamgate.worker.v1.WorkerService.DeleteWebhook:output_type -> streamgate.worker.v1.DeleteWebhookResponse
+	28, // 59: streamgate.worker.v1.WorkerService.ListWebhookDeliveries:output_type -> streamgate.worker.v1.ListWebhookDeliveriesResponse
+	30, // 60: streamgate.worker.v1.WorkerService.SendTestWebhookDelivery:output_type -> streamgate.worker.v1.SendTestWebhookDeliveryResponse
+	32, // 61: streamgate.worker.v1.WorkerService.CreateOperatorWebhook:output_type -> streamgate.worker.v1.CreateOperatorWebhookResponse
+	34, // 62: streamgate.worker.v1.WorkerService.ListOperatorWebhooks:output_type -> streamgate.worker.v1.ListOperatorWebhooksResponse
+	36, // 63: streamgate.worker.v1.WorkerService.DeleteOperatorWebhook:output_type -> streamgate.worker.v1.DeleteOperatorWebhookResponse
+	38, // 64: streamgate.worker.v1.WorkerService.ListOperatorWebhookDeliveries:output_type -> streamgate.worker.v1.ListOperatorWebhookDeliveriesResponse
+	48, // [48:65] is the sub-list for method output_type
+	31, // [31:48] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_worker_v1_worker_service_proto_init() }
@@ -2231,7 +2844,7 @@ func file_streamgate_worker_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_worker_v1_worker_service_proto_rawDesc), len(file_streamgate_worker_v1_worker_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

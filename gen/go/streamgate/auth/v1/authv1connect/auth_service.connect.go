@@ -53,6 +53,9 @@ const (
 	// AuthServiceGetSigningKeysProcedure is the fully-qualified name of the AuthService's
 	// GetSigningKeys RPC.
 	AuthServiceGetSigningKeysProcedure = "/streamgate.auth.v1.AuthService/GetSigningKeys"
+	// AuthServiceReverifyGrantsProcedure is the fully-qualified name of the AuthService's
+	// ReverifyGrants RPC.
+	AuthServiceReverifyGrantsProcedure = "/streamgate.auth.v1.AuthService/ReverifyGrants"
 )
 
 // AuthServiceClient is a client for the streamgate.auth.v1.AuthService service.
@@ -102,6 +105,18 @@ type AuthServiceClient interface {
 	// listed until every token they signed has expired. Cache it for at most
 	// cache_max_age.
 	GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error)
+	// ReverifyGrants re-checks live playback grants (playback tokens issued
+	// under a token-gated policy and not yet expired) against the chain,
+	// bypassing the decision cache. Each grant whose wallet no longer
+	// satisfies the policy is revoked: it is dropped and `ownership.changed`
+	// (allowed=false) is published, so streaming refuses its tokens. The
+	// worker's "ownership.reverify" schedule calls it; it catches what the
+	// Transfer-log watcher missed (a chain it fell behind on, a log it never
+	// received).
+	// Grants are kept in memory by the auth instance that issued them: a call
+	// re-verifies the grants of the instance that answers it.
+	// Errors: INVALID_ARGUMENT for a limit over 100000.
+	ReverifyGrants(context.Context, *connect.Request[v1.ReverifyGrantsRequest]) (*connect.Response[v1.ReverifyGrantsResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the streamgate.auth.v1.AuthService service. By
@@ -166,6 +181,13 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		reverifyGrants: connect.NewClient[v1.ReverifyGrantsRequest, v1.ReverifyGrantsResponse](
+			httpClient,
+			baseURL+AuthServiceReverifyGrantsProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ReverifyGrants")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -179,6 +201,7 @@ type authServiceClient struct {
 	checkAccess        *connect.Client[v1.CheckAccessRequest, v1.CheckAccessResponse]
 	issuePlaybackToken *connect.Client[v1.IssuePlaybackTokenRequest, v1.IssuePlaybackTokenResponse]
 	getSigningKeys     *connect.Client[v1.GetSigningKeysRequest, v1.GetSigningKeysResponse]
+	reverifyGrants     *connect.Client[v1.ReverifyGrantsRequest, v1.ReverifyGrantsResponse]
 }
 
 // CreateChallenge calls streamgate.auth.v1.AuthService.CreateChallenge.
@@ -219,6 +242,11 @@ func (c *authServiceClient) IssuePlaybackToken(ctx context.Context, req *connect
 // GetSigningKeys calls streamgate.auth.v1.AuthService.GetSigningKeys.
 func (c *authServiceClient) GetSigningKeys(ctx context.Context, req *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error) {
 	return c.getSigningKeys.CallUnary(ctx, req)
+}
+
+// ReverifyGrants calls streamgate.auth.v1.AuthService.ReverifyGrants.
+func (c *authServiceClient) ReverifyGrants(ctx context.Context, req *connect.Request[v1.ReverifyGrantsRequest]) (*connect.Response[v1.ReverifyGrantsResponse], error) {
+	return c.reverifyGrants.CallUnary(ctx, req)
 }
 
 // AuthServiceHandler is an implementation of the streamgate.auth.v1.AuthService service.
@@ -268,6 +296,18 @@ type AuthServiceHandler interface {
 	// listed until every token they signed has expired. Cache it for at most
 	// cache_max_age.
 	GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error)
+	// ReverifyGrants re-checks live playback grants (playback tokens issued
+	// under a token-gated policy and not yet expired) against the chain,
+	// bypassing the decision cache. Each grant whose wallet no longer
+	// satisfies the policy is revoked: it is dropped and `ownership.changed`
+	// (allowed=false) is published, so streaming refuses its tokens. The
+	// worker's "ownership.reverify" schedule calls it; it catches what the
+	// Transfer-log watcher missed (a chain it fell behind on, a log it never
+	// received).
+	// Grants are kept in memory by the auth instance that issued them: a call
+	// re-verifies the grants of the instance that answers it.
+	// Errors: INVALID_ARGUMENT for a limit over 100000.
+	ReverifyGrants(context.Context, *connect.Request[v1.ReverifyGrantsRequest]) (*connect.Response[v1.ReverifyGrantsResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -328,6 +368,13 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceReverifyGrantsHandler := connect.NewUnaryHandler(
+		AuthServiceReverifyGrantsProcedure,
+		svc.ReverifyGrants,
+		connect.WithSchema(authServiceMethods.ByName("ReverifyGrants")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/streamgate.auth.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceCreateChallengeProcedure:
@@ -346,6 +393,8 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceIssuePlaybackTokenHandler.ServeHTTP(w, r)
 		case AuthServiceGetSigningKeysProcedure:
 			authServiceGetSigningKeysHandler.ServeHTTP(w, r)
+		case AuthServiceReverifyGrantsProcedure:
+			authServiceReverifyGrantsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -385,4 +434,8 @@ func (UnimplementedAuthServiceHandler) IssuePlaybackToken(context.Context, *conn
 
 func (UnimplementedAuthServiceHandler) GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.auth.v1.AuthService.GetSigningKeys is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ReverifyGrants(context.Context, *connect.Request[v1.ReverifyGrantsRequest]) (*connect.Response[v1.ReverifyGrantsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.auth.v1.AuthService.ReverifyGrants is not implemented"))
 }

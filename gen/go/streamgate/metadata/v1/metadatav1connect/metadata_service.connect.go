@@ -51,6 +51,12 @@ const (
 	// MetadataServiceSearchVideosProcedure is the fully-qualified name of the MetadataService's
 	// SearchVideos RPC.
 	MetadataServiceSearchVideosProcedure = "/streamgate.metadata.v1.MetadataService/SearchVideos"
+	// MetadataServiceListPendingMediaDeletionsProcedure is the fully-qualified name of the
+	// MetadataService's ListPendingMediaDeletions RPC.
+	MetadataServiceListPendingMediaDeletionsProcedure = "/streamgate.metadata.v1.MetadataService/ListPendingMediaDeletions"
+	// MetadataServiceCompleteMediaDeletionProcedure is the fully-qualified name of the
+	// MetadataService's CompleteMediaDeletion RPC.
+	MetadataServiceCompleteMediaDeletionProcedure = "/streamgate.metadata.v1.MetadataService/CompleteMediaDeletion"
 )
 
 // MetadataServiceClient is a client for the streamgate.metadata.v1.MetadataService service.
@@ -85,6 +91,17 @@ type MetadataServiceClient interface {
 	// tags, best match first.
 	// Errors: INVALID_ARGUMENT for an empty or over-long query.
 	SearchVideos(context.Context, *connect.Request[v1.SearchVideosRequest]) (*connect.Response[v1.SearchVideosResponse], error)
+	// ListPendingMediaDeletions returns media removals queued by DeleteVideo
+	// and not yet completed, oldest first. The worker's "media.delete.scan"
+	// job drains it. A video stays listed until CompleteMediaDeletion.
+	// Errors: INVALID_ARGUMENT for a page_size over 1000.
+	ListPendingMediaDeletions(context.Context, *connect.Request[v1.ListPendingMediaDeletionsRequest]) (*connect.Response[v1.ListPendingMediaDeletionsResponse], error)
+	// CompleteMediaDeletion marks a deleted video's queued media removal
+	// done, once its media is gone from every store. Idempotent: completing
+	// a completed removal succeeds and changes nothing.
+	// Errors: INVALID_ARGUMENT for a missing video_id; NOT_FOUND when no
+	// removal was ever queued for the video (it is not deleted).
+	CompleteMediaDeletion(context.Context, *connect.Request[v1.CompleteMediaDeletionRequest]) (*connect.Response[v1.CompleteMediaDeletionResponse], error)
 }
 
 // NewMetadataServiceClient constructs a client for the streamgate.metadata.v1.MetadataService
@@ -138,17 +155,33 @@ func NewMetadataServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listPendingMediaDeletions: connect.NewClient[v1.ListPendingMediaDeletionsRequest, v1.ListPendingMediaDeletionsResponse](
+			httpClient,
+			baseURL+MetadataServiceListPendingMediaDeletionsProcedure,
+			connect.WithSchema(metadataServiceMethods.ByName("ListPendingMediaDeletions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		completeMediaDeletion: connect.NewClient[v1.CompleteMediaDeletionRequest, v1.CompleteMediaDeletionResponse](
+			httpClient,
+			baseURL+MetadataServiceCompleteMediaDeletionProcedure,
+			connect.WithSchema(metadataServiceMethods.ByName("CompleteMediaDeletion")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // metadataServiceClient implements MetadataServiceClient.
 type metadataServiceClient struct {
-	createVideo  *connect.Client[v1.CreateVideoRequest, v1.CreateVideoResponse]
-	getVideo     *connect.Client[v1.GetVideoRequest, v1.GetVideoResponse]
-	updateVideo  *connect.Client[v1.UpdateVideoRequest, v1.UpdateVideoResponse]
-	deleteVideo  *connect.Client[v1.DeleteVideoRequest, v1.DeleteVideoResponse]
-	listVideos   *connect.Client[v1.ListVideosRequest, v1.ListVideosResponse]
-	searchVideos *connect.Client[v1.SearchVideosRequest, v1.SearchVideosResponse]
+	createVideo               *connect.Client[v1.CreateVideoRequest, v1.CreateVideoResponse]
+	getVideo                  *connect.Client[v1.GetVideoRequest, v1.GetVideoResponse]
+	updateVideo               *connect.Client[v1.UpdateVideoRequest, v1.UpdateVideoResponse]
+	deleteVideo               *connect.Client[v1.DeleteVideoRequest, v1.DeleteVideoResponse]
+	listVideos                *connect.Client[v1.ListVideosRequest, v1.ListVideosResponse]
+	searchVideos              *connect.Client[v1.SearchVideosRequest, v1.SearchVideosResponse]
+	listPendingMediaDeletions *connect.Client[v1.ListPendingMediaDeletionsRequest, v1.ListPendingMediaDeletionsResponse]
+	completeMediaDeletion     *connect.Client[v1.CompleteMediaDeletionRequest, v1.CompleteMediaDeletionResponse]
 }
 
 // CreateVideo calls streamgate.metadata.v1.MetadataService.CreateVideo.
@@ -179,6 +212,16 @@ func (c *metadataServiceClient) ListVideos(ctx context.Context, req *connect.Req
 // SearchVideos calls streamgate.metadata.v1.MetadataService.SearchVideos.
 func (c *metadataServiceClient) SearchVideos(ctx context.Context, req *connect.Request[v1.SearchVideosRequest]) (*connect.Response[v1.SearchVideosResponse], error) {
 	return c.searchVideos.CallUnary(ctx, req)
+}
+
+// ListPendingMediaDeletions calls streamgate.metadata.v1.MetadataService.ListPendingMediaDeletions.
+func (c *metadataServiceClient) ListPendingMediaDeletions(ctx context.Context, req *connect.Request[v1.ListPendingMediaDeletionsRequest]) (*connect.Response[v1.ListPendingMediaDeletionsResponse], error) {
+	return c.listPendingMediaDeletions.CallUnary(ctx, req)
+}
+
+// CompleteMediaDeletion calls streamgate.metadata.v1.MetadataService.CompleteMediaDeletion.
+func (c *metadataServiceClient) CompleteMediaDeletion(ctx context.Context, req *connect.Request[v1.CompleteMediaDeletionRequest]) (*connect.Response[v1.CompleteMediaDeletionResponse], error) {
+	return c.completeMediaDeletion.CallUnary(ctx, req)
 }
 
 // MetadataServiceHandler is an implementation of the streamgate.metadata.v1.MetadataService
@@ -214,6 +257,17 @@ type MetadataServiceHandler interface {
 	// tags, best match first.
 	// Errors: INVALID_ARGUMENT for an empty or over-long query.
 	SearchVideos(context.Context, *connect.Request[v1.SearchVideosRequest]) (*connect.Response[v1.SearchVideosResponse], error)
+	// ListPendingMediaDeletions returns media removals queued by DeleteVideo
+	// and not yet completed, oldest first. The worker's "media.delete.scan"
+	// job drains it. A video stays listed until CompleteMediaDeletion.
+	// Errors: INVALID_ARGUMENT for a page_size over 1000.
+	ListPendingMediaDeletions(context.Context, *connect.Request[v1.ListPendingMediaDeletionsRequest]) (*connect.Response[v1.ListPendingMediaDeletionsResponse], error)
+	// CompleteMediaDeletion marks a deleted video's queued media removal
+	// done, once its media is gone from every store. Idempotent: completing
+	// a completed removal succeeds and changes nothing.
+	// Errors: INVALID_ARGUMENT for a missing video_id; NOT_FOUND when no
+	// removal was ever queued for the video (it is not deleted).
+	CompleteMediaDeletion(context.Context, *connect.Request[v1.CompleteMediaDeletionRequest]) (*connect.Response[v1.CompleteMediaDeletionResponse], error)
 }
 
 // NewMetadataServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -263,6 +317,20 @@ func NewMetadataServiceHandler(svc MetadataServiceHandler, opts ...connect.Handl
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	metadataServiceListPendingMediaDeletionsHandler := connect.NewUnaryHandler(
+		MetadataServiceListPendingMediaDeletionsProcedure,
+		svc.ListPendingMediaDeletions,
+		connect.WithSchema(metadataServiceMethods.ByName("ListPendingMediaDeletions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	metadataServiceCompleteMediaDeletionHandler := connect.NewUnaryHandler(
+		MetadataServiceCompleteMediaDeletionProcedure,
+		svc.CompleteMediaDeletion,
+		connect.WithSchema(metadataServiceMethods.ByName("CompleteMediaDeletion")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/streamgate.metadata.v1.MetadataService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case MetadataServiceCreateVideoProcedure:
@@ -277,6 +345,10 @@ func NewMetadataServiceHandler(svc MetadataServiceHandler, opts ...connect.Handl
 			metadataServiceListVideosHandler.ServeHTTP(w, r)
 		case MetadataServiceSearchVideosProcedure:
 			metadataServiceSearchVideosHandler.ServeHTTP(w, r)
+		case MetadataServiceListPendingMediaDeletionsProcedure:
+			metadataServiceListPendingMediaDeletionsHandler.ServeHTTP(w, r)
+		case MetadataServiceCompleteMediaDeletionProcedure:
+			metadataServiceCompleteMediaDeletionHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -308,4 +380,12 @@ func (UnimplementedMetadataServiceHandler) ListVideos(context.Context, *connect.
 
 func (UnimplementedMetadataServiceHandler) SearchVideos(context.Context, *connect.Request[v1.SearchVideosRequest]) (*connect.Response[v1.SearchVideosResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.metadata.v1.MetadataService.SearchVideos is not implemented"))
+}
+
+func (UnimplementedMetadataServiceHandler) ListPendingMediaDeletions(context.Context, *connect.Request[v1.ListPendingMediaDeletionsRequest]) (*connect.Response[v1.ListPendingMediaDeletionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.metadata.v1.MetadataService.ListPendingMediaDeletions is not implemented"))
+}
+
+func (UnimplementedMetadataServiceHandler) CompleteMediaDeletion(context.Context, *connect.Request[v1.CompleteMediaDeletionRequest]) (*connect.Response[v1.CompleteMediaDeletionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.metadata.v1.MetadataService.CompleteMediaDeletion is not implemented"))
 }

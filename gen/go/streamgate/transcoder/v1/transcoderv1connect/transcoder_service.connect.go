@@ -51,6 +51,9 @@ const (
 	// TranscoderServiceGetPoolStatsProcedure is the fully-qualified name of the TranscoderService's
 	// GetPoolStats RPC.
 	TranscoderServiceGetPoolStatsProcedure = "/streamgate.transcoder.v1.TranscoderService/GetPoolStats"
+	// TranscoderServiceDeleteVideoMediaProcedure is the fully-qualified name of the TranscoderService's
+	// DeleteVideoMedia RPC.
+	TranscoderServiceDeleteVideoMediaProcedure = "/streamgate.transcoder.v1.TranscoderService/DeleteVideoMedia"
 )
 
 // TranscoderServiceClient is a client for the streamgate.transcoder.v1.TranscoderService service.
@@ -124,6 +127,15 @@ type TranscoderServiceClient interface {
 	// Errors: UNAUTHENTICATED or PERMISSION_DENIED without the operator
 	// credential; UNAVAILABLE when the queue cannot be read.
 	GetPoolStats(context.Context, *connect.Request[v1.GetPoolStatsRequest]) (*connect.Response[v1.GetPoolStatsResponse], error)
+	// DeleteVideoMedia deletes everything the transcoder published for a
+	// video (segments, playlists, MPD, poster, storyboard), after first
+	// canceling a QUEUED or RUNNING job of the video so nothing is written
+	// afterwards. The worker's "media.delete" job calls it for videos deleted
+	// with MetadataService.DeleteVideo. Idempotent: a video with no media
+	// left succeeds with 0.
+	// Errors: INVALID_ARGUMENT for a missing or malformed video_id;
+	// UNAVAILABLE when the job store or the blob store cannot be reached.
+	DeleteVideoMedia(context.Context, *connect.Request[v1.DeleteVideoMediaRequest]) (*connect.Response[v1.DeleteVideoMediaResponse], error)
 }
 
 // NewTranscoderServiceClient constructs a client for the streamgate.transcoder.v1.TranscoderService
@@ -178,17 +190,25 @@ func NewTranscoderServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		deleteVideoMedia: connect.NewClient[v1.DeleteVideoMediaRequest, v1.DeleteVideoMediaResponse](
+			httpClient,
+			baseURL+TranscoderServiceDeleteVideoMediaProcedure,
+			connect.WithSchema(transcoderServiceMethods.ByName("DeleteVideoMedia")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // transcoderServiceClient implements TranscoderServiceClient.
 type transcoderServiceClient struct {
-	submitJob    *connect.Client[v1.SubmitJobRequest, v1.SubmitJobResponse]
-	getJob       *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
-	cancelJob    *connect.Client[v1.CancelJobRequest, v1.CancelJobResponse]
-	listJobs     *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
-	watchJob     *connect.Client[v1.WatchJobRequest, v1.WatchJobResponse]
-	getPoolStats *connect.Client[v1.GetPoolStatsRequest, v1.GetPoolStatsResponse]
+	submitJob        *connect.Client[v1.SubmitJobRequest, v1.SubmitJobResponse]
+	getJob           *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
+	cancelJob        *connect.Client[v1.CancelJobRequest, v1.CancelJobResponse]
+	listJobs         *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
+	watchJob         *connect.Client[v1.WatchJobRequest, v1.WatchJobResponse]
+	getPoolStats     *connect.Client[v1.GetPoolStatsRequest, v1.GetPoolStatsResponse]
+	deleteVideoMedia *connect.Client[v1.DeleteVideoMediaRequest, v1.DeleteVideoMediaResponse]
 }
 
 // SubmitJob calls streamgate.transcoder.v1.TranscoderService.SubmitJob.
@@ -219,6 +239,11 @@ func (c *transcoderServiceClient) WatchJob(ctx context.Context, req *connect.Req
 // GetPoolStats calls streamgate.transcoder.v1.TranscoderService.GetPoolStats.
 func (c *transcoderServiceClient) GetPoolStats(ctx context.Context, req *connect.Request[v1.GetPoolStatsRequest]) (*connect.Response[v1.GetPoolStatsResponse], error) {
 	return c.getPoolStats.CallUnary(ctx, req)
+}
+
+// DeleteVideoMedia calls streamgate.transcoder.v1.TranscoderService.DeleteVideoMedia.
+func (c *transcoderServiceClient) DeleteVideoMedia(ctx context.Context, req *connect.Request[v1.DeleteVideoMediaRequest]) (*connect.Response[v1.DeleteVideoMediaResponse], error) {
+	return c.deleteVideoMedia.CallUnary(ctx, req)
 }
 
 // TranscoderServiceHandler is an implementation of the streamgate.transcoder.v1.TranscoderService
@@ -293,6 +318,15 @@ type TranscoderServiceHandler interface {
 	// Errors: UNAUTHENTICATED or PERMISSION_DENIED without the operator
 	// credential; UNAVAILABLE when the queue cannot be read.
 	GetPoolStats(context.Context, *connect.Request[v1.GetPoolStatsRequest]) (*connect.Response[v1.GetPoolStatsResponse], error)
+	// DeleteVideoMedia deletes everything the transcoder published for a
+	// video (segments, playlists, MPD, poster, storyboard), after first
+	// canceling a QUEUED or RUNNING job of the video so nothing is written
+	// afterwards. The worker's "media.delete" job calls it for videos deleted
+	// with MetadataService.DeleteVideo. Idempotent: a video with no media
+	// left succeeds with 0.
+	// Errors: INVALID_ARGUMENT for a missing or malformed video_id;
+	// UNAVAILABLE when the job store or the blob store cannot be reached.
+	DeleteVideoMedia(context.Context, *connect.Request[v1.DeleteVideoMediaRequest]) (*connect.Response[v1.DeleteVideoMediaResponse], error)
 }
 
 // NewTranscoderServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -343,6 +377,13 @@ func NewTranscoderServiceHandler(svc TranscoderServiceHandler, opts ...connect.H
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	transcoderServiceDeleteVideoMediaHandler := connect.NewUnaryHandler(
+		TranscoderServiceDeleteVideoMediaProcedure,
+		svc.DeleteVideoMedia,
+		connect.WithSchema(transcoderServiceMethods.ByName("DeleteVideoMedia")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/streamgate.transcoder.v1.TranscoderService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case TranscoderServiceSubmitJobProcedure:
@@ -357,6 +398,8 @@ func NewTranscoderServiceHandler(svc TranscoderServiceHandler, opts ...connect.H
 			transcoderServiceWatchJobHandler.ServeHTTP(w, r)
 		case TranscoderServiceGetPoolStatsProcedure:
 			transcoderServiceGetPoolStatsHandler.ServeHTTP(w, r)
+		case TranscoderServiceDeleteVideoMediaProcedure:
+			transcoderServiceDeleteVideoMediaHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -388,4 +431,8 @@ func (UnimplementedTranscoderServiceHandler) WatchJob(context.Context, *connect.
 
 func (UnimplementedTranscoderServiceHandler) GetPoolStats(context.Context, *connect.Request[v1.GetPoolStatsRequest]) (*connect.Response[v1.GetPoolStatsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.transcoder.v1.TranscoderService.GetPoolStats is not implemented"))
+}
+
+func (UnimplementedTranscoderServiceHandler) DeleteVideoMedia(context.Context, *connect.Request[v1.DeleteVideoMediaRequest]) (*connect.Response[v1.DeleteVideoMediaResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.transcoder.v1.TranscoderService.DeleteVideoMedia is not implemented"))
 }

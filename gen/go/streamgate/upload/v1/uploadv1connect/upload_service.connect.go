@@ -44,6 +44,12 @@ const (
 	// UploadServiceCancelUploadProcedure is the fully-qualified name of the UploadService's
 	// CancelUpload RPC.
 	UploadServiceCancelUploadProcedure = "/streamgate.upload.v1.UploadService/CancelUpload"
+	// UploadServiceExpireAbandonedUploadsProcedure is the fully-qualified name of the UploadService's
+	// ExpireAbandonedUploads RPC.
+	UploadServiceExpireAbandonedUploadsProcedure = "/streamgate.upload.v1.UploadService/ExpireAbandonedUploads"
+	// UploadServiceDeleteVideoSourceProcedure is the fully-qualified name of the UploadService's
+	// DeleteVideoSource RPC.
+	UploadServiceDeleteVideoSourceProcedure = "/streamgate.upload.v1.UploadService/DeleteVideoSource"
 )
 
 // UploadServiceClient is a client for the streamgate.upload.v1.UploadService service.
@@ -92,6 +98,22 @@ type UploadServiceClient interface {
 	// MetadataService.DeleteVideo instead); UNAUTHENTICATED without a valid
 	// session.
 	CancelUpload(context.Context, *connect.Request[v1.CancelUploadRequest]) (*connect.Response[v1.CancelUploadResponse], error)
+	// ExpireAbandonedUploads moves unfinished uploads (CREATED or UPLOADING)
+	// past their expire_time to UPLOAD_STATE_EXPIRED, deletes their bytes and
+	// publishes `upload.failed` for each, oldest first. The worker's
+	// "upload.cleanup" schedule calls it; calling it again is harmless.
+	// Errors: INVALID_ARGUMENT for a limit over 10000; UNAVAILABLE when the
+	// upload database or the blob store cannot be reached (the uploads not
+	// expired yet are retried on the next call).
+	ExpireAbandonedUploads(context.Context, *connect.Request[v1.ExpireAbandonedUploadsRequest]) (*connect.Response[v1.ExpireAbandonedUploadsResponse], error)
+	// DeleteVideoSource deletes the stored source bytes (the blob and any
+	// partial tus data) of every upload of a video. The worker's
+	// "media.delete" job calls it after MetadataService.DeleteVideo. Upload
+	// records are kept (for quota and history). Idempotent: a video whose
+	// bytes are already gone, or that no upload carries, succeeds with 0.
+	// Errors: INVALID_ARGUMENT for a missing or malformed video_id;
+	// UNAVAILABLE when the database or the blob store cannot be reached.
+	DeleteVideoSource(context.Context, *connect.Request[v1.DeleteVideoSourceRequest]) (*connect.Response[v1.DeleteVideoSourceResponse], error)
 }
 
 // NewUploadServiceClient constructs a client for the streamgate.upload.v1.UploadService service. By
@@ -132,15 +154,31 @@ func NewUploadServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		expireAbandonedUploads: connect.NewClient[v1.ExpireAbandonedUploadsRequest, v1.ExpireAbandonedUploadsResponse](
+			httpClient,
+			baseURL+UploadServiceExpireAbandonedUploadsProcedure,
+			connect.WithSchema(uploadServiceMethods.ByName("ExpireAbandonedUploads")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		deleteVideoSource: connect.NewClient[v1.DeleteVideoSourceRequest, v1.DeleteVideoSourceResponse](
+			httpClient,
+			baseURL+UploadServiceDeleteVideoSourceProcedure,
+			connect.WithSchema(uploadServiceMethods.ByName("DeleteVideoSource")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // uploadServiceClient implements UploadServiceClient.
 type uploadServiceClient struct {
-	createUpload *connect.Client[v1.CreateUploadRequest, v1.CreateUploadResponse]
-	getUpload    *connect.Client[v1.GetUploadRequest, v1.GetUploadResponse]
-	listUploads  *connect.Client[v1.ListUploadsRequest, v1.ListUploadsResponse]
-	cancelUpload *connect.Client[v1.CancelUploadRequest, v1.CancelUploadResponse]
+	createUpload           *connect.Client[v1.CreateUploadRequest, v1.CreateUploadResponse]
+	getUpload              *connect.Client[v1.GetUploadRequest, v1.GetUploadResponse]
+	listUploads            *connect.Client[v1.ListUploadsRequest, v1.ListUploadsResponse]
+	cancelUpload           *connect.Client[v1.CancelUploadRequest, v1.CancelUploadResponse]
+	expireAbandonedUploads *connect.Client[v1.ExpireAbandonedUploadsRequest, v1.ExpireAbandonedUploadsResponse]
+	deleteVideoSource      *connect.Client[v1.DeleteVideoSourceRequest, v1.DeleteVideoSourceResponse]
 }
 
 // CreateUpload calls streamgate.upload.v1.UploadService.CreateUpload.
@@ -161,6 +199,16 @@ func (c *uploadServiceClient) ListUploads(ctx context.Context, req *connect.Requ
 // CancelUpload calls streamgate.upload.v1.UploadService.CancelUpload.
 func (c *uploadServiceClient) CancelUpload(ctx context.Context, req *connect.Request[v1.CancelUploadRequest]) (*connect.Response[v1.CancelUploadResponse], error) {
 	return c.cancelUpload.CallUnary(ctx, req)
+}
+
+// ExpireAbandonedUploads calls streamgate.upload.v1.UploadService.ExpireAbandonedUploads.
+func (c *uploadServiceClient) ExpireAbandonedUploads(ctx context.Context, req *connect.Request[v1.ExpireAbandonedUploadsRequest]) (*connect.Response[v1.ExpireAbandonedUploadsResponse], error) {
+	return c.expireAbandonedUploads.CallUnary(ctx, req)
+}
+
+// DeleteVideoSource calls streamgate.upload.v1.UploadService.DeleteVideoSource.
+func (c *uploadServiceClient) DeleteVideoSource(ctx context.Context, req *connect.Request[v1.DeleteVideoSourceRequest]) (*connect.Response[v1.DeleteVideoSourceResponse], error) {
+	return c.deleteVideoSource.CallUnary(ctx, req)
 }
 
 // UploadServiceHandler is an implementation of the streamgate.upload.v1.UploadService service.
@@ -209,6 +257,22 @@ type UploadServiceHandler interface {
 	// MetadataService.DeleteVideo instead); UNAUTHENTICATED without a valid
 	// session.
 	CancelUpload(context.Context, *connect.Request[v1.CancelUploadRequest]) (*connect.Response[v1.CancelUploadResponse], error)
+	// ExpireAbandonedUploads moves unfinished uploads (CREATED or UPLOADING)
+	// past their expire_time to UPLOAD_STATE_EXPIRED, deletes their bytes and
+	// publishes `upload.failed` for each, oldest first. The worker's
+	// "upload.cleanup" schedule calls it; calling it again is harmless.
+	// Errors: INVALID_ARGUMENT for a limit over 10000; UNAVAILABLE when the
+	// upload database or the blob store cannot be reached (the uploads not
+	// expired yet are retried on the next call).
+	ExpireAbandonedUploads(context.Context, *connect.Request[v1.ExpireAbandonedUploadsRequest]) (*connect.Response[v1.ExpireAbandonedUploadsResponse], error)
+	// DeleteVideoSource deletes the stored source bytes (the blob and any
+	// partial tus data) of every upload of a video. The worker's
+	// "media.delete" job calls it after MetadataService.DeleteVideo. Upload
+	// records are kept (for quota and history). Idempotent: a video whose
+	// bytes are already gone, or that no upload carries, succeeds with 0.
+	// Errors: INVALID_ARGUMENT for a missing or malformed video_id;
+	// UNAVAILABLE when the database or the blob store cannot be reached.
+	DeleteVideoSource(context.Context, *connect.Request[v1.DeleteVideoSourceRequest]) (*connect.Response[v1.DeleteVideoSourceResponse], error)
 }
 
 // NewUploadServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -245,6 +309,20 @@ func NewUploadServiceHandler(svc UploadServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	uploadServiceExpireAbandonedUploadsHandler := connect.NewUnaryHandler(
+		UploadServiceExpireAbandonedUploadsProcedure,
+		svc.ExpireAbandonedUploads,
+		connect.WithSchema(uploadServiceMethods.ByName("ExpireAbandonedUploads")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	uploadServiceDeleteVideoSourceHandler := connect.NewUnaryHandler(
+		UploadServiceDeleteVideoSourceProcedure,
+		svc.DeleteVideoSource,
+		connect.WithSchema(uploadServiceMethods.ByName("DeleteVideoSource")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/streamgate.upload.v1.UploadService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case UploadServiceCreateUploadProcedure:
@@ -255,6 +333,10 @@ func NewUploadServiceHandler(svc UploadServiceHandler, opts ...connect.HandlerOp
 			uploadServiceListUploadsHandler.ServeHTTP(w, r)
 		case UploadServiceCancelUploadProcedure:
 			uploadServiceCancelUploadHandler.ServeHTTP(w, r)
+		case UploadServiceExpireAbandonedUploadsProcedure:
+			uploadServiceExpireAbandonedUploadsHandler.ServeHTTP(w, r)
+		case UploadServiceDeleteVideoSourceProcedure:
+			uploadServiceDeleteVideoSourceHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -278,4 +360,12 @@ func (UnimplementedUploadServiceHandler) ListUploads(context.Context, *connect.R
 
 func (UnimplementedUploadServiceHandler) CancelUpload(context.Context, *connect.Request[v1.CancelUploadRequest]) (*connect.Response[v1.CancelUploadResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.upload.v1.UploadService.CancelUpload is not implemented"))
+}
+
+func (UnimplementedUploadServiceHandler) ExpireAbandonedUploads(context.Context, *connect.Request[v1.ExpireAbandonedUploadsRequest]) (*connect.Response[v1.ExpireAbandonedUploadsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.upload.v1.UploadService.ExpireAbandonedUploads is not implemented"))
+}
+
+func (UnimplementedUploadServiceHandler) DeleteVideoSource(context.Context, *connect.Request[v1.DeleteVideoSourceRequest]) (*connect.Response[v1.DeleteVideoSourceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.upload.v1.UploadService.DeleteVideoSource is not implemented"))
 }

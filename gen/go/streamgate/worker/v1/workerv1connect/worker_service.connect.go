@@ -64,6 +64,21 @@ const (
 	// WorkerServiceListWebhookDeliveriesProcedure is the fully-qualified name of the WorkerService's
 	// ListWebhookDeliveries RPC.
 	WorkerServiceListWebhookDeliveriesProcedure = "/streamgate.worker.v1.WorkerService/ListWebhookDeliveries"
+	// WorkerServiceSendTestWebhookDeliveryProcedure is the fully-qualified name of the WorkerService's
+	// SendTestWebhookDelivery RPC.
+	WorkerServiceSendTestWebhookDeliveryProcedure = "/streamgate.worker.v1.WorkerService/SendTestWebhookDelivery"
+	// WorkerServiceCreateOperatorWebhookProcedure is the fully-qualified name of the WorkerService's
+	// CreateOperatorWebhook RPC.
+	WorkerServiceCreateOperatorWebhookProcedure = "/streamgate.worker.v1.WorkerService/CreateOperatorWebhook"
+	// WorkerServiceListOperatorWebhooksProcedure is the fully-qualified name of the WorkerService's
+	// ListOperatorWebhooks RPC.
+	WorkerServiceListOperatorWebhooksProcedure = "/streamgate.worker.v1.WorkerService/ListOperatorWebhooks"
+	// WorkerServiceDeleteOperatorWebhookProcedure is the fully-qualified name of the WorkerService's
+	// DeleteOperatorWebhook RPC.
+	WorkerServiceDeleteOperatorWebhookProcedure = "/streamgate.worker.v1.WorkerService/DeleteOperatorWebhook"
+	// WorkerServiceListOperatorWebhookDeliveriesProcedure is the fully-qualified name of the
+	// WorkerService's ListOperatorWebhookDeliveries RPC.
+	WorkerServiceListOperatorWebhookDeliveriesProcedure = "/streamgate.worker.v1.WorkerService/ListOperatorWebhookDeliveries"
 )
 
 // WorkerServiceClient is a client for the streamgate.worker.v1.WorkerService service.
@@ -134,6 +149,36 @@ type WorkerServiceClient interface {
 	// Errors: NOT_FOUND as for DeleteWebhook; INVALID_ARGUMENT for a
 	// page_size out of range or a malformed page_token.
 	ListWebhookDeliveries(context.Context, *connect.Request[v1.ListWebhookDeliveriesRequest]) (*connect.Response[v1.ListWebhookDeliveriesResponse], error)
+	// SendTestWebhookDelivery queues a delivery of a synthetic "webhook.test"
+	// event to one of the caller's webhooks, whatever its event_types, and
+	// returns the "webhook.deliver" job. It is signed, retried and logged
+	// (ListWebhookDeliveries) like any other delivery. data is
+	// {"webhook_id": "whk_...", "message": "..."}.
+	// Errors: NOT_FOUND for an unknown id and for another wallet's webhook;
+	// UNAVAILABLE when the job store cannot be reached.
+	SendTestWebhookDelivery(context.Context, *connect.Request[v1.SendTestWebhookDeliveryRequest]) (*connect.Response[v1.SendTestWebhookDeliveryResponse], error)
+	// CreateOperatorWebhook registers an operator endpoint: it receives
+	// platform events that belong to no creator, today "alert.transitioned"
+	// (monitor alerts firing and resolving; data is
+	// streamgate.events.v1.AlertTransitioned). Operator webhooks are apart
+	// from every wallet's: they are listed, deleted and inspected only with
+	// the operator RPCs below, and count against their own maximum (10).
+	// Signing, retries and the body are as for Webhook.
+	// Errors: as CreateWebhook.
+	CreateOperatorWebhook(context.Context, *connect.Request[v1.CreateOperatorWebhookRequest]) (*connect.Response[v1.CreateOperatorWebhookResponse], error)
+	// ListOperatorWebhooks pages through the operator webhooks, newest first.
+	// Errors: INVALID_ARGUMENT for a page_size out of range or a malformed
+	// page_token.
+	ListOperatorWebhooks(context.Context, *connect.Request[v1.ListOperatorWebhooksRequest]) (*connect.Response[v1.ListOperatorWebhooksResponse], error)
+	// DeleteOperatorWebhook removes an operator webhook, as DeleteWebhook.
+	// Errors: NOT_FOUND for an unknown id, an already deleted one, or a
+	// wallet's webhook.
+	DeleteOperatorWebhook(context.Context, *connect.Request[v1.DeleteOperatorWebhookRequest]) (*connect.Response[v1.DeleteOperatorWebhookResponse], error)
+	// ListOperatorWebhookDeliveries pages through the delivery attempts of an
+	// operator webhook, newest first, as ListWebhookDeliveries.
+	// Errors: NOT_FOUND as for DeleteOperatorWebhook; INVALID_ARGUMENT for a
+	// page_size out of range or a malformed page_token.
+	ListOperatorWebhookDeliveries(context.Context, *connect.Request[v1.ListOperatorWebhookDeliveriesRequest]) (*connect.Response[v1.ListOperatorWebhookDeliveriesResponse], error)
 }
 
 // NewWorkerServiceClient constructs a client for the streamgate.worker.v1.WorkerService service. By
@@ -227,23 +272,61 @@ func NewWorkerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		sendTestWebhookDelivery: connect.NewClient[v1.SendTestWebhookDeliveryRequest, v1.SendTestWebhookDeliveryResponse](
+			httpClient,
+			baseURL+WorkerServiceSendTestWebhookDeliveryProcedure,
+			connect.WithSchema(workerServiceMethods.ByName("SendTestWebhookDelivery")),
+			connect.WithClientOptions(opts...),
+		),
+		createOperatorWebhook: connect.NewClient[v1.CreateOperatorWebhookRequest, v1.CreateOperatorWebhookResponse](
+			httpClient,
+			baseURL+WorkerServiceCreateOperatorWebhookProcedure,
+			connect.WithSchema(workerServiceMethods.ByName("CreateOperatorWebhook")),
+			connect.WithClientOptions(opts...),
+		),
+		listOperatorWebhooks: connect.NewClient[v1.ListOperatorWebhooksRequest, v1.ListOperatorWebhooksResponse](
+			httpClient,
+			baseURL+WorkerServiceListOperatorWebhooksProcedure,
+			connect.WithSchema(workerServiceMethods.ByName("ListOperatorWebhooks")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteOperatorWebhook: connect.NewClient[v1.DeleteOperatorWebhookRequest, v1.DeleteOperatorWebhookResponse](
+			httpClient,
+			baseURL+WorkerServiceDeleteOperatorWebhookProcedure,
+			connect.WithSchema(workerServiceMethods.ByName("DeleteOperatorWebhook")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		listOperatorWebhookDeliveries: connect.NewClient[v1.ListOperatorWebhookDeliveriesRequest, v1.ListOperatorWebhookDeliveriesResponse](
+			httpClient,
+			baseURL+WorkerServiceListOperatorWebhookDeliveriesProcedure,
+			connect.WithSchema(workerServiceMethods.ByName("ListOperatorWebhookDeliveries")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // workerServiceClient implements WorkerServiceClient.
 type workerServiceClient struct {
-	submitJob             *connect.Client[v1.SubmitJobRequest, v1.SubmitJobResponse]
-	getJob                *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
-	listJobs              *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
-	cancelJob             *connect.Client[v1.CancelJobRequest, v1.CancelJobResponse]
-	retryJob              *connect.Client[v1.RetryJobRequest, v1.RetryJobResponse]
-	createSchedule        *connect.Client[v1.CreateScheduleRequest, v1.CreateScheduleResponse]
-	deleteSchedule        *connect.Client[v1.DeleteScheduleRequest, v1.DeleteScheduleResponse]
-	listSchedules         *connect.Client[v1.ListSchedulesRequest, v1.ListSchedulesResponse]
-	createWebhook         *connect.Client[v1.CreateWebhookRequest, v1.CreateWebhookResponse]
-	listWebhooks          *connect.Client[v1.ListWebhooksRequest, v1.ListWebhooksResponse]
-	deleteWebhook         *connect.Client[v1.DeleteWebhookRequest, v1.DeleteWebhookResponse]
-	listWebhookDeliveries *connect.Client[v1.ListWebhookDeliveriesRequest, v1.ListWebhookDeliveriesResponse]
+	submitJob                     *connect.Client[v1.SubmitJobRequest, v1.SubmitJobResponse]
+	getJob                        *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
+	listJobs                      *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
+	cancelJob                     *connect.Client[v1.CancelJobRequest, v1.CancelJobResponse]
+	retryJob                      *connect.Client[v1.RetryJobRequest, v1.RetryJobResponse]
+	createSchedule                *connect.Client[v1.CreateScheduleRequest, v1.CreateScheduleResponse]
+	deleteSchedule                *connect.Client[v1.DeleteScheduleRequest, v1.DeleteScheduleResponse]
+	listSchedules                 *connect.Client[v1.ListSchedulesRequest, v1.ListSchedulesResponse]
+	createWebhook                 *connect.Client[v1.CreateWebhookRequest, v1.CreateWebhookResponse]
+	listWebhooks                  *connect.Client[v1.ListWebhooksRequest, v1.ListWebhooksResponse]
+	deleteWebhook                 *connect.Client[v1.DeleteWebhookRequest, v1.DeleteWebhookResponse]
+	listWebhookDeliveries         *connect.Client[v1.ListWebhookDeliveriesRequest, v1.ListWebhookDeliveriesResponse]
+	sendTestWebhookDelivery       *connect.Client[v1.SendTestWebhookDeliveryRequest, v1.SendTestWebhookDeliveryResponse]
+	createOperatorWebhook         *connect.Client[v1.CreateOperatorWebhookRequest, v1.CreateOperatorWebhookResponse]
+	listOperatorWebhooks          *connect.Client[v1.ListOperatorWebhooksRequest, v1.ListOperatorWebhooksResponse]
+	deleteOperatorWebhook         *connect.Client[v1.DeleteOperatorWebhookRequest, v1.DeleteOperatorWebhookResponse]
+	listOperatorWebhookDeliveries *connect.Client[v1.ListOperatorWebhookDeliveriesRequest, v1.ListOperatorWebhookDeliveriesResponse]
 }
 
 // SubmitJob calls streamgate.worker.v1.WorkerService.SubmitJob.
@@ -304,6 +387,32 @@ func (c *workerServiceClient) DeleteWebhook(ctx context.Context, req *connect.Re
 // ListWebhookDeliveries calls streamgate.worker.v1.WorkerService.ListWebhookDeliveries.
 func (c *workerServiceClient) ListWebhookDeliveries(ctx context.Context, req *connect.Request[v1.ListWebhookDeliveriesRequest]) (*connect.Response[v1.ListWebhookDeliveriesResponse], error) {
 	return c.listWebhookDeliveries.CallUnary(ctx, req)
+}
+
+// SendTestWebhookDelivery calls streamgate.worker.v1.WorkerService.SendTestWebhookDelivery.
+func (c *workerServiceClient) SendTestWebhookDelivery(ctx context.Context, req *connect.Request[v1.SendTestWebhookDeliveryRequest]) (*connect.Response[v1.SendTestWebhookDeliveryResponse], error) {
+	return c.sendTestWebhookDelivery.CallUnary(ctx, req)
+}
+
+// CreateOperatorWebhook calls streamgate.worker.v1.WorkerService.CreateOperatorWebhook.
+func (c *workerServiceClient) CreateOperatorWebhook(ctx context.Context, req *connect.Request[v1.CreateOperatorWebhookRequest]) (*connect.Response[v1.CreateOperatorWebhookResponse], error) {
+	return c.createOperatorWebhook.CallUnary(ctx, req)
+}
+
+// ListOperatorWebhooks calls streamgate.worker.v1.WorkerService.ListOperatorWebhooks.
+func (c *workerServiceClient) ListOperatorWebhooks(ctx context.Context, req *connect.Request[v1.ListOperatorWebhooksRequest]) (*connect.Response[v1.ListOperatorWebhooksResponse], error) {
+	return c.listOperatorWebhooks.CallUnary(ctx, req)
+}
+
+// DeleteOperatorWebhook calls streamgate.worker.v1.WorkerService.DeleteOperatorWebhook.
+func (c *workerServiceClient) DeleteOperatorWebhook(ctx context.Context, req *connect.Request[v1.DeleteOperatorWebhookRequest]) (*connect.Response[v1.DeleteOperatorWebhookResponse], error) {
+	return c.deleteOperatorWebhook.CallUnary(ctx, req)
+}
+
+// ListOperatorWebhookDeliveries calls
+// streamgate.worker.v1.WorkerService.ListOperatorWebhookDeliveries.
+func (c *workerServiceClient) ListOperatorWebhookDeliveries(ctx context.Context, req *connect.Request[v1.ListOperatorWebhookDeliveriesRequest]) (*connect.Response[v1.ListOperatorWebhookDeliveriesResponse], error) {
+	return c.listOperatorWebhookDeliveries.CallUnary(ctx, req)
 }
 
 // WorkerServiceHandler is an implementation of the streamgate.worker.v1.WorkerService service.
@@ -374,6 +483,36 @@ type WorkerServiceHandler interface {
 	// Errors: NOT_FOUND as for DeleteWebhook; INVALID_ARGUMENT for a
 	// page_size out of range or a malformed page_token.
 	ListWebhookDeliveries(context.Context, *connect.Request[v1.ListWebhookDeliveriesRequest]) (*connect.Response[v1.ListWebhookDeliveriesResponse], error)
+	// SendTestWebhookDelivery queues a delivery of a synthetic "webhook.test"
+	// event to one of the caller's webhooks, whatever its event_types, and
+	// returns the "webhook.deliver" job. It is signed, retried and logged
+	// (ListWebhookDeliveries) like any other delivery. data is
+	// {"webhook_id": "whk_...", "message": "..."}.
+	// Errors: NOT_FOUND for an unknown id and for another wallet's webhook;
+	// UNAVAILABLE when the job store cannot be reached.
+	SendTestWebhookDelivery(context.Context, *connect.Request[v1.SendTestWebhookDeliveryRequest]) (*connect.Response[v1.SendTestWebhookDeliveryResponse], error)
+	// CreateOperatorWebhook registers an operator endpoint: it receives
+	// platform events that belong to no creator, today "alert.transitioned"
+	// (monitor alerts firing and resolving; data is
+	// streamgate.events.v1.AlertTransitioned). Operator webhooks are apart
+	// from every wallet's: they are listed, deleted and inspected only with
+	// the operator RPCs below, and count against their own maximum (10).
+	// Signing, retries and the body are as for Webhook.
+	// Errors: as CreateWebhook.
+	CreateOperatorWebhook(context.Context, *connect.Request[v1.CreateOperatorWebhookRequest]) (*connect.Response[v1.CreateOperatorWebhookResponse], error)
+	// ListOperatorWebhooks pages through the operator webhooks, newest first.
+	// Errors: INVALID_ARGUMENT for a page_size out of range or a malformed
+	// page_token.
+	ListOperatorWebhooks(context.Context, *connect.Request[v1.ListOperatorWebhooksRequest]) (*connect.Response[v1.ListOperatorWebhooksResponse], error)
+	// DeleteOperatorWebhook removes an operator webhook, as DeleteWebhook.
+	// Errors: NOT_FOUND for an unknown id, an already deleted one, or a
+	// wallet's webhook.
+	DeleteOperatorWebhook(context.Context, *connect.Request[v1.DeleteOperatorWebhookRequest]) (*connect.Response[v1.DeleteOperatorWebhookResponse], error)
+	// ListOperatorWebhookDeliveries pages through the delivery attempts of an
+	// operator webhook, newest first, as ListWebhookDeliveries.
+	// Errors: NOT_FOUND as for DeleteOperatorWebhook; INVALID_ARGUMENT for a
+	// page_size out of range or a malformed page_token.
+	ListOperatorWebhookDeliveries(context.Context, *connect.Request[v1.ListOperatorWebhookDeliveriesRequest]) (*connect.Response[v1.ListOperatorWebhookDeliveriesResponse], error)
 }
 
 // NewWorkerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -463,6 +602,39 @@ func NewWorkerServiceHandler(svc WorkerServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	workerServiceSendTestWebhookDeliveryHandler := connect.NewUnaryHandler(
+		WorkerServiceSendTestWebhookDeliveryProcedure,
+		svc.SendTestWebhookDelivery,
+		connect.WithSchema(workerServiceMethods.ByName("SendTestWebhookDelivery")),
+		connect.WithHandlerOptions(opts...),
+	)
+	workerServiceCreateOperatorWebhookHandler := connect.NewUnaryHandler(
+		WorkerServiceCreateOperatorWebhookProcedure,
+		svc.CreateOperatorWebhook,
+		connect.WithSchema(workerServiceMethods.ByName("CreateOperatorWebhook")),
+		connect.WithHandlerOptions(opts...),
+	)
+	workerServiceListOperatorWebhooksHandler := connect.NewUnaryHandler(
+		WorkerServiceListOperatorWebhooksProcedure,
+		svc.ListOperatorWebhooks,
+		connect.WithSchema(workerServiceMethods.ByName("ListOperatorWebhooks")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	workerServiceDeleteOperatorWebhookHandler := connect.NewUnaryHandler(
+		WorkerServiceDeleteOperatorWebhookProcedure,
+		svc.DeleteOperatorWebhook,
+		connect.WithSchema(workerServiceMethods.ByName("DeleteOperatorWebhook")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	workerServiceListOperatorWebhookDeliveriesHandler := connect.NewUnaryHandler(
+		WorkerServiceListOperatorWebhookDeliveriesProcedure,
+		svc.ListOperatorWebhookDeliveries,
+		connect.WithSchema(workerServiceMethods.ByName("ListOperatorWebhookDeliveries")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/streamgate.worker.v1.WorkerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case WorkerServiceSubmitJobProcedure:
@@ -489,6 +661,16 @@ func NewWorkerServiceHandler(svc WorkerServiceHandler, opts ...connect.HandlerOp
 			workerServiceDeleteWebhookHandler.ServeHTTP(w, r)
 		case WorkerServiceListWebhookDeliveriesProcedure:
 			workerServiceListWebhookDeliveriesHandler.ServeHTTP(w, r)
+		case WorkerServiceSendTestWebhookDeliveryProcedure:
+			workerServiceSendTestWebhookDeliveryHandler.ServeHTTP(w, r)
+		case WorkerServiceCreateOperatorWebhookProcedure:
+			workerServiceCreateOperatorWebhookHandler.ServeHTTP(w, r)
+		case WorkerServiceListOperatorWebhooksProcedure:
+			workerServiceListOperatorWebhooksHandler.ServeHTTP(w, r)
+		case WorkerServiceDeleteOperatorWebhookProcedure:
+			workerServiceDeleteOperatorWebhookHandler.ServeHTTP(w, r)
+		case WorkerServiceListOperatorWebhookDeliveriesProcedure:
+			workerServiceListOperatorWebhookDeliveriesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -544,4 +726,24 @@ func (UnimplementedWorkerServiceHandler) DeleteWebhook(context.Context, *connect
 
 func (UnimplementedWorkerServiceHandler) ListWebhookDeliveries(context.Context, *connect.Request[v1.ListWebhookDeliveriesRequest]) (*connect.Response[v1.ListWebhookDeliveriesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.worker.v1.WorkerService.ListWebhookDeliveries is not implemented"))
+}
+
+func (UnimplementedWorkerServiceHandler) SendTestWebhookDelivery(context.Context, *connect.Request[v1.SendTestWebhookDeliveryRequest]) (*connect.Response[v1.SendTestWebhookDeliveryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.worker.v1.WorkerService.SendTestWebhookDelivery is not implemented"))
+}
+
+func (UnimplementedWorkerServiceHandler) CreateOperatorWebhook(context.Context, *connect.Request[v1.CreateOperatorWebhookRequest]) (*connect.Response[v1.CreateOperatorWebhookResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.worker.v1.WorkerService.CreateOperatorWebhook is not implemented"))
+}
+
+func (UnimplementedWorkerServiceHandler) ListOperatorWebhooks(context.Context, *connect.Request[v1.ListOperatorWebhooksRequest]) (*connect.Response[v1.ListOperatorWebhooksResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.worker.v1.WorkerService.ListOperatorWebhooks is not implemented"))
+}
+
+func (UnimplementedWorkerServiceHandler) DeleteOperatorWebhook(context.Context, *connect.Request[v1.DeleteOperatorWebhookRequest]) (*connect.Response[v1.DeleteOperatorWebhookResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.worker.v1.WorkerService.DeleteOperatorWebhook is not implemented"))
+}
+
+func (UnimplementedWorkerServiceHandler) ListOperatorWebhookDeliveries(context.Context, *connect.Request[v1.ListOperatorWebhookDeliveriesRequest]) (*connect.Response[v1.ListOperatorWebhookDeliveriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.worker.v1.WorkerService.ListOperatorWebhookDeliveries is not implemented"))
 }

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamgate/upload/v1/upload_service.proto.
  */
 export const file_streamgate_upload_v1_upload_service: GenFile = /*@__PURE__*/
-  fileDesc("CilzdHJlYW1nYXRlL3VwbG9hZC92MS91cGxvYWRfc2VydmljZS5wcm90bxIUc3RyZWFtZ2F0ZS51cGxvYWQudjEi1QMKBlVwbG9hZBIKCgJpZBgBIAEoCRIQCgh2aWRlb19pZBgCIAEoCRIXCg9jcmVhdG9yX2FkZHJlc3MYAyABKAkSDQoFdGl0bGUYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5zdHJlYW1nYXRlLnVwbG9hZC52MS5VcGxvYWRTdGF0ZRIUCgxvZmZzZXRfYnl0ZXMYBiABKAQSEgoKc2l6ZV9ieXRlcxgHIAEoBBIUCgxjb250ZW50X3R5cGUYCCABKAkSEAoIZmlsZW5hbWUYCSABKAkSDwoHdHVzX3VybBgKIAEoCRIOCgZzaGEyNTYYCyABKAkSNQoKbWVkaWFfaW5mbxgMIAEoCzIhLnN0cmVhbWdhdGUubWV0YWRhdGEudjEuTWVkaWFJbmZvEhYKDmZhaWx1cmVfcmVhc29uGA0gASgJEi8KC2NyZWF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItABChNDcmVhdGVVcGxvYWRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDAoEdGFncxgEIAMoCRI3Cg1hY2Nlc3NfcG9saWN5GAUgASgLMiAuc3RyZWFtZ2F0ZS5hdXRoLnYxLkFjY2Vzc1BvbGljeRISCgpzaXplX2J5dGVzGAYgASgEEhQKDGNvbnRlbnRfdHlwZRgHIAEoCRIQCghmaWxlbmFtZRgIIAEoCSJEChRDcmVhdGVVcGxvYWRSZXNwb25zZRIsCgZ1cGxvYWQYASABKAsyHC5zdHJlYW1nYXRlLnVwbG9hZC52MS5VcGxvYWQiJQoQR2V0VXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiQQoRR2V0VXBsb2FkUmVzcG9uc2USLAoGdXBsb2FkGAEgASgLMhwuc3RyZWFtZ2F0ZS51cGxvYWQudjEuVXBsb2FkIm0KEkxpc3RVcGxvYWRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIwCgVzdGF0ZRgDIAEoDjIhLnN0cmVhbWdhdGUudXBsb2FkLnYxLlVwbG9hZFN0YXRlIl0KE0xpc3RVcGxvYWRzUmVzcG9uc2USLQoHdXBsb2FkcxgBIAMoCzIcLnN0cmVhbWdhdGUudXBsb2FkLnYxLlVwbG9hZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKAoTQ2FuY2VsVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiRAoUQ2FuY2VsVXBsb2FkUmVzcG9uc2USLAoGdXBsb2FkGAEgASgLMhwuc3RyZWFtZ2F0ZS51cGxvYWQudjEuVXBsb2FkKugBCgtVcGxvYWRTdGF0ZRIcChhVUExPQURfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRVUExPQURfU1RBVEVfQ1JFQVRFRBABEhoKFlVQTE9BRF9TVEFURV9VUExPQURJTkcQAhIbChdVUExPQURfU1RBVEVfVkFMSURBVElORxADEhoKFlVQTE9BRF9TVEFURV9DT01QTEVURUQQBBIXChNVUExPQURfU1RBVEVfRkFJTEVEEAUSGQoVVVBMT0FEX1NUQVRFX0NBTkNFTEVEEAYSGAoUVVBMT0FEX1NUQVRFX0VYUElSRUQQBzK0BAoNVXBsb2FkU2VydmljZRKBAQoMQ3JlYXRlVXBsb2FkEikuc3RyZWFtZ2F0ZS51cGxvYWQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdBoqLnN0cmVhbWdhdGUudXBsb2FkLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlIhrI8xgCgtPkkwIQOgEqIgsvdjEvdXBsb2FkcxKEAQoJR2V0VXBsb2FkEiYuc3RyZWFtZ2F0ZS51cGxvYWQudjEuR2V0VXBsb2FkUmVxdWVzdBonLnN0cmVhbWdhdGUudXBsb2FkLnYxLkdldFVwbG9hZFJlc3BvbnNlIiaQAgHI8xgCgtPkkwIZEhcvdjEvdXBsb2Fkcy97dXBsb2FkX2lkfRJ+CgtMaXN0VXBsb2FkcxIoLnN0cmVhbWdhdGUudXBsb2FkLnYxLkxpc3RVcGxvYWRzUmVxdWVzdBopLnN0cmVhbWdhdGUudXBsb2FkLnYxLkxpc3RVcGxvYWRzUmVzcG9uc2UiGpACAcjzGAKC0+STAg0SCy92MS91cGxvYWRzEpcBCgxDYW5jZWxVcGxvYWQSKS5zdHJlYW1nYXRlLnVwbG9hZC52MS5DYW5jZWxVcGxvYWRSZXF1ZXN0Giouc3RyZWFtZ2F0ZS51cGxvYWQudjEuQ2FuY2VsVXBsb2FkUmVzcG9uc2UiMJACAsjzGAKC0+STAiM6ASoiHi92MS91cGxvYWRzL3t1cGxvYWRfaWR9OmNhbmNlbELnAQoYY29tLnN0cmVhbWdhdGUudXBsb2FkLnYxQhJVcGxvYWRTZXJ2aWNlUHJvdG9QAVpFZ2l0aHViLmNvbS9zdHJlYW1nYXRlL3N0cmVhbWdhdGUvZ2VuL2dvL3N0cmVhbWdhdGUvdXBsb2FkL3YxO3VwbG9hZHYxogIDU1VYqgIUU3RyZWFtZ2F0ZS5VcGxvYWQuVjHKAhRTdHJlYW1nYXRlXFVwbG9hZFxWMeICIFN0cmVhbWdhdGVcVXBsb2FkXFYxXEdQQk1ldGFkYXRh6gIWU3RyZWFtZ2F0ZTo6VXBsb2FkOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp, file_streamgate_auth_v1_access_policy, file_streamgate_metadata_v1_metadata_service, file_streamgate_options_v1_options]);
+  fileDesc("CilzdHJlYW1nYXRlL3VwbG9hZC92MS91cGxvYWRfc2VydmljZS5wcm90bxIUc3RyZWFtZ2F0ZS51cGxvYWQudjEi1QMKBlVwbG9hZBIKCgJpZBgBIAEoCRIQCgh2aWRlb19pZBgCIAEoCRIXCg9jcmVhdG9yX2FkZHJlc3MYAyABKAkSDQoFdGl0bGUYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5zdHJlYW1nYXRlLnVwbG9hZC52MS5VcGxvYWRTdGF0ZRIUCgxvZmZzZXRfYnl0ZXMYBiABKAQSEgoKc2l6ZV9ieXRlcxgHIAEoBBIUCgxjb250ZW50X3R5cGUYCCABKAkSEAoIZmlsZW5hbWUYCSABKAkSDwoHdHVzX3VybBgKIAEoCRIOCgZzaGEyNTYYCyABKAkSNQoKbWVkaWFfaW5mbxgMIAEoCzIhLnN0cmVhbWdhdGUubWV0YWRhdGEudjEuTWVkaWFJbmZvEhYKDmZhaWx1cmVfcmVhc29uGA0gASgJEi8KC2NyZWF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItABChNDcmVhdGVVcGxvYWRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDAoEdGFncxgEIAMoCRI3Cg1hY2Nlc3NfcG9saWN5GAUgASgLMiAuc3RyZWFtZ2F0ZS5hdXRoLnYxLkFjY2Vzc1BvbGljeRISCgpzaXplX2J5dGVzGAYgASgEEhQKDGNvbnRlbnRfdHlwZRgHIAEoCRIQCghmaWxlbmFtZRgIIAEoCSJEChRDcmVhdGVVcGxvYWRSZXNwb25zZRIsCgZ1cGxvYWQYASABKAsyHC5zdHJlYW1nYXRlLnVwbG9hZC52MS5VcGxvYWQiJQoQR2V0VXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiQQoRR2V0VXBsb2FkUmVzcG9uc2USLAoGdXBsb2FkGAEgASgLMhwuc3RyZWFtZ2F0ZS51cGxvYWQudjEuVXBsb2FkIm0KEkxpc3RVcGxvYWRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIwCgVzdGF0ZRgDIAEoDjIhLnN0cmVhbWdhdGUudXBsb2FkLnYxLlVwbG9hZFN0YXRlIl0KE0xpc3RVcGxvYWRzUmVzcG9uc2USLQoHdXBsb2FkcxgBIAMoCzIcLnN0cmVhbWdhdGUudXBsb2FkLnYxLlVwbG9hZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKAoTQ2FuY2VsVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiRAoUQ2FuY2VsVXBsb2FkUmVzcG9uc2USLAoGdXBsb2FkGAEgASgLMhwuc3RyZWFtZ2F0ZS51cGxvYWQudjEuVXBsb2FkIi4KHUV4cGlyZUFiYW5kb25lZFVwbG9hZHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIkUKHkV4cGlyZUFiYW5kb25lZFVwbG9hZHNSZXNwb25zZRIVCg1leHBpcmVkX2NvdW50GAEgASgFEgwKBG1vcmUYAiABKAgiLAoYRGVsZXRlVmlkZW9Tb3VyY2VSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjEKGURlbGV0ZVZpZGVvU291cmNlUmVzcG9uc2USFAoMdXBsb2FkX2NvdW50GAEgASgFKugBCgtVcGxvYWRTdGF0ZRIcChhVUExPQURfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRVUExPQURfU1RBVEVfQ1JFQVRFRBABEhoKFlVQTE9BRF9TVEFURV9VUExPQURJTkcQAhIbChdVUExPQURfU1RBVEVfVkFMSURBVElORxADEhoKFlVQTE9BRF9TVEFURV9DT01QTEVURUQQBBIXChNVUExPQURfU1RBVEVfRkFJTEVEEAUSGQoVVVBMT0FEX1NUQVRFX0NBTkNFTEVEEAYSGAoUVVBMT0FEX1NUQVRFX0VYUElSRUQQBzLCBgoNVXBsb2FkU2VydmljZRKBAQoMQ3JlYXRlVXBsb2FkEikuc3RyZWFtZ2F0ZS51cGxvYWQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdBoqLnN0cmVhbWdhdGUudXBsb2FkLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlIhrI8xgCgtPkkwIQOgEqIgsvdjEvdXBsb2FkcxKEAQoJR2V0VXBsb2FkEiYuc3RyZWFtZ2F0ZS51cGxvYWQudjEuR2V0VXBsb2FkUmVxdWVzdBonLnN0cmVhbWdhdGUudXBsb2FkLnYxLkdldFVwbG9hZFJlc3BvbnNlIiaQAgHI8xgCgtPkkwIZEhcvdjEvdXBsb2Fkcy97dXBsb2FkX2lkfRJ+CgtMaXN0VXBsb2FkcxIoLnN0cmVhbWdhdGUudXBsb2FkLnYxLkxpc3RVcGxvYWRzUmVxdWVzdBopLnN0cmVhbWdhdGUudXBsb2FkLnYxLkxpc3RVcGxvYWRzUmVzcG9uc2UiGpACAcjzGAKC0+STAg0SCy92MS91cGxvYWRzEpcBCgxDYW5jZWxVcGxvYWQSKS5zdHJlYW1nYXRlLnVwbG9hZC52MS5DYW5jZWxVcGxvYWRSZXF1ZXN0Giouc3RyZWFtZ2F0ZS51cGxvYWQudjEuQ2FuY2VsVXBsb2FkUmVzcG9uc2UiMJACAsjzGAKC0+STAiM6ASoiHi92MS91cGxvYWRzL3t1cGxvYWRfaWR9OmNhbmNlbBKMAQoWRXhwaXJlQWJhbmRvbmVkVXBsb2FkcxIzLnN0cmVhbWdhdGUudXBsb2FkLnYxLkV4cGlyZUFiYW5kb25lZFVwbG9hZHNSZXF1ZXN0GjQuc3RyZWFtZ2F0ZS51cGxvYWQudjEuRXhwaXJlQWJhbmRvbmVkVXBsb2Fkc1Jlc3BvbnNlIgeQAgLI8xgEEn0KEURlbGV0ZVZpZGVvU291cmNlEi4uc3RyZWFtZ2F0ZS51cGxvYWQudjEuRGVsZXRlVmlkZW9Tb3VyY2VSZXF1ZXN0Gi8uc3RyZWFtZ2F0ZS51cGxvYWQudjEuRGVsZXRlVmlkZW9Tb3VyY2VSZXNwb25zZSIHkAICyPMYBELnAQoYY29tLnN0cmVhbWdhdGUudXBsb2FkLnYxQhJVcGxvYWRTZXJ2aWNlUHJvdG9QAVpFZ2l0aHViLmNvbS9zdHJlYW1nYXRlL3N0cmVhbWdhdGUvZ2VuL2dvL3N0cmVhbWdhdGUvdXBsb2FkL3YxO3VwbG9hZHYxogIDU1VYqgIUU3RyZWFtZ2F0ZS5VcGxvYWQuVjHKAhRTdHJlYW1nYXRlXFVwbG9hZFxWMeICIFN0cmVhbWdhdGVcVXBsb2FkXFYxXEdQQk1ldGFkYXRh6gIWU3RyZWFtZ2F0ZTo6VXBsb2FkOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp, file_streamgate_auth_v1_access_policy, file_streamgate_metadata_v1_metadata_service, file_streamgate_options_v1_options]);
 
 /**
  * Upload is one resumable upload of one video's source file.
@@ -424,6 +424,98 @@ export const CancelUploadResponseSchema: GenMessage<CancelUploadResponse> = /*@_
   messageDesc(file_streamgate_upload_v1_upload_service, 8);
 
 /**
+ * ExpireAbandonedUploadsRequest bounds one cleanup pass.
+ *
+ * @generated from message streamgate.upload.v1.ExpireAbandonedUploadsRequest
+ */
+export type ExpireAbandonedUploadsRequest = Message<"streamgate.upload.v1.ExpireAbandonedUploadsRequest"> & {
+  /**
+   * Most uploads to expire in this call, 1 to 10000; 0 means 1000. The
+   * rest wait for the next call.
+   *
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message streamgate.upload.v1.ExpireAbandonedUploadsRequest.
+ * Use `create(ExpireAbandonedUploadsRequestSchema)` to create a new message.
+ */
+export const ExpireAbandonedUploadsRequestSchema: GenMessage<ExpireAbandonedUploadsRequest> = /*@__PURE__*/
+  messageDesc(file_streamgate_upload_v1_upload_service, 9);
+
+/**
+ * ExpireAbandonedUploadsResponse says what the pass did.
+ *
+ * @generated from message streamgate.upload.v1.ExpireAbandonedUploadsResponse
+ */
+export type ExpireAbandonedUploadsResponse = Message<"streamgate.upload.v1.ExpireAbandonedUploadsResponse"> & {
+  /**
+   * Uploads moved to UPLOAD_STATE_EXPIRED by this call.
+   *
+   * @generated from field: int32 expired_count = 1;
+   */
+  expiredCount: number;
+
+  /**
+   * True when more abandoned uploads remain than limit allowed.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message streamgate.upload.v1.ExpireAbandonedUploadsResponse.
+ * Use `create(ExpireAbandonedUploadsResponseSchema)` to create a new message.
+ */
+export const ExpireAbandonedUploadsResponseSchema: GenMessage<ExpireAbandonedUploadsResponse> = /*@__PURE__*/
+  messageDesc(file_streamgate_upload_v1_upload_service, 10);
+
+/**
+ * DeleteVideoSourceRequest names the video whose source bytes go.
+ *
+ * @generated from message streamgate.upload.v1.DeleteVideoSourceRequest
+ */
+export type DeleteVideoSourceRequest = Message<"streamgate.upload.v1.DeleteVideoSourceRequest"> & {
+  /**
+   * Video id ("vid_...").
+   *
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+};
+
+/**
+ * Describes the message streamgate.upload.v1.DeleteVideoSourceRequest.
+ * Use `create(DeleteVideoSourceRequestSchema)` to create a new message.
+ */
+export const DeleteVideoSourceRequestSchema: GenMessage<DeleteVideoSourceRequest> = /*@__PURE__*/
+  messageDesc(file_streamgate_upload_v1_upload_service, 11);
+
+/**
+ * DeleteVideoSourceResponse says what was deleted.
+ *
+ * @generated from message streamgate.upload.v1.DeleteVideoSourceResponse
+ */
+export type DeleteVideoSourceResponse = Message<"streamgate.upload.v1.DeleteVideoSourceResponse"> & {
+  /**
+   * Uploads of the video whose bytes were looked for and are now gone.
+   *
+   * @generated from field: int32 upload_count = 1;
+   */
+  uploadCount: number;
+};
+
+/**
+ * Describes the message streamgate.upload.v1.DeleteVideoSourceResponse.
+ * Use `create(DeleteVideoSourceResponseSchema)` to create a new message.
+ */
+export const DeleteVideoSourceResponseSchema: GenMessage<DeleteVideoSourceResponse> = /*@__PURE__*/
+  messageDesc(file_streamgate_upload_v1_upload_service, 12);
+
+/**
  * UploadState is where an upload is in its lifecycle. CREATED -> UPLOADING
  * -> VALIDATING -> COMPLETED or FAILED; an unfinished upload may instead end
  * CANCELED or EXPIRED. COMPLETED, FAILED, CANCELED and EXPIRED are terminal.
@@ -587,6 +679,38 @@ export const UploadService: GenService<{
     methodKind: "unary";
     input: typeof CancelUploadRequestSchema;
     output: typeof CancelUploadResponseSchema;
+  },
+  /**
+   * ExpireAbandonedUploads moves unfinished uploads (CREATED or UPLOADING)
+   * past their expire_time to UPLOAD_STATE_EXPIRED, deletes their bytes and
+   * publishes `upload.failed` for each, oldest first. The worker's
+   * "upload.cleanup" schedule calls it; calling it again is harmless.
+   * Errors: INVALID_ARGUMENT for a limit over 10000; UNAVAILABLE when the
+   * upload database or the blob store cannot be reached (the uploads not
+   * expired yet are retried on the next call).
+   *
+   * @generated from rpc streamgate.upload.v1.UploadService.ExpireAbandonedUploads
+   */
+  expireAbandonedUploads: {
+    methodKind: "unary";
+    input: typeof ExpireAbandonedUploadsRequestSchema;
+    output: typeof ExpireAbandonedUploadsResponseSchema;
+  },
+  /**
+   * DeleteVideoSource deletes the stored source bytes (the blob and any
+   * partial tus data) of every upload of a video. The worker's
+   * "media.delete" job calls it after MetadataService.DeleteVideo. Upload
+   * records are kept (for quota and history). Idempotent: a video whose
+   * bytes are already gone, or that no upload carries, succeeds with 0.
+   * Errors: INVALID_ARGUMENT for a missing or malformed video_id;
+   * UNAVAILABLE when the database or the blob store cannot be reached.
+   *
+   * @generated from rpc streamgate.upload.v1.UploadService.DeleteVideoSource
+   */
+  deleteVideoSource: {
+    methodKind: "unary";
+    input: typeof DeleteVideoSourceRequestSchema;
+    output: typeof DeleteVideoSourceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_streamgate_upload_v1_upload_service, 0);

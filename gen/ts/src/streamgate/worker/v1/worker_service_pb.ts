@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamgate/worker/v1/worker_service.proto.
  */
 export const file_streamgate_worker_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("CilzdHJlYW1nYXRlL3dvcmtlci92MS93b3JrZXJfc2VydmljZS5wcm90bxIUc3RyZWFtZ2F0ZS53b3JrZXIudjEi7wMKA0pvYhIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSLQoFc3RhdGUYBCABKA4yHi5zdHJlYW1nYXRlLndvcmtlci52MS5Kb2JTdGF0ZRIQCghhdHRlbXB0cxgFIAEoDRIUCgxtYXhfYXR0ZW1wdHMYBiABKA0SEgoKbGFzdF9lcnJvchgHIAEoCRI1ChFuZXh0X2F0dGVtcHRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoHdGltZW91dBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCg9pZGVtcG90ZW5jeV9rZXkYCiABKAkSLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc2NoZWR1bGVfaWQYDyABKAkiugEKEFN1Ym1pdEpvYlJlcXVlc3QSDAoEa2luZBgBIAEoCRIPCgdwYXlsb2FkGAIgASgMEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRIsCghydW5fdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X2F0dGVtcHRzGAUgASgNEioKB3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUQoRU3VibWl0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuc3RyZWFtZ2F0ZS53b3JrZXIudjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAEoCCIfCg1HZXRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI4Cg5HZXRKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5zdHJlYW1nYXRlLndvcmtlci52MS5Kb2IidQoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBGtpbmQYAyABKAkSLQoFc3RhdGUYBCABKA4yHi5zdHJlYW1nYXRlLndvcmtlci52MS5Kb2JTdGF0ZSJUChBMaXN0Sm9ic1Jlc3BvbnNlEicKBGpvYnMYASADKAsyGS5zdHJlYW1nYXRlLndvcmtlci52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiIKEENhbmNlbEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjsKEUNhbmNlbEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnN0cmVhbWdhdGUud29ya2VyLnYxLkpvYiIhCg9SZXRyeUpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjoKEFJldHJ5Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuc3RyZWFtZ2F0ZS53b3JrZXIudjEuSm9iIpYCCghTY2hlZHVsZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWNyb25fc3BlYxgDIAEoCRIQCgh0aW1lem9uZRgEIAEoCRIMCgRraW5kGAUgASgJEg8KB3BheWxvYWQYBiABKAwSMgoObGFzdF9maXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDm5leHRfZmlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X2pvYl9pZBgJIAEoCRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXQoVQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0EjAKCHNjaGVkdWxlGAEgASgLMh4uc3RyZWFtZ2F0ZS53b3JrZXIudjEuU2NoZWR1bGUSEgoKcmVxdWVzdF9pZBgCIAEoCSJKChZDcmVhdGVTY2hlZHVsZVJlc3BvbnNlEjAKCHNjaGVkdWxlGAEgASgLMh4uc3RyZWFtZ2F0ZS53b3JrZXIudjEuU2NoZWR1bGUiLAoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EhMKC3NjaGVkdWxlX2lkGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiPQoUTGlzdFNjaGVkdWxlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiYwoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEjEKCXNjaGVkdWxlcxgBIAMoCzIeLnN0cmVhbWdhdGUud29ya2VyLnYxLlNjaGVkdWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ/CgdXZWJob29rEgoKAmlkGAEgASgJEhUKDW93bmVyX2FkZHJlc3MYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJMChRDcmVhdGVXZWJob29rUmVxdWVzdBILCgN1cmwYASABKAkSEwoLZXZlbnRfdHlwZXMYAiADKAkSEgoKcmVxdWVzdF9pZBgDIAEoCSJXChVDcmVhdGVXZWJob29rUmVzcG9uc2USLgoHd2ViaG9vaxgBIAEoCzIdLnN0cmVhbWdhdGUud29ya2VyLnYxLldlYmhvb2sSDgoGc2VjcmV0GAIgASgJIjwKE0xpc3RXZWJob29rc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiYAoUTGlzdFdlYmhvb2tzUmVzcG9uc2USLwoId2ViaG9va3MYASADKAsyHS5zdHJlYW1nYXRlLndvcmtlci52MS5XZWJob29rEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIqChREZWxldGVXZWJob29rUmVxdWVzdBISCgp3ZWJob29rX2lkGAEgASgJIhcKFURlbGV0ZVdlYmhvb2tSZXNwb25zZSKVAgoPV2ViaG9va0RlbGl2ZXJ5EhAKCGV2ZW50X2lkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDRIwCgxhdHRlbXB0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3N0YXR1c19jb2RlGAUgASgFEisKCGR1cmF0aW9uGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg0KBWVycm9yGAcgASgJEhEKCXN1Y2NlZWRlZBgIIAEoCBI1ChFuZXh0X2F0dGVtcHRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQocTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBISCgp3ZWJob29rX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJInMKHUxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEjkKCmRlbGl2ZXJpZXMYASADKAsyJS5zdHJlYW1nYXRlLndvcmtlci52MS5XZWJob29rRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKsgBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNKT0JfU1RBVEVfU0NIRURVTEVEEAESFAoQSk9CX1NUQVRFX1FVRVVFRBACEhUKEUpPQl9TVEFURV9SVU5OSU5HEAMSFgoSSk9CX1NUQVRFX1JFVFJZSU5HEAQSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAFEhIKDkpPQl9TVEFURV9ERUFEEAYSFgoSSk9CX1NUQVRFX0NBTkNFTEVEEAcy/QwKDVdvcmtlclNlcnZpY2USYgoJU3VibWl0Sm9iEiYuc3RyZWFtZ2F0ZS53b3JrZXIudjEuU3VibWl0Sm9iUmVxdWVzdBonLnN0cmVhbWdhdGUud29ya2VyLnYxLlN1Ym1pdEpvYlJlc3BvbnNlIgTI8xgEEnUKBkdldEpvYhIjLnN0cmVhbWdhdGUud29ya2VyLnYxLkdldEpvYlJlcXVlc3QaJC5zdHJlYW1nYXRlLndvcmtlci52MS5HZXRKb2JSZXNwb25zZSIgkAIByPMYA4LT5JMCExIRL3YxL2pvYnMve2pvYl9pZH0ScgoITGlzdEpvYnMSJS5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0Sm9ic1JlcXVlc3QaJi5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0Sm9ic1Jlc3BvbnNlIheQAgHI8xgDgtPkkwIKEggvdjEvam9icxKIAQoJQ2FuY2VsSm9iEiYuc3RyZWFtZ2F0ZS53b3JrZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBonLnN0cmVhbWdhdGUud29ya2VyLnYxLkNhbmNlbEpvYlJlc3BvbnNlIiqQAgLI8xgDgtPkkwIdOgEqIhgvdjEvam9icy97am9iX2lkfTpjYW5jZWwSgQEKCFJldHJ5Sm9iEiUuc3RyZWFtZ2F0ZS53b3JrZXIudjEuUmV0cnlKb2JSZXF1ZXN0GiYuc3RyZWFtZ2F0ZS53b3JrZXIudjEuUmV0cnlKb2JSZXNwb25zZSImyPMYA4LT5JMCHDoBKiIXL3YxL2pvYnMve2pvYl9pZH06cmV0cnkSkAEKDkNyZWF0ZVNjaGVkdWxlEisuc3RyZWFtZ2F0ZS53b3JrZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0Giwuc3RyZWFtZ2F0ZS53b3JrZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZSIjyPMYA4LT5JMCGToIc2NoZWR1bGUiDS92MS9zY2hlZHVsZXMSlwEKDkRlbGV0ZVNjaGVkdWxlEisuc3RyZWFtZ2F0ZS53b3JrZXIudjEuRGVsZXRlU2NoZWR1bGVSZXF1ZXN0Giwuc3RyZWFtZ2F0ZS53b3JrZXIudjEuRGVsZXRlU2NoZWR1bGVSZXNwb25zZSIqkAICyPMYA4LT5JMCHSobL3YxL3NjaGVkdWxlcy97c2NoZWR1bGVfaWR9EoYBCg1MaXN0U2NoZWR1bGVzEiouc3RyZWFtZ2F0ZS53b3JrZXIudjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaKy5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0U2NoZWR1bGVzUmVzcG9uc2UiHJACAcjzGAOC0+STAg8SDS92MS9zY2hlZHVsZXMShQEKDUNyZWF0ZVdlYmhvb2sSKi5zdHJlYW1nYXRlLndvcmtlci52MS5DcmVhdGVXZWJob29rUmVxdWVzdBorLnN0cmVhbWdhdGUud29ya2VyLnYxLkNyZWF0ZVdlYmhvb2tSZXNwb25zZSIbyPMYAoLT5JMCEToBKiIML3YxL3dlYmhvb2tzEoIBCgxMaXN0V2ViaG9va3MSKS5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0V2ViaG9va3NSZXF1ZXN0Giouc3RyZWFtZ2F0ZS53b3JrZXIudjEuTGlzdFdlYmhvb2tzUmVzcG9uc2UiG5ACAcjzGAKC0+STAg4SDC92MS93ZWJob29rcxKSAQoNRGVsZXRlV2ViaG9vaxIqLnN0cmVhbWdhdGUud29ya2VyLnYxLkRlbGV0ZVdlYmhvb2tSZXF1ZXN0Gisuc3RyZWFtZ2F0ZS53b3JrZXIudjEuRGVsZXRlV2ViaG9va1Jlc3BvbnNlIiiQAgLI8xgCgtPkkwIbKhkvdjEvd2ViaG9va3Mve3dlYmhvb2tfaWR9ErUBChVMaXN0V2ViaG9va0RlbGl2ZXJpZXMSMi5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0GjMuc3RyZWFtZ2F0ZS53b3JrZXIudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2UiM5ACAcjzGAKC0+STAiYSJC92MS93ZWJob29rcy97d2ViaG9va19pZH0vZGVsaXZlcmllc0LnAQoYY29tLnN0cmVhbWdhdGUud29ya2VyLnYxQhJXb3JrZXJTZXJ2aWNlUHJvdG9QAVpFZ2l0aHViLmNvbS9zdHJlYW1nYXRlL3N0cmVhbWdhdGUvZ2VuL2dvL3N0cmVhbWdhdGUvd29ya2VyL3YxO3dvcmtlcnYxogIDU1dYqgIUU3RyZWFtZ2F0ZS5Xb3JrZXIuVjHKAhRTdHJlYW1nYXRlXFdvcmtlclxWMeICIFN0cmVhbWdhdGVcV29ya2VyXFYxXEdQQk1ldGFkYXRh6gIWU3RyZWFtZ2F0ZTo6V29ya2VyOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp, file_streamgate_options_v1_options]);
+  fileDesc("CilzdHJlYW1nYXRlL3dvcmtlci92MS93b3JrZXJfc2VydmljZS5wcm90bxIUc3RyZWFtZ2F0ZS53b3JrZXIudjEi7wMKA0pvYhIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSLQoFc3RhdGUYBCABKA4yHi5zdHJlYW1nYXRlLndvcmtlci52MS5Kb2JTdGF0ZRIQCghhdHRlbXB0cxgFIAEoDRIUCgxtYXhfYXR0ZW1wdHMYBiABKA0SEgoKbGFzdF9lcnJvchgHIAEoCRI1ChFuZXh0X2F0dGVtcHRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoHdGltZW91dBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCg9pZGVtcG90ZW5jeV9rZXkYCiABKAkSLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc2NoZWR1bGVfaWQYDyABKAkiugEKEFN1Ym1pdEpvYlJlcXVlc3QSDAoEa2luZBgBIAEoCRIPCgdwYXlsb2FkGAIgASgMEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRIsCghydW5fdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X2F0dGVtcHRzGAUgASgNEioKB3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUQoRU3VibWl0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuc3RyZWFtZ2F0ZS53b3JrZXIudjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAEoCCIfCg1HZXRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI4Cg5HZXRKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5zdHJlYW1nYXRlLndvcmtlci52MS5Kb2IidQoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBGtpbmQYAyABKAkSLQoFc3RhdGUYBCABKA4yHi5zdHJlYW1nYXRlLndvcmtlci52MS5Kb2JTdGF0ZSJUChBMaXN0Sm9ic1Jlc3BvbnNlEicKBGpvYnMYASADKAsyGS5zdHJlYW1nYXRlLndvcmtlci52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiIKEENhbmNlbEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjsKEUNhbmNlbEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnN0cmVhbWdhdGUud29ya2VyLnYxLkpvYiIhCg9SZXRyeUpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjoKEFJldHJ5Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuc3RyZWFtZ2F0ZS53b3JrZXIudjEuSm9iIpYCCghTY2hlZHVsZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWNyb25fc3BlYxgDIAEoCRIQCgh0aW1lem9uZRgEIAEoCRIMCgRraW5kGAUgASgJEg8KB3BheWxvYWQYBiABKAwSMgoObGFzdF9maXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDm5leHRfZmlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X2pvYl9pZBgJIAEoCRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXQoVQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0EjAKCHNjaGVkdWxlGAEgASgLMh4uc3RyZWFtZ2F0ZS53b3JrZXIudjEuU2NoZWR1bGUSEgoKcmVxdWVzdF9pZBgCIAEoCSJKChZDcmVhdGVTY2hlZHVsZVJlc3BvbnNlEjAKCHNjaGVkdWxlGAEgASgLMh4uc3RyZWFtZ2F0ZS53b3JrZXIudjEuU2NoZWR1bGUiLAoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EhMKC3NjaGVkdWxlX2lkGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiPQoUTGlzdFNjaGVkdWxlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiYwoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEjEKCXNjaGVkdWxlcxgBIAMoCzIeLnN0cmVhbWdhdGUud29ya2VyLnYxLlNjaGVkdWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKRAQoHV2ViaG9vaxIKCgJpZBgBIAEoCRIVCg1vd25lcl9hZGRyZXNzGAIgASgJEgsKA3VybBgDIAEoCRITCgtldmVudF90eXBlcxgEIAMoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIb3BlcmF0b3IYBiABKAgiTAoUQ3JlYXRlV2ViaG9va1JlcXVlc3QSCwoDdXJsGAEgASgJEhMKC2V2ZW50X3R5cGVzGAIgAygJEhIKCnJlcXVlc3RfaWQYAyABKAkiVwoVQ3JlYXRlV2ViaG9va1Jlc3BvbnNlEi4KB3dlYmhvb2sYASABKAsyHS5zdHJlYW1nYXRlLndvcmtlci52MS5XZWJob29rEg4KBnNlY3JldBgCIAEoCSI8ChNMaXN0V2ViaG9va3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImAKFExpc3RXZWJob29rc1Jlc3BvbnNlEi8KCHdlYmhvb2tzGAEgAygLMh0uc3RyZWFtZ2F0ZS53b3JrZXIudjEuV2ViaG9vaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgoURGVsZXRlV2ViaG9va1JlcXVlc3QSEgoKd2ViaG9va19pZBgBIAEoCSIXChVEZWxldGVXZWJob29rUmVzcG9uc2UilQIKD1dlYmhvb2tEZWxpdmVyeRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEg8KB2F0dGVtcHQYAyABKA0SMAoMYXR0ZW1wdF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtzdGF0dXNfY29kZRgFIAEoBRIrCghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVlcnJvchgHIAEoCRIRCglzdWNjZWVkZWQYCCABKAgSNQoRbmV4dF9hdHRlbXB0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKHExpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QSEgoKd2ViaG9va19pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJzCh1MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRI5CgpkZWxpdmVyaWVzGAEgAygLMiUuc3RyZWFtZ2F0ZS53b3JrZXIudjEuV2ViaG9va0RlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI0Ch5TZW5kVGVzdFdlYmhvb2tEZWxpdmVyeVJlcXVlc3QSEgoKd2ViaG9va19pZBgBIAEoCSJDCh9TZW5kVGVzdFdlYmhvb2tEZWxpdmVyeVJlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCRIQCghldmVudF9pZBgCIAEoCSJUChxDcmVhdGVPcGVyYXRvcldlYmhvb2tSZXF1ZXN0EgsKA3VybBgBIAEoCRITCgtldmVudF90eXBlcxgCIAMoCRISCgpyZXF1ZXN0X2lkGAMgASgJIl8KHUNyZWF0ZU9wZXJhdG9yV2ViaG9va1Jlc3BvbnNlEi4KB3dlYmhvb2sYASABKAsyHS5zdHJlYW1nYXRlLndvcmtlci52MS5XZWJob29rEg4KBnNlY3JldBgCIAEoCSJEChtMaXN0T3BlcmF0b3JXZWJob29rc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiaAocTGlzdE9wZXJhdG9yV2ViaG9va3NSZXNwb25zZRIvCgh3ZWJob29rcxgBIAMoCzIdLnN0cmVhbWdhdGUud29ya2VyLnYxLldlYmhvb2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjIKHERlbGV0ZU9wZXJhdG9yV2ViaG9va1JlcXVlc3QSEgoKd2ViaG9va19pZBgBIAEoCSIfCh1EZWxldGVPcGVyYXRvcldlYmhvb2tSZXNwb25zZSJhCiRMaXN0T3BlcmF0b3JXZWJob29rRGVsaXZlcmllc1JlcXVlc3QSEgoKd2ViaG9va19pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ7CiVMaXN0T3BlcmF0b3JXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEjkKCmRlbGl2ZXJpZXMYASADKAsyJS5zdHJlYW1nYXRlLndvcmtlci52MS5XZWJob29rRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKsgBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNKT0JfU1RBVEVfU0NIRURVTEVEEAESFAoQSk9CX1NUQVRFX1FVRVVFRBACEhUKEUpPQl9TVEFURV9SVU5OSU5HEAMSFgoSSk9CX1NUQVRFX1JFVFJZSU5HEAQSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAFEhIKDkpPQl9TVEFURV9ERUFEEAYSFgoSSk9CX1NUQVRFX0NBTkNFTEVEEAcykxQKDVdvcmtlclNlcnZpY2USYgoJU3VibWl0Sm9iEiYuc3RyZWFtZ2F0ZS53b3JrZXIudjEuU3VibWl0Sm9iUmVxdWVzdBonLnN0cmVhbWdhdGUud29ya2VyLnYxLlN1Ym1pdEpvYlJlc3BvbnNlIgTI8xgEEnUKBkdldEpvYhIjLnN0cmVhbWdhdGUud29ya2VyLnYxLkdldEpvYlJlcXVlc3QaJC5zdHJlYW1nYXRlLndvcmtlci52MS5HZXRKb2JSZXNwb25zZSIgkAIByPMYA4LT5JMCExIRL3YxL2pvYnMve2pvYl9pZH0ScgoITGlzdEpvYnMSJS5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0Sm9ic1JlcXVlc3QaJi5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0Sm9ic1Jlc3BvbnNlIheQAgHI8xgDgtPkkwIKEggvdjEvam9icxKIAQoJQ2FuY2VsSm9iEiYuc3RyZWFtZ2F0ZS53b3JrZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBonLnN0cmVhbWdhdGUud29ya2VyLnYxLkNhbmNlbEpvYlJlc3BvbnNlIiqQAgLI8xgDgtPkkwIdOgEqIhgvdjEvam9icy97am9iX2lkfTpjYW5jZWwSgQEKCFJldHJ5Sm9iEiUuc3RyZWFtZ2F0ZS53b3JrZXIudjEuUmV0cnlKb2JSZXF1ZXN0GiYuc3RyZWFtZ2F0ZS53b3JrZXIudjEuUmV0cnlKb2JSZXNwb25zZSImyPMYA4LT5JMCHDoBKiIXL3YxL2pvYnMve2pvYl9pZH06cmV0cnkSkAEKDkNyZWF0ZVNjaGVkdWxlEisuc3RyZWFtZ2F0ZS53b3JrZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0Giwuc3RyZWFtZ2F0ZS53b3JrZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZSIjyPMYA4LT5JMCGToIc2NoZWR1bGUiDS92MS9zY2hlZHVsZXMSlwEKDkRlbGV0ZVNjaGVkdWxlEisuc3RyZWFtZ2F0ZS53b3JrZXIudjEuRGVsZXRlU2NoZWR1bGVSZXF1ZXN0Giwuc3RyZWFtZ2F0ZS53b3JrZXIudjEuRGVsZXRlU2NoZWR1bGVSZXNwb25zZSIqkAICyPMYA4LT5JMCHSobL3YxL3NjaGVkdWxlcy97c2NoZWR1bGVfaWR9EoYBCg1MaXN0U2NoZWR1bGVzEiouc3RyZWFtZ2F0ZS53b3JrZXIudjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaKy5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0U2NoZWR1bGVzUmVzcG9uc2UiHJACAcjzGAOC0+STAg8SDS92MS9zY2hlZHVsZXMShQEKDUNyZWF0ZVdlYmhvb2sSKi5zdHJlYW1nYXRlLndvcmtlci52MS5DcmVhdGVXZWJob29rUmVxdWVzdBorLnN0cmVhbWdhdGUud29ya2VyLnYxLkNyZWF0ZVdlYmhvb2tSZXNwb25zZSIbyPMYAoLT5JMCEToBKiIML3YxL3dlYmhvb2tzEoIBCgxMaXN0V2ViaG9va3MSKS5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0V2ViaG9va3NSZXF1ZXN0Giouc3RyZWFtZ2F0ZS53b3JrZXIudjEuTGlzdFdlYmhvb2tzUmVzcG9uc2UiG5ACAcjzGAKC0+STAg4SDC92MS93ZWJob29rcxKSAQoNRGVsZXRlV2ViaG9vaxIqLnN0cmVhbWdhdGUud29ya2VyLnYxLkRlbGV0ZVdlYmhvb2tSZXF1ZXN0Gisuc3RyZWFtZ2F0ZS53b3JrZXIudjEuRGVsZXRlV2ViaG9va1Jlc3BvbnNlIiiQAgLI8xgCgtPkkwIbKhkvdjEvd2ViaG9va3Mve3dlYmhvb2tfaWR9ErUBChVMaXN0V2ViaG9va0RlbGl2ZXJpZXMSMi5zdHJlYW1nYXRlLndvcmtlci52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0GjMuc3RyZWFtZ2F0ZS53b3JrZXIudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2UiM5ACAcjzGAKC0+STAiYSJC92MS93ZWJob29rcy97d2ViaG9va19pZH0vZGVsaXZlcmllcxK1AQoXU2VuZFRlc3RXZWJob29rRGVsaXZlcnkSNC5zdHJlYW1nYXRlLndvcmtlci52MS5TZW5kVGVzdFdlYmhvb2tEZWxpdmVyeVJlcXVlc3QaNS5zdHJlYW1nYXRlLndvcmtlci52MS5TZW5kVGVzdFdlYmhvb2tEZWxpdmVyeVJlc3BvbnNlIi3I8xgCgtPkkwIjOgEqIh4vdjEvd2ViaG9va3Mve3dlYmhvb2tfaWR9OnRlc3QSpgEKFUNyZWF0ZU9wZXJhdG9yV2ViaG9vaxIyLnN0cmVhbWdhdGUud29ya2VyLnYxLkNyZWF0ZU9wZXJhdG9yV2ViaG9va1JlcXVlc3QaMy5zdHJlYW1nYXRlLndvcmtlci52MS5DcmVhdGVPcGVyYXRvcldlYmhvb2tSZXNwb25zZSIkyPMYA4LT5JMCGjoBKiIVL3YxL29wZXJhdG9yL3dlYmhvb2tzEqMBChRMaXN0T3BlcmF0b3JXZWJob29rcxIxLnN0cmVhbWdhdGUud29ya2VyLnYxLkxpc3RPcGVyYXRvcldlYmhvb2tzUmVxdWVzdBoyLnN0cmVhbWdhdGUud29ya2VyLnYxLkxpc3RPcGVyYXRvcldlYmhvb2tzUmVzcG9uc2UiJJACAcjzGAOC0+STAhcSFS92MS9vcGVyYXRvci93ZWJob29rcxKzAQoVRGVsZXRlT3BlcmF0b3JXZWJob29rEjIuc3RyZWFtZ2F0ZS53b3JrZXIudjEuRGVsZXRlT3BlcmF0b3JXZWJob29rUmVxdWVzdBozLnN0cmVhbWdhdGUud29ya2VyLnYxLkRlbGV0ZU9wZXJhdG9yV2ViaG9va1Jlc3BvbnNlIjGQAgLI8xgDgtPkkwIkKiIvdjEvb3BlcmF0b3Ivd2ViaG9va3Mve3dlYmhvb2tfaWR9EtYBCh1MaXN0T3BlcmF0b3JXZWJob29rRGVsaXZlcmllcxI6LnN0cmVhbWdhdGUud29ya2VyLnYxLkxpc3RPcGVyYXRvcldlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBo7LnN0cmVhbWdhdGUud29ya2VyLnYxLkxpc3RPcGVyYXRvcldlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2UiPJACAcjzGAOC0+STAi8SLS92MS9vcGVyYXRvci93ZWJob29rcy97d2ViaG9va19pZH0vZGVsaXZlcmllc0LnAQoYY29tLnN0cmVhbWdhdGUud29ya2VyLnYxQhJXb3JrZXJTZXJ2aWNlUHJvdG9QAVpFZ2l0aHViLmNvbS9zdHJlYW1nYXRlL3N0cmVhbWdhdGUvZ2VuL2dvL3N0cmVhbWdhdGUvd29ya2VyL3YxO3dvcmtlcnYxogIDU1dYqgIUU3RyZWFtZ2F0ZS5Xb3JrZXIuVjHKAhRTdHJlYW1nYXRlXFdvcmtlclxWMeICIFN0cmVhbWdhdGVcV29ya2VyXFYxXEdQQk1ldGFkYXRh6gIWU3RyZWFtZ2F0ZTo6V29ya2VyOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp, file_streamgate_options_v1_options]);
 
 /**
  * Job is one durable unit of background work.
@@ -683,8 +683,10 @@ export const ListSchedulesResponseSchema: GenMessage<ListSchedulesResponse> = /*
  * Each delivery is `POST <url>` with `Content-Type: application/json` and
  * the body {"id": "<event id>", "type": "video.ready", "time": "<RFC 3339>",
  * "data": {...}}, where data is the event payload
- * (streamgate.events.v1.VideoReady, VideoFailed or UploadCompleted) in
- * protobuf JSON form. id is the same on every retry of the same event:
+ * (streamgate.events.v1.VideoReady, VideoFailed, UploadCompleted,
+ * UploadFailed, or AlertTransitioned for operator webhooks) in protobuf JSON
+ * form; "webhook.test" (SendTestWebhookDelivery) carries {"webhook_id",
+ * "message"}. id is the same on every retry of the same event:
  * deduplicate on it. Any 2xx answer within 10 seconds is success; anything
  * else (including redirects, which are not followed) is a failed attempt,
  * retried with the job backoff described on WorkerService.
@@ -711,7 +713,7 @@ export type Webhook = Message<"streamgate.worker.v1.Webhook"> & {
 
   /**
    * Wallet that owns it (the session that created it), EIP-55 checksummed.
-   * Output only.
+   * Empty for an operator webhook. Output only.
    *
    * @generated from field: string owner_address = 2;
    */
@@ -729,8 +731,10 @@ export type Webhook = Message<"streamgate.worker.v1.Webhook"> & {
   url: string;
 
   /**
-   * Event types to deliver, 1 to 10 distinct values among "video.ready",
-   * "video.failed" and "upload.completed".
+   * Event types to deliver, 1 to 10 distinct values. A wallet's webhook
+   * takes "video.ready", "video.failed", "upload.completed" and
+   * "upload.failed" (events about the wallet's own uploads and videos); an
+   * operator webhook takes "alert.transitioned".
    *
    * @generated from field: repeated string event_types = 4;
    */
@@ -742,6 +746,13 @@ export type Webhook = Message<"streamgate.worker.v1.Webhook"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 5;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * True for an operator webhook (CreateOperatorWebhook). Output only.
+   *
+   * @generated from field: bool operator = 6;
+   */
+  operator: boolean;
 };
 
 /**
@@ -1056,6 +1067,275 @@ export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveri
   messageDesc(file_streamgate_worker_v1_worker_service, 27);
 
 /**
+ * SendTestWebhookDeliveryRequest names the webhook to test.
+ *
+ * @generated from message streamgate.worker.v1.SendTestWebhookDeliveryRequest
+ */
+export type SendTestWebhookDeliveryRequest = Message<"streamgate.worker.v1.SendTestWebhookDeliveryRequest"> & {
+  /**
+   * Webhook id ("whk_..."), one of the caller's.
+   *
+   * @generated from field: string webhook_id = 1;
+   */
+  webhookId: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.SendTestWebhookDeliveryRequest.
+ * Use `create(SendTestWebhookDeliveryRequestSchema)` to create a new message.
+ */
+export const SendTestWebhookDeliveryRequestSchema: GenMessage<SendTestWebhookDeliveryRequest> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 28);
+
+/**
+ * SendTestWebhookDeliveryResponse carries the queued delivery job.
+ *
+ * @generated from message streamgate.worker.v1.SendTestWebhookDeliveryResponse
+ */
+export type SendTestWebhookDeliveryResponse = Message<"streamgate.worker.v1.SendTestWebhookDeliveryResponse"> & {
+  /**
+   * The "webhook.deliver" job ("wjob_..."); its attempts appear in
+   * ListWebhookDeliveries with event_type "webhook.test".
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * The synthetic event's id ("webhook.test:<ulid>"), the body's "id".
+   *
+   * @generated from field: string event_id = 2;
+   */
+  eventId: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.SendTestWebhookDeliveryResponse.
+ * Use `create(SendTestWebhookDeliveryResponseSchema)` to create a new message.
+ */
+export const SendTestWebhookDeliveryResponseSchema: GenMessage<SendTestWebhookDeliveryResponse> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 29);
+
+/**
+ * CreateOperatorWebhookRequest describes a new operator webhook.
+ *
+ * @generated from message streamgate.worker.v1.CreateOperatorWebhookRequest
+ */
+export type CreateOperatorWebhookRequest = Message<"streamgate.worker.v1.CreateOperatorWebhookRequest"> & {
+  /**
+   * Endpoint URL, as in Webhook.url.
+   *
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * Event types to deliver: "alert.transitioned".
+   *
+   * @generated from field: repeated string event_types = 2;
+   */
+  eventTypes: string[];
+
+  /**
+   * Client-chosen id that makes retries safe, as in CreateWebhookRequest.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.CreateOperatorWebhookRequest.
+ * Use `create(CreateOperatorWebhookRequestSchema)` to create a new message.
+ */
+export const CreateOperatorWebhookRequestSchema: GenMessage<CreateOperatorWebhookRequest> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 30);
+
+/**
+ * CreateOperatorWebhookResponse carries the new webhook and its secret.
+ *
+ * @generated from message streamgate.worker.v1.CreateOperatorWebhookResponse
+ */
+export type CreateOperatorWebhookResponse = Message<"streamgate.worker.v1.CreateOperatorWebhookResponse"> & {
+  /**
+   * The webhook, with operator true.
+   *
+   * @generated from field: streamgate.worker.v1.Webhook webhook = 1;
+   */
+  webhook?: Webhook | undefined;
+
+  /**
+   * Signing secret, as in CreateWebhookResponse: shown only here.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.CreateOperatorWebhookResponse.
+ * Use `create(CreateOperatorWebhookResponseSchema)` to create a new message.
+ */
+export const CreateOperatorWebhookResponseSchema: GenMessage<CreateOperatorWebhookResponse> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 31);
+
+/**
+ * ListOperatorWebhooksRequest pages through the operator webhooks.
+ *
+ * @generated from message streamgate.worker.v1.ListOperatorWebhooksRequest
+ */
+export type ListOperatorWebhooksRequest = Message<"streamgate.worker.v1.ListOperatorWebhooksRequest"> & {
+  /**
+   * Maximum webhooks to return, 1 to 100; 0 means 20.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.ListOperatorWebhooksRequest.
+ * Use `create(ListOperatorWebhooksRequestSchema)` to create a new message.
+ */
+export const ListOperatorWebhooksRequestSchema: GenMessage<ListOperatorWebhooksRequest> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 32);
+
+/**
+ * ListOperatorWebhooksResponse is one page of operator webhooks.
+ *
+ * @generated from message streamgate.worker.v1.ListOperatorWebhooksResponse
+ */
+export type ListOperatorWebhooksResponse = Message<"streamgate.worker.v1.ListOperatorWebhooksResponse"> & {
+  /**
+   * The page, newest first.
+   *
+   * @generated from field: repeated streamgate.worker.v1.Webhook webhooks = 1;
+   */
+  webhooks: Webhook[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.ListOperatorWebhooksResponse.
+ * Use `create(ListOperatorWebhooksResponseSchema)` to create a new message.
+ */
+export const ListOperatorWebhooksResponseSchema: GenMessage<ListOperatorWebhooksResponse> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 33);
+
+/**
+ * DeleteOperatorWebhookRequest names the operator webhook to remove.
+ *
+ * @generated from message streamgate.worker.v1.DeleteOperatorWebhookRequest
+ */
+export type DeleteOperatorWebhookRequest = Message<"streamgate.worker.v1.DeleteOperatorWebhookRequest"> & {
+  /**
+   * Webhook id ("whk_...").
+   *
+   * @generated from field: string webhook_id = 1;
+   */
+  webhookId: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.DeleteOperatorWebhookRequest.
+ * Use `create(DeleteOperatorWebhookRequestSchema)` to create a new message.
+ */
+export const DeleteOperatorWebhookRequestSchema: GenMessage<DeleteOperatorWebhookRequest> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 34);
+
+/**
+ * DeleteOperatorWebhookResponse is empty: the webhook is gone.
+ *
+ * @generated from message streamgate.worker.v1.DeleteOperatorWebhookResponse
+ */
+export type DeleteOperatorWebhookResponse = Message<"streamgate.worker.v1.DeleteOperatorWebhookResponse"> & {
+};
+
+/**
+ * Describes the message streamgate.worker.v1.DeleteOperatorWebhookResponse.
+ * Use `create(DeleteOperatorWebhookResponseSchema)` to create a new message.
+ */
+export const DeleteOperatorWebhookResponseSchema: GenMessage<DeleteOperatorWebhookResponse> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 35);
+
+/**
+ * ListOperatorWebhookDeliveriesRequest pages through one operator
+ * webhook's attempts.
+ *
+ * @generated from message streamgate.worker.v1.ListOperatorWebhookDeliveriesRequest
+ */
+export type ListOperatorWebhookDeliveriesRequest = Message<"streamgate.worker.v1.ListOperatorWebhookDeliveriesRequest"> & {
+  /**
+   * Webhook id ("whk_..."), an operator webhook.
+   *
+   * @generated from field: string webhook_id = 1;
+   */
+  webhookId: string;
+
+  /**
+   * Maximum attempts to return, 1 to 100; 0 means 20.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.ListOperatorWebhookDeliveriesRequest.
+ * Use `create(ListOperatorWebhookDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListOperatorWebhookDeliveriesRequestSchema: GenMessage<ListOperatorWebhookDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 36);
+
+/**
+ * ListOperatorWebhookDeliveriesResponse is one page of attempts.
+ *
+ * @generated from message streamgate.worker.v1.ListOperatorWebhookDeliveriesResponse
+ */
+export type ListOperatorWebhookDeliveriesResponse = Message<"streamgate.worker.v1.ListOperatorWebhookDeliveriesResponse"> & {
+  /**
+   * The page, newest first.
+   *
+   * @generated from field: repeated streamgate.worker.v1.WebhookDelivery deliveries = 1;
+   */
+  deliveries: WebhookDelivery[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message streamgate.worker.v1.ListOperatorWebhookDeliveriesResponse.
+ * Use `create(ListOperatorWebhookDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListOperatorWebhookDeliveriesResponseSchema: GenMessage<ListOperatorWebhookDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_streamgate_worker_v1_worker_service, 37);
+
+/**
  * JobState is where a job is in its lifecycle. SUCCEEDED, DEAD and CANCELED
  * are final, except that RetryJob moves DEAD back to QUEUED.
  *
@@ -1142,21 +1422,32 @@ export const JobStateSchema: GenEnum<JobState> = /*@__PURE__*/
  * payload. Finished jobs are kept for the configured retention, then
  * removed.
  *
- * Built-in kinds (payloads are JSON objects; unknown members are ignored):
+ * Built-in kinds (payloads are JSON objects; unknown members are ignored).
+ * Each periodic kind has a default schedule, created by the worker at
+ * start-up under a fixed id and the name "builtin.<kind>"; an operator may
+ * delete it (it comes back at the next worker start) or add others.
  *   - "webhook.deliver": POST one event to one webhook, signed (see
  *     Webhook). Payload {"webhook_id": "whk_...", "event_id": "...",
  *     "event_type": "video.ready", "data": {...}}. Queued by the worker for
  *     every matching event; one attempt = one HTTP request.
- *   - "upload.cleanup": cancel uploads abandoned before completion and
- *     remove their partial bytes. Payload {} or {"max_age": "86400s"}
- *     (uploads idle for longer are abandoned; default from config). Usually
- *     fired by a schedule.
- *   - "ownership.reverify": re-evaluate, against the chain and bypassing the
- *     decision cache, every wallet holding an unexpired playback token;
- *     publishes ownership.changed when a decision flips. Payload {} (all
- *     videos) or {"video_id": "vid_..."}. Usually fired by a schedule.
- *   - "media.delete": remove a deleted video's media from the blob store.
- *     Payload {"video_id": "vid_..."}. Queued by MetadataService.DeleteVideo.
+ *   - "upload.cleanup": expire uploads abandoned before completion and
+ *     remove their bytes (UploadService.ExpireAbandonedUploads). Payload {}
+ *     or {"limit": 1000}. Default schedule: every 5 minutes.
+ *   - "ownership.reverify": re-check, against the chain and bypassing the
+ *     decision cache, the live playback grants, revoking (ownership.changed,
+ *     allowed=false) those whose wallet no longer satisfies the policy
+ *     (AuthService.ReverifyGrants). Payload {} or {"limit": 10000}. Default
+ *     schedule: every minute.
+ *   - "media.delete.scan": read the queued media removals of deleted videos
+ *     (MetadataService.ListPendingMediaDeletions) and queue one
+ *     "media.delete" job per video. Payload {} or {"limit": 100}. Default
+ *     schedule: every minute.
+ *   - "media.delete": remove a deleted video's media: its source bytes
+ *     (UploadService.DeleteVideoSource) and its renditions
+ *     (TranscoderService.DeleteVideoMedia), then mark the removal done
+ *     (MetadataService.CompleteMediaDeletion). Payload {"video_id":
+ *     "vid_..."}; idempotency key "media.delete:<video_id>". A video that is
+ *     not deleted fails the job permanently and nothing is removed.
  * Other kinds exist only if a handler for them is registered in the worker
  * binary; SubmitJob refuses kinds without one.
  *
@@ -1331,6 +1622,76 @@ export const WorkerService: GenService<{
     methodKind: "unary";
     input: typeof ListWebhookDeliveriesRequestSchema;
     output: typeof ListWebhookDeliveriesResponseSchema;
+  },
+  /**
+   * SendTestWebhookDelivery queues a delivery of a synthetic "webhook.test"
+   * event to one of the caller's webhooks, whatever its event_types, and
+   * returns the "webhook.deliver" job. It is signed, retried and logged
+   * (ListWebhookDeliveries) like any other delivery. data is
+   * {"webhook_id": "whk_...", "message": "..."}.
+   * Errors: NOT_FOUND for an unknown id and for another wallet's webhook;
+   * UNAVAILABLE when the job store cannot be reached.
+   *
+   * @generated from rpc streamgate.worker.v1.WorkerService.SendTestWebhookDelivery
+   */
+  sendTestWebhookDelivery: {
+    methodKind: "unary";
+    input: typeof SendTestWebhookDeliveryRequestSchema;
+    output: typeof SendTestWebhookDeliveryResponseSchema;
+  },
+  /**
+   * CreateOperatorWebhook registers an operator endpoint: it receives
+   * platform events that belong to no creator, today "alert.transitioned"
+   * (monitor alerts firing and resolving; data is
+   * streamgate.events.v1.AlertTransitioned). Operator webhooks are apart
+   * from every wallet's: they are listed, deleted and inspected only with
+   * the operator RPCs below, and count against their own maximum (10).
+   * Signing, retries and the body are as for Webhook.
+   * Errors: as CreateWebhook.
+   *
+   * @generated from rpc streamgate.worker.v1.WorkerService.CreateOperatorWebhook
+   */
+  createOperatorWebhook: {
+    methodKind: "unary";
+    input: typeof CreateOperatorWebhookRequestSchema;
+    output: typeof CreateOperatorWebhookResponseSchema;
+  },
+  /**
+   * ListOperatorWebhooks pages through the operator webhooks, newest first.
+   * Errors: INVALID_ARGUMENT for a page_size out of range or a malformed
+   * page_token.
+   *
+   * @generated from rpc streamgate.worker.v1.WorkerService.ListOperatorWebhooks
+   */
+  listOperatorWebhooks: {
+    methodKind: "unary";
+    input: typeof ListOperatorWebhooksRequestSchema;
+    output: typeof ListOperatorWebhooksResponseSchema;
+  },
+  /**
+   * DeleteOperatorWebhook removes an operator webhook, as DeleteWebhook.
+   * Errors: NOT_FOUND for an unknown id, an already deleted one, or a
+   * wallet's webhook.
+   *
+   * @generated from rpc streamgate.worker.v1.WorkerService.DeleteOperatorWebhook
+   */
+  deleteOperatorWebhook: {
+    methodKind: "unary";
+    input: typeof DeleteOperatorWebhookRequestSchema;
+    output: typeof DeleteOperatorWebhookResponseSchema;
+  },
+  /**
+   * ListOperatorWebhookDeliveries pages through the delivery attempts of an
+   * operator webhook, newest first, as ListWebhookDeliveries.
+   * Errors: NOT_FOUND as for DeleteOperatorWebhook; INVALID_ARGUMENT for a
+   * page_size out of range or a malformed page_token.
+   *
+   * @generated from rpc streamgate.worker.v1.WorkerService.ListOperatorWebhookDeliveries
+   */
+  listOperatorWebhookDeliveries: {
+    methodKind: "unary";
+    input: typeof ListOperatorWebhookDeliveriesRequestSchema;
+    output: typeof ListOperatorWebhookDeliveriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_streamgate_worker_v1_worker_service, 0);

@@ -1,0 +1,69 @@
+package auth
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
+)
+
+// TestMetricsCountDecisionsAndSignIns reads the instance's /metrics after
+// a sign-in, a refused sign-in and four policy evaluations.
+func TestMetricsCountDecisionsAndSignIns(t *testing.T) {
+	tel := telemetrytest.New(t, "auth")
+	clk := &clock{now: time.Now()}
+	access := &fakeAccess{allowed: map[common.Address]bool{}}
+	svc, err := New(Config{Domain: testDomain, URI: testURI, DataDir: t.TempDir(), Now: clk.Now},
+		&fakeWallets{}, access, &fakeVideos{videos: map[string]*metadatav1.Video{}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), WithMeterProvider(tel.MeterProvider))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+
+	holder, stranger := newWallet(t), newWallet(t)
+	access.allowed[holder.addr] = true
+	for _, w := range []wallet{holder, stranger} {
+		ch, err := svc.CreateChallenge(t.Context(), w.addr.Hex(), 1337)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := w.sign(t, ch.Message)
+		if w == stranger {
+			sig = holder.sign(t, ch.Message) // not the stranger's signature
+		}
+		if _, err := svc.SignIn(t.Context(), ch.Message, sig); (err == nil) != (w == holder) {
+			t.Fatalf("SignIn(%s): %v", w.addr, err)
+		}
+	}
+	for _, w := range []wallet{holder, holder, stranger} {
+		if _, err := svc.CheckAccess(t.Context(), "", nftPolicy, w.addr.Hex(), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	access.err = errChainDown
+	if _, err := svc.CheckAccess(t.Context(), "", nftPolicy, holder.addr.Hex(), false); err == nil {
+		t.Fatal("CheckAccess with the chain down: nil error")
+	}
+
+	fams := telemetrytest.Families(t, tel.MetricsHandler())
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"streamgate_auth_sign_ins_total", nil, 1},
+		{"streamgate_auth_access_decisions_total", []string{"decision", "allowed"}, 2},
+		{"streamgate_auth_access_decisions_total", []string{"decision", "denied"}, 1},
+		{"streamgate_auth_access_decisions_total", []string{"decision", "error"}, 1},
+	} {
+		if got, ok := telemetrytest.Value(fams, tt.name, tt.labels...); !ok || got != tt.want {
+			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
+	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/internal/access"
+	"github.com/streamgate/streamgate/internal/chain"
+	"github.com/streamgate/streamgate/internal/devchain"
+	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+)
+
+// TestReverifyGrantsRevokesTransferredPass: with no Transfer watcher
+// running (as when it missed the log), ReverifyGrants re-checks the chain,
+// bypassing the cached "allowed" decision, revokes the grant whose pass
+// moved away and keeps the one whose holder still has it.
+func TestReverifyGrantsRevokesTransferredPass(t *testing.T) {
+	ctx := t.Context()
+	logger := slog.New(slog.DiscardHandler)
+	viewerKey, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := wallet{key: viewerKey, addr: crypto.PubkeyToAddress(viewerKey.PublicKey)}
+	keeper, buyer := newWallet(t), newWallet(t)
+	dc, err := devchain.New(ctx, devchain.Config{
+		BlockInterval: 100 * time.Millisecond,
+		Alloc:         map[common.Address]*big.Int{viewer.addr: big.NewInt(1e18)},
+	}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dc.Close)
+	chains, err := chain.New(chain.Config{Chains: map[uint64]string{devchain.ChainID: dc.RPCURL()}, CallTimeout: 10 * time.Second}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(chains.Close)
+	ev, err := access.NewEvaluator(access.Config{}, chains, nil, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nsrv := natsservertest.Start(t)
+	bus, err := events.Connect(ctx, nsrv.ClientURL(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	if err := bus.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *eventsv1.OwnershipChanged, 16)
+	sub, err := events.Subscribe(ctx, bus, "test-reverify", func(_ context.Context, e *eventsv1.OwnershipChanged) error {
+		got <- e
+		return nil
+	}, events.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Stop)
+
+	policy := &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL, Rules: []*authv1.AccessRule{{
+		ChainId: devchain.ChainID, ContractAddress: dc.PassAddress().Hex(), Standard: authv1.TokenStandard_TOKEN_STANDARD_ERC721,
+	}}}
+	videos := &fakeVideos{videos: map[string]*metadatav1.Video{"vid_gated": readyVideo("vid_gated", policy)}}
+	svc, err := New(Config{Domain: testDomain, URI: testURI, DataDir: t.TempDir(), AllowedChainIDs: []uint64{devchain.ChainID}},
+		chains, evaluatorChecker{ev}, videos, logger, WithPublisher(bus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	mux := http.NewServeMux()
+	mux.Handle(svc.Handler(connect.WithInterceptors(identity.NewInterceptor(false))))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, svc: svc, client: authv1connect.NewAuthServiceClient(srv.Client(), srv.URL), url: srv.URL}
+
+	viewerToken, err := dc.Mint721(ctx, viewer.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.Mint721(ctx, keeper.addr); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []wallet{viewer, keeper} {
+		if _, err := e.client.IssuePlaybackToken(ctx, withBearer(&authv1.IssuePlaybackTokenRequest{VideoId: "vid_gated"}, e.login(w).GetAccessToken())); err != nil {
+			t.Fatalf("holder %s refused a playback token: %v", w.addr.Hex(), err)
+		}
+	}
+	reverify := func() *authv1.ReverifyGrantsResponse {
+		t.Helper()
+		res, err := e.client.ReverifyGrants(ctx, connect.NewRequest(&authv1.ReverifyGrantsRequest{}))
+		if err != nil {
+			t.Fatalf("ReverifyGrants: %v", err)
+		}
+		return res.Msg
+	}
+	if r := reverify(); r.GetCheckedCount() != 2 || r.GetRevokedCount() != 0 || r.GetFailedCount() != 0 {
+		t.Fatalf("before the transfer: %v, want 2 checked, none revoked", r)
+	}
+
+	if err := dc.Transfer721(ctx, viewerKey, buyer.addr, viewerToken); err != nil {
+		t.Fatal(err)
+	}
+	// The evaluator's cache still says "allowed"; a cached re-check would
+	// keep the grant.
+	if r := reverify(); r.GetCheckedCount() != 2 || r.GetRevokedCount() != 1 {
+		t.Fatalf("after the transfer: %v, want 2 checked, 1 revoked", r)
+	}
+	var oc *eventsv1.OwnershipChanged
+	select {
+	case oc = <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no ownership.changed after the revocation")
+	}
+	if oc.GetVideoId() != "vid_gated" || oc.GetAddress() != viewer.addr.Hex() || oc.GetAllowed() || oc.GetBlockNumber() == 0 {
+		t.Fatalf("ownership.changed = %v", oc)
+	}
+	if n := svc.grants.len(); n != 1 {
+		t.Fatalf("grants left = %d, want the keeper's", n)
+	}
+	if r := reverify(); r.GetCheckedCount() != 1 || r.GetRevokedCount() != 0 {
+		t.Errorf("third pass: %v, want the keeper's grant checked and kept", r)
+	}
+	if _, err := e.client.ReverifyGrants(ctx, connect.NewRequest(&authv1.ReverifyGrantsRequest{Limit: -1})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Errorf("negative limit: %v, want InvalidArgument", err)
+	}
+}

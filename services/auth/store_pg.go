@@ -1,0 +1,127 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// pgSchema holds auth's tables, so that auth and metadata (in the default
+// schema) can share one database. Not "auth": hosted PostgreSQL products
+// ship an "auth" schema with sessions and refresh_tokens tables of their
+// own, which CREATE TABLE IF NOT EXISTS would silently adopt.
+const pgSchema = "streamgate_auth"
+
+// pgLockClass is the first key of every advisory lock auth takes (the
+// two-key form, a key space apart from the one-key locks metadata takes);
+// the second key is a hash of the lock's name.
+const pgLockClass int32 = 0x53474155 // "SGAU"
+
+// pgMaxConns bounds the connections one instance opens.
+const pgMaxConns = 10
+
+// pgSchemaDDL is idempotent: every instance applies it at start, one at a
+// time under the "migrate" lock (concurrent CREATE SCHEMA/TABLE IF NOT
+// EXISTS can otherwise fail on a unique violation in the catalog).
+const pgSchemaDDL = `
+CREATE SCHEMA IF NOT EXISTS ` + pgSchema + `;
+CREATE TABLE IF NOT EXISTS ` + pgSchema + `.nonces (
+	nonce    text    PRIMARY KEY,
+	address  text    NOT NULL,
+	chain_id bigint  NOT NULL,
+	expires  bigint  NOT NULL,
+	used     integer NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS nonces_by_address ON ` + pgSchema + `.nonces (address, expires);
+CREATE TABLE IF NOT EXISTS ` + pgSchema + `.sessions (
+	id          text    PRIMARY KEY,
+	address     text    NOT NULL,
+	chain_id    bigint  NOT NULL,
+	created     bigint  NOT NULL,
+	expires     bigint  NOT NULL,
+	max_expires bigint  NOT NULL,
+	revoked     integer NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS ` + pgSchema + `.refresh_tokens (
+	hash       bytea   PRIMARY KEY,
+	session_id text    NOT NULL REFERENCES ` + pgSchema + `.sessions (id) ON DELETE CASCADE,
+	expires    bigint  NOT NULL,
+	used       integer NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS refresh_by_session ON ` + pgSchema + `.refresh_tokens (session_id);
+CREATE TABLE IF NOT EXISTS ` + pgSchema + `.signing_keys (
+	kid         text COLLATE "C" PRIMARY KEY,
+	private_key bytea  NOT NULL,
+	activate    bigint NOT NULL,
+	retire      bigint
+);
+`
+
+// openPostgres connects to the database at url (postgres://...), shared
+// by every auth instance, and creates auth's schema if needed.
+func openPostgres(ctx context.Context, url string) (*store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("auth: database URL: %w", err)
+	}
+	cfg.MaxConns = pgMaxConns
+	// The queries name tables unqualified, as on SQLite.
+	cfg.ConnConfig.RuntimeParams["search_path"] = pgSchema
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("auth: database: %w", err)
+	}
+	// The queries are shared with SQLite through database/sql; the pool
+	// still owns the connections.
+	s := &store{db: stdlib.OpenDBFromPool(pool), d: pgDialect{}, closePool: pool.Close}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		if err := s.d.lock(ctx, tx, "migrate"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, pgSchemaDDL)
+		return err
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("auth: create schema: %w", err)
+	}
+	return s, nil
+}
+
+// pgDialect: $n placeholders, advisory locks, row locks.
+type pgDialect struct{}
+
+// rebind numbers the ? placeholders. The queries hold no ? in literals.
+func (pgDialect) rebind(query string) string {
+	var b strings.Builder
+	n := 0
+	for {
+		i := strings.IndexByte(query, '?')
+		if i < 0 {
+			b.WriteString(query)
+			return b.String()
+		}
+		n++
+		b.WriteString(query[:i])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+		query = query[i+1:]
+	}
+}
+
+// lock takes a transaction-scoped advisory lock: it is released at commit
+// or rollback, and by the server if the instance dies.
+func (pgDialect) lock(ctx context.Context, tx *sql.Tx, key string) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, pgLockClass, key)
+	return err
+}
+
+func (pgDialect) forUpdate() string { return " FOR UPDATE" }

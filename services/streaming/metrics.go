@@ -1,0 +1,113 @@
+package streaming
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+)
+
+// metrics are streaming's domain instruments, recorded from
+// Config.MeterProvider.
+type metrics struct {
+	served  metric.Int64Counter
+	refused metric.Int64Counter
+}
+
+// Label sets, built once: they are on the per-read path.
+var (
+	kindManifest   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "manifest")))
+	kindSegment    = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "segment")))
+	refusedNoToken = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_token")))
+	refusedDenied  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "denied")))
+	refusedExpired = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "expired")))
+)
+
+func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	meter := mp.Meter("github.com/streamgate/streamgate/services/streaming")
+	var m metrics
+	var err error
+	if m.served, err = meter.Int64Counter("streamgate.streaming.served",
+		metric.WithDescription("Body bytes delivered to players (HTTP and StreamSegments), by kind (manifest, segment)."),
+		metric.WithUnit("By")); err != nil {
+		return nil, err
+	}
+	if m.refused, err = meter.Int64Counter("streamgate.streaming.refusals",
+		metric.WithDescription("Playback refused for a gated video, by reason (no_token, denied, expired)."),
+		metric.WithUnit("{request}")); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// refusal counts err if it is a refusal of playback; other errors (not
+// found, unavailable) are not the player's lack of access.
+func (m *metrics) refusal(ctx context.Context, err error) {
+	switch {
+	case errors.Is(err, errNoToken):
+		m.refused.Add(ctx, 1, refusedNoToken)
+	case errors.Is(err, errDenied):
+		m.refused.Add(ctx, 1, refusedDenied)
+	case errors.Is(err, errExpired):
+		m.refused.Add(ctx, 1, refusedExpired)
+	}
+}
+
+func (m *metrics) segmentBytes(ctx context.Context, n int) {
+	if n > 0 {
+		m.served.Add(ctx, int64(n), kindSegment)
+	}
+}
+
+// countWriter counts the body bytes written to w. It keeps w's ReadFrom, so
+// http.ServeContent still uses sendfile for local files.
+func (m *metrics) countWriter(w http.ResponseWriter, manifest bool) http.ResponseWriter {
+	kind := kindSegment
+	if manifest {
+		kind = kindManifest
+	}
+	return &countingWriter{ResponseWriter: w, m: m, kind: kind}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	m    *metrics
+	kind metric.AddOption
+}
+
+func (c *countingWriter) add(n int64) {
+	if n > 0 {
+		c.m.served.Add(context.Background(), n, c.kind)
+	}
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.add(int64(n))
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{c.ResponseWriter}, r)
+	}
+	c.add(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// writerOnly hides any ReadFrom so io.Copy does not loop back.
+type writerOnly struct{ io.Writer }
