@@ -65,6 +65,7 @@ type Edge struct {
 	perID    *limiter
 	logger   *slog.Logger
 	rest     *vanguard.Transcoder         // REST/JSON routes -> Connect, then handle
+	restPost *vanguard.Transcoder         // the same, never a Connect GET (long GET URLs)
 	local    atomic.Pointer[http.Handler] // the gateway's own RPCs, from Wrap
 	bodies   []bodyRoute                  // REST routes with a body, to check it
 	openapi  []byte                       // the OpenAPI document served at OpenAPIPath
@@ -101,7 +102,10 @@ func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier Sessio
 		e.services[string(m.Service)] = ShortName(string(m.Service))
 	}
 	e.bodies = e.bodyRoutes()
-	if e.rest, err = e.newTranscoder(); err != nil {
+	if e.rest, err = e.newTranscoder(false); err != nil {
+		return nil, fmt.Errorf("gateway: REST transcoder: %w", err)
+	}
+	if e.restPost, err = e.newTranscoder(true); err != nil {
 		return nil, fmt.Errorf("gateway: REST transcoder: %w", err)
 	}
 	if e.openapi, err = openapi.Build(cat, openapi.Info{ServerURL: cfg.PublicBaseURL}); err != nil {

@@ -1,12 +1,16 @@
 package gateway_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,12 +204,20 @@ func TestRESTLocalAndOpenAPI(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/", e)
 	path, h := gatewayv1connect.NewGatewayServiceHandler(localGateway{})
-	mux.Handle(path, e.Wrap(h))
+	var methods syncBuffer // the HTTP methods the local handler saw
+	mux.Handle(path, e.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = methods.Write([]byte(r.Method + " "))
+		h.ServeHTTP(w, r)
+	})))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
 	if r := doREST(t, "GET", srv.URL+"/v1/config", "", nil); r.status != 200 {
 		t.Errorf("GET /v1/config = %d %v, want 200 from the local handler", r.status, r.body)
+	}
+	// The Connect call behind a REST GET with a short URL is a GET too.
+	if got := methods.String(); got != "GET " {
+		t.Errorf("the Connect call behind GET /v1/config used %q, want GET", got)
 	}
 	if r := doREST(t, "GET", srv.URL+"/v1/routes", "", nil); r.status != 501 || r.body["code"] != "unimplemented" {
 		t.Errorf("GET /v1/routes = %d %v, want the local handler's unimplemented", r.status, r.body)
@@ -224,32 +236,161 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// BenchmarkREST compares GetVideo as a REST GET and as a Connect call
-// through the edge, same process, same backend (docs/BENCHMARKS.md).
+// TestRESTCompression: a REST answer is gzipped when the client accepts it
+// and the body is large enough to gain from it; a small one goes out plain
+// with its length.
+func TestRESTCompression(t *testing.T) {
+	f := newFixture(t)
+	long := strings.Repeat("v", 3000) // the backend echoes the id: a large body
+	tests := []struct {
+		name, id, accept string
+		wantGzip         bool
+	}{
+		{"small, gzip accepted", "vid_1", "gzip", false},
+		{"large, gzip accepted", long, "gzip, br", true},
+		{"large, gzip refused", long, "gzip;q=0", false},
+		{"large, no Accept-Encoding", long, "", false},
+	}
+	// The transport would otherwise ask for gzip itself and hide the
+	// encoding.
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, f.edge+"/v1/videos/"+tt.id, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.accept != "" {
+				req.Header.Set("Accept-Encoding", tt.accept)
+			}
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			raw, err := io.ReadAll(res.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != 200 {
+				t.Fatalf("status = %d, body %q", res.StatusCode, raw)
+			}
+			if got := res.Header.Get("Content-Length"); got != strconv.Itoa(len(raw)) {
+				t.Errorf("Content-Length = %q for %d bytes", got, len(raw))
+			}
+			if gz := res.Header.Get("Content-Encoding") == "gzip"; gz != tt.wantGzip {
+				t.Fatalf("Content-Encoding = %q, want gzip %v", res.Header.Get("Content-Encoding"), tt.wantGzip)
+			}
+			if tt.wantGzip {
+				zr, err := gzip.NewReader(bytes.NewReader(raw))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if raw, err = io.ReadAll(zr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var body struct {
+				Video struct{ ID string } `json:"video"`
+			}
+			if err := json.Unmarshal(raw, &body); err != nil || body.Video.ID != tt.id {
+				t.Errorf("body %.100q: id %.20q, err %v; want the video %.20q", raw, body.Video.ID, err, tt.id)
+			}
+		})
+	}
+}
+
+// BenchmarkREST measures what the REST/JSON path adds over a Connect call:
+// GetVideo through the edge, same process, same backend, same HTTP/1.1
+// client, as a Connect call (binary protobuf) and as GET /v1/videos/{id}.
+// The two alternate within each iteration (their order swapping every
+// iteration) so machine noise hits both alike; it reports the median
+// latency of each and their difference (docs/BENCHMARKS.md). ns/op is the
+// pair.
+//
+// "identity": neither client asks for compression; this is the production
+// case for small messages, which the services do not compress (under 1 KiB).
+// "gzip": both clients accept gzip, as they do by default, and the test
+// backend (no minimum size) gzips even this small answer. "gzip-3KiB": the
+// same with a 3 KiB answer (the backend echoes the id).
 func BenchmarkREST(b *testing.B) {
 	f := newFixture(b)
-	b.Run("connect", func(b *testing.B) {
-		c := metadatav1connect.NewMetadataServiceClient(http.DefaultClient, f.edge)
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.GetVideo(b.Context(), connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: "vid_1"})); err != nil {
-				b.Fatal(err)
+	cases := []struct {
+		name string
+		gzip bool
+		id   string
+	}{
+		{"identity", false, "vid_1"},
+		{"gzip", true, "vid_1"},
+		{"gzip-3KiB", true, strings.Repeat("v", 3<<10)},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			var opts []connect.ClientOption
+			if !tc.gzip {
+				opts = append(opts, connect.WithAcceptCompression("gzip", nil, nil))
 			}
-		}
-	})
-	b.Run("rest", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, f.edge+"/v1/videos/vid_1", nil)
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, res.Body)
-			_ = res.Body.Close()
-			if res.StatusCode != 200 {
-				b.Fatal(res.Status)
-			}
-		}
-	})
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: !tc.gzip}}
+			benchmarkREST(b, f.edge, tc.id, client, metadatav1connect.NewMetadataServiceClient(client, f.edge, opts...))
+		})
+	}
 }
+
+func benchmarkREST(b *testing.B, edge, id string, client *http.Client, videos metadatav1connect.MetadataServiceClient) {
+	connectCall := func() {
+		if _, err := videos.GetVideo(b.Context(), connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: id})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	restCall := func() {
+		req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, edge+"/v1/videos/"+id, nil)
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatal(res.Status)
+		}
+	}
+	// Warm both paths (connections, pools, the mesh's picker) first.
+	for range 200 {
+		connectCall()
+		restCall()
+	}
+	var connectTimes, restTimes []time.Duration
+	timed := func(call func(), into *[]time.Duration) {
+		start := time.Now()
+		call()
+		*into = append(*into, time.Since(start))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if i%2 == 0 {
+			timed(connectCall, &connectTimes)
+			timed(restCall, &restTimes)
+		} else {
+			timed(restCall, &restTimes)
+			timed(connectCall, &connectTimes)
+		}
+		i++
+	}
+	c, r := median(connectTimes), median(restTimes)
+	b.ReportMetric(micros(c), "connect-median-us")
+	b.ReportMetric(micros(r), "rest-median-us")
+	b.ReportMetric(micros(r-c), "rest-overhead-us")
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
