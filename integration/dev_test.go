@@ -73,7 +73,8 @@ func startDev(t *testing.T) *devPlatform {
 		"--http-addr", addr,
 		"--probe-interval", "200ms",
 		"--chain-port", "0",
-		"--log-level", "WARN")
+		"--log-level", "WARN",
+		"--no-seed") // the demo seed would add a video and a transcode to every run
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

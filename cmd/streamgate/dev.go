@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/streamgate/streamgate/internal/app"
 	"github.com/streamgate/streamgate/internal/devchain"
@@ -20,7 +22,8 @@ import (
 // runDev runs the whole platform on one machine: embedded etcd and NATS
 // JetStream with their data under --data-dir, and all nine services on
 // loopback, each registered in etcd and calling the others through
-// discovery exactly as separate processes would.
+// discovery exactly as separate processes would. Once it is ready, unless
+// --no-seed, it seeds a gated demo video in the background (seed.go).
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -30,6 +33,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	etcdAddr := fs.String("etcd-addr", "127.0.0.1:0", "embedded etcd client address (random port by default)")
 	natsPort := fs.Int("nats-port", -1, "embedded NATS port (random by default)")
 	chainPort := fs.Int("chain-port", 8545, "loopback port of the dev chain's JSON-RPC (streamgate dev-mint's default --rpc); 0 picks a free one")
+	noSeed := fs.Bool("no-seed", false, "do not seed the demo video (a generated clip gated by the demo NFT, uploaded as the demo wallet)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -59,7 +63,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer chain.Close()
 
-	cfg := m.nodeConfig(app.Names, *dataDir)
+	cfg, err := m.nodeConfig(app.Names, *dataDir)
+	if err != nil {
+		return err
+	}
 	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
 	cfg.NATSURL = nats.ClientURL()
 	cfg.DevMode = true
@@ -79,6 +86,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if cfg.App.OperatorToken == "" {
 		cfg.App.OperatorToken = randomToken()
 	}
+	// The seed runs after the ready line, so whoever waits for it is not
+	// slowed; it is stopped and waited for before dev returns.
+	seedCtx, stopSeed := context.WithCancel(ctx)
+	var seeding sync.WaitGroup
+	defer seeding.Wait()
+	defer stopSeed()
 	cfg.OnReady = func(addrs map[string]string) {
 		fmt.Fprintf(stdout, "gateway:  http://%s\n", addrs["gateway"])
 		fmt.Fprintf(stdout, "etcd:     %s\n", etcd.Endpoint())
@@ -88,6 +101,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "operator: %s (send as Authorization: Bearer)\n", cfg.App.OperatorToken)
 		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s <service...>\n", etcd.Endpoint(), nats.ClientURL())
 		fmt.Fprintln(stdout, "streamgate dev ready")
+		if *noSeed {
+			return
+		}
+		seed := seedConfig{Server: "http://" + addrs["gateway"], PublicURL: m.public(), Pass: chain.PassAddress(), Dir: filepath.Join(*dataDir, "seed")}
+		seeding.Go(func() {
+			log := logger.With("component", "seed")
+			_, err := seedDemo(seedCtx, seed, stdout, log)
+			switch {
+			case err == nil, seedCtx.Err() != nil:
+			case errors.Is(err, errNoFFmpeg):
+				log.Warn(err.Error())
+			default:
+				log.Warn("seeding the demo video failed; dev runs on without it", "err", err)
+			}
+		})
 	}
 	return node.Run(ctx, cfg, logger)
 }

@@ -23,23 +23,25 @@ import (
 	"github.com/streamgate/streamgate/internal/siwe"
 )
 
-// runLogin is `streamgate login (--key FILE | --dev) [--gateway URL]
-// [--chain-id N]`: Sign-In with Ethereum through the gateway (CreateChallenge,
-// sign the EIP-4361 message with EIP-191, SignIn), then store the session
-// for the other client commands (see session.go: authorizeSession).
+// runLogin is `streamgate login (--key FILE | --dev) [--server URL]
+// [--chain-id N] [--json]`: Sign-In with Ethereum through the gateway
+// (CreateChallenge, sign the EIP-4361 message with EIP-191, SignIn), then
+// store the session for the other client commands (see session.go:
+// authorizeSession).
 func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamgate login (--key FILE | --dev) [--gateway URL] [--chain-id N]")
+		fmt.Fprintln(stderr, "usage: streamgate login (--key FILE | --dev) [--server URL] [--chain-id N] [--json]")
 		fmt.Fprintln(stderr, "\nSigns in with an Ethereum key (Sign-In with Ethereum) and stores the session\nfor the other commands.\n\nflags:")
 		fs.PrintDefaults()
 	}
+	var c clientFlags
+	c.register(fs, `print {"address","chain_id","server","session_file","session_expire_time"} as JSON`)
 	keyFile := fs.String("key", "", "file holding the wallet's private key as hex (0x optional)")
 	dev := fs.Bool("dev", false, "sign in with the dev chain's demo wallet (streamgate dev only)")
-	gateway := fs.String("gateway", "http://127.0.0.1:8080", "gateway URL")
 	chainID := fs.Uint64("chain-id", devchain.ChainID, "EIP-155 chain id to sign in on (must be one the server allows)")
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the gateway")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the server")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -50,65 +52,31 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errUsage
 	}
-	gw, err := url.Parse(*gateway)
-	if err != nil || (gw.Scheme != "http" && gw.Scheme != "https") || gw.Host == "" {
-		fmt.Fprintf(stderr, "streamgate login: --gateway %q is not an http(s) URL\n", *gateway)
+	base, err := c.base()
+	if err != nil {
+		fmt.Fprintf(stderr, "streamgate login: %v\n", err)
 		return errUsage
 	}
+	return c.result(stdout, login(ctx, base, *keyFile, *dev, *chainID, *timeout, c.json, stdout, stderr))
+}
 
+func login(ctx context.Context, base, keyFile string, dev bool, chainID uint64, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) error {
 	var key *ecdsa.PrivateKey
-	if *dev {
+	var err error
+	if dev {
 		key, err = crypto.HexToECDSA(devchain.DemoWalletKeyHex)
 	} else {
-		key, err = readKeyFile(*keyFile, stderr)
+		key, err = readKeyFile(keyFile, stderr)
 	}
 	if err != nil {
 		return err
 	}
-	addr := crypto.PubkeyToAddress(key.PublicKey)
-
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	base := strings.TrimSuffix(gw.String(), "/")
-	client := authv1connect.NewAuthServiceClient(&http.Client{}, base)
-	ch, err := client.CreateChallenge(ctx, connect.NewRequest(&authv1.CreateChallengeRequest{Address: addr.Hex(), ChainId: *chainID}))
-	if err != nil {
-		return fmt.Errorf("create challenge through %s: %w", base, err)
-	}
-	text := ch.Msg.GetMessage()
-	// Check what we are about to sign, as a wallet does: a message for
-	// another site, address or chain is refused.
-	msg, err := siwe.Parse(text)
-	if err != nil {
-		return fmt.Errorf("the server sent an invalid EIP-4361 message: %w", err)
-	}
-	switch {
-	case msg.Address != addr:
-		return fmt.Errorf("refusing to sign: the message names %s, not %s", msg.Address.Hex(), addr.Hex())
-	case msg.ChainID != *chainID:
-		return fmt.Errorf("refusing to sign: the message is for chain %d, not %d", msg.ChainID, *chainID)
-	case !strings.EqualFold(msg.Domain, gw.Host):
-		return fmt.Errorf("refusing to sign: the message asks to sign in to %q, but --gateway is %q (use the gateway's public URL)", msg.Domain, gw.Host)
-	}
-	sig, err := siwe.SignEIP191(text, key)
+	u, _ := url.Parse(base)
+	s, err := signIn(ctx, base, u.Host, key, chainID)
 	if err != nil {
 		return err
-	}
-	res, err := client.SignIn(ctx, connect.NewRequest(&authv1.SignInRequest{Message: text, Signature: hexutil.Encode(sig)}))
-	if err != nil {
-		return fmt.Errorf("sign in: %w", err)
-	}
-	s := &cliSession{
-		Gateway:      base,
-		Address:      addr.Hex(),
-		ChainID:      *chainID,
-		SessionID:    res.Msg.GetSession().GetId(),
-		AccessToken:  res.Msg.GetAccessToken(),
-		AccessExpiry: res.Msg.GetAccessTokenExpireTime().AsTime(),
-		RefreshToken: res.Msg.GetRefreshToken(),
-	}
-	if e := res.Msg.GetSession().GetExpireTime(); e != nil {
-		s.SessionExpiry = e.AsTime()
 	}
 	sessionMu.Lock()
 	err = saveSession(s)
@@ -117,8 +85,61 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("store the session: %w", err)
 	}
 	p, _ := sessionPath()
-	fmt.Fprintf(stdout, "signed in as %s (chain %d) through %s\nsession stored in %s\n", addr.Hex(), *chainID, base, p)
-	return nil
+	if asJSON {
+		return printJSON(stdout, map[string]any{
+			"address": s.Address, "chain_id": s.ChainID, "server": s.Gateway,
+			"session_file": p, "session_expire_time": s.SessionExpiry.UTC().Format(time.RFC3339),
+		})
+	}
+	_, err = fmt.Fprintf(stdout, "signed in as %s (chain %d) through %s\nsession stored in %s\n", s.Address, chainID, base, p)
+	return err
+}
+
+// signIn runs Sign-In with Ethereum against the gateway at base and returns
+// the session, without storing it. domain is the host the server must ask
+// to sign in to (the public URL's): a message for another site, address or
+// chain is refused before anything is signed, as a wallet would.
+func signIn(ctx context.Context, base, domain string, key *ecdsa.PrivateKey, chainID uint64) (*cliSession, error) {
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	client := authv1connect.NewAuthServiceClient(&http.Client{}, base)
+	ch, err := client.CreateChallenge(ctx, connect.NewRequest(&authv1.CreateChallengeRequest{Address: addr.Hex(), ChainId: chainID}))
+	if err != nil {
+		return nil, fmt.Errorf("create challenge through %s: %w", base, err)
+	}
+	text := ch.Msg.GetMessage()
+	msg, err := siwe.Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("the server sent an invalid EIP-4361 message: %w", err)
+	}
+	switch {
+	case msg.Address != addr:
+		return nil, fmt.Errorf("refusing to sign: the message names %s, not %s", msg.Address.Hex(), addr.Hex())
+	case msg.ChainID != chainID:
+		return nil, fmt.Errorf("refusing to sign: the message is for chain %d, not %d", msg.ChainID, chainID)
+	case !strings.EqualFold(msg.Domain, domain):
+		return nil, fmt.Errorf("refusing to sign: the message asks to sign in to %q, but --server is %q (use the server's public URL)", msg.Domain, domain)
+	}
+	sig, err := siwe.SignEIP191(text, key)
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.SignIn(ctx, connect.NewRequest(&authv1.SignInRequest{Message: text, Signature: hexutil.Encode(sig)}))
+	if err != nil {
+		return nil, fmt.Errorf("sign in: %w", err)
+	}
+	s := &cliSession{
+		Gateway:      base,
+		Address:      addr.Hex(),
+		ChainID:      chainID,
+		SessionID:    res.Msg.GetSession().GetId(),
+		AccessToken:  res.Msg.GetAccessToken(),
+		AccessExpiry: res.Msg.GetAccessTokenExpireTime().AsTime(),
+		RefreshToken: res.Msg.GetRefreshToken(),
+	}
+	if e := res.Msg.GetSession().GetExpireTime(); e != nil {
+		s.SessionExpiry = e.AsTime()
+	}
+	return s, nil
 }
 
 // maxKeyFileBytes bounds the key file read.

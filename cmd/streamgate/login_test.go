@@ -186,7 +186,8 @@ func TestLoginRefuses(t *testing.T) {
 	}{
 		{"neither --key nor --dev", []string{"--gateway", url}, true, "exactly one"},
 		{"both --key and --dev", []string{"--dev", "--key", garbage, "--gateway", url}, true, "exactly one"},
-		{"bad gateway", []string{"--dev", "--gateway", "ftp://x"}, true, "--gateway"},
+		{"bad server", []string{"--dev", "--server", "ftp://x"}, true, "--server"},
+		{"bad server by its old name", []string{"--dev", "--gateway", "ftp://x"}, true, "--server"},
 		{"missing key file", []string{"--key", filepath.Join(dir, "nope"), "--gateway", url}, false, "key file"},
 		{"garbage key file", []string{"--key", garbage, "--gateway", url}, false, "not a hex secp256k1 private key"},
 		{"huge key file", []string{"--key", huge, "--gateway", url}, false, "too large"},

@@ -27,9 +27,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "dev", short: "run the whole platform on this machine (embedded etcd, NATS and dev chain)", run: runDev},
+		{name: "dev", short: "run the whole platform on this machine (embedded etcd, NATS and dev chain) with a seeded demo", run: runDev},
 		{name: "dev-mint", short: "mint a demo pass on the dev chain (streamgate dev only)", run: runDevMint},
 		{name: "login", short: "sign in with an Ethereum key (--key FILE) or the dev wallet (--dev)", run: runLogin},
+		{name: "ls", short: "list your videos (signed in) or everyone's ready videos (--all)", run: runLs},
+		{name: "play", short: "print a video's tokenized HLS URL, or play it with ffplay (--ffplay)", run: runPlay},
+		{name: "search", short: "full-text search over ready videos", run: runSearch},
 		{name: "serve", short: "run one or several services against existing etcd and NATS", run: runServe},
 		{name: "upload", short: "upload a video file (resumable; re-run to resume)", run: runUpload},
 		{name: "version", short: "print the version and exit", run: runVersion},
@@ -72,4 +75,10 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.short)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Client commands (login, upload, watch, ls, search, play) take --server URL")
+	fmt.Fprintln(w, "(default "+defaultServer+") and --json. With --json a failure is also printed")
+	fmt.Fprintln(w, `on stdout as {"error":{"code":"permission_denied","message":"..."}}.`)
+	fmt.Fprintln(w, "Errors go to stderr; the exit code is 1 on failure, 2 on a usage error.")
+	fmt.Fprintln(w, "Run streamgate <command> -h for a command's flags.")
 }

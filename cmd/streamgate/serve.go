@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/app"
 	"github.com/streamgate/streamgate/internal/node"
+	"github.com/streamgate/streamgate/services/monitor"
 )
 
 // meshFlags are the flags serve and dev share.
@@ -34,6 +35,8 @@ type meshFlags struct {
 	workers       int
 	operatorToken string
 	origins       stringsFlag
+	otlpEndpoint  string
+	alertRules    string
 }
 
 func (m *meshFlags) register(fs *flag.FlagSet) {
@@ -49,12 +52,14 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&m.logJSON, "log-json", false, "log as JSON lines instead of text")
 	m.chains = chainFlag{}
 	fs.StringVar(&m.publicURL, "public-url", "", "the gateway's URL as clients reach it (default http://<http-addr>); tus URLs and the SIWE domain derive from it")
-	fs.StringVar(&m.databaseURL, "database-url", "", "metadata database: postgres://... or a SQLite path (default <data-dir>/metadata.db)")
+	fs.StringVar(&m.databaseURL, "database-url", "", "metadata's and auth's database: postgres://... (auth instances share it) or a SQLite path for metadata only (default: SQLite files in <data-dir>)")
 	fs.Var(&m.chains, "chain", "`id=url` JSON-RPC endpoint of an EIP-155 chain (repeatable)")
 	fs.StringVar(&m.cacheBackend, "cache-backend", "memory", "cache backend: memory or redis")
 	fs.StringVar(&m.redisURL, "redis-url", "", "Redis URL for --cache-backend=redis")
 	fs.IntVar(&m.workers, "transcode-workers", 0, "transcoder jobs run at once per instance (default: one per two cores)")
 	fs.StringVar(&m.operatorToken, "operator-token", "", "operator credential the gateway accepts as a bearer token (default: $STREAMGATE_OPERATOR_TOKEN; dev generates one)")
+	fs.StringVar(&m.otlpEndpoint, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector to export traces to, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no export)")
+	fs.StringVar(&m.alertRules, "alert-rules", "", "JSON `file` of monitor alert rules over the defaults, e.g. {\"instance_down_for\":\"1m\",\"base_fee_above_gwei\":0}")
 	fs.Var(&m.origins, "allowed-origin", "browser `origin` the gateway answers CORS for (repeatable; dev allows the public URL)")
 }
 
@@ -72,7 +77,19 @@ func (m *meshFlags) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func (m *meshFlags) nodeConfig(services []string, dataDir string) node.Config {
+func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, error) {
+	var alerts *monitor.AlertRules
+	if m.alertRules != "" {
+		data, err := os.ReadFile(m.alertRules)
+		if err != nil {
+			return node.Config{}, fmt.Errorf("--alert-rules: %w", err)
+		}
+		r, err := monitor.ParseAlertRules(data, monitor.DefaultAlertRules())
+		if err != nil {
+			return node.Config{}, fmt.Errorf("--alert-rules %s: %w", m.alertRules, err)
+		}
+		alerts = &r
+	}
 	addrs := map[string]string{}
 	for k, v := range m.addrs {
 		addrs[k] = v
@@ -98,8 +115,10 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) node.Config {
 			TranscodeWorkers: m.workers,
 			OperatorToken:    m.operator(),
 			AllowedOrigins:   m.origins,
+			Alerts:           alerts,
 		},
-	}
+		OTLPEndpoint: m.otlpEndpoint,
+	}, nil
 }
 
 func (m *meshFlags) operator() string {
@@ -181,7 +200,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	logger := m.logger(stderr)
-	cfg := m.nodeConfig(services, *dataDir)
+	cfg, err := m.nodeConfig(services, *dataDir)
+	if err != nil {
+		return err
+	}
 	cfg.EtcdEndpoints = strings.Split(*etcd, ",")
 	cfg.NATSURL = *nats
 	cfg.OnReady = func(addrs map[string]string) {

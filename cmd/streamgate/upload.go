@@ -21,6 +21,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
 	"github.com/streamgate/streamgate/internal/identity"
@@ -40,48 +41,56 @@ type uploadOptions struct {
 	gateway    string
 	devAddress string
 	watch      bool
+	// policy, when set, is the video's access policy (unset: public).
+	policy *authv1.AccessPolicy
+	// auth, when set, authorizes every request instead of the stored
+	// session or the dev header (the dev seed signs in on its own).
+	auth func(context.Context, http.Header) error
+	// stateDir, when set, keeps the resume state there instead of the
+	// user's cache directory.
+	stateDir string
 }
 
-// runUpload is `streamgate upload FILE [--title T] [--json] [--gateway URL]
-// [--dev-address 0x...]`: it creates an upload, sends the file over tus
-// with a progress line on stderr, and resumes from the server's offset
-// when run again after an interruption.
+// runUpload is `streamgate upload FILE [--title T] [--json] [--watch]
+// [--server URL] [--dev-address 0x...]`: it creates an upload, sends the
+// file over tus with a progress line on stderr, and resumes from the
+// server's offset when run again after an interruption.
 func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamgate upload FILE [--title T] [--json] [--watch] [--gateway URL] [--dev-address 0x...]")
-		fmt.Fprintln(stderr, "\nUploads a video; run it again after an interruption to resume.\nWith --watch, then follows its transcode job as streamgate watch does.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: streamgate upload FILE [--title T] [--json] [--watch] [--server URL] [--dev-address 0x...]")
+		fmt.Fprintln(stderr, "\nUploads a video as the signed-in wallet (streamgate login); run it again after\nan interruption to resume. With --watch, then follows its transcode job as\nstreamgate watch does.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	var o uploadOptions
+	var c clientFlags
+	c.register(fs, `print {"upload_id","video_id"} (with --watch also "job_id", "state") as JSON on the last line of output`)
 	fs.StringVar(&o.title, "title", "", "title of the video (default: the file name without extension)")
-	fs.BoolVar(&o.json, "json", false, "print the upload and video ids (and with --watch the job id and state) as JSON on the last line of output")
 	fs.BoolVar(&o.watch, "watch", false, "after the upload, follow the video's transcode job until it ends; exit non-zero if it FAILED or was CANCELED")
-	fs.StringVar(&o.gateway, "gateway", "http://127.0.0.1:8080", "gateway URL")
 	fs.StringVar(&o.devAddress, "dev-address", defaultDevAddress,
-		"wallet to upload as, sent in the "+identity.DevAddressHeader+" header, which only streamgate dev accepts (until sign-in lands)")
-	// Flags may come before or after FILE.
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+		"without a stored session for --server: wallet to upload as, sent in the "+identity.DevAddressHeader+" header, which only streamgate dev accepts")
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
+		return errUsage
 	}
 	if len(positional) != 1 {
 		fs.Usage()
 		return errUsage
 	}
 	o.file = positional[0]
-	o.gateway = strings.TrimRight(o.gateway, "/")
+	if o.gateway, err = c.base(); err != nil {
+		fmt.Fprintf(stderr, "streamgate upload: %v\n", err)
+		return errUsage
+	}
+	o.json = c.json
 	if _, err := identity.NormalizeAddress(o.devAddress); err != nil {
 		return fmt.Errorf("--dev-address: %w", err)
 	}
+	return c.result(stdout, uploadAndReport(ctx, o, stdout, stderr))
+}
+
+func uploadAndReport(ctx context.Context, o uploadOptions, stdout, stderr io.Writer) error {
 	res, err := uploadFile(ctx, o, stderr)
 	if err != nil {
 		return err
@@ -100,6 +109,13 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // authorize adds the caller's credentials to a request.
 func authorize(h http.Header, o uploadOptions) {
+	if o.auth != nil {
+		// Exclusive: never fall back to the user's own session.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = o.auth(ctx, h) // without credentials the server answers Unauthenticated
+		return
+	}
 	// A session saved by `streamgate login` for this gateway wins; without
 	// one, the dev identity header stands in (only `streamgate dev`
 	// accepts it).
@@ -125,12 +141,15 @@ type uploadState struct {
 	TusURL    string `json:"tus_url,omitempty"`
 }
 
-func statePath(abs string) (string, error) {
+func statePath(abs, stateDir string) (string, error) {
+	h := sha256.Sum256([]byte(abs))
+	if stateDir != "" {
+		return filepath.Join(stateDir, hex.EncodeToString(h[:])+".json"), nil
+	}
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		return "", err
 	}
-	h := sha256.Sum256([]byte(abs))
 	return filepath.Join(dir, "streamgate", "uploads", hex.EncodeToString(h[:])+".json"), nil
 }
 
@@ -181,7 +200,7 @@ func uploadFile(ctx context.Context, o uploadOptions, stderr io.Writer) (*upload
 	if fi.Size() == 0 {
 		return nil, fmt.Errorf("%s is empty", o.file)
 	}
-	sp, err := statePath(abs)
+	sp, err := statePath(abs, o.stateDir)
 	if err != nil {
 		return nil, fmt.Errorf("no cache directory for the resume state: %w", err)
 	}
@@ -230,6 +249,7 @@ func uploadFile(ctx context.Context, o uploadOptions, stderr io.Writer) (*upload
 		}
 		res, err := client.CreateUpload(ctx, connect.NewRequest(&uploadv1.CreateUploadRequest{
 			RequestId: st.RequestID, Title: title, SizeBytes: uint64(fi.Size()), ContentType: ct, Filename: filepath.Base(abs),
+			AccessPolicy: o.policy,
 		}))
 		if err != nil {
 			return nil, fmt.Errorf("create upload: %w", err)
@@ -510,5 +530,8 @@ func watchUploaded(ctx context.Context, o uploadOptions, up *uploadv1.Upload, st
 	if _, err := fmt.Fprintln(stdout, string(b)); err != nil {
 		return err
 	}
-	return reportTerminal(io.Discard, job)
+	if err := reportTerminal(io.Discard, job); err != nil {
+		return reported{err} // the JSON line above says how it ended
+	}
+	return nil
 }

@@ -19,47 +19,57 @@ import (
 	"github.com/streamgate/streamgate/internal/identity"
 )
 
-// runWatch is `streamgate watch JOB_ID [--gateway URL] [--dev-address
-// 0x...]`: it follows a transcode job with a live progress display per
-// rendition on stderr, prints the terminal state on stdout, and fails when
-// the job ends FAILED or CANCELED.
+// runWatch is `streamgate watch JOB_ID [--server URL] [--json]
+// [--dev-address 0x...]`: it follows a transcode job with a live progress
+// display per rendition on stderr, prints the terminal state on stdout, and
+// fails when the job ends FAILED or CANCELED.
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamgate watch JOB_ID [--gateway URL] [--dev-address 0x...]")
+		fmt.Fprintln(stderr, "usage: streamgate watch JOB_ID [--server URL] [--json] [--dev-address 0x...]")
 		fmt.Fprintln(stderr, "\nFollows a transcode job until it ends; exits non-zero when it FAILED or was CANCELED.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	var o uploadOptions
-	fs.StringVar(&o.gateway, "gateway", "http://127.0.0.1:8080", "gateway URL")
+	var c clientFlags
+	c.register(fs, `print the end as {"job_id","video_id","state","failure_reason"} JSON on stdout`)
 	fs.StringVar(&o.devAddress, "dev-address", defaultDevAddress,
-		"wallet to watch as, sent in the "+identity.DevAddressHeader+" header, which only streamgate dev accepts (until sign-in lands)")
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+		"without a stored session for --server: wallet to watch as, sent in the "+identity.DevAddressHeader+" header, which only streamgate dev accepts")
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
+		return errUsage
 	}
 	if len(positional) != 1 || positional[0] == "" {
 		fs.Usage()
 		return errUsage
 	}
-	o.gateway = strings.TrimRight(o.gateway, "/")
+	if o.gateway, err = c.base(); err != nil {
+		fmt.Fprintf(stderr, "streamgate watch: %v\n", err)
+		return errUsage
+	}
 	if _, err := identity.NormalizeAddress(o.devAddress); err != nil {
 		return fmt.Errorf("--dev-address: %w", err)
 	}
 	w := newWatcher(newTranscoderClient(o), stderr)
 	job, err := w.watch(ctx, positional[0])
 	if err != nil {
+		return c.result(stdout, err)
+	}
+	if !c.json {
+		return reportTerminal(stdout, job)
+	}
+	out := map[string]string{"job_id": job.GetId(), "video_id": job.GetVideoId(), "state": stateName(job.GetState())}
+	if r := job.GetFailureReason(); r != "" {
+		out["failure_reason"] = r
+	}
+	if err := printJSON(stdout, out); err != nil {
 		return err
 	}
-	return reportTerminal(stdout, job)
+	if err := reportTerminal(io.Discard, job); err != nil {
+		return reported{err}
+	}
+	return nil
 }
 
 // newTranscoderClient is a TranscoderService client through the gateway
