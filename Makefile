@@ -6,6 +6,7 @@ SHELL := bash
 GO      ?= go
 BUF     := node_modules/.bin/buf
 TSC     := node_modules/.bin/tsc
+VITE    := node_modules/.bin/vite
 MODULES := . gen/go integration
 # -race needs cgo; the test timeout bounds a hung test, not a slow machine.
 GOTEST_FLAGS ?= -race -count=1 -timeout 25m
@@ -70,11 +71,16 @@ go-test: ## go test -race in every module, outside the workspace
 	@for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && GOWORK=off $(GO) test $(GOTEST_FLAGS) ./...); done
 
 .PHONY: ts-check
-ts-check: tools ## type-check the generated TypeScript client
+ts-check: tools ## type-check the generated TypeScript client and the web app
 	$(TSC) -p gen/ts
+	$(TSC) -p web --noEmit
+
+.PHONY: web
+web: node_modules/.stamp ## build the web app into web/dist (embedded by the next Go build)
+	$(VITE) build web --logLevel warn
 
 .PHONY: build
-build: ## build the streamgate binary into bin/
+build: web ## build the web app and the streamgate binary into bin/
 	$(GO) build -o bin/streamgate ./cmd/streamgate
 
 .PHONY: bench
@@ -88,7 +94,7 @@ bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
 ## --- the two commands -----------------------------------------------------
 
 .PHONY: test
-test: tools lint breaking check-generate vet go-test ts-check ## every check CI runs, in order
+test: tools lint breaking check-generate vet web go-test ts-check ## every check CI runs, in order
 
 .PHONY: dev
 dev: build ## run all nine services on embedded defaults
