@@ -97,5 +97,6 @@ bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
 test: tools lint breaking check-generate vet web go-test ts-check ## every check CI runs, in order
 
 .PHONY: dev
-dev: build ## run all nine services on embedded defaults
+dev: build ## build the web app and the binary, then run all nine services on embedded defaults with a seeded demo
+	scripts/install-deps.sh ffmpeg
 	bin/streamgate dev

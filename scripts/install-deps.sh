@@ -4,12 +4,21 @@
 # by the tests themselves, on loopback, in temp dirs), and Chromium for the
 # web app's browser end-to-end test. Idempotent and quick
 # when everything is present; needs root (CI and dev machines run as root).
+# With arguments, only those packages are checked (`make dev` needs only
+# ffmpeg, for its seeded demo).
 set -euo pipefail
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(ffmpeg postgresql redis-server chromium)
 need=()
-command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
-[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
+for pkg in "${want[@]}"; do
+  case "$pkg" in
+    ffmpeg) command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg) ;;
+    postgresql) [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql) ;;
+    redis-server) command -v redis-server >/dev/null 2>&1 || need+=(redis-server) ;;
+    chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
+    *) echo "install-deps: unknown package $pkg" >&2; exit 2 ;;
+  esac
+done
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -9,7 +9,7 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 // Paths the gateway answers itself: the dev server forwards them so the app
 // runs against a live `streamgate dev` (STREAMGATE_GATEWAY, default
 // http://127.0.0.1:8080) while Vite serves the pages with hot reload.
-const apiPrefixes = ["/streamgate.", "/v1/", "/uploads/", "/play/", "/openapi.json", "/metrics", "/healthz", "/grpc."];
+const apiPrefixes = ["/streamgate.", "/v1/", "/uploads/", "/play/", "/openapi.json", "/metrics", "/grpc."];
 const gateway = process.env.STREAMGATE_GATEWAY ?? "http://127.0.0.1:8080";
 
 export default defineConfig({
