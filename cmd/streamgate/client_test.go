@@ -22,6 +22,7 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/internal/devchain"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader in two
@@ -83,7 +84,7 @@ func startDevInProcess(t *testing.T, dataDir string, extra ...string) *devRun {
 		})
 	}
 	t.Cleanup(d.stop)
-	waitFor(t, 2*time.Minute, "the ready line", func() bool {
+	poll.Until(t, 2*time.Minute, "the ready line", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("streamgate dev ended before ready: %v\nstderr:\n%s", err, d.stderr.String())
@@ -105,7 +106,7 @@ var demoLine = regexp.MustCompile(`(?m)^demo:\s+(http://\S+)/watch/(vid_[0-9A-Z]
 func (d *devRun) demoVideo(t *testing.T) string {
 	t.Helper()
 	var m []string
-	waitFor(t, 2*time.Minute, "the demo line", func() bool {
+	poll.Until(t, 2*time.Minute, "the demo line", func() bool {
 		m = demoLine.FindStringSubmatch(d.stdout.String())
 		return m != nil
 	})
@@ -220,7 +221,7 @@ func TestClientCommands(t *testing.T) {
 	t.Run("ls lists my videos, the demo gated", func(t *testing.T) {
 		var l listed
 		// The transcoder's success reaches metadata as an event: wait for it.
-		waitFor(t, time.Minute, "both videos READY", func() bool {
+		poll.Until(t, time.Minute, "both videos READY", func() bool {
 			l = parseListed(t, mustCLI(t, "ls", "--json", "--server", srv))
 			_, pub := l.titled("Holiday in Lisbon")
 			_, demo := l.titled(demoTitle)
@@ -342,7 +343,7 @@ func TestClientCommands(t *testing.T) {
 		// The hint works: mint, then the same command plays.
 		mustCLI(t, "dev-mint", "--to", viewer, "--rpc", dev.chainRPC)
 		var u string
-		waitFor(t, time.Minute, "play after minting", func() bool {
+		poll.Until(t, time.Minute, "play after minting", func() bool {
 			code, out, _ := cli(t, "play", demoID, "--server", srv)
 			u = strings.TrimSpace(out)
 			return code == 0
@@ -410,18 +411,6 @@ func ffprobe(t *testing.T, u string) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-// waitFor waits until cond holds, failing after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func TestClientUsage(t *testing.T) {

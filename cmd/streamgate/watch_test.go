@@ -24,6 +24,7 @@ import (
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 const (
@@ -351,7 +352,7 @@ func TestWatchErrors(t *testing.T) {
 		w.minBackoff, w.maxBackoff = time.Hour, time.Hour // cancel during the backoff
 		done := make(chan error, 1)
 		go func() { _, err := w.watch(ctx, testJobID); done <- err }()
-		waitUntil(t, func() bool { calls, _ := s.stats(); return calls == 1 })
+		poll.Until(t, 30*time.Second, "the first WatchJob call", func() bool { calls, _ := s.stats(); return calls == 1 })
 		cancel()
 		select {
 		case err := <-done:
@@ -567,16 +568,5 @@ func TestUploadWatch(t *testing.T) {
 	}
 	if _, callers := s.stats(); len(callers) == 0 || callers[len(callers)-1] != testAddress {
 		t.Errorf("transcoder calls made as %q, want %s", callers, testAddress)
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

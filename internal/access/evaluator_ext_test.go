@@ -14,6 +14,7 @@ import (
 	"github.com/streamgate/streamgate/internal/access"
 	"github.com/streamgate/streamgate/internal/chain"
 	"github.com/streamgate/streamgate/internal/devchain"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 func TestPoliciesOnDevChain(t *testing.T) {
@@ -272,7 +273,7 @@ func TestBreakerFailsClosedThenRecovers(t *testing.T) {
 
 	// The endpoint comes back; after the open period a probe closes the breaker.
 	proxy.down.Store(false)
-	waitFor(t, 15*time.Second, "breaker to let a probe through and close", func() bool {
+	poll.Until(t, 15*time.Second, "breaker to let a probe through and close", func() bool {
 		d, err := ev.Check(ctx, policy, other, false)
 		return err == nil && !d.Allowed
 	})
@@ -413,7 +414,7 @@ func TestSingleflight(t *testing.T) {
 		}()
 	}
 	// Every caller missed the cache before the one read is let through.
-	waitFor(t, 10*time.Second, "all callers to miss the cache", func() bool { return cache.gets.Load() == n })
+	poll.Until(t, 10*time.Second, "all callers to miss the cache", func() bool { return cache.gets.Load() == n })
 	close(gated.gate)
 	wg.Wait()
 	close(errs)

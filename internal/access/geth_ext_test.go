@@ -28,6 +28,7 @@ import (
 	"github.com/streamgate/streamgate/internal/access"
 	"github.com/streamgate/streamgate/internal/chain"
 	"github.com/streamgate/streamgate/internal/devchain/bindings"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 // gethBinary finds geth on PATH or in $(go env GOPATH)/bin, where
@@ -275,7 +276,7 @@ func TestAgainstGethDev(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(runCtx) }()
 	defer func() { stop(); <-done }()
-	waitFor(t, 30*time.Second, "watcher start", func() bool { return w.LastBlock(chainID.Uint64()) > 0 })
+	poll.Until(t, 30*time.Second, "watcher start", func() bool { return w.LastBlock(chainID.Uint64()) > 0 })
 	var ownID *big.Int
 	for _, l := range send(passAddr, pass.PackMint(owner)).Logs {
 		if ev, err := pass.UnpackTransferEvent(l); err == nil && ev.To == owner {

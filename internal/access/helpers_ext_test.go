@@ -184,18 +184,6 @@ func newSwitchableProxy(t *testing.T, target string) *switchableProxy {
 	return p
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition, not synchronizing
-	}
-}
-
 // gatedChain holds every ERC-721 balanceOf read until gate is closed.
 type gatedChain struct {
 	countingChain

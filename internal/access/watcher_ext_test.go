@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/access"
 	"github.com/streamgate/streamgate/internal/devchain"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 type transfer struct {
@@ -94,12 +95,12 @@ func TestWatcherInvalidatesOnTransfer(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	waitFor(t, 15*time.Second, "the watcher to start on the dev chain", func() bool { return w.LastBlock(devchain.ChainID) > 0 })
+	poll.Until(t, 15*time.Second, "the watcher to start on the dev chain", func() bool { return w.LastBlock(devchain.ChainID) > 0 })
 
 	if err := dev.Transfer721(ctx, aliceKey, bob, passID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the ERC-721 transfer callback", func() bool {
+	poll.Until(t, 20*time.Second, "the ERC-721 transfer callback", func() bool {
 		_, ok := seenTransfer(dev.PassAddress(), alice, bob)
 		return ok
 	})
@@ -132,7 +133,7 @@ func TestWatcherInvalidatesOnTransfer(t *testing.T) {
 	if err := dev.Transfer1155(ctx, aliceKey, bob, big.NewInt(3), big.NewInt(1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the ERC-1155 transfer callback", func() bool {
+	poll.Until(t, 20*time.Second, "the ERC-1155 transfer callback", func() bool {
 		_, ok := seenTransfer(dev.ItemsAddress(), alice, bob)
 		return ok
 	})
@@ -140,7 +141,7 @@ func TestWatcherInvalidatesOnTransfer(t *testing.T) {
 	if _, err := dev.Mint721(ctx, bob); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the mint callback", func() bool {
+	poll.Until(t, 20*time.Second, "the mint callback", func() bool {
 		_, ok := seenTransfer(dev.PassAddress(), common.Address{}, bob)
 		return ok
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/streamgate/streamgate/internal/access"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 // fakeLogs is a LogSource with a settable head, canned logs and failures.
@@ -95,7 +96,7 @@ func TestWatcherRangesRetriesAndLogKinds(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	waitFor(t, 10*time.Second, "start at head 100", func() bool { return w.LastBlock(7) == 100 })
+	poll.Until(t, 10*time.Second, "start at head 100", func() bool { return w.LastBlock(7) == 100 })
 
 	src.set(func(f *fakeLogs) {
 		f.logs = []types.Log{
@@ -114,7 +115,7 @@ func TestWatcherRangesRetriesAndLogKinds(t *testing.T) {
 		f.head = 2600
 	})
 	// Failing endpoint: the watcher does not skip blocks.
-	waitFor(t, 10*time.Second, "three failed polls", func() bool {
+	poll.Until(t, 10*time.Second, "three failed polls", func() bool {
 		src.mu.Lock()
 		defer src.mu.Unlock()
 		return src.fails >= 3
@@ -123,7 +124,7 @@ func TestWatcherRangesRetriesAndLogKinds(t *testing.T) {
 		t.Fatalf("LastBlock = %d while the endpoint fails, want 100", got)
 	}
 	src.set(func(f *fakeLogs) { f.fail = false })
-	waitFor(t, 10*time.Second, "catch up to 2600", func() bool { return w.LastBlock(7) == 2600 })
+	poll.Until(t, 10*time.Second, "catch up to 2600", func() bool { return w.LastBlock(7) == 2600 })
 
 	src.mu.Lock()
 	queries := append([][2]uint64(nil), src.queries...)
@@ -164,9 +165,9 @@ func TestWatcherFollowsConfiguredChainWithoutContracts(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 10*time.Second, "start at head 10", func() bool { return w.LastBlock(7) == 10 })
+	poll.Until(t, 10*time.Second, "start at head 10", func() bool { return w.LastBlock(7) == 10 })
 	src.set(func(f *fakeLogs) { f.head = 25 })
-	waitFor(t, 10*time.Second, "head followed to 25", func() bool { return w.LastBlock(7) == 25 })
+	poll.Until(t, 10*time.Second, "head followed to 25", func() bool { return w.LastBlock(7) == 25 })
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	if len(src.queries) != 0 {

@@ -25,6 +25,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/natsserver"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 func TestSubject(t *testing.T) {
@@ -483,7 +484,7 @@ func TestSubscriptionSurvivesReconnect(t *testing.T) {
 	assertProtoEqual(t, receive(t, got, "the event before the restart"), uploadCompleted("before"))
 	// Let the ack land first, or the restarted server would rightly
 	// redeliver "before".
-	waitFor(t, "the ack of the first event", func() bool {
+	poll.Until(t, waitTimeout, "the ack of the first event", func() bool {
 		return consumerInfo(t, b, "MEDIA", "reconnect").AckFloor.Stream == 1
 	})
 

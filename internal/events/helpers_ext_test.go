@@ -78,21 +78,6 @@ func receive[V any](t *testing.T, ch <-chan V, what string) V {
 	}
 }
 
-// waitFor polls cond until it holds, for state only visible by asking the
-// server (consumer info has no watch).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		<-tick.C
-	}
-}
-
 func assertProtoEqual(t *testing.T, got, want proto.Message) {
 	t.Helper()
 	if !proto.Equal(got, want) {

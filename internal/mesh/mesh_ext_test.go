@@ -25,6 +25,7 @@ import (
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/mesh"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 )
 
@@ -202,25 +203,6 @@ func endpoint(t testing.TB, m *mesh.Client, id string) mesh.EndpointStatus {
 	return mesh.EndpointStatus{}
 }
 
-// eventually waits for cond, checking every few milliseconds: for
-// time-driven state (breaker timeouts) that has no change signal.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitCondition)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		select {
-		case <-tick.C:
-		case <-t.Context().Done():
-			t.Fatalf("waiting for %s: %v", what, t.Context().Err())
-		}
-	}
-}
-
 func TestFailover(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
@@ -335,7 +317,7 @@ func TestBreaker(t *testing.T) {
 
 	// Healed: after BreakerOpen, a probe reaches b, succeeds, and closes it.
 	b.code.Store(0)
-	eventually(t, "b half-open", func() bool { return endpoint(t, m, "b").State == "half-open" })
+	poll.Until(t, waitCondition, "b half-open", func() bool { return endpoint(t, m, "b").State == "half-open" })
 	for i := 0; endpoint(t, m, "b").State != "closed"; i++ {
 		if i == 200 {
 			t.Fatalf("b's breaker never closed: %+v", endpoint(t, m, "b"))
@@ -488,7 +470,7 @@ func TestNoEndpoints(t *testing.T) {
 
 	// An instance that appears later is picked up from the watcher.
 	e.start(t, "late")
-	eventually(t, "mesh sees the late instance", func() bool { return len(m.Endpoints(service)) == 1 })
+	poll.Until(t, waitCondition, "mesh sees the late instance", func() bool { return len(m.Endpoints(service)) == 1 })
 	if _, err := getVideo(t.Context(), metadataClient(m)); err != nil {
 		t.Fatalf("after the instance appeared: %v", err)
 	}

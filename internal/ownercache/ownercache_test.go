@@ -3,6 +3,7 @@ package ownercache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	cachev1 "github.com/streamgate/streamgate/gen/go/streamgate/cache/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/cache/v1/cachev1connect"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/services/cache"
 	"github.com/streamgate/streamgate/services/cache/memory"
 )
@@ -380,14 +382,14 @@ func TestLocalCopy(t *testing.T) {
 // waitLoads calls Get until the loader has run want times in all.
 func waitLoads(t *testing.T, c *Cache, key string, load Loader, loads *atomic.Int64, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for loads.Load() < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("loads = %d after 15s, want %d: a copy outlived its TTL", loads.Load(), want)
+	poll.UntilNil(t, 15*time.Second, fmt.Sprintf("%d loads of %q", want, key), func() error {
+		n := loads.Load()
+		if n >= want {
+			return nil
 		}
 		if _, _, err := c.Get(t.Context(), key, load); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("loads = %d, want %d: a copy outlived its TTL", n, want)
+	})
 }

@@ -201,19 +201,6 @@ func httpClient(t *testing.T, h2c bool) *http.Client {
 
 func baseURL(srv *server.Server) string { return "http://" + srv.Addr() }
 
-// eventually polls cond until it holds, failing the test after timeout. It
-// is for conditions with no event to wait on (a closed listener).
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // recv waits for one value from ch.
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()

@@ -24,6 +24,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/server"
 	"github.com/streamgate/streamgate/internal/telemetry"
 )
@@ -209,7 +210,7 @@ func testDrain(t *testing.T, p protocol) {
 	start := time.Now()
 	go func() { shutdown <- srv.Shutdown(context.WithoutCancel(t.Context())) }()
 
-	eventually(t, 5*time.Second, "new connections to be refused", func() bool {
+	poll.Until(t, 5*time.Second, "new connections to be refused", func() bool {
 		conn, err := net.DialTimeout("tcp", srv.Addr(), time.Second)
 		if err != nil {
 			return true

@@ -23,6 +23,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 // evaluatorChecker adapts access.Evaluator to AccessChecker (the binary
@@ -112,7 +113,7 @@ func TestTransferThenRefreshRefused(t *testing.T) {
 	}
 	t.Cleanup(func() { stop(); <-runDone; <-runDone })
 	// The watcher follows the chain from its first poll.
-	waitFor(t, 30*time.Second, "watcher start", func() bool { return watcher.LastBlock(devchain.ChainID) > 0 })
+	poll.Until(t, 30*time.Second, "watcher start", func() bool { return watcher.LastBlock(devchain.ChainID) > 0 })
 
 	mux := http.NewServeMux()
 	mux.Handle(svc.Handler(connect.WithInterceptors(identity.NewInterceptor(false))))
@@ -155,15 +156,4 @@ func TestTransferThenRefreshRefused(t *testing.T) {
 		t.Fatalf("grants after revocation = %d, want 0", n)
 	}
 	wantCode(t, issue(), connect.CodePermissionDenied)
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -89,6 +89,9 @@ type alertEngine struct {
 	resolved  []Alert           // oldest first
 	downSince map[string]time.Time
 	seq       uint64
+
+	watchMu  sync.Mutex
+	watchers map[chan Alert]struct{}
 }
 
 type observation struct {

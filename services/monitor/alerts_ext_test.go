@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/services/monitor"
 )
@@ -59,9 +60,26 @@ func TestInstanceDownAlertFiresAndResolves(t *testing.T) {
 		t.Fatalf("alerts before any failure: %v", res.GetAlerts())
 	}
 
+	// The health stream carries the transitions as they happen.
+	watchCtx, stopWatch := context.WithCancel(t.Context())
+	defer stopWatch()
+	stream, err := client.WatchSystemHealth(watchCtx, connect.NewRequest(&monitorv1.WatchSystemHealthRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	transitions := make(chan string, 16)
+	go func() {
+		defer close(transitions)
+		for stream.Receive() {
+			if a := stream.Msg().GetAlert(); a != nil {
+				transitions <- stream.Msg().GetChangeType().String() + " " + a.GetRuleName()
+			}
+		}
+	}()
+
 	probe.set(true) // stop the instance
 	var fired time.Time
-	eventually(t, "instance_down and service_down fire", func() error {
+	poll.UntilNil(t, 30*time.Second, "instance_down and service_down fire", func() error {
 		res := list(monitorv1.AlertState_ALERT_STATE_FIRING)
 		if res.GetFiringCount() != 2 {
 			return fmt.Errorf("firing %d: %v", res.GetFiringCount(), res.GetAlerts())
@@ -82,7 +100,7 @@ func TestInstanceDownAlertFiresAndResolves(t *testing.T) {
 	})
 
 	probe.set(false) // bring it back
-	eventually(t, "alerts resolve", func() error {
+	poll.UntilNil(t, 30*time.Second, "alerts resolve", func() error {
 		res := list(0)
 		if res.GetFiringCount() != 0 || len(res.GetAlerts()) != 2 {
 			return fmt.Errorf("firing %d: %v", res.GetFiringCount(), res.GetAlerts())
@@ -96,6 +114,24 @@ func TestInstanceDownAlertFiresAndResolves(t *testing.T) {
 	})
 	if res := list(monitorv1.AlertState_ALERT_STATE_FIRING); len(res.GetAlerts()) != 0 {
 		t.Errorf("firing filter: %v", res.GetAlerts())
+	}
+	want := map[string]bool{
+		"HEALTH_CHANGE_TYPE_ALERT_FIRED instance_down": true, "HEALTH_CHANGE_TYPE_ALERT_FIRED service_down": true,
+		"HEALTH_CHANGE_TYPE_ALERT_RESOLVED instance_down": true, "HEALTH_CHANGE_TYPE_ALERT_RESOLVED service_down": true,
+	}
+	for len(want) > 0 {
+		select {
+		case tr, ok := <-transitions:
+			if !ok {
+				t.Fatalf("health stream ended (%v) still waiting for %v", stream.Err(), want)
+			}
+			if !want[tr] {
+				t.Errorf("unexpected transition on the health stream: %s", tr)
+			}
+			delete(want, tr)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("health stream: no alert transitions %v", want)
+		}
 	}
 
 	// Paging and bad input.

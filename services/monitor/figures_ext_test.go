@@ -15,6 +15,7 @@ import (
 
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
 	"github.com/streamgate/streamgate/services/cache"
@@ -69,7 +70,7 @@ func TestGetMetricsFiguresFromARealInstance(t *testing.T) {
 		return res.Msg.GetServices()[0].GetFigures()
 	}
 	// The first scrapes see no traffic: no ratio yet.
-	eventually(t, "a successful scrape", func() error {
+	poll.UntilNil(t, 30*time.Second, "a successful scrape", func() error {
 		res, err := client.GetMetrics(t.Context(), connect.NewRequest(&monitorv1.GetMetricsRequest{Service: "cache"}))
 		if err != nil || len(res.Msg.GetServices()) != 1 || res.Msg.GetServices()[0].GetInstanceCount() != 1 {
 			return fmt.Errorf("no sample yet (%v)", err)
@@ -89,7 +90,7 @@ func TestGetMetricsFiguresFromARealInstance(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the hit ratio", func() error {
+	poll.UntilNil(t, 30*time.Second, "the hit ratio", func() error {
 		f := figures()
 		if r, ok := f["cache_hit_ratio"]; !ok || math.Abs(r-0.75) > 1e-9 {
 			return fmt.Errorf("figures %v, want cache_hit_ratio 0.75", f)

@@ -46,6 +46,8 @@ func (h *handler) WatchSystemHealth(ctx context.Context, req *connect.Request[mo
 	}
 	sub := h.svc.health.Subscribe(service)
 	defer sub.Close()
+	alerts, stopAlerts := h.svc.alerts.watch()
+	defer stopAlerts()
 	sendSnapshot := func() error {
 		snap := h.svc.health.Snapshot(service)
 		return stream.Send(&monitorv1.WatchSystemHealthResponse{
@@ -62,6 +64,22 @@ func (h *handler) WatchSystemHealth(ctx context.Context, req *connect.Request[mo
 		select {
 		case <-ctx.Done():
 			return nil
+		case a := <-alerts:
+			if l := a.Labels["service"]; service != "" && l != "" && l != service {
+				continue
+			}
+			kind, at := monitorv1.HealthChangeType_HEALTH_CHANGE_TYPE_ALERT_FIRED, a.Start
+			if !a.Firing() {
+				kind, at = monitorv1.HealthChangeType_HEALTH_CHANGE_TYPE_ALERT_RESOLVED, a.End
+			}
+			if err := stream.Send(&monitorv1.WatchSystemHealthResponse{
+				ChangeType:   kind,
+				Payload:      &monitorv1.WatchSystemHealthResponse_Alert{Alert: alertToProto(a)},
+				SystemStatus: statusToProto(h.svc.health.Snapshot("").Status),
+				ChangeTime:   timestamppb.New(at),
+			}); err != nil {
+				return err
+			}
 		case c := <-sub.C():
 			if sub.TakeBehind() {
 				drain(sub.C())

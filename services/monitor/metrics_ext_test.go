@@ -17,6 +17,7 @@ import (
 
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/telemetry"
 	"github.com/streamgate/streamgate/services/monitor"
@@ -88,7 +89,7 @@ func TestGetMetricsScrapesInstances(t *testing.T) {
 		t.Fatalf("GetChainStatus: %v", err)
 	}
 
-	eventually(t, "metrics summary", func() error {
+	poll.UntilNil(t, 30*time.Second, "metrics summary", func() error {
 		res, err := client.GetMetrics(t.Context(), connect.NewRequest(&monitorv1.GetMetricsRequest{Service: "monitor", Window: durationpb.New(time.Minute)}))
 		if err != nil {
 			return err

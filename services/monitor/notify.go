@@ -13,6 +13,7 @@ import (
 // Publishing happens outside the engine's lock, and a failure is logged,
 // not retried: the alert itself stays listed by ListAlerts.
 func (e *alertEngine) notify(ctx context.Context, transitions []Alert) {
+	e.broadcast(transitions)
 	if e.svc.bus == nil {
 		return
 	}
@@ -49,4 +50,39 @@ func severityName(s Severity) string {
 		return "critical"
 	}
 	return "unspecified"
+}
+
+// watchBuffer bounds what a slow WatchSystemHealth stream may fall behind
+// by; past it, transitions are dropped for that stream (ListAlerts keeps
+// the full record) rather than stalling the evaluation loop.
+const watchBuffer = 64
+
+// watch returns the alert transitions from now on, and a func that stops
+// them.
+func (e *alertEngine) watch() (<-chan Alert, func()) {
+	ch := make(chan Alert, watchBuffer)
+	e.watchMu.Lock()
+	if e.watchers == nil {
+		e.watchers = map[chan Alert]struct{}{}
+	}
+	e.watchers[ch] = struct{}{}
+	e.watchMu.Unlock()
+	return ch, func() {
+		e.watchMu.Lock()
+		delete(e.watchers, ch)
+		e.watchMu.Unlock()
+	}
+}
+
+func (e *alertEngine) broadcast(transitions []Alert) {
+	e.watchMu.Lock()
+	defer e.watchMu.Unlock()
+	for _, a := range transitions {
+		for ch := range e.watchers {
+			select {
+			case ch <- a:
+			default:
+			}
+		}
+	}
 }

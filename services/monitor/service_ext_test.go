@@ -20,6 +20,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/logship"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/services/monitor"
 )
@@ -55,22 +56,6 @@ func startMonitor(t *testing.T, svc *monitor.Service) monitorv1connect.MonitorSe
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return monitorv1connect.NewMonitorServiceClient(srv.Client(), srv.URL)
-}
-
-// eventually retries fn until it returns nil or 30s pass.
-func eventually(t *testing.T, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func TestGetLogsFromShippedRecords(t *testing.T) {
@@ -109,7 +94,7 @@ func TestGetLogsFromShippedRecords(t *testing.T) {
 	appLog.Error("transcode failed", "video_id", "v1")
 
 	var all []*eventsv1.LogRecord
-	eventually(t, "both records in GetLogs", func() error {
+	poll.UntilNil(t, 30*time.Second, "both records in GetLogs", func() error {
 		res, err := client.GetLogs(t.Context(), connect.NewRequest(&monitorv1.GetLogsRequest{}))
 		if err != nil {
 			return err
@@ -176,7 +161,7 @@ func TestGetChainStatusAgainstDevChain(t *testing.T) {
 	client := startMonitor(t, svc)
 
 	var dev *monitorv1.ChainStatus
-	eventually(t, "dev chain status", func() error {
+	poll.UntilNil(t, 30*time.Second, "dev chain status", func() error {
 		res, err := client.GetChainStatus(t.Context(), connect.NewRequest(&monitorv1.GetChainStatusRequest{ChainId: devchain.ChainID}))
 		if err != nil {
 			return err
@@ -197,7 +182,7 @@ func TestGetChainStatusAgainstDevChain(t *testing.T) {
 		t.Errorf("rpc_host %q not the host of %s", dev.GetRpcHost(), chain.RPCURL())
 	}
 
-	eventually(t, "failing chains report errors", func() error {
+	poll.UntilNil(t, 30*time.Second, "failing chains report errors", func() error {
 		res, err := client.GetChainStatus(t.Context(), connect.NewRequest(&monitorv1.GetChainStatusRequest{}))
 		if err != nil {
 			return err

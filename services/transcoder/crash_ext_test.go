@@ -18,6 +18,7 @@ import (
 	"github.com/streamgate/streamgate/services/transcoder"
 
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 // TestMain lets the test binary act as a transcoder instance in its own
@@ -134,7 +135,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = child.Wait()
-	waitFor(t, "the child's ffmpeg to die with it", func() bool { return !processesIn(childWork) })
+	poll.Until(t, waitTimeout, "the child's ffmpeg to die with it", func() bool { return !processesIn(childWork) })
 	// Leave a stray segment, as a crash in the middle of a write would.
 	if _, err := e.blobs.Put(t.Context(), "videos/vid_4/180p/seg-00099.m4s", strings.NewReader("stale")); err != nil {
 		t.Fatal(err)
@@ -196,7 +197,7 @@ func TestAttemptsExhausted(t *testing.T) {
 	a, stopA, doneA := run("inst-a")
 	e.upload(t, 9, clip(t, 40))
 	job := jobOf(t, a, "vid_9")
-	waitFor(t, "the job to run on A", func() bool {
+	poll.Until(t, waitTimeout, "the job to run on A", func() bool {
 		j, err := a.GetJob(t.Context(), owner, job.ID)
 		return err == nil && j.State == transcoder.StateRunning
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/transcode"
 	"github.com/streamgate/streamgate/services/transcoder"
 )
@@ -144,24 +145,11 @@ func (e *env) upload(t *testing.T, n int, src []byte) *eventsv1.UploadCompleted 
 	return ev
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		<-tick.C
-	}
-}
-
 // jobOf waits for the job of a video to exist.
 func jobOf(t *testing.T, svc *transcoder.Service, videoID string) *transcoder.Job {
 	t.Helper()
 	var job *transcoder.Job
-	waitFor(t, "a job for "+videoID, func() bool {
+	poll.Until(t, waitTimeout, "a job for "+videoID, func() bool {
 		jobs, _, err := svc.ListJobs(t.Context(), owner, transcoder.ListParams{VideoID: videoID})
 		if err != nil {
 			t.Fatal(err)

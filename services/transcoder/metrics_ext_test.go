@@ -7,6 +7,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
 	"github.com/streamgate/streamgate/services/transcoder"
 )
@@ -31,13 +32,13 @@ func TestMetrics(t *testing.T) {
 	scrape := func() map[string]*dto.MetricFamily { return telemetrytest.Families(t, tel.MetricsHandler()) }
 	e.upload(t, 1, clip(t, 40))
 	long := jobOf(t, svc, "vid_1")
-	waitFor(t, "the long job to run", func() bool {
+	poll.Until(t, waitTimeout, "the long job to run", func() bool {
 		j, err := svc.GetJob(t.Context(), owner, long.ID)
 		return err == nil && j.State == transcoder.StateRunning
 	})
 	e.upload(t, 2, clip(t, 2))
 	jobOf(t, svc, "vid_2")
-	waitFor(t, "queue depth 1 with a positive age, one worker busy", func() bool {
+	poll.Until(t, waitTimeout, "queue depth 1 with a positive age, one worker busy", func() bool {
 		f := scrape()
 		depth, _ := telemetrytest.Value(f, "streamgate_transcode_queue_depth")
 		age, _ := telemetrytest.Value(f, "streamgate_transcode_queue_oldest_age_seconds")
@@ -47,7 +48,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := svc.CancelJob(t.Context(), owner, long.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the short job to succeed", func() bool {
+	poll.Until(t, waitTimeout, "the short job to succeed", func() bool {
 		n, _ := telemetrytest.Value(scrape(), "streamgate_transcode_jobs_finished_total", "state", "succeeded")
 		return n == 1
 	})

@@ -8,6 +8,7 @@ import (
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/services/transcoder"
 )
 
@@ -72,12 +73,12 @@ func TestUploadCompletedToSucceeded(t *testing.T) {
 		t.Errorf("resumed watch of a finished job: %v", again)
 	}
 	// Events.
-	waitFor(t, "transcode.completed", func() bool { return len(completed()) == 1 })
+	poll.Until(t, waitTimeout, "transcode.completed", func() bool { return len(completed()) == 1 })
 	c := completed()[0]
 	if c.GetJobId() != job.ID || c.GetHlsManifestPath() != "master.m3u8" || c.GetDashManifestPath() != "manifest.mpd" || len(c.GetRenditions()) != 3 {
 		t.Errorf("transcode.completed: %v", c)
 	}
-	waitFor(t, "segment.ready events", func() bool { return len(ready()) == 12 })
+	poll.Until(t, waitTimeout, "segment.ready events", func() bool { return len(ready()) == 12 })
 	byRend := map[string][]uint32{}
 	for _, r := range ready() {
 		if r.GetJobId() != job.ID || r.GetVideoId() != "vid_1" || r.GetSizeBytes() == 0 {
@@ -152,7 +153,7 @@ func TestCorruptSourceFails(t *testing.T) {
 	if last.GetState() != transcoderv1.TranscodeJobState_TRANSCODE_JOB_STATE_FAILED || !strings.Contains(last.GetFailureReason(), "not a media file") || last.GetAttempt() != 1 {
 		t.Fatalf("job: %v", last)
 	}
-	waitFor(t, "transcode.failed", func() bool { return len(failed()) == 1 })
+	poll.Until(t, waitTimeout, "transcode.failed", func() bool { return len(failed()) == 1 })
 	if f := failed()[0]; f.GetReason() != last.GetFailureReason() || f.GetCanceled() {
 		t.Errorf("transcode.failed: %v", f)
 	}
@@ -179,14 +180,14 @@ func TestCancelRunningJob(t *testing.T) {
 		t.Fatalf("job: %v", last)
 	}
 	// The worker stops and deletes what it wrote.
-	waitFor(t, "the worker to let go", func() bool {
+	poll.Until(t, waitTimeout, "the worker to let go", func() bool {
 		ps, err := svc.GetPoolStats(t.Context(), operator)
 		return err == nil && len(ps.Instances) == 1 && ps.Instances[0].WorkersBusy == 0
 	})
 	if infos, _ := e.blobs.List(t.Context(), "videos/vid_3/"); len(infos) != 0 {
 		t.Errorf("output left after cancel: %d objects", len(infos))
 	}
-	waitFor(t, "transcode.failed", func() bool { return len(failed()) == 1 })
+	poll.Until(t, waitTimeout, "transcode.failed", func() bool { return len(failed()) == 1 })
 	if f := failed()[0]; !f.GetCanceled() {
 		t.Errorf("transcode.failed: %v", f)
 	}
@@ -202,7 +203,7 @@ func TestQueuePosition(t *testing.T) {
 	svc, _ := e.start(t, "inst-a") // one worker
 	e.upload(t, 6, clip(t, 40))
 	a := jobOf(t, svc, "vid_6")
-	waitFor(t, "job A to run", func() bool {
+	poll.Until(t, waitTimeout, "job A to run", func() bool {
 		j, err := svc.GetJob(t.Context(), owner, a.ID)
 		return err == nil && j.State == transcoder.StateRunning
 	})

@@ -28,6 +28,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/services/metadata"
 	"github.com/streamgate/streamgate/services/transcoder"
 	"github.com/streamgate/streamgate/services/upload"
@@ -317,7 +318,7 @@ func TestBuiltinSchedulesCreatedOnceAcrossReplicas(t *testing.T) {
 	}
 	c := client(t, replicas[0])
 	var got []*workerv1.Schedule
-	waitFor(t, "the built-in schedules", func() bool {
+	poll.Until(t, waitTimeout, "the built-in schedules", func() bool {
 		r, err := c.ListSchedules(t.Context(), asOperator(&workerv1.ListSchedulesRequest{}))
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 // receiver is a webhook endpoint that checks every signature against its
@@ -164,7 +165,7 @@ func TestAlertDeliveredToOperatorWebhook(t *testing.T) {
 		t.Errorf("a wallet's webhook received %v", got)
 	case <-time.After(200 * time.Millisecond):
 	}
-	waitFor(t, "the delivery log", func() bool {
+	poll.Until(t, waitTimeout, "the delivery log", func() bool {
 		r, err := c.ListOperatorWebhookDeliveries(t.Context(), asOperator(&workerv1.ListOperatorWebhookDeliveriesRequest{WebhookId: cr.Msg.Webhook.Id}))
 		if err != nil {
 			t.Fatal(err)

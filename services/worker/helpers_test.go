@@ -15,6 +15,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 // waitTimeout bounds every wait on a condition; generous, because a wait
@@ -81,18 +82,6 @@ func run(t *testing.T, s *Service) (stop func()) {
 	return stop
 }
 
-// waitFor polls cond until it holds or waitTimeout passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitState waits for job id to reach state and returns it.
 func waitState(t *testing.T, s *Service, id string, want State) Job {
 	t.Helper()
@@ -100,7 +89,7 @@ func waitState(t *testing.T, s *Service, id string, want State) Job {
 		t.Fatal(err)
 	}
 	var j Job
-	waitFor(t, id+" to be "+stateName(want), func() bool {
+	poll.Until(t, waitTimeout, id+" to be "+stateName(want), func() bool {
 		var err error
 		j, _, err = s.jobs.get(t.Context(), id)
 		if err != nil {

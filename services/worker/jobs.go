@@ -454,16 +454,32 @@ func consumerName(kind string) string {
 
 // consume runs the per-kind consumer until ctx is done.
 func (s *jobStore) consume(ctx context.Context, kind string, k kindEntry) error {
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, streamName, jetstream.ConsumerConfig{
-		Durable:       consumerName(kind),
-		FilterSubject: subjectPrefix + kind,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: max(k.opts.Concurrency*4, 64),
-	})
-	if err != nil {
-		return fmt.Errorf("worker: consumer for %s: %w", kind, err)
+	var cons jetstream.Consumer
+	// A consumer that cannot be created yet (NATS restarting) is retried:
+	// one kind failing must not stop the others, and a stop requested
+	// meanwhile is not an error.
+	for {
+		var err error
+		cons, err = s.js.CreateOrUpdateConsumer(ctx, streamName, jetstream.ConsumerConfig{
+			Durable:       consumerName(kind),
+			FilterSubject: subjectPrefix + kind,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       s.cfg.AckWait,
+			MaxDeliver:    -1,
+			MaxAckPending: max(k.opts.Concurrency*4, 64),
+		})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.logger.Warn("worker: consumer; retrying", "kind", kind, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
 	}
 	sem := make(chan struct{}, k.opts.Concurrency)
 	var wg sync.WaitGroup

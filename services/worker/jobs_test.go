@@ -16,6 +16,7 @@ import (
 
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 func ok(context.Context, Job) error { return nil }
@@ -175,7 +176,7 @@ func TestCancel(t *testing.T) {
 	if err != nil || c.State != StateCanceled {
 		t.Fatalf("cancel = %+v, %v", c, err)
 	}
-	waitFor(t, "the running attempt to be canceled", sawCancel.Load)
+	poll.Until(t, waitTimeout, "the running attempt to be canceled", sawCancel.Load)
 	// Idempotent, and the outcome was discarded.
 	if c2, err := s.jobs.cancel(t.Context(), j.ID); err != nil || c2.State != StateCanceled {
 		t.Errorf("second cancel = %+v, %v", c2, err)
@@ -195,7 +196,7 @@ func TestCancel(t *testing.T) {
 	if _, err := s.jobs.cancel(t.Context(), d.ID); !errors.Is(err, ErrPrecondition) {
 		t.Errorf("cancel DEAD: %v, want precondition", err)
 	}
-	waitFor(t, "the scheduled time to pass", func() bool { return time.Now().After(sj.NextAttempt.Add(500 * time.Millisecond)) })
+	poll.Until(t, waitTimeout, "the scheduled time to pass", func() bool { return time.Now().After(sj.NextAttempt.Add(500 * time.Millisecond)) })
 	select {
 	case id := <-started:
 		t.Errorf("job %s ran after cancel", id)
@@ -245,7 +246,7 @@ func TestWorkerDiesMidJob(t *testing.T) {
 	}
 	// Give a stray duplicate every chance to show up: one more AckWait.
 	deadline := time.Now().Add(2 * time.Second)
-	waitFor(t, "a quiet period", func() bool { return time.Now().After(deadline) })
+	poll.Until(t, waitTimeout, "a quiet period", func() bool { return time.Now().After(deadline) })
 	if got := bCalls.Load(); got != 1 {
 		t.Errorf("redelivered %d times, want once", got)
 	}
@@ -276,7 +277,7 @@ func TestPerKindConcurrency(t *testing.T) {
 	for range 6 {
 		ids = append(ids, submit(t, s, SubmitParams{Kind: "test.pool"}).ID)
 	}
-	waitFor(t, "two jobs running", func() bool { return running.Load() == 2 })
+	poll.Until(t, waitTimeout, "two jobs running", func() bool { return running.Load() == 2 })
 	close(release)
 	for _, id := range ids {
 		waitState(t, s, id, StateSucceeded)

@@ -11,6 +11,7 @@ import (
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 type fakeClock struct{ ns atomic.Int64 }
@@ -103,18 +104,18 @@ func TestScheduleFiresOncePerTickAcrossReplicas(t *testing.T) {
 
 	stopA := run(t, a)
 	clock.Set(time.Date(2026, 1, 1, 12, 1, 5, 0, time.UTC))
-	waitFor(t, "the 12:01 tick", func() bool { return calls.Load() == 1 })
+	poll.Until(t, waitTimeout, "the 12:01 tick", func() bool { return calls.Load() == 1 })
 	run(t, b) // b campaigns; a stays leader
 	quiet := time.Now().Add(time.Second)
-	waitFor(t, "a quiet second", func() bool { return time.Now().After(quiet) })
+	poll.Until(t, waitTimeout, "a quiet second", func() bool { return time.Now().After(quiet) })
 	if n := len(tickJobs(t, a)); n != 1 {
 		t.Fatalf("%d jobs after one tick, want 1", n)
 	}
 	stopA() // failover: b takes over
 	clock.Set(time.Date(2026, 1, 1, 12, 2, 5, 0, time.UTC))
-	waitFor(t, "the 12:02 tick from the new leader", func() bool { return calls.Load() == 2 })
+	poll.Until(t, waitTimeout, "the 12:02 tick from the new leader", func() bool { return calls.Load() == 2 })
 	quiet = time.Now().Add(time.Second)
-	waitFor(t, "a quiet second", func() bool { return time.Now().After(quiet) })
+	poll.Until(t, waitTimeout, "a quiet second", func() bool { return time.Now().After(quiet) })
 	jobs := tickJobs(t, b)
 	if len(jobs) != 2 || calls.Load() != 2 {
 		t.Fatalf("%d jobs, %d runs after two ticks, want 2", len(jobs), calls.Load())
@@ -131,9 +132,9 @@ func TestScheduleFiresOncePerTickAcrossReplicas(t *testing.T) {
 	// A long outage: missed ticks are not replayed beyond the grace; at
 	// most the latest one fires.
 	clock.Set(time.Date(2026, 1, 1, 15, 0, 30, 0, time.UTC))
-	waitFor(t, "the latest missed tick", func() bool { return calls.Load() == 3 })
+	poll.Until(t, waitTimeout, "the latest missed tick", func() bool { return calls.Load() == 3 })
 	quiet = time.Now().Add(time.Second)
-	waitFor(t, "a quiet second", func() bool { return time.Now().After(quiet) })
+	poll.Until(t, waitTimeout, "a quiet second", func() bool { return time.Now().After(quiet) })
 	if n := calls.Load(); n != 3 {
 		t.Errorf("%d runs after the outage, want 3", n)
 	}

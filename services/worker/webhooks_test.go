@@ -24,6 +24,7 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 const (
@@ -134,7 +135,7 @@ func TestWebhookDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the second attempt to succeed", func() bool { mu.Lock(); defer mu.Unlock(); return len(bodies) == 1 })
+	poll.Until(t, waitTimeout, "the second attempt to succeed", func() bool { mu.Lock(); defer mu.Unlock(); return len(bodies) == 1 })
 	if b := bodies[0]; b["id"] != "evt-1" || b["type"] != "video.ready" || b["data"].(map[string]any)["video"].(map[string]any)["id"] != "vid_1" {
 		t.Errorf("body = %v", b)
 	}
@@ -146,11 +147,11 @@ func TestWebhookDelivery(t *testing.T) {
 		return r.Msg.Deliveries
 	}
 	var ds []*workerv1.WebhookDelivery
-	waitFor(t, "two logged attempts", func() bool { ds = deliveries(cr.Msg.Webhook.Id); return len(ds) == 2 })
+	poll.Until(t, waitTimeout, "two logged attempts", func() bool { ds = deliveries(cr.Msg.Webhook.Id); return len(ds) == 2 })
 	if ds[0].Attempt != 2 || !ds[0].Succeeded || ds[0].StatusCode != 200 || ds[1].Attempt != 1 || ds[1].Succeeded || ds[1].StatusCode != 500 || ds[1].NextAttemptTime == nil || !strings.HasPrefix(ds[1].Error, "status 500") {
 		t.Errorf("deliveries = %v", ds)
 	}
-	waitFor(t, "the 410 attempt to be logged", func() bool { return len(deliveries(gr.Msg.Webhook.Id)) == 1 })
+	poll.Until(t, waitTimeout, "the 410 attempt to be logged", func() bool { return len(deliveries(gr.Msg.Webhook.Id)) == 1 })
 	jobs, _, err := s.jobs.list(t.Context(), KindWebhookDeliver, StateDead, 10, "")
 	if err != nil || len(jobs) != 1 || jobs[0].Attempts != 1 {
 		t.Errorf("410 job: %+v, %v; want one DEAD job after one attempt", jobs, err)

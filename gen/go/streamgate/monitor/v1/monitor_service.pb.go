@@ -108,6 +108,10 @@ const (
 	// An instance's status, address or version changed; instance is its new
 	// state. Replace it by (service, instance_id).
 	HealthChangeType_HEALTH_CHANGE_TYPE_INSTANCE_UPDATED HealthChangeType = 4
+	// An alert started firing; alert is its state (ListAlerts lists it too).
+	HealthChangeType_HEALTH_CHANGE_TYPE_ALERT_FIRED HealthChangeType = 5
+	// A firing alert resolved; alert carries its end_time.
+	HealthChangeType_HEALTH_CHANGE_TYPE_ALERT_RESOLVED HealthChangeType = 6
 )
 
 // Enum value maps for HealthChangeType.
@@ -118,6 +122,8 @@ var (
 		2: "HEALTH_CHANGE_TYPE_INSTANCE_ADDED",
 		3: "HEALTH_CHANGE_TYPE_INSTANCE_REMOVED",
 		4: "HEALTH_CHANGE_TYPE_INSTANCE_UPDATED",
+		5: "HEALTH_CHANGE_TYPE_ALERT_FIRED",
+		6: "HEALTH_CHANGE_TYPE_ALERT_RESOLVED",
 	}
 	HealthChangeType_value = map[string]int32{
 		"HEALTH_CHANGE_TYPE_UNSPECIFIED":      0,
@@ -125,6 +131,8 @@ var (
 		"HEALTH_CHANGE_TYPE_INSTANCE_ADDED":   2,
 		"HEALTH_CHANGE_TYPE_INSTANCE_REMOVED": 3,
 		"HEALTH_CHANGE_TYPE_INSTANCE_UPDATED": 4,
+		"HEALTH_CHANGE_TYPE_ALERT_FIRED":      5,
+		"HEALTH_CHANGE_TYPE_ALERT_RESOLVED":   6,
 	}
 )
 
@@ -745,13 +753,14 @@ type WatchSystemHealthResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// What this message carries.
 	ChangeType HealthChangeType `protobuf:"varint,1,opt,name=change_type,json=changeType,proto3,enum=streamgate.monitor.v1.HealthChangeType" json:"change_type,omitempty"`
-	// The payload. snapshot is set for HEALTH_CHANGE_TYPE_SNAPSHOT, instance
-	// for every other type.
+	// The payload. snapshot is set for HEALTH_CHANGE_TYPE_SNAPSHOT, alert for
+	// the ALERT_* types, instance for the INSTANCE_* types.
 	//
 	// Types that are valid to be assigned to Payload:
 	//
 	//	*WatchSystemHealthResponse_Snapshot
 	//	*WatchSystemHealthResponse_Instance
+	//	*WatchSystemHealthResponse_Alert
 	Payload isWatchSystemHealthResponse_Payload `protobuf_oneof:"payload"`
 	// Overall status of the changed instance's service after the change.
 	// Unset (UNSPECIFIED) for a snapshot, which carries it per service.
@@ -828,6 +837,15 @@ func (x *WatchSystemHealthResponse) GetInstance() *InstanceHealth {
 	return nil
 }
 
+func (x *WatchSystemHealthResponse) GetAlert() *Alert {
+	if x != nil {
+		if x, ok := x.Payload.(*WatchSystemHealthResponse_Alert); ok {
+			return x.Alert
+		}
+	}
+	return nil
+}
+
 func (x *WatchSystemHealthResponse) GetServiceStatus() ServingStatus {
 	if x != nil {
 		return x.ServiceStatus
@@ -863,9 +881,18 @@ type WatchSystemHealthResponse_Instance struct {
 	Instance *InstanceHealth `protobuf:"bytes,3,opt,name=instance,proto3,oneof"`
 }
 
+type WatchSystemHealthResponse_Alert struct {
+	// The alert that fired or resolved. A stream filtered to one service
+	// carries the alerts labelled with that service and those with no
+	// service label (system-wide rules such as chain alerts).
+	Alert *Alert `protobuf:"bytes,7,opt,name=alert,proto3,oneof"`
+}
+
 func (*WatchSystemHealthResponse_Snapshot) isWatchSystemHealthResponse_Payload() {}
 
 func (*WatchSystemHealthResponse_Instance) isWatchSystemHealthResponse_Payload() {}
+
+func (*WatchSystemHealthResponse_Alert) isWatchSystemHealthResponse_Payload() {}
 
 // GetMetricsRequest selects services and the window to summarize.
 type GetMetricsRequest struct {
@@ -1860,12 +1887,13 @@ const file_streamgate_monitor_v1_monitor_service_proto_rawDesc = "" +
 	"\x17GetSystemHealthResponse\x12H\n" +
 	"\rsystem_health\x18\x01 \x01(\v2#.streamgate.monitor.v1.SystemHealthR\fsystemHealth\"4\n" +
 	"\x18WatchSystemHealthRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\"\xcd\x03\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\"\x83\x04\n" +
 	"\x19WatchSystemHealthResponse\x12H\n" +
 	"\vchange_type\x18\x01 \x01(\x0e2'.streamgate.monitor.v1.HealthChangeTypeR\n" +
 	"changeType\x12A\n" +
 	"\bsnapshot\x18\x02 \x01(\v2#.streamgate.monitor.v1.SystemHealthH\x00R\bsnapshot\x12C\n" +
-	"\binstance\x18\x03 \x01(\v2%.streamgate.monitor.v1.InstanceHealthH\x00R\binstance\x12K\n" +
+	"\binstance\x18\x03 \x01(\v2%.streamgate.monitor.v1.InstanceHealthH\x00R\binstance\x124\n" +
+	"\x05alert\x18\a \x01(\v2\x1c.streamgate.monitor.v1.AlertH\x00R\x05alert\x12K\n" +
 	"\x0eservice_status\x18\x04 \x01(\x0e2$.streamgate.monitor.v1.ServingStatusR\rserviceStatus\x12I\n" +
 	"\rsystem_status\x18\x05 \x01(\x0e2$.streamgate.monitor.v1.ServingStatusR\fsystemStatus\x12;\n" +
 	"\vchange_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1959,13 +1987,15 @@ const file_streamgate_monitor_v1_monitor_service_proto_rawDesc = "" +
 	"\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SERVING_STATUS_SERVING\x10\x01\x12\x1e\n" +
 	"\x1aSERVING_STATUS_NOT_SERVING\x10\x02\x12\x1a\n" +
-	"\x16SERVING_STATUS_UNKNOWN\x10\x03*\xd0\x01\n" +
+	"\x16SERVING_STATUS_UNKNOWN\x10\x03*\x9b\x02\n" +
 	"\x10HealthChangeType\x12\"\n" +
 	"\x1eHEALTH_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bHEALTH_CHANGE_TYPE_SNAPSHOT\x10\x01\x12%\n" +
 	"!HEALTH_CHANGE_TYPE_INSTANCE_ADDED\x10\x02\x12'\n" +
 	"#HEALTH_CHANGE_TYPE_INSTANCE_REMOVED\x10\x03\x12'\n" +
-	"#HEALTH_CHANGE_TYPE_INSTANCE_UPDATED\x10\x04*\x81\x01\n" +
+	"#HEALTH_CHANGE_TYPE_INSTANCE_UPDATED\x10\x04\x12\"\n" +
+	"\x1eHEALTH_CHANGE_TYPE_ALERT_FIRED\x10\x05\x12%\n" +
+	"!HEALTH_CHANGE_TYPE_ALERT_RESOLVED\x10\x06*\x81\x01\n" +
 	"\rAlertSeverity\x12\x1e\n" +
 	"\x1aALERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ALERT_SEVERITY_INFO\x10\x01\x12\x1a\n" +
@@ -2053,51 +2083,52 @@ var file_streamgate_monitor_v1_monitor_service_proto_depIdxs = []int32{
 	1,  // 9: streamgate.monitor.v1.WatchSystemHealthResponse.change_type:type_name -> streamgate.monitor.v1.HealthChangeType
 	7,  // 10: streamgate.monitor.v1.WatchSystemHealthResponse.snapshot:type_name -> streamgate.monitor.v1.SystemHealth
 	5,  // 11: streamgate.monitor.v1.WatchSystemHealthResponse.instance:type_name -> streamgate.monitor.v1.InstanceHealth
-	0,  // 12: streamgate.monitor.v1.WatchSystemHealthResponse.service_status:type_name -> streamgate.monitor.v1.ServingStatus
-	0,  // 13: streamgate.monitor.v1.WatchSystemHealthResponse.system_status:type_name -> streamgate.monitor.v1.ServingStatus
-	25, // 14: streamgate.monitor.v1.WatchSystemHealthResponse.change_time:type_name -> google.protobuf.Timestamp
-	26, // 15: streamgate.monitor.v1.GetMetricsRequest.window:type_name -> google.protobuf.Duration
-	14, // 16: streamgate.monitor.v1.GetMetricsResponse.services:type_name -> streamgate.monitor.v1.ServiceMetrics
-	26, // 17: streamgate.monitor.v1.GetMetricsResponse.window:type_name -> google.protobuf.Duration
-	25, // 18: streamgate.monitor.v1.GetMetricsResponse.scrape_time:type_name -> google.protobuf.Timestamp
-	26, // 19: streamgate.monitor.v1.ServiceMetrics.latency_p50:type_name -> google.protobuf.Duration
-	26, // 20: streamgate.monitor.v1.ServiceMetrics.latency_p95:type_name -> google.protobuf.Duration
-	23, // 21: streamgate.monitor.v1.ServiceMetrics.figures:type_name -> streamgate.monitor.v1.ServiceMetrics.FiguresEntry
-	2,  // 22: streamgate.monitor.v1.Alert.severity:type_name -> streamgate.monitor.v1.AlertSeverity
-	3,  // 23: streamgate.monitor.v1.Alert.state:type_name -> streamgate.monitor.v1.AlertState
-	24, // 24: streamgate.monitor.v1.Alert.labels:type_name -> streamgate.monitor.v1.Alert.LabelsEntry
-	25, // 25: streamgate.monitor.v1.Alert.start_time:type_name -> google.protobuf.Timestamp
-	25, // 26: streamgate.monitor.v1.Alert.end_time:type_name -> google.protobuf.Timestamp
-	25, // 27: streamgate.monitor.v1.Alert.last_evaluation_time:type_name -> google.protobuf.Timestamp
-	3,  // 28: streamgate.monitor.v1.ListAlertsRequest.state:type_name -> streamgate.monitor.v1.AlertState
-	15, // 29: streamgate.monitor.v1.ListAlertsResponse.alerts:type_name -> streamgate.monitor.v1.Alert
-	27, // 30: streamgate.monitor.v1.GetLogsRequest.min_level:type_name -> streamgate.events.v1.LogLevel
-	25, // 31: streamgate.monitor.v1.GetLogsRequest.since_time:type_name -> google.protobuf.Timestamp
-	28, // 32: streamgate.monitor.v1.GetLogsResponse.records:type_name -> streamgate.events.v1.LogRecord
-	25, // 33: streamgate.monitor.v1.GetLogsResponse.ring_start_time:type_name -> google.protobuf.Timestamp
-	25, // 34: streamgate.monitor.v1.ChainStatus.head_block_time:type_name -> google.protobuf.Timestamp
-	26, // 35: streamgate.monitor.v1.ChainStatus.block_age:type_name -> google.protobuf.Duration
-	26, // 36: streamgate.monitor.v1.ChainStatus.rpc_latency_p50:type_name -> google.protobuf.Duration
-	4,  // 37: streamgate.monitor.v1.ChainStatus.breaker_state:type_name -> streamgate.monitor.v1.BreakerState
-	25, // 38: streamgate.monitor.v1.ChainStatus.check_time:type_name -> google.protobuf.Timestamp
-	20, // 39: streamgate.monitor.v1.GetChainStatusResponse.chains:type_name -> streamgate.monitor.v1.ChainStatus
-	8,  // 40: streamgate.monitor.v1.MonitorService.GetSystemHealth:input_type -> streamgate.monitor.v1.GetSystemHealthRequest
-	10, // 41: streamgate.monitor.v1.MonitorService.WatchSystemHealth:input_type -> streamgate.monitor.v1.WatchSystemHealthRequest
-	12, // 42: streamgate.monitor.v1.MonitorService.GetMetrics:input_type -> streamgate.monitor.v1.GetMetricsRequest
-	16, // 43: streamgate.monitor.v1.MonitorService.ListAlerts:input_type -> streamgate.monitor.v1.ListAlertsRequest
-	18, // 44: streamgate.monitor.v1.MonitorService.GetLogs:input_type -> streamgate.monitor.v1.GetLogsRequest
-	21, // 45: streamgate.monitor.v1.MonitorService.GetChainStatus:input_type -> streamgate.monitor.v1.GetChainStatusRequest
-	9,  // 46: streamgate.monitor.v1.MonitorService.GetSystemHealth:output_type -> streamgate.monitor.v1.GetSystemHealthResponse
-	11, // 47: streamgate.monitor.v1.MonitorService.WatchSystemHealth:output_type -> streamgate.monitor.v1.WatchSystemHealthResponse
-	13, // 48: streamgate.monitor.v1.MonitorService.GetMetrics:output_type -> streamgate.monitor.v1.GetMetricsResponse
-	17, // 49: streamgate.monitor.v1.MonitorService.ListAlerts:output_type -> streamgate.monitor.v1.ListAlertsResponse
-	19, // 50: streamgate.monitor.v1.MonitorService.GetLogs:output_type -> streamgate.monitor.v1.GetLogsResponse
-	22, // 51: streamgate.monitor.v1.MonitorService.GetChainStatus:output_type -> streamgate.monitor.v1.GetChainStatusResponse
-	46, // [46:52] is the sub-list for method output_type
-	40, // [40:46] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	15, // 12: streamgate.monitor.v1.WatchSystemHealthResponse.alert:type_name -> streamgate.monitor.v1.Alert
+	0,  // 13: streamgate.monitor.v1.WatchSystemHealthResponse.service_status:type_name -> streamgate.monitor.v1.ServingStatus
+	0,  // 14: streamgate.monitor.v1.WatchSystemHealthResponse.system_status:type_name -> streamgate.monitor.v1.ServingStatus
+	25, // 15: streamgate.monitor.v1.WatchSystemHealthResponse.change_time:type_name -> google.protobuf.Timestamp
+	26, // 16: streamgate.monitor.v1.GetMetricsRequest.window:type_name -> google.protobuf.Duration
+	14, // 17: streamgate.monitor.v1.GetMetricsResponse.services:type_name -> streamgate.monitor.v1.ServiceMetrics
+	26, // 18: streamgate.monitor.v1.GetMetricsResponse.window:type_name -> google.protobuf.Duration
+	25, // 19: streamgate.monitor.v1.GetMetricsResponse.scrape_time:type_name -> google.protobuf.Timestamp
+	26, // 20: streamgate.monitor.v1.ServiceMetrics.latency_p50:type_name -> google.protobuf.Duration
+	26, // 21: streamgate.monitor.v1.ServiceMetrics.latency_p95:type_name -> google.protobuf.Duration
+	23, // 22: streamgate.monitor.v1.ServiceMetrics.figures:type_name -> streamgate.monitor.v1.ServiceMetrics.FiguresEntry
+	2,  // 23: streamgate.monitor.v1.Alert.severity:type_name -> streamgate.monitor.v1.AlertSeverity
+	3,  // 24: streamgate.monitor.v1.Alert.state:type_name -> streamgate.monitor.v1.AlertState
+	24, // 25: streamgate.monitor.v1.Alert.labels:type_name -> streamgate.monitor.v1.Alert.LabelsEntry
+	25, // 26: streamgate.monitor.v1.Alert.start_time:type_name -> google.protobuf.Timestamp
+	25, // 27: streamgate.monitor.v1.Alert.end_time:type_name -> google.protobuf.Timestamp
+	25, // 28: streamgate.monitor.v1.Alert.last_evaluation_time:type_name -> google.protobuf.Timestamp
+	3,  // 29: streamgate.monitor.v1.ListAlertsRequest.state:type_name -> streamgate.monitor.v1.AlertState
+	15, // 30: streamgate.monitor.v1.ListAlertsResponse.alerts:type_name -> streamgate.monitor.v1.Alert
+	27, // 31: streamgate.monitor.v1.GetLogsRequest.min_level:type_name -> streamgate.events.v1.LogLevel
+	25, // 32: streamgate.monitor.v1.GetLogsRequest.since_time:type_name -> google.protobuf.Timestamp
+	28, // 33: streamgate.monitor.v1.GetLogsResponse.records:type_name -> streamgate.events.v1.LogRecord
+	25, // 34: streamgate.monitor.v1.GetLogsResponse.ring_start_time:type_name -> google.protobuf.Timestamp
+	25, // 35: streamgate.monitor.v1.ChainStatus.head_block_time:type_name -> google.protobuf.Timestamp
+	26, // 36: streamgate.monitor.v1.ChainStatus.block_age:type_name -> google.protobuf.Duration
+	26, // 37: streamgate.monitor.v1.ChainStatus.rpc_latency_p50:type_name -> google.protobuf.Duration
+	4,  // 38: streamgate.monitor.v1.ChainStatus.breaker_state:type_name -> streamgate.monitor.v1.BreakerState
+	25, // 39: streamgate.monitor.v1.ChainStatus.check_time:type_name -> google.protobuf.Timestamp
+	20, // 40: streamgate.monitor.v1.GetChainStatusResponse.chains:type_name -> streamgate.monitor.v1.ChainStatus
+	8,  // 41: streamgate.monitor.v1.MonitorService.GetSystemHealth:input_type -> streamgate.monitor.v1.GetSystemHealthRequest
+	10, // 42: streamgate.monitor.v1.MonitorService.WatchSystemHealth:input_type -> streamgate.monitor.v1.WatchSystemHealthRequest
+	12, // 43: streamgate.monitor.v1.MonitorService.GetMetrics:input_type -> streamgate.monitor.v1.GetMetricsRequest
+	16, // 44: streamgate.monitor.v1.MonitorService.ListAlerts:input_type -> streamgate.monitor.v1.ListAlertsRequest
+	18, // 45: streamgate.monitor.v1.MonitorService.GetLogs:input_type -> streamgate.monitor.v1.GetLogsRequest
+	21, // 46: streamgate.monitor.v1.MonitorService.GetChainStatus:input_type -> streamgate.monitor.v1.GetChainStatusRequest
+	9,  // 47: streamgate.monitor.v1.MonitorService.GetSystemHealth:output_type -> streamgate.monitor.v1.GetSystemHealthResponse
+	11, // 48: streamgate.monitor.v1.MonitorService.WatchSystemHealth:output_type -> streamgate.monitor.v1.WatchSystemHealthResponse
+	13, // 49: streamgate.monitor.v1.MonitorService.GetMetrics:output_type -> streamgate.monitor.v1.GetMetricsResponse
+	17, // 50: streamgate.monitor.v1.MonitorService.ListAlerts:output_type -> streamgate.monitor.v1.ListAlertsResponse
+	19, // 51: streamgate.monitor.v1.MonitorService.GetLogs:output_type -> streamgate.monitor.v1.GetLogsResponse
+	22, // 52: streamgate.monitor.v1.MonitorService.GetChainStatus:output_type -> streamgate.monitor.v1.GetChainStatusResponse
+	47, // [47:53] is the sub-list for method output_type
+	41, // [41:47] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_monitor_v1_monitor_service_proto_init() }
@@ -2108,6 +2139,7 @@ func file_streamgate_monitor_v1_monitor_service_proto_init() {
 	file_streamgate_monitor_v1_monitor_service_proto_msgTypes[6].OneofWrappers = []any{
 		(*WatchSystemHealthResponse_Snapshot)(nil),
 		(*WatchSystemHealthResponse_Instance)(nil),
+		(*WatchSystemHealthResponse_Alert)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
