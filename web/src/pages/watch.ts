@@ -176,11 +176,14 @@ export async function watchPage({ root, params, signal }: PageContext): Promise<
         else show(message("Playback failed", data.details));
       });
       hls.once(Hls.Events.MANIFEST_PARSED, autoplay);
+      // The EVENT playlist turns VOD when the encode finishes: the badge goes.
+      if (liveBadge) hls.on(Hls.Events.LEVEL_UPDATED, (_e, data) => { if (!data.details.live) liveBadge.remove(); });
       hls.loadSource(info.hlsUrl);
       hls.attachMedia(videoEl);
     } else if (videoEl.canPlayType("application/vnd.apple.mpegurl")) {
       videoEl.src = info.hlsUrl;
       videoEl.addEventListener("loadedmetadata", autoplay, { once: true });
+      if (liveBadge) videoEl.addEventListener("durationchange", () => { if (Number.isFinite(videoEl.duration)) liveBadge.remove(); });
       cleanups.push(() => {
         videoEl.removeAttribute("src");
         videoEl.load();
