@@ -325,6 +325,12 @@ type headWriter struct {
 
 func (h *headWriter) Header() http.Header { return h.header }
 
+// SetReadDeadline and SetWriteDeadline accept tusd's network deadlines
+// (http.ResponseController): the answer is held in memory, so there is no
+// connection to bound, and without them tusd warns on every HEAD.
+func (h *headWriter) SetReadDeadline(time.Time) error  { return nil }
+func (h *headWriter) SetWriteDeadline(time.Time) error { return nil }
+
 func (h *headWriter) WriteHeader(code int) {
 	if h.status == 0 {
 		h.status = code
