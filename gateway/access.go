@@ -184,7 +184,8 @@ var errNeedSession = errors.New("sign in first: this call needs a session (Autho
 // <token>", where the token is the operator credential or a session token,
 // and in dev mode the dev identity header. A credential that is present
 // but fails is refused (Unauthenticated) rather than ignored, unless
-// lenient; keys that cannot be fetched answer Unavailable. For an operator
+// lenient, and so is the token of a session auth has revoked
+// (RevokeSession); keys that cannot be fetched answer Unavailable. For an operator
 // RPC, a bearer that is not the operator credential is not checked as a
 // session.
 func (e *Edge) authenticate(r *http.Request, access optionsv1.Access, lenient bool) (caller, *connect.Error) {
@@ -209,10 +210,15 @@ func (e *Edge) authenticate(r *http.Request, access optionsv1.Access, lenient bo
 			}
 		default:
 			claims, err := e.verifier.VerifySession(r.Context(), token)
+			if err == nil && e.revoked.has(claims.SessionID) {
+				err = errSessionRevoked
+			}
 			switch {
 			case err == nil:
 				c.address, c.session = claims.Address(), claims.SessionID
 			case lenient:
+			case errors.Is(err, errSessionRevoked):
+				return c, connect.NewError(connect.CodeUnauthenticated, err)
 			case errors.Is(err, authtoken.ErrKeysUnavailable):
 				e.logger.WarnContext(r.Context(), "session check unavailable", "error", err)
 				return c, connect.NewError(connect.CodeUnavailable, errors.New("session tokens cannot be checked right now; retry shortly"))

@@ -69,6 +69,7 @@ type Edge struct {
 	local    atomic.Pointer[http.Handler] // the gateway's own RPCs, from Wrap
 	bodies   []bodyRoute                  // REST routes with a body, to check it
 	openapi  []byte                       // the OpenAPI document served at OpenAPIPath
+	revoked  *revokedSessions             // sessions auth revoked (RevokeSession)
 }
 
 // New returns an edge that sends calls through rt, a transport that resolves
@@ -94,6 +95,7 @@ func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier Sessio
 		perIP:    newLimiter(cfg.PerIP, cfg.Now),
 		perID:    newLimiter(cfg.PerIdentity, cfg.Now),
 		logger:   logger,
+		revoked:  newRevokedSessions(cfg.Now, maxRevokedSessions),
 	}
 	for _, o := range cfg.AllowedOrigins {
 		e.origins[normalizeOrigin(o)] = true

@@ -308,6 +308,14 @@ func buildGateway(cfg Config, deps Deps, logger *slog.Logger) (Service, error) {
 		}
 		chains = append(chains, c)
 	}
+	var opts []gatewaysvc.Option
+	if deps.Bus != nil {
+		// Sessions revoked by auth are refused at once, not when their
+		// tokens expire.
+		opts = append(opts, gatewaysvc.WithBackground(func(ctx context.Context) error {
+			return edge.FollowRevocations(ctx, deps.Bus)
+		}))
+	}
 	return gatewaysvc.New(gatewaysvc.Config{
 		APIBaseURL: cfg.PublicBaseURL,
 		Chains:     chains,
@@ -320,7 +328,7 @@ func buildGateway(cfg Config, deps Deps, logger *slog.Logger) (Service, error) {
 		Version: buildinfo.Read().Version,
 		DevMode: cfg.DevMode,
 		WebApp:  web.Handler(),
-	}, edge, deps.Catalog, deps.Registry, logger)
+	}, edge, deps.Catalog, deps.Registry, logger, opts...)
 }
 
 // tokenVerifier checks session and playback tokens locally against auth's

@@ -63,7 +63,7 @@ func TestEnsureStreams(t *testing.T) {
 		subjects []string
 		maxAge   time.Duration
 	}{
-		"ACCESS": {[]string{"ownership.changed"}, 7 * day},
+		"ACCESS": {[]string{"ownership.changed", "session.revoked"}, 7 * day},
 		"LOGS":   {[]string{"log.record"}, day},
 		"MEDIA": {[]string{
 			"segment.ready", "transcode.completed", "transcode.failed",

@@ -23,8 +23,10 @@ type Publisher interface {
 // Option configures optional dependencies of New.
 type Option func(*Service)
 
-// WithPublisher makes OnTransfer publish ownership.changed through p.
-// Without it, transfers still re-check grants but publish nothing.
+// WithPublisher makes OnTransfer publish ownership.changed, and session
+// revocations (SignOut, refresh-token reuse) session.revoked, through p.
+// Without it, transfers still re-check grants and sessions are still
+// revoked, but nothing is announced.
 func WithPublisher(p Publisher) Option {
 	return func(s *Service) { s.publisher = p }
 }

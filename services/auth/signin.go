@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oklog/ulid/v2"
 
+	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/siwe"
@@ -255,6 +256,9 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken string) (Toke
 	}
 	now := s.cfg.Now()
 	sess, err := s.store.refresh(ctx, hashToken(refreshToken), hashToken(next), now, s.cfg.RefreshTTL)
+	if errors.Is(err, errRefreshReused) {
+		s.announceRevoked(ctx, sess, eventsv1.SessionRevokedReason_SESSION_REVOKED_REASON_REFRESH_REUSE)
+	}
 	if err != nil {
 		for _, e := range []error{errRefreshInvalid, errRefreshReused, errSessionGone} {
 			if errors.Is(err, e) {
@@ -333,5 +337,11 @@ func (s *Service) SignOut(ctx context.Context, bearer string) error {
 	if addr != "" && addr != sess.Address {
 		return unauthenticated("session belongs to another address")
 	}
-	return s.store.revoke(ctx, sid)
+	if err := s.store.revoke(ctx, sid); err != nil {
+		return err
+	}
+	// Announced again for a session already revoked: the event id is the
+	// same, and a first publish that failed gets another chance.
+	s.announceRevoked(ctx, sess, eventsv1.SessionRevokedReason_SESSION_REVOKED_REASON_SIGN_OUT)
+	return nil
 }

@@ -255,6 +255,9 @@ func (s *store) refresh(ctx context.Context, oldHash, newHash []byte, now time.T
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO refresh_tokens (hash, session_id, expires) VALUES (?, ?, ?)`), newHash, sid, ms(sess.Expires))
 		return err
 	})
+	if errors.Is(err, errRefreshReused) {
+		return sess, err // the session just revoked, for the caller to announce
+	}
 	if err != nil {
 		return session{}, err
 	}

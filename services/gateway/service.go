@@ -5,6 +5,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -41,13 +42,14 @@ type Service struct {
 	config     *gatewayv1.GetClientConfigResponse
 	webApp     http.Handler
 	reflection []string
+	loops      []func(context.Context) error // WithBackground
 }
 
 // New returns the gateway service. edge serves every path the gateway's own
 // RPCs do not; cat is the route table; instances says which services have
 // a live instance. Reflection lists every service of the catalog (the whole
 // API, since every call passes through the gateway).
-func New(cfg Config, edge Edge, cat *catalog.Catalog, instances InstanceSource, logger *slog.Logger) (*Service, error) {
+func New(cfg Config, edge Edge, cat *catalog.Catalog, instances InstanceSource, logger *slog.Logger, opts ...Option) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("gateway: nil logger")
 	}
@@ -59,6 +61,9 @@ func New(cfg Config, edge Edge, cat *catalog.Catalog, instances InstanceSource, 
 		return nil, err
 	}
 	s := &Service{logger: logger, edge: edge, cat: cat, instances: instances, config: config, webApp: cfg.WebApp}
+	for _, o := range opts {
+		o(s)
+	}
 	seen := map[string]bool{}
 	for _, m := range cat.Methods() {
 		if name := string(m.Service); !seen[name] {

@@ -150,7 +150,7 @@ func (s *Service) verifyPlayback(ctx context.Context, token, id string) (*authto
 		return nil, err
 	}
 	if s.isRevoked(id, claims) {
-		return nil, fmt.Errorf("%w: revoked by an ownership change", authtoken.ErrInvalidToken)
+		return nil, fmt.Errorf("%w: revoked by an ownership change or a sign-out", authtoken.ErrInvalidToken)
 	}
 	until := now.Add(tokenCacheTTL)
 	if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {

@@ -21,8 +21,11 @@ type revKey struct{ videoID, address string }
 // Run follows ownership.changed (auth publishes allowed=false when a
 // viewer's wallet no longer satisfies a video's policy) so that tokens
 // issued to that viewer before the change are refused at once rather than
-// when they expire. Every instance sees every event (an ephemeral
-// consumer). Without a bus it only waits for ctx.
+// when they expire, and session.revoked, so that tokens issued to a
+// session since revoked (sign-out) are refused too. Every instance sees
+// every event (an ephemeral consumer), starting revocationTTL back, so an
+// instance started after a revocation still honours it. Without a bus it
+// only waits for ctx.
 func (s *Service) Run(ctx context.Context) error {
 	if s.bus == nil {
 		<-ctx.Done()
@@ -30,13 +33,22 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	delay := 100 * time.Millisecond
 	for {
+		start := time.Now().Add(-revocationTTL) // the stream's clock, not a test clock
 		cons, err := s.bus.JetStream().OrderedConsumer(ctx, "ACCESS", jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{"ownership.changed"},
-			DeliverPolicy:  jetstream.DeliverNewPolicy,
+			FilterSubjects: []string{"ownership.changed", "session.revoked"},
+			DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+			OptStartTime:   &start,
 		})
 		if err == nil {
 			var cc jetstream.ConsumeContext
 			cc, err = cons.Consume(func(m jetstream.Msg) {
+				if m.Subject() == "session.revoked" {
+					var e eventsv1.SessionRevoked
+					if proto.Unmarshal(m.Data(), &e) == nil {
+						s.revokeSession(&e)
+					}
+					return
+				}
 				var e eventsv1.OwnershipChanged
 				if proto.Unmarshal(m.Data(), &e) != nil || e.GetAllowed() {
 					return
@@ -84,9 +96,13 @@ func (s *Service) revoke(videoID, address string, at time.Time) {
 }
 
 // isRevoked reports whether the token was issued before its viewer lost
-// access to the video.
+// access to the video, or to a session since revoked (signed out).
 func (s *Service) isRevoked(videoID string, c *authtoken.PlaybackClaims) bool {
 	s.rmu.Lock()
+	if c.SessionID != "" && s.sessionRevoked(c.SessionID) {
+		s.rmu.Unlock()
+		return true
+	}
 	at, ok := s.revoked[revKey{videoID, strings.ToLower(c.Address)}]
 	s.rmu.Unlock()
 	if !ok {

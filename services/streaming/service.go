@@ -85,8 +85,9 @@ type Service struct {
 	tmu    sync.Mutex
 	tokens map[string]cachedToken
 
-	rmu     sync.Mutex
-	revoked map[revKey]time.Time
+	rmu             sync.Mutex
+	revoked         map[revKey]time.Time
+	revokedSessions map[string]time.Time // session id -> expiry bound of its tokens
 
 	metrics *metrics
 }
@@ -127,7 +128,7 @@ func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bu
 		cfg: cfg, base: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		blobs: blobs, videos: videos, verifier: verifier, bus: bus, logger: logger,
 		cache: map[string]cachedVideo{}, tokens: map[string]cachedToken{},
-		revoked: map[revKey]time.Time{},
+		revoked: map[revKey]time.Time{}, revokedSessions: map[string]time.Time{},
 	}
 	if s.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
 		return nil, fmt.Errorf("streaming: metrics: %w", err)

@@ -84,6 +84,60 @@ func (SegmentKind) EnumDescriptor() ([]byte, []int) {
 	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{0}
 }
 
+// SessionRevokedReason says why a session was revoked.
+type SessionRevokedReason int32
+
+const (
+	// Not set.
+	SessionRevokedReason_SESSION_REVOKED_REASON_UNSPECIFIED SessionRevokedReason = 0
+	// The wallet signed out (AuthService.SignOut).
+	SessionRevokedReason_SESSION_REVOKED_REASON_SIGN_OUT SessionRevokedReason = 1
+	// A refresh token of the session was presented a second time, so it
+	// leaked; the whole session is revoked.
+	SessionRevokedReason_SESSION_REVOKED_REASON_REFRESH_REUSE SessionRevokedReason = 2
+)
+
+// Enum value maps for SessionRevokedReason.
+var (
+	SessionRevokedReason_name = map[int32]string{
+		0: "SESSION_REVOKED_REASON_UNSPECIFIED",
+		1: "SESSION_REVOKED_REASON_SIGN_OUT",
+		2: "SESSION_REVOKED_REASON_REFRESH_REUSE",
+	}
+	SessionRevokedReason_value = map[string]int32{
+		"SESSION_REVOKED_REASON_UNSPECIFIED":   0,
+		"SESSION_REVOKED_REASON_SIGN_OUT":      1,
+		"SESSION_REVOKED_REASON_REFRESH_REUSE": 2,
+	}
+)
+
+func (x SessionRevokedReason) Enum() *SessionRevokedReason {
+	p := new(SessionRevokedReason)
+	*p = x
+	return p
+}
+
+func (x SessionRevokedReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionRevokedReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_streamgate_events_v1_events_proto_enumTypes[1].Descriptor()
+}
+
+func (SessionRevokedReason) Type() protoreflect.EnumType {
+	return &file_streamgate_events_v1_events_proto_enumTypes[1]
+}
+
+func (x SessionRevokedReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionRevokedReason.Descriptor instead.
+func (SessionRevokedReason) EnumDescriptor() ([]byte, []int) {
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
 // LogLevel is a log record's severity, matching log/slog levels.
 type LogLevel int32
 
@@ -129,11 +183,11 @@ func (x LogLevel) String() string {
 }
 
 func (LogLevel) Descriptor() protoreflect.EnumDescriptor {
-	return file_streamgate_events_v1_events_proto_enumTypes[1].Descriptor()
+	return file_streamgate_events_v1_events_proto_enumTypes[2].Descriptor()
 }
 
 func (LogLevel) Type() protoreflect.EnumType {
-	return &file_streamgate_events_v1_events_proto_enumTypes[1]
+	return &file_streamgate_events_v1_events_proto_enumTypes[2]
 }
 
 func (x LogLevel) Number() protoreflect.EnumNumber {
@@ -142,7 +196,7 @@ func (x LogLevel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LogLevel.Descriptor instead.
 func (LogLevel) EnumDescriptor() ([]byte, []int) {
-	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{1}
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{2}
 }
 
 // UploadCompleted: an upload has all its bytes, and they passed validation.
@@ -1142,6 +1196,103 @@ func (x *OwnershipChanged) GetBlockNumber() uint64 {
 	return 0
 }
 
+// SessionRevoked: auth revoked a session. Session and playback tokens of the
+// session verify locally until they expire; the gateway and streaming refuse
+// them from this event on. Every instance of those needs every event, so
+// they follow the subject with a consumer of their own.
+type SessionRevoked struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable event id: "session.revoked:<session_id>". A session is revoked
+	// once; a second revocation changes nothing and is the same event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the session was revoked.
+	OccurTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	// The revoked session (the `sid` claim of its tokens).
+	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Wallet of the session, EIP-55 checksummed.
+	Address string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	// Why the session was revoked.
+	Reason SessionRevokedReason `protobuf:"varint,5,opt,name=reason,proto3,enum=streamgate.events.v1.SessionRevokedReason" json:"reason,omitempty"`
+	// Upper bound on the expiry of any token of the session, access or
+	// playback, clock-skew leeway included: a consumer may forget the session
+	// after this time, since its tokens no longer verify anyway.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRevoked) Reset() {
+	*x = SessionRevoked{}
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRevoked) ProtoMessage() {}
+
+func (x *SessionRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRevoked.ProtoReflect.Descriptor instead.
+func (*SessionRevoked) Descriptor() ([]byte, []int) {
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SessionRevoked) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *SessionRevoked) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+func (x *SessionRevoked) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionRevoked) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *SessionRevoked) GetReason() SessionRevokedReason {
+	if x != nil {
+		return x.Reason
+	}
+	return SessionRevokedReason_SESSION_REVOKED_REASON_UNSPECIFIED
+}
+
+func (x *SessionRevoked) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 // AlertTransitioned: a monitor alert started firing or resolved. The
 // worker delivers it to operator webhooks (event type
 // "alert.transitioned"). Each monitor instance evaluates the rules itself,
@@ -1180,7 +1331,7 @@ type AlertTransitioned struct {
 
 func (x *AlertTransitioned) Reset() {
 	*x = AlertTransitioned{}
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1343,7 @@ func (x *AlertTransitioned) String() string {
 func (*AlertTransitioned) ProtoMessage() {}
 
 func (x *AlertTransitioned) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1356,7 @@ func (x *AlertTransitioned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertTransitioned.ProtoReflect.Descriptor instead.
 func (*AlertTransitioned) Descriptor() ([]byte, []int) {
-	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AlertTransitioned) GetEventId() string {
@@ -1321,7 +1472,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1484,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1497,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogRecord) GetEventId() string {
@@ -1525,7 +1676,18 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\aaddress\x18\x04 \x01(\tR\aaddress\x12\x18\n" +
 	"\aallowed\x18\x05 \x01(\bR\aallowed\x12!\n" +
 	"\fblock_number\x18\x06 \x01(\x04R\vblockNumber:\x1f\xd2\xf3\x18\x1b\n" +
-	"\x11ownership.changed\x12\x06ACCESS\"\xc0\x04\n" +
+	"\x11ownership.changed\x12\x06ACCESS\"\xbf\x02\n" +
+	"\x0eSessionRevoked\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
+	"\n" +
+	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\x12\x18\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x12B\n" +
+	"\x06reason\x18\x05 \x01(\x0e2*.streamgate.events.v1.SessionRevokedReasonR\x06reason\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime:\x1d\xd2\xf3\x18\x19\n" +
+	"\x0fsession.revoked\x12\x06ACCESS\"\xc0\x04\n" +
 	"\x11AlertTransitioned\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1568,7 +1730,11 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\vSegmentKind\x12\x1c\n" +
 	"\x18SEGMENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SEGMENT_KIND_INIT\x10\x01\x12\x16\n" +
-	"\x12SEGMENT_KIND_MEDIA\x10\x02*w\n" +
+	"\x12SEGMENT_KIND_MEDIA\x10\x02*\x8d\x01\n" +
+	"\x14SessionRevokedReason\x12&\n" +
+	"\"SESSION_REVOKED_REASON_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fSESSION_REVOKED_REASON_SIGN_OUT\x10\x01\x12(\n" +
+	"$SESSION_REVOKED_REASON_REFRESH_REUSE\x10\x02*w\n" +
 	"\bLogLevel\x12\x19\n" +
 	"\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n" +
@@ -1589,65 +1755,70 @@ func file_streamgate_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_streamgate_events_v1_events_proto_rawDescData
 }
 
-var file_streamgate_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_streamgate_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_streamgate_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_streamgate_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_streamgate_events_v1_events_proto_goTypes = []any{
 	(SegmentKind)(0),              // 0: streamgate.events.v1.SegmentKind
-	(LogLevel)(0),                 // 1: streamgate.events.v1.LogLevel
-	(*UploadCompleted)(nil),       // 2: streamgate.events.v1.UploadCompleted
-	(*UploadFailed)(nil),          // 3: streamgate.events.v1.UploadFailed
-	(*TranscodeProgress)(nil),     // 4: streamgate.events.v1.TranscodeProgress
-	(*RenditionProgress)(nil),     // 5: streamgate.events.v1.RenditionProgress
-	(*SegmentReady)(nil),          // 6: streamgate.events.v1.SegmentReady
-	(*TranscodeCompleted)(nil),    // 7: streamgate.events.v1.TranscodeCompleted
-	(*TranscodeFailed)(nil),       // 8: streamgate.events.v1.TranscodeFailed
-	(*VideoReady)(nil),            // 9: streamgate.events.v1.VideoReady
-	(*VideoFailed)(nil),           // 10: streamgate.events.v1.VideoFailed
-	(*OwnershipChanged)(nil),      // 11: streamgate.events.v1.OwnershipChanged
-	(*AlertTransitioned)(nil),     // 12: streamgate.events.v1.AlertTransitioned
-	(*LogRecord)(nil),             // 13: streamgate.events.v1.LogRecord
-	nil,                           // 14: streamgate.events.v1.AlertTransitioned.LabelsEntry
-	nil,                           // 15: streamgate.events.v1.LogRecord.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*v1.MediaInfo)(nil),          // 17: streamgate.metadata.v1.MediaInfo
-	(*v11.AccessPolicy)(nil),      // 18: streamgate.auth.v1.AccessPolicy
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
-	(*v1.Rendition)(nil),          // 20: streamgate.metadata.v1.Rendition
-	(*v1.Video)(nil),              // 21: streamgate.metadata.v1.Video
+	(SessionRevokedReason)(0),     // 1: streamgate.events.v1.SessionRevokedReason
+	(LogLevel)(0),                 // 2: streamgate.events.v1.LogLevel
+	(*UploadCompleted)(nil),       // 3: streamgate.events.v1.UploadCompleted
+	(*UploadFailed)(nil),          // 4: streamgate.events.v1.UploadFailed
+	(*TranscodeProgress)(nil),     // 5: streamgate.events.v1.TranscodeProgress
+	(*RenditionProgress)(nil),     // 6: streamgate.events.v1.RenditionProgress
+	(*SegmentReady)(nil),          // 7: streamgate.events.v1.SegmentReady
+	(*TranscodeCompleted)(nil),    // 8: streamgate.events.v1.TranscodeCompleted
+	(*TranscodeFailed)(nil),       // 9: streamgate.events.v1.TranscodeFailed
+	(*VideoReady)(nil),            // 10: streamgate.events.v1.VideoReady
+	(*VideoFailed)(nil),           // 11: streamgate.events.v1.VideoFailed
+	(*OwnershipChanged)(nil),      // 12: streamgate.events.v1.OwnershipChanged
+	(*SessionRevoked)(nil),        // 13: streamgate.events.v1.SessionRevoked
+	(*AlertTransitioned)(nil),     // 14: streamgate.events.v1.AlertTransitioned
+	(*LogRecord)(nil),             // 15: streamgate.events.v1.LogRecord
+	nil,                           // 16: streamgate.events.v1.AlertTransitioned.LabelsEntry
+	nil,                           // 17: streamgate.events.v1.LogRecord.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*v1.MediaInfo)(nil),          // 19: streamgate.metadata.v1.MediaInfo
+	(*v11.AccessPolicy)(nil),      // 20: streamgate.auth.v1.AccessPolicy
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*v1.Rendition)(nil),          // 22: streamgate.metadata.v1.Rendition
+	(*v1.Video)(nil),              // 23: streamgate.metadata.v1.Video
 }
 var file_streamgate_events_v1_events_proto_depIdxs = []int32{
-	16, // 0: streamgate.events.v1.UploadCompleted.occur_time:type_name -> google.protobuf.Timestamp
-	17, // 1: streamgate.events.v1.UploadCompleted.media_info:type_name -> streamgate.metadata.v1.MediaInfo
-	18, // 2: streamgate.events.v1.UploadCompleted.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
-	16, // 3: streamgate.events.v1.UploadFailed.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 4: streamgate.events.v1.TranscodeProgress.occur_time:type_name -> google.protobuf.Timestamp
-	19, // 5: streamgate.events.v1.TranscodeProgress.eta:type_name -> google.protobuf.Duration
-	5,  // 6: streamgate.events.v1.TranscodeProgress.renditions:type_name -> streamgate.events.v1.RenditionProgress
-	16, // 7: streamgate.events.v1.SegmentReady.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 0: streamgate.events.v1.UploadCompleted.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 1: streamgate.events.v1.UploadCompleted.media_info:type_name -> streamgate.metadata.v1.MediaInfo
+	20, // 2: streamgate.events.v1.UploadCompleted.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
+	18, // 3: streamgate.events.v1.UploadFailed.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 4: streamgate.events.v1.TranscodeProgress.occur_time:type_name -> google.protobuf.Timestamp
+	21, // 5: streamgate.events.v1.TranscodeProgress.eta:type_name -> google.protobuf.Duration
+	6,  // 6: streamgate.events.v1.TranscodeProgress.renditions:type_name -> streamgate.events.v1.RenditionProgress
+	18, // 7: streamgate.events.v1.SegmentReady.occur_time:type_name -> google.protobuf.Timestamp
 	0,  // 8: streamgate.events.v1.SegmentReady.kind:type_name -> streamgate.events.v1.SegmentKind
-	19, // 9: streamgate.events.v1.SegmentReady.duration:type_name -> google.protobuf.Duration
-	16, // 10: streamgate.events.v1.TranscodeCompleted.occur_time:type_name -> google.protobuf.Timestamp
-	20, // 11: streamgate.events.v1.TranscodeCompleted.renditions:type_name -> streamgate.metadata.v1.Rendition
-	19, // 12: streamgate.events.v1.TranscodeCompleted.duration:type_name -> google.protobuf.Duration
-	19, // 13: streamgate.events.v1.TranscodeCompleted.elapsed:type_name -> google.protobuf.Duration
-	16, // 14: streamgate.events.v1.TranscodeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 15: streamgate.events.v1.VideoReady.occur_time:type_name -> google.protobuf.Timestamp
-	21, // 16: streamgate.events.v1.VideoReady.video:type_name -> streamgate.metadata.v1.Video
-	16, // 17: streamgate.events.v1.VideoFailed.occur_time:type_name -> google.protobuf.Timestamp
-	21, // 18: streamgate.events.v1.VideoFailed.video:type_name -> streamgate.metadata.v1.Video
-	16, // 19: streamgate.events.v1.OwnershipChanged.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 20: streamgate.events.v1.AlertTransitioned.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 21: streamgate.events.v1.AlertTransitioned.labels:type_name -> streamgate.events.v1.AlertTransitioned.LabelsEntry
-	16, // 22: streamgate.events.v1.AlertTransitioned.start_time:type_name -> google.protobuf.Timestamp
-	16, // 23: streamgate.events.v1.AlertTransitioned.end_time:type_name -> google.protobuf.Timestamp
-	16, // 24: streamgate.events.v1.LogRecord.occur_time:type_name -> google.protobuf.Timestamp
-	1,  // 25: streamgate.events.v1.LogRecord.level:type_name -> streamgate.events.v1.LogLevel
-	15, // 26: streamgate.events.v1.LogRecord.attributes:type_name -> streamgate.events.v1.LogRecord.AttributesEntry
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	21, // 9: streamgate.events.v1.SegmentReady.duration:type_name -> google.protobuf.Duration
+	18, // 10: streamgate.events.v1.TranscodeCompleted.occur_time:type_name -> google.protobuf.Timestamp
+	22, // 11: streamgate.events.v1.TranscodeCompleted.renditions:type_name -> streamgate.metadata.v1.Rendition
+	21, // 12: streamgate.events.v1.TranscodeCompleted.duration:type_name -> google.protobuf.Duration
+	21, // 13: streamgate.events.v1.TranscodeCompleted.elapsed:type_name -> google.protobuf.Duration
+	18, // 14: streamgate.events.v1.TranscodeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 15: streamgate.events.v1.VideoReady.occur_time:type_name -> google.protobuf.Timestamp
+	23, // 16: streamgate.events.v1.VideoReady.video:type_name -> streamgate.metadata.v1.Video
+	18, // 17: streamgate.events.v1.VideoFailed.occur_time:type_name -> google.protobuf.Timestamp
+	23, // 18: streamgate.events.v1.VideoFailed.video:type_name -> streamgate.metadata.v1.Video
+	18, // 19: streamgate.events.v1.OwnershipChanged.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 20: streamgate.events.v1.SessionRevoked.occur_time:type_name -> google.protobuf.Timestamp
+	1,  // 21: streamgate.events.v1.SessionRevoked.reason:type_name -> streamgate.events.v1.SessionRevokedReason
+	18, // 22: streamgate.events.v1.SessionRevoked.expire_time:type_name -> google.protobuf.Timestamp
+	18, // 23: streamgate.events.v1.AlertTransitioned.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 24: streamgate.events.v1.AlertTransitioned.labels:type_name -> streamgate.events.v1.AlertTransitioned.LabelsEntry
+	18, // 25: streamgate.events.v1.AlertTransitioned.start_time:type_name -> google.protobuf.Timestamp
+	18, // 26: streamgate.events.v1.AlertTransitioned.end_time:type_name -> google.protobuf.Timestamp
+	18, // 27: streamgate.events.v1.LogRecord.occur_time:type_name -> google.protobuf.Timestamp
+	2,  // 28: streamgate.events.v1.LogRecord.level:type_name -> streamgate.events.v1.LogLevel
+	17, // 29: streamgate.events.v1.LogRecord.attributes:type_name -> streamgate.events.v1.LogRecord.AttributesEntry
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_events_v1_events_proto_init() }
@@ -1660,8 +1831,8 @@ func file_streamgate_events_v1_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_events_v1_events_proto_rawDesc), len(file_streamgate_events_v1_events_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   14,
+			NumEnums:      3,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
