@@ -205,6 +205,9 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		if deps.Bus != nil {
 			opts = append(opts, monitor.WithBus(deps.Bus))
 		}
+		if deps.Etcd != nil {
+			opts = append(opts, monitor.WithNotifyLeader(deps.Etcd, deps.InstanceID))
+		}
 		return monitor.New(monitor.Config{
 			Services:      Names,
 			ProbeInterval: cfg.ProbeInterval,

@@ -14,7 +14,7 @@ import (
 // not retried: the alert itself stays listed by ListAlerts.
 func (e *alertEngine) notify(ctx context.Context, transitions []Alert) {
 	e.broadcast(transitions)
-	if e.svc.bus == nil {
+	if e.svc.bus == nil || !e.svc.notifier.publishes() {
 		return
 	}
 	for _, a := range transitions {

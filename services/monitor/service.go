@@ -87,6 +87,7 @@ type Service struct {
 	metricsClient HTTPDoer
 	metrics       *metricsScraper // nil without WithMetricsClient
 	alerts        *alertEngine
+	notifier      *notifyLeader // nil: every instance publishes
 }
 
 // New returns the monitor service. Instances come from src; probe checks one
@@ -171,6 +172,9 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { s.metrics.run(ctx); return nil })
 	}
 	g.Go(func() error { s.alerts.run(ctx); return nil })
+	if s.notifier != nil && s.bus != nil {
+		g.Go(func() error { s.notifier.run(ctx, s); return nil })
+	}
 	if s.bus != nil {
 		sub, err := events.Subscribe(ctx, s.bus, s.cfg.LogsDurable, func(_ context.Context, rec *eventsv1.LogRecord) error {
 			s.logs.Add(rec)
