@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/logship"
+	"github.com/streamgate/streamgate/internal/poll"
 )
 
 // TestConsumerSpan: with a tracer provider, the handler runs inside a
@@ -54,13 +55,7 @@ func TestConsumerSpan(t *testing.T) {
 		}
 	}
 	// The retry's span ends once its handler has returned.
-	deadline := time.Now().Add(waitTimeout)
-	for consumerSpans(rec) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d consumer spans ended, want 2", consumerSpans(rec))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, waitTimeout, "2 consumer spans ended", func() bool { return consumerSpans(rec) >= 2 })
 	for _, sp := range rec.Ended() {
 		if sp.SpanKind() != trace.SpanKindConsumer {
 			continue

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
+	"github.com/streamgate/streamgate/internal/election"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/services/monitor"
 )
@@ -65,11 +67,15 @@ func TestOneNotifierAcrossMonitors(t *testing.T) {
 		t.Cleanup(stop)
 		return stop
 	}
+	leader := func(want string) func() bool {
+		return func() bool {
+			name, err := election.Leader(t.Context(), etcd, monitor.NotifyElection)
+			return err == nil && name == want
+		}
+	}
 	stopA := start("monitor-a")
-	// B campaigns after A, so A leads.
-	time.Sleep(300 * time.Millisecond)
+	poll.Until(t, 10*time.Second, "monitor-a leads", leader("monitor-a"))
 	start("monitor-b")
-	time.Sleep(300 * time.Millisecond)
 
 	collect := func(what string, firing bool) {
 		t.Helper()
@@ -102,7 +108,7 @@ func TestOneNotifierAcrossMonitors(t *testing.T) {
 	collect("outage", true)
 
 	stopA() // the leader goes; B is elected once A resigns
-	time.Sleep(500 * time.Millisecond)
+	poll.Until(t, 10*time.Second, "monitor-b leads", leader("monitor-b"))
 	probe.set(false)
 	collect("recovery", false)
 }

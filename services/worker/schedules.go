@@ -16,7 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"github.com/robfig/cron/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/streamgate/streamgate/internal/election"
 )
 
 // Schedule fires a job of its kind at each tick of a cron spec.
@@ -260,44 +261,19 @@ func (s *Service) listSchedules(ctx context.Context, size int, token string) ([]
 // runScheduler campaigns for leadership in etcd and, while leader, fires
 // due ticks. It returns when ctx is done.
 func (s *Service) runScheduler(ctx context.Context) {
-	for ctx.Err() == nil {
-		if err := s.leadOnce(ctx); err != nil && ctx.Err() == nil {
-			s.logger.WarnContext(ctx, "worker scheduler: lost or failed leadership; campaigning again", "err", err)
+	cfg := election.Config{Prefix: electionPrefix, Name: s.cfg.NodeName, TTL: s.cfg.LeaderTTL}
+	election.Run(ctx, s.etcd, cfg, s.logger, func(ctx context.Context) {
+		t := time.NewTicker(s.cfg.ScheduleInterval)
+		defer t.Stop()
+		for {
+			s.fireDue(ctx)
 			select {
 			case <-ctx.Done():
-			case <-time.After(time.Second):
+				return
+			case <-t.C:
 			}
 		}
-	}
-}
-
-func (s *Service) leadOnce(ctx context.Context) error {
-	sess, err := concurrency.NewSession(s.etcd, concurrency.WithTTL(int(s.cfg.LeaderTTL.Seconds())), concurrency.WithContext(ctx))
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
-	el := concurrency.NewElection(sess, electionPrefix)
-	if err := el.Campaign(ctx, s.cfg.NodeName); err != nil {
-		return err
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = el.Resign(rctx)
-	}()
-	t := time.NewTicker(s.cfg.ScheduleInterval)
-	defer t.Stop()
-	for {
-		s.fireDue(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-sess.Done():
-			return errors.New("etcd session expired")
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // fireDue fires, for each schedule, the latest tick that is due and not yet
