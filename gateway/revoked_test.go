@@ -19,8 +19,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/catalog"
-	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/poll"
 )
 
@@ -139,15 +138,7 @@ func TestRevokeSession(t *testing.T) {
 }
 
 func TestFollowRevocations(t *testing.T) {
-	nsrv := natsservertest.Start(t)
-	bus, err := events.Connect(t.Context(), nsrv.ClientURL(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	_, bus := eventstest.Bus(t)
 	revokedEvent := func(sid string, until time.Time) *eventsv1.SessionRevoked {
 		return &eventsv1.SessionRevoked{
 			EventId: "session.revoked:" + sid, OccurTime: timestamppb.Now(), SessionId: sid, Address: alice,

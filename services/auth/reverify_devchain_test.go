@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -20,9 +19,8 @@ import (
 	"github.com/streamgate/streamgate/internal/access"
 	"github.com/streamgate/streamgate/internal/chain"
 	"github.com/streamgate/streamgate/internal/devchain"
-	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 )
 
 // TestReverifyGrantsRevokesTransferredPass: with no Transfer watcher
@@ -56,24 +54,8 @@ func TestReverifyGrantsRevokesTransferredPass(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	nsrv := natsservertest.Start(t)
-	bus, err := events.Connect(ctx, nsrv.ClientURL(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *eventsv1.OwnershipChanged, 16)
-	sub, err := events.Subscribe(ctx, bus, "test-reverify", func(_ context.Context, e *eventsv1.OwnershipChanged) error {
-		got <- e
-		return nil
-	}, events.SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Stop)
+	_, bus := eventstest.Bus(t)
+	got := eventstest.Collect[*eventsv1.OwnershipChanged](t, bus, "test-reverify")
 
 	policy := &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL, Rules: []*authv1.AccessRule{{
 		ChainId: devchain.ChainID, ContractAddress: dc.PassAddress().Hex(), Standard: authv1.TokenStandard_TOKEN_STANDARD_ERC721,

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,32 +11,15 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
-	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 )
 
 // revokedFeed connects e's service to a real bus and returns the
 // session.revoked events it publishes.
 func revokedFeed(t *testing.T, e *env) <-chan *eventsv1.SessionRevoked {
 	t.Helper()
-	nsrv := natsservertest.Start(t)
-	bus, err := events.Connect(t.Context(), nsrv.ClientURL(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *eventsv1.SessionRevoked, 16)
-	sub, err := events.Subscribe(t.Context(), bus, "test-sessions", func(_ context.Context, ev *eventsv1.SessionRevoked) error {
-		got <- ev
-		return nil
-	}, events.SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Stop)
+	_, bus := eventstest.Bus(t)
+	got := eventstest.Collect[*eventsv1.SessionRevoked](t, bus, "test-sessions")
 	e.svc.publisher = bus
 	return got
 }

@@ -8,8 +8,7 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/election"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
-	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/services/monitor"
@@ -20,24 +19,8 @@ import (
 // announces the recovery.
 func TestOneNotifierAcrossMonitors(t *testing.T) {
 	_, etcd := etcdservertest.Start(t)
-	nsrv := natsservertest.Start(t)
-	bus, err := events.Connect(t.Context(), nsrv.ClientURL(), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *eventsv1.AlertTransitioned, 16)
-	sub, err := events.Subscribe(t.Context(), bus, "test-one-notifier", func(_ context.Context, e *eventsv1.AlertTransitioned) error {
-		got <- e
-		return nil
-	}, events.SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Stop)
+	_, bus := eventstest.Bus(t)
+	got := eventstest.Collect[*eventsv1.AlertTransitioned](t, bus, "test-one-notifier")
 
 	src := &oneInstance{inst: []registry.Instance{{Service: "upload", ID: "up-1", Address: "127.0.0.1:1"}}}
 	probe := &switchProbe{}
