@@ -27,6 +27,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1/streamingv1connect"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/transcode"
 	"github.com/streamgate/streamgate/services/streaming"
 )
@@ -202,7 +203,7 @@ type env struct {
 	client streamingv1connect.StreamingServiceClient
 }
 
-func newEnv(t testing.TB, store blob.Store, bus streaming.Bus, videos ...*metadatav1.Video) *env {
+func newEnv(t testing.TB, store blob.Store, bus *events.Bus, videos ...*metadatav1.Video) *env {
 	t.Helper()
 	key, err := authtoken.GenerateKey()
 	if err != nil {

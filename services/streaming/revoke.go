@@ -5,11 +5,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
+	"golang.org/x/sync/errgroup"
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/authtoken"
+	"github.com/streamgate/streamgate/internal/events"
 )
 
 // revocationTTL is how long a revocation is remembered: longer than any
@@ -31,49 +31,21 @@ func (s *Service) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	delay := 100 * time.Millisecond
-	for {
-		start := time.Now().Add(-revocationTTL) // the stream's clock, not a test clock
-		cons, err := s.bus.JetStream().OrderedConsumer(ctx, "ACCESS", jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{"ownership.changed", "session.revoked"},
-			DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-			OptStartTime:   &start,
-		})
-		if err == nil {
-			var cc jetstream.ConsumeContext
-			cc, err = cons.Consume(func(m jetstream.Msg) {
-				if m.Subject() == "session.revoked" {
-					var e eventsv1.SessionRevoked
-					if proto.Unmarshal(m.Data(), &e) == nil {
-						s.revokeSession(&e)
-					}
-					return
-				}
-				var e eventsv1.OwnershipChanged
-				if proto.Unmarshal(m.Data(), &e) != nil || e.GetAllowed() {
-					return
-				}
-				at := s.cfg.Now()
-				if e.GetOccurTime() != nil {
-					at = e.GetOccurTime().AsTime()
-				}
-				s.revoke(e.GetVideoId(), e.GetAddress(), at)
-			})
-			if err == nil {
-				s.logger.InfoContext(ctx, "following ownership changes")
-				<-ctx.Done()
-				cc.Stop()
-				return nil
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return events.Follow(ctx, s.bus, revocationTTL, func(e *eventsv1.OwnershipChanged) {
+			if e.GetAllowed() {
+				return
 			}
-		}
-		s.logger.WarnContext(ctx, "cannot follow ownership changes; retrying", "err", err, "delay", delay)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 10*time.Second)
-	}
+			at := s.cfg.Now()
+			if e.GetOccurTime() != nil {
+				at = e.GetOccurTime().AsTime()
+			}
+			s.revoke(e.GetVideoId(), e.GetAddress(), at)
+		})
+	})
+	g.Go(func() error { return events.Follow(ctx, s.bus, revocationTTL, s.revokeSession) })
+	return g.Wait()
 }
 
 func (s *Service) revoke(videoID, address string, at time.Time) {

@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1/streamingv1connect"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/events"
 )
 
 // Config configures the streaming service. Zero fields take the defaults.
@@ -59,12 +59,6 @@ type TokenVerifier interface {
 	VerifyPlayback(ctx context.Context, token, videoID string) (*authtoken.PlaybackClaims, error)
 }
 
-// Bus gives the JetStream API StreamSegments follows live encodes with;
-// *events.Bus satisfies it. May be nil: live streams then poll.
-type Bus interface {
-	JetStream() jetstream.JetStream
-}
-
 // ErrVideoNotFound may be wrapped by a Videos implementation for an unknown
 // video.
 var ErrVideoNotFound = errors.New("video not found")
@@ -76,7 +70,7 @@ type Service struct {
 	blobs    blob.Store
 	videos   Videos
 	verifier TokenVerifier
-	bus      Bus
+	bus      *events.Bus // nil: live streams poll, revocations are not followed
 	logger   *slog.Logger
 
 	mu    sync.Mutex
@@ -98,7 +92,7 @@ type cachedVideo struct {
 }
 
 // New returns the streaming service. bus may be nil.
-func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bus Bus, logger *slog.Logger) (*Service, error) {
+func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bus *events.Bus, logger *slog.Logger) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("streaming: nil logger")
 	}
