@@ -393,3 +393,20 @@ func TestWebAppRouting(t *testing.T) {
 		t.Errorf("POST /watch/vid_1: Content-Type %q, want JSON from the edge", ct)
 	}
 }
+
+// TestClientConfigDevMode: clients learn that they may offer the dev
+// wallets only from a dev server.
+func TestClientConfigDevMode(t *testing.T) {
+	for _, dev := range []bool{false, true} {
+		cfg := testConfig()
+		cfg.DevMode = dev
+		client := gatewayv1connect.NewGatewayServiceClient(http.DefaultClient, start(t, cfg, instances{}))
+		res, err := client.GetClientConfig(t.Context(), connect.NewRequest(&gatewayv1.GetClientConfigRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Msg.GetDevMode(); got != dev {
+			t.Errorf("dev_mode = %v, want %v", got, dev)
+		}
+	}
+}
