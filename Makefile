@@ -86,8 +86,8 @@ build: web ## build the web app and the streamgate binary into bin/
 .PHONY: bench
 bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
 	scripts/install-bench-deps.sh
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./gateway/ ./internal/mesh/ ./services/cache/... ./internal/ownercache/ \
-		./internal/siwe/ ./internal/access/ ./services/streaming/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./services/gateway/edge/ ./internal/mesh/ ./services/cache/... \
+		./services/auth/siwe/ ./services/auth/access/ ./services/streaming/
 	# Heavy: 100k-row catalogues on both engines; a 60 s 720p encode.
 	$(GO) test -run '^$$' -bench . -count 1 -timeout 60m ./services/metadata/... ./internal/transcode/
 

@@ -64,7 +64,7 @@ func TestSignOutRevokesAtOnce(t *testing.T) {
 	}
 
 	// The event reaches the gateway asynchronously: poll briefly (this
-	// module cannot import internal/poll).
+	// module cannot import internal/testing/poll).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := listUploads()

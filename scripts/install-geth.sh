@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs geth (go-ethereum's node, the version go.mod requires) into
 # $(go env GOPATH)/bin for the tests that run against `geth --dev`
-# (internal/access/geth_ext_test.go). Idempotent and quick when the right version
+# (services/auth/access/geth_ext_test.go). Idempotent and quick when the right version
 # is present; the first build takes a few minutes.
 set -euo pipefail
 version=v1.17.10
@@ -12,4 +12,5 @@ if [ -x "$bin" ]; then
 fi
 echo "installing geth $version into $(dirname "$bin")"
 GOFLAGS= GOWORK=off go install "github.com/ethereum/go-ethereum/cmd/geth@$version"
-"$bin" version | head -2
+# sed reads all of it: head would end geth early with SIGPIPE, an error under pipefail.
+"$bin" version | sed -n 1,2p

@@ -12,11 +12,10 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/streamgate/streamgate/internal/app"
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/etcdserver"
 	"github.com/streamgate/streamgate/internal/natsserver"
-	"github.com/streamgate/streamgate/internal/node"
+	"github.com/streamgate/streamgate/node"
 )
 
 // runDev runs the whole platform on one machine: embedded etcd and NATS
@@ -63,28 +62,28 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer chain.Close()
 
-	cfg, err := m.nodeConfig(app.Names, *dataDir)
+	cfg, err := m.nodeConfig(node.Names, *dataDir)
 	if err != nil {
 		return err
 	}
 	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
 	cfg.NATSURL = nats.ClientURL()
 	cfg.DevMode = true
-	cfg.App.DevMode = true
-	if cfg.App.Chains == nil {
-		cfg.App.Chains = map[uint64]string{}
+	cfg.Settings.DevMode = true
+	if cfg.Settings.Chains == nil {
+		cfg.Settings.Chains = map[uint64]string{}
 	}
-	if _, ok := cfg.App.Chains[devchain.ChainID]; !ok {
-		cfg.App.Chains[devchain.ChainID] = chain.RPCURL()
+	if _, ok := cfg.Settings.Chains[devchain.ChainID]; !ok {
+		cfg.Settings.Chains[devchain.ChainID] = chain.RPCURL()
 	}
-	cfg.App.ChainNames = map[uint64]string{devchain.ChainID: "StreamGate dev chain"}
-	cfg.App.DemoNFTs = map[uint64]string{devchain.ChainID: chain.PassAddress().Hex()}
-	cfg.App.PublishChainRPC = true
-	if len(cfg.App.AllowedOrigins) == 0 {
-		cfg.App.AllowedOrigins = []string{m.public()}
+	cfg.Settings.ChainNames = map[uint64]string{devchain.ChainID: "StreamGate dev chain"}
+	cfg.Settings.DemoNFTs = map[uint64]string{devchain.ChainID: chain.PassAddress().Hex()}
+	cfg.Settings.PublishChainRPC = true
+	if len(cfg.Settings.AllowedOrigins) == 0 {
+		cfg.Settings.AllowedOrigins = []string{m.public()}
 	}
-	if cfg.App.OperatorToken == "" {
-		cfg.App.OperatorToken = randomToken()
+	if cfg.Settings.OperatorToken == "" {
+		cfg.Settings.OperatorToken = randomToken()
 	}
 	// The seed runs after the ready line, so whoever waits for it is not
 	// slowed; it is stopped and waited for before dev returns.
@@ -98,7 +97,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "nats:     %s\n", nats.ClientURL())
 		fmt.Fprintf(stdout, "chain:    %s (id %d)\n", chain.RPCURL(), devchain.ChainID)
 		fmt.Fprintf(stdout, "demo NFT: ERC-721 %s, ERC-1155 %s; demo wallet %s\n", chain.PassAddress(), chain.ItemsAddress(), chain.DemoWallet())
-		fmt.Fprintf(stdout, "operator: %s (send as Authorization: Bearer)\n", cfg.App.OperatorToken)
+		fmt.Fprintf(stdout, "operator: %s (send as Authorization: Bearer)\n", cfg.Settings.OperatorToken)
 		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s <service...>\n", etcd.Endpoint(), nats.ClientURL())
 		fmt.Fprintln(stdout, "streamgate dev ready")
 		if *noSeed {

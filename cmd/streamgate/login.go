@@ -20,7 +20,7 @@ import (
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
 	"github.com/streamgate/streamgate/internal/devchain"
-	"github.com/streamgate/streamgate/internal/siwe"
+	"github.com/streamgate/streamgate/services/auth/siwe"
 )
 
 // runLogin is `streamgate login (--key FILE | --dev) [--server URL]

@@ -11,9 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamgate/streamgate/internal/app"
-	"github.com/streamgate/streamgate/internal/node"
-	"github.com/streamgate/streamgate/services/monitor"
+	"github.com/streamgate/streamgate/node"
 )
 
 // meshFlags are the flags serve and dev share.
@@ -78,17 +76,9 @@ func (m *meshFlags) logger(w io.Writer) *slog.Logger {
 }
 
 func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, error) {
-	var alerts *monitor.AlertRules
-	if m.alertRules != "" {
-		data, err := os.ReadFile(m.alertRules)
-		if err != nil {
-			return node.Config{}, fmt.Errorf("--alert-rules: %w", err)
-		}
-		r, err := monitor.ParseAlertRules(data, monitor.DefaultAlertRules())
-		if err != nil {
-			return node.Config{}, fmt.Errorf("--alert-rules %s: %w", m.alertRules, err)
-		}
-		alerts = &r
+	alerts, err := node.LoadAlertRules(m.alertRules)
+	if err != nil {
+		return node.Config{}, fmt.Errorf("--alert-rules: %w", err)
 	}
 	addrs := map[string]string{}
 	for k, v := range m.addrs {
@@ -104,7 +94,7 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 		AdvertiseHost: m.advertiseHost,
 		RegistryTTL:   m.registryTTL,
 		DrainTimeout:  m.drainTimeout,
-		App: app.Config{
+		Settings: node.Settings{
 			DataDir:          dataDir,
 			PublicBaseURL:    m.public(),
 			DatabaseURL:      m.databaseURL,
@@ -180,7 +170,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: streamgate serve [flags] <service...|all>\n\nservices: %s\n\nflags:\n", strings.Join(app.Names, ", "))
+		fmt.Fprintf(stderr, "usage: streamgate serve [flags] <service...|all>\n\nservices: %s\n\nflags:\n", strings.Join(node.Names, ", "))
 		fs.PrintDefaults()
 	}
 	var m meshFlags
@@ -193,7 +183,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	services := fs.Args()
 	if len(services) == 1 && services[0] == "all" {
-		services = app.Names
+		services = node.Names
 	}
 	if len(services) == 0 {
 		fs.Usage()

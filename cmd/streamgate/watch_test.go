@@ -24,7 +24,7 @@ import (
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
 	"github.com/streamgate/streamgate/internal/identity"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 const (

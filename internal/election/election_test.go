@@ -9,7 +9,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/election"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 // TestOneLeaderAndFailover: of two candidates one leads; when it stops, the

@@ -3,7 +3,8 @@
 // streamgate.options.v1.event option, so the contract, not this package or its
 // callers, decides where an event travels. Delivery is at least once: Publish
 // sets Nats-Msg-Id from event_id so JetStream drops republished duplicates
-// within its window, and consumers deduplicate the rest (see Deduper).
+// within its window, and consumer handlers are idempotent for the rest (a
+// redelivery after a lost ack changes nothing).
 package events
 
 import (

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/natsserver"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 func TestSubject(t *testing.T) {
@@ -594,98 +593,5 @@ func TestSubscribeErrors(t *testing.T) {
 	part := func(context.Context, *eventsv1.RenditionProgress) error { return nil }
 	if _, err := events.Subscribe(t.Context(), b, "x", part, events.SubscribeOptions{}); !errors.Is(err, events.ErrInvalidEvent) {
 		t.Errorf("Subscribe to a non-event: error = %v, want %v", err, events.ErrInvalidEvent)
-	}
-}
-
-func TestDeduperOnce(t *testing.T) {
-	_, b := startBus(t)
-	d, err := events.NewDeduper(t.Context(), b, "dedupe_test", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	var runs int
-	count := func(context.Context) error { runs++; return nil }
-
-	t.Run("runs once per event id", func(t *testing.T) {
-		runs = 0
-		for range 3 {
-			if err := d.Once(ctx, "upload.completed:a", count); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if runs != 1 {
-			t.Errorf("fn ran %d times, want 1", runs)
-		}
-	})
-	t.Run("failure is not recorded", func(t *testing.T) {
-		runs = 0
-		boom := errors.New("boom")
-		if err := d.Once(ctx, "upload.completed:b", func(context.Context) error { return boom }); !errors.Is(err, boom) {
-			t.Fatalf("Once() error = %v, want %v", err, boom)
-		}
-		if err := d.Once(ctx, "upload.completed:b", count); err != nil {
-			t.Fatal(err)
-		}
-		if runs != 1 {
-			t.Errorf("fn ran %d times after a failure, want 1", runs)
-		}
-	})
-	t.Run("losing the race to record is fine", func(t *testing.T) {
-		runs = 0
-		// The inner call plays a concurrent delivery that records first.
-		err := d.Once(ctx, "upload.completed:c", func(ctx context.Context) error {
-			return d.Once(ctx, "upload.completed:c", count)
-		})
-		if err != nil {
-			t.Errorf("Once() error = %v, want nil", err)
-		}
-		if err := d.Once(ctx, "upload.completed:c", count); err != nil {
-			t.Fatal(err)
-		}
-		if runs != 1 {
-			t.Errorf("fn ran %d times, want 1", runs)
-		}
-	})
-}
-
-// The handler's side effect happens, then the handler fails (say, its ack is
-// lost): the redelivery must not repeat the side effect.
-func TestDeduperAcrossRedeliveries(t *testing.T) {
-	_, b := startBus(t)
-	d, err := events.NewDeduper(t.Context(), b, "search_indexer", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var effects, deliveries int
-	done := make(chan struct{})
-	subscribe(t, b, "indexer", func(ctx context.Context, ev *eventsv1.UploadCompleted) error {
-		err := d.Once(ctx, ev.EventId, func(context.Context) error {
-			mu.Lock()
-			defer mu.Unlock()
-			effects++
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		deliveries++
-		if deliveries == 1 {
-			return errors.New("failed after the side effect")
-		}
-		close(done)
-		return nil
-	}, events.SubscribeOptions{Backoff: []time.Duration{10 * time.Millisecond}})
-	if err := b.Publish(t.Context(), uploadCompleted("u1")); err != nil {
-		t.Fatal(err)
-	}
-	receive(t, done, "the second delivery")
-	mu.Lock()
-	defer mu.Unlock()
-	if effects != 1 || deliveries != 2 {
-		t.Errorf("side effects %d over %d deliveries, want 1 over 2", effects, deliveries)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/events"
@@ -34,21 +33,14 @@ func ExampleSubscribe() {
 	if err := bus.EnsureStreams(ctx); err != nil {
 		panic(err)
 	}
-	// Skip work already done for an event, e.g. after a lost ack.
-	seen, err := events.NewDeduper(ctx, bus, "metadata_uploads", 7*24*time.Hour)
-	if err != nil {
-		panic(err)
-	}
-
 	handled := make(chan string, 1)
 	sub, err := events.Subscribe(ctx, bus, "metadata", func(ctx context.Context, ev *eventsv1.UploadCompleted) error {
-		return seen.Once(ctx, ev.GetEventId(), func(ctx context.Context) error {
-			if ev.GetVideoId() == "" {
-				return events.Permanent(fmt.Errorf("upload %s has no video", ev.GetUploadId()))
-			}
-			handled <- ev.GetVideoId()
-			return nil
-		})
+		// Handlers are idempotent: a redelivery (a lost ack) must change nothing.
+		if ev.GetVideoId() == "" {
+			return events.Permanent(fmt.Errorf("upload %s has no video", ev.GetUploadId()))
+		}
+		handled <- ev.GetVideoId()
+		return nil
 	}, events.SubscribeOptions{})
 	if err != nil {
 		panic(err)

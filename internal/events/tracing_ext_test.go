@@ -15,7 +15,7 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/logship"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 // TestConsumerSpan: with a tracer provider, the handler runs inside a

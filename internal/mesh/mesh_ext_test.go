@@ -25,8 +25,8 @@ import (
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/mesh"
-	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 const (

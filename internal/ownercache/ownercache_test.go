@@ -17,7 +17,7 @@ import (
 
 	cachev1 "github.com/streamgate/streamgate/gen/go/streamgate/cache/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/cache/v1/cachev1connect"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/cache"
 	"github.com/streamgate/streamgate/services/cache/memory"
 )

@@ -24,9 +24,9 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
-	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/server"
 	"github.com/streamgate/streamgate/internal/telemetry"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 func getVideo(id string) *connect.Request[metadatav1.GetVideoRequest] {

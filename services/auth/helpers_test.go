@@ -22,7 +22,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/identity"
-	"github.com/streamgate/streamgate/internal/siwe"
+	"github.com/streamgate/streamgate/services/auth/siwe"
 )
 
 const (

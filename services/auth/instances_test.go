@@ -9,7 +9,7 @@ import (
 	"connectrpc.com/connect"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
-	"github.com/streamgate/streamgate/internal/pgtest"
+	"github.com/streamgate/streamgate/internal/testing/pgtest"
 )
 
 // TestTwoInstances runs two auth services on one PostgreSQL database, as

@@ -16,11 +16,11 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
-	"github.com/streamgate/streamgate/internal/access"
-	"github.com/streamgate/streamgate/internal/chain"
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/services/auth/access"
+	"github.com/streamgate/streamgate/services/auth/chain"
 )
 
 // TestReverifyGrantsRevokesTransferredPass: with no Transfer watcher

@@ -17,17 +17,17 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
-	"github.com/streamgate/streamgate/internal/access"
-	"github.com/streamgate/streamgate/internal/chain"
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
+	"github.com/streamgate/streamgate/services/auth/access"
+	"github.com/streamgate/streamgate/services/auth/chain"
 )
 
 // evaluatorChecker adapts access.Evaluator to AccessChecker (the binary
-// does the same in internal/app).
+// does the same in node/).
 type evaluatorChecker struct{ ev *access.Evaluator }
 
 func (a evaluatorChecker) Check(ctx context.Context, p *authv1.AccessPolicy, addr common.Address, bypass bool) (*authv1.CheckAccessResponse, error) {

@@ -20,7 +20,7 @@ import (
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
-	"github.com/streamgate/streamgate/internal/siwe"
+	"github.com/streamgate/streamgate/services/auth/siwe"
 )
 
 // ContractWallets checks EIP-1271 signatures of contract wallets on a

@@ -17,7 +17,7 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/identity"
-	"github.com/streamgate/streamgate/internal/siwe"
+	"github.com/streamgate/streamgate/services/auth/siwe"
 )
 
 // MaxSignatureBytes bounds a signature (EIP-1271 signatures may be longer

@@ -14,7 +14,7 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/internal/authtoken"
-	"github.com/streamgate/streamgate/internal/siwe"
+	"github.com/streamgate/streamgate/services/auth/siwe"
 )
 
 func TestCreateChallenge(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamgate/streamgate/internal/pgtest"
+	"github.com/streamgate/streamgate/internal/testing/pgtest"
 )
 
 // storeBackend opens two stores on one fresh database: two instances on

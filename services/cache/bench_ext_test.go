@@ -11,7 +11,7 @@ import (
 
 	cachev1 "github.com/streamgate/streamgate/gen/go/streamgate/cache/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/cache/v1/cachev1connect"
-	"github.com/streamgate/streamgate/internal/redistest"
+	"github.com/streamgate/streamgate/internal/testing/redistest"
 	"github.com/streamgate/streamgate/services/cache"
 	"github.com/streamgate/streamgate/services/cache/memory"
 	"github.com/streamgate/streamgate/services/cache/redis"

@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"testing"
 
-	edgepkg "github.com/streamgate/streamgate/gateway"
 	"github.com/streamgate/streamgate/internal/catalog"
-	gateway "github.com/streamgate/streamgate/services/gateway"
+	"github.com/streamgate/streamgate/services/gateway"
+	"github.com/streamgate/streamgate/services/gateway/edge"
 )
 
 // TestRunStopsLoops: Run runs the background loops until ctx is done, and
@@ -18,11 +18,11 @@ func TestRunStopsLoops(t *testing.T) {
 	stopped := make(chan struct{})
 	waiter := func(ctx context.Context) error { <-ctx.Done(); close(stopped); return nil }
 	failer := func(context.Context) error { return failed }
-	edge, err := edgepkg.New(edgepkg.Config{}, noMesh{}, catalog.Default(), nil, slog.New(slog.DiscardHandler))
+	e, err := edge.New(edge.Config{}, noMesh{}, catalog.Default(), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := gateway.New(testConfig(), edge, catalog.Default(), instances{}, slog.New(slog.DiscardHandler),
+	svc, err := gateway.New(testConfig(), e, catalog.Default(), instances{}, slog.New(slog.DiscardHandler),
 		gateway.WithBackground(waiter), gateway.WithBackground(failer))
 	if err != nil {
 		t.Fatal(err)

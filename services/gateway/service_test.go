@@ -14,14 +14,14 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
-	edgepkg "github.com/streamgate/streamgate/gateway"
 	gatewayv1 "github.com/streamgate/streamgate/gen/go/streamgate/gateway/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/gateway/v1/gatewayv1connect"
 	optionsv1 "github.com/streamgate/streamgate/gen/go/streamgate/options/v1"
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/registry"
-	gateway "github.com/streamgate/streamgate/services/gateway"
+	"github.com/streamgate/streamgate/services/gateway"
+	"github.com/streamgate/streamgate/services/gateway/edge"
 	"github.com/streamgate/streamgate/web"
 )
 
@@ -68,11 +68,11 @@ func testConfig() gateway.Config {
 func start(t *testing.T, cfg gateway.Config, inst instances) string {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
-	edge, err := edgepkg.New(edgepkg.Config{OperatorToken: operatorToken, AllowedOrigins: []string{"http://localhost:5173"}}, noMesh{}, catalog.Default(), nil, logger)
+	e, err := edge.New(edge.Config{OperatorToken: operatorToken, AllowedOrigins: []string{"http://localhost:5173"}}, noMesh{}, catalog.Default(), nil, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := gateway.New(cfg, edge, catalog.Default(), inst, logger)
+	svc, err := gateway.New(cfg, e, catalog.Default(), inst, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestConfigValidation(t *testing.T) {
 		{"no content types", func(c *gateway.Config) { c.Upload.AllowedContentTypes = nil }},
 		{"negative duration", func(c *gateway.Config) { c.Upload.MaxDuration = -time.Second }},
 	}
-	edge, err := edgepkg.New(edgepkg.Config{}, noMesh{}, catalog.Default(), nil, slog.New(slog.DiscardHandler))
+	e, err := edge.New(edge.Config{}, noMesh{}, catalog.Default(), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
 			tt.edit(&cfg)
-			if _, err := gateway.New(cfg, edge, catalog.Default(), instances{}, slog.New(slog.DiscardHandler)); err == nil {
+			if _, err := gateway.New(cfg, e, catalog.Default(), instances{}, slog.New(slog.DiscardHandler)); err == nil {
 				t.Error("New accepted an invalid config")
 			}
 		})

@@ -11,8 +11,8 @@ import (
 	"connectrpc.com/connect"
 
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
-	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/monitor"
 )
 

@@ -15,9 +15,9 @@ import (
 
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
-	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/cache"
 	"github.com/streamgate/streamgate/services/cache/memory"
 	"github.com/streamgate/streamgate/services/monitor"

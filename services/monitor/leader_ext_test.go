@@ -9,8 +9,8 @@ import (
 	"github.com/streamgate/streamgate/internal/election"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/events/eventstest"
-	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/monitor"
 )
 

@@ -17,9 +17,9 @@ import (
 
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
-	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/telemetry"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/monitor"
 )
 

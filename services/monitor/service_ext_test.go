@@ -20,8 +20,8 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/logship"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
-	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/monitor"
 )
 

@@ -18,7 +18,7 @@ import (
 	"github.com/streamgate/streamgate/services/transcoder"
 
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 // TestMain lets the test binary act as a transcoder instance in its own

@@ -21,7 +21,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/internal/transcode"
 	"github.com/streamgate/streamgate/services/transcoder"
 )

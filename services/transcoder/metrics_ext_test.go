@@ -7,8 +7,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/streamgate/streamgate/internal/poll"
 	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/transcoder"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/transcoder"
 )
 

@@ -28,7 +28,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/metadata"
 	"github.com/streamgate/streamgate/services/transcoder"
 	"github.com/streamgate/streamgate/services/upload"
@@ -63,7 +63,7 @@ func asCaller(addr string) connect.ClientOption {
 }
 
 // metadataVideos lets upload create videos in the real metadata service,
-// as internal/app wires it.
+// as node/ wires it.
 type metadataVideos struct {
 	c metadatav1connect.MetadataServiceClient
 }

@@ -14,7 +14,7 @@ import (
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 // receiver is a webhook endpoint that checks every signature against its

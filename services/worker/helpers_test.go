@@ -15,7 +15,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 // waitTimeout bounds every wait on a condition; generous, because a wait

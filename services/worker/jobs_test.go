@@ -16,7 +16,7 @@ import (
 
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/internal/identity"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 func ok(context.Context, Job) error { return nil }

@@ -11,7 +11,7 @@ import (
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/identity"
-	"github.com/streamgate/streamgate/internal/poll"
+	"github.com/streamgate/streamgate/internal/testing/poll"
 )
 
 type fakeClock struct{ ns atomic.Int64 }

@@ -10,7 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/streamgate/streamgate/internal/redistest"
+	"github.com/streamgate/streamgate/internal/testing/redistest"
 	"github.com/streamgate/streamgate/services/cache"
 	"github.com/streamgate/streamgate/services/cache/cachetest"
 	"github.com/streamgate/streamgate/services/cache/redis"

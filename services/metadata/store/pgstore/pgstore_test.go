@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/streamgate/streamgate/internal/pgtest"
+	"github.com/streamgate/streamgate/internal/testing/pgtest"
 	"github.com/streamgate/streamgate/services/metadata"
 	"github.com/streamgate/streamgate/services/metadata/store/pgstore"
 	"github.com/streamgate/streamgate/services/metadata/store/storetest"

@@ -1,0 +1,351 @@
+// Package node is StreamGate's composition root: it builds the nine
+// services by name from explicit dependencies (Build) and runs one or
+// several of them in one process (Run), each on its own listener,
+// registered in etcd, calling the others through discovery, publishing on
+// the event bus. `streamgate serve` and `streamgate dev` are thin wrappers
+// around Run; nothing below this package imports it.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/streamgate/streamgate/internal/buildinfo"
+	"github.com/streamgate/streamgate/internal/catalog"
+	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/logship"
+	"github.com/streamgate/streamgate/internal/mesh"
+	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/internal/server"
+	"github.com/streamgate/streamgate/internal/telemetry"
+)
+
+// Config says what to run and where the shared infrastructure is.
+type Config struct {
+	// Services to run, by short name (Names).
+	Services []string
+	// Addrs maps a service to its listen address; a service not listed
+	// listens on ListenHost with a random port.
+	Addrs map[string]string
+	// ListenHost is the default host to listen on; default 127.0.0.1.
+	ListenHost string
+	// AdvertiseHost replaces an unspecified listen host (0.0.0.0, ::) in
+	// the address registered in etcd.
+	AdvertiseHost string
+	// EtcdEndpoints are the etcd client URLs.
+	EtcdEndpoints []string
+	// NATSURL is the NATS server URL.
+	NATSURL string
+	// RegistryTTL is the lease TTL; default 10s.
+	RegistryTTL time.Duration
+	// DrainTimeout bounds the graceful drain of each server; default 15s.
+	DrainTimeout time.Duration
+	// OTLPEndpoint is an OTLP/HTTP collector every instance (and the mesh
+	// client) exports its spans to, e.g. "http://127.0.0.1:4318"; empty:
+	// no trace export (see telemetry.Config.OTLPEndpoint).
+	OTLPEndpoint string
+	// DevMode accepts the dev identity header in place of a session
+	// (streamgate dev only).
+	DevMode bool
+	// Settings carries per-service settings.
+	Settings Settings
+	// OnReady, when set, is called once every service is registered and
+	// serving, with each service's bound address.
+	OnReady func(addrs map[string]string)
+}
+
+// Run starts the services and blocks until ctx is done, then shuts them
+// down: deregister first (so no new calls arrive), then drain.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if len(cfg.Services) == 0 {
+		return errors.New("no services to run")
+	}
+	for _, s := range cfg.Services {
+		if !slices.Contains(Names, s) {
+			return fmt.Errorf("unknown service %q (want some of %s)", s, strings.Join(Names, ", "))
+		}
+	}
+	if cfg.ListenHost == "" {
+		cfg.ListenHost = "127.0.0.1"
+	}
+	if cfg.RegistryTTL <= 0 {
+		cfg.RegistryTTL = 10 * time.Second
+	}
+	if len(cfg.EtcdEndpoints) == 0 || cfg.NATSURL == "" {
+		return errors.New("etcd endpoints and a NATS URL are required")
+	}
+	version := buildinfo.Read().Version
+
+	etcd, err := clientv3.New(clientv3.Config{
+		Endpoints:   cfg.EtcdEndpoints,
+		DialTimeout: 5 * time.Second,
+		Logger:      quietEtcdLogger(),
+	})
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.Close()
+
+	// The mesh client and the event bus are shared by every service of
+	// this process, so their client and consumer spans and metrics are
+	// recorded under the node's own identity.
+	nodeTel, err := telemetry.New(ctx, telemetry.Config{ServiceName: "streamgate-node", InstanceID: randomID(), Version: version, OTLPEndpoint: cfg.OTLPEndpoint})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = nodeTel.Shutdown(context.Background()) }()
+
+	bus, err := events.Connect(ctx, cfg.NATSURL, logger,
+		events.WithPropagator(nodeTel.Propagator), events.WithTracerProvider(nodeTel.TracerProvider))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer bus.Close()
+	if err := bus.EnsureStreams(ctx); err != nil {
+		return fmt.Errorf("event streams: %w", err)
+	}
+
+	watcher := registry.NewWatcher(etcd, registry.DefaultPrefix, logger.With("component", "registry"))
+	if err := watcher.Start(ctx); err != nil {
+		return fmt.Errorf("registry watch: %w", err)
+	}
+	defer watcher.Close()
+
+	cat := catalog.Default()
+	meshClient := mesh.New(watcher, cat, mesh.Options{
+		TracerProvider: nodeTel.TracerProvider,
+		MeterProvider:  nodeTel.MeterProvider,
+		Propagator:     nodeTel.Propagator,
+	}, logger.With("component", "mesh"))
+	defer meshClient.Close()
+
+	deps := Deps{Catalog: cat, Registry: watcher, Mesh: meshClient, Bus: bus, Etcd: etcd, Settings: cfg.Settings}
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var running []*instance
+	var wg sync.WaitGroup
+	stopAll := func() {
+		cancelRun()
+		shutdown(running, logger)
+		wg.Wait()
+	}
+	for _, name := range cfg.Services {
+		inst, err := start(runCtx, name, cfg, deps, version, logger, &wg)
+		if err != nil {
+			stopAll()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		running = append(running, inst)
+	}
+	// Serve only once every local service is registered, so the first
+	// calls find their peers.
+	for _, in := range running {
+		in.server.SetServing(true)
+	}
+	addrs := map[string]string{}
+	for _, in := range running {
+		addrs[in.name] = in.server.Addr()
+	}
+	logger.Info("services ready", "services", cfg.Services)
+	if cfg.OnReady != nil {
+		cfg.OnReady(addrs)
+	}
+
+	// A server that stops by itself (listener failure) takes the node down.
+	failed := make(chan error, len(running))
+	for _, in := range running {
+		go func() {
+			select {
+			case <-in.server.Done():
+				if err := in.server.Err(); err != nil {
+					failed <- fmt.Errorf("%s: %w", in.name, err)
+				}
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-failed:
+	}
+	logger.Info("shutting down")
+	stopAll()
+	return runErr
+}
+
+// instance is one running service: its server, registration and background
+// loop.
+type instance struct {
+	name      string
+	server    *server.Server
+	registrar *registry.Registrar
+	telemetry *telemetry.Telemetry
+	cancel    context.CancelFunc
+	closer    Closer
+	runDone   chan struct{} // closed when the background loop returned
+	// The log shipper outlives the drain, so shutdown logs still ship.
+	stopShipping context.CancelFunc
+	shipperDone  chan struct{}
+}
+
+func start(ctx context.Context, name string, cfg Config, deps Deps, version string, logger *slog.Logger, wg *sync.WaitGroup) (*instance, error) {
+	id := name + "-" + randomID()
+	// WARN and above (and sampled INFO) also go to the bus, for the
+	// monitor's GetLogs; the unwrapped logger reports shipping failures.
+	shipper, err := logship.New(logship.Config{Service: name, InstanceID: id}, deps.Bus, logger)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(shipper.Handler(logger.Handler())).With("service", name, "instance", id)
+	tel, err := telemetry.New(ctx, telemetry.Config{ServiceName: name, InstanceID: id, Version: version, OTLPEndpoint: cfg.OTLPEndpoint})
+	if err != nil {
+		return nil, err
+	}
+	deps.Logger = log
+	deps.InstanceID = id
+	deps.MeterProvider = tel.MeterProvider
+	svc, err := Build(ctx, name, deps)
+	if err != nil {
+		_ = tel.Shutdown(context.Background())
+		return nil, err
+	}
+	addr := cfg.Addrs[name]
+	if addr == "" {
+		addr = net.JoinHostPort(cfg.ListenHost, "0")
+	}
+	opts := []server.Option{
+		server.WithTelemetry(tel),
+		server.WithInterceptors(identity.NewInterceptor(cfg.DevMode)),
+		server.WithHandler("/metrics", tel.MetricsHandler()),
+	}
+	if h, ok := svc.(HTTPMounter); ok {
+		for pattern, handler := range h.HTTPHandlers() {
+			opts = append(opts, server.WithHandler(pattern, handler))
+		}
+	}
+	if _, ok := svc.(EdgeLogged); ok {
+		opts = append(opts, server.WithoutAccessLog())
+	}
+	if r, ok := svc.(Reflector); ok {
+		opts = append(opts, server.WithReflection(r.ReflectionNames()...))
+	}
+	srv, err := server.New(server.Config{Addr: addr, DrainTimeout: cfg.DrainTimeout}, []server.Service{svc}, log, opts...)
+	if err != nil {
+		_ = tel.Shutdown(context.Background())
+		return nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		_ = tel.Shutdown(context.Background())
+		return nil, err
+	}
+	inst := &instance{name: name, server: srv, telemetry: tel, shipperDone: make(chan struct{})}
+	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
+	inst.stopShipping = stopShipping
+	go func() {
+		defer close(inst.shipperDone)
+		_ = shipper.Run(shipCtx)
+	}()
+	if c, ok := svc.(Closer); ok {
+		inst.closer = c
+	}
+	if runner, ok := svc.(Runner); ok {
+		rctx, cancel := context.WithCancel(ctx)
+		inst.cancel = cancel
+		inst.runDone = make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(inst.runDone)
+			if err := runner.Run(rctx); err != nil && rctx.Err() == nil {
+				log.Error("background loop stopped", "error", err)
+			}
+		}()
+	}
+	inst.registrar = registry.NewRegistrar(deps.Etcd, registry.Instance{
+		Service:   name,
+		ID:        id,
+		Address:   advertised(srv.Addr(), cfg.AdvertiseHost),
+		Protocols: []string{"connect", "grpc", "grpc-web"},
+		Version:   version,
+		StartTime: time.Now().UTC(),
+	}, registry.RegistrarOptions{TTL: cfg.RegistryTTL}, log)
+	if err := inst.registrar.Register(ctx); err != nil {
+		shutdown([]*instance{inst}, logger)
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	log.Info("service started", "addr", srv.Addr())
+	return inst, nil
+}
+
+// shutdown deregisters every instance first, so peers stop picking them,
+// then drains them all in parallel.
+func shutdown(instances []*instance, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, in := range instances {
+		if in.registrar != nil {
+			if err := in.registrar.Deregister(ctx); err != nil {
+				logger.Warn("deregister failed", "service", in.name, "error", err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, in := range instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.server.Shutdown(ctx); err != nil {
+				logger.Warn("drain incomplete", "service", in.name, "error", err)
+			}
+			if in.cancel != nil {
+				in.cancel()
+				<-in.runDone // the loop may still use what Close releases
+			}
+			if in.closer != nil {
+				if err := in.closer.Close(); err != nil {
+					logger.Warn("close failed", "service", in.name, "error", err)
+				}
+			}
+			_ = in.telemetry.Shutdown(ctx)
+			in.stopShipping()
+			<-in.shipperDone
+		}()
+	}
+	wg.Wait()
+}
+
+func advertised(addr, host string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return addr
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort(host, p)
+	}
+	return addr
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// quietEtcdLogger silences the etcd client's own zap logging: its failures
+// reach us as errors, which we log with context.
+func quietEtcdLogger() *zap.Logger { return zap.NewNop() }

@@ -1,0 +1,533 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	neturl "net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
+	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
+	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
+	"github.com/streamgate/streamgate/internal/authtoken"
+	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/buildinfo"
+	"github.com/streamgate/streamgate/internal/catalog"
+	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/mediaprobe"
+	"github.com/streamgate/streamgate/internal/mesh"
+	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/services/auth"
+	"github.com/streamgate/streamgate/services/auth/access"
+	"github.com/streamgate/streamgate/services/auth/chain"
+	"github.com/streamgate/streamgate/services/cache"
+	cachememory "github.com/streamgate/streamgate/services/cache/memory"
+	cacheredis "github.com/streamgate/streamgate/services/cache/redis"
+	"github.com/streamgate/streamgate/services/gateway"
+	"github.com/streamgate/streamgate/services/gateway/edge"
+	"github.com/streamgate/streamgate/services/metadata"
+	"github.com/streamgate/streamgate/services/monitor"
+	"github.com/streamgate/streamgate/services/streaming"
+	"github.com/streamgate/streamgate/services/transcoder"
+	"github.com/streamgate/streamgate/services/upload"
+	"github.com/streamgate/streamgate/services/worker"
+	"github.com/streamgate/streamgate/web"
+)
+
+// Service is what the server runtime needs from each service.
+type Service interface {
+	// Name is the short name, e.g. "upload".
+	Name() string
+	// ServiceName is the protobuf service name, e.g. "streamgate.upload.v1.UploadService".
+	ServiceName() string
+	// Handler returns the Connect handler and the path prefix it serves.
+	Handler(opts ...connect.HandlerOption) (string, http.Handler)
+}
+
+// Runner is a service with a background loop (probes, consumers), run for
+// the instance's lifetime.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// HTTPMounter is a service that also serves plain HTTP routes on its
+// listener (the gateway edge at "/", tus uploads, media delivery).
+type HTTPMounter interface {
+	HTTPHandlers() map[string]http.Handler
+}
+
+// Closer is a service holding resources (a database, files) released after
+// its server has drained.
+type Closer interface {
+	Close() error
+}
+
+// Reflector is a service whose listener answers gRPC reflection for more
+// services than its own: the gateway lists the whole API.
+type Reflector interface {
+	ReflectionNames() []string
+}
+
+// EdgeLogged is a service whose RPCs reach it through an HTTP edge that
+// writes the access log (the gateway): the server leaves its own per-RPC
+// log out, so each call is logged once.
+type EdgeLogged interface {
+	EdgeLogged()
+}
+
+// Names lists the nine services in start order.
+var Names = []string{"gateway", "upload", "transcoder", "metadata", "auth", "streaming", "cache", "worker", "monitor"}
+
+// Settings holds per-service settings.
+type Settings struct {
+	// DataDir holds each service's local state (upload/, auth/,
+	// metadata.db) and the shared media store (media/), for the local
+	// backends that one machine uses.
+	DataDir string
+	// PublicBaseURL is the gateway's URL as clients reach it, e.g.
+	// "http://127.0.0.1:8080": tus URLs and the SIWE domain and URI derive
+	// from it.
+	PublicBaseURL string
+	// DevMode accepts the dev identity header in place of a session.
+	DevMode bool
+	// Alerts are the monitor's alert rules; nil: monitor.DefaultAlertRules.
+	Alerts *monitor.AlertRules
+	// DatabaseURL is metadata's and auth's database; empty: SQLite in
+	// DataDir. Auth shares it only when it is PostgreSQL (several auth
+	// instances need one shared store); with a SQLite path auth keeps
+	// its own SQLite file in DataDir.
+	DatabaseURL string
+	// Chains maps EIP-155 chain ids to JSON-RPC URLs.
+	Chains map[uint64]string
+	// CacheBackend is "memory" (default) or "redis"; RedisURL for redis.
+	CacheBackend string
+	RedisURL     string
+	// ProbeInterval is the monitor's health probe interval; 0 for its default.
+	ProbeInterval time.Duration
+	// TranscodeWorkers is the transcoder pool size per instance; 0 for its
+	// default.
+	TranscodeWorkers int
+	// OperatorToken is the operator credential the gateway accepts
+	// (Authorization: Bearer); empty: no operator access from outside.
+	OperatorToken string
+	// AllowedOrigins are the browser origins the gateway answers CORS for.
+	AllowedOrigins []string
+	// ChainNames names the chains for clients; DemoNFTs gives a chain's
+	// demo ERC-721 collection (dev); PublishChainRPC lets the gateway tell
+	// clients the chains' RPC URLs (dev, where they are loopback anyway).
+	ChainNames      map[uint64]string
+	DemoNFTs        map[uint64]string
+	PublishChainRPC bool
+	// MaxUploadBytes is the largest upload; 0 for 10 GiB.
+	MaxUploadBytes uint64
+}
+
+// Limits both upload and the gateway's client configuration state.
+const (
+	defaultMaxUploadBytes = 10 << 30
+	maxUploadDuration     = 4 * time.Hour // mediaprobe's default
+	maxTitleLength        = 200           // metadata's limit
+)
+
+// LoadAlertRules reads the monitor's alert rules from a JSON file
+// (monitor.ParseAlertRules), over the defaults; an empty path gives nil,
+// the defaults.
+func LoadAlertRules(path string) (*monitor.AlertRules, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := monitor.ParseAlertRules(data, monitor.DefaultAlertRules())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
+func (c Settings) alertRules() monitor.AlertRules {
+	if c.Alerts == nil {
+		return monitor.DefaultAlertRules()
+	}
+	return *c.Alerts
+}
+
+func (c Settings) maxUploadBytes() uint64 {
+	if c.MaxUploadBytes == 0 {
+		return defaultMaxUploadBytes
+	}
+	return c.MaxUploadBytes
+}
+
+// Deps are the shared infrastructure services are built from. A nil field
+// is an error for the services that need it.
+type Deps struct {
+	Logger   *slog.Logger
+	Catalog  *catalog.Catalog
+	Registry *registry.Watcher
+	Mesh     *mesh.Client
+	Bus      *events.Bus
+	Etcd     *clientv3.Client
+	Settings Settings
+	// InstanceID is the instance's registry id, for services that name
+	// themselves in shared state (transcoder workers).
+	InstanceID string
+	// MeterProvider records the instance's domain metrics next to its RPC
+	// metrics (served at its /metrics). Nil: a no-op provider.
+	MeterProvider metric.MeterProvider
+}
+
+// Build returns the named service. ctx bounds its start-up (opening stores,
+// connecting); it is not kept.
+func Build(ctx context.Context, name string, deps Deps) (Service, error) {
+	logger := deps.Logger
+	if logger == nil {
+		return nil, errors.New("app: nil logger")
+	}
+	cfg := deps.Settings
+	if deps.MeterProvider == nil {
+		deps.MeterProvider = noop.NewMeterProvider()
+	}
+	switch name {
+	case "gateway":
+		if deps.Mesh == nil || deps.Catalog == nil {
+			return nil, errors.New("gateway: needs the mesh client and the catalog")
+		}
+		return buildGateway(cfg, deps, logger)
+	case "monitor":
+		if deps.Registry == nil {
+			return nil, errors.New("monitor: needs the registry watcher")
+		}
+		opts := []monitor.Option{monitor.WithMetricsClient(&http.Client{Timeout: 10 * time.Second})}
+		if deps.Bus != nil {
+			opts = append(opts, monitor.WithBus(deps.Bus))
+		}
+		if deps.Etcd != nil {
+			opts = append(opts, monitor.WithNotifyLeader(deps.Etcd, deps.InstanceID))
+		}
+		return monitor.New(monitor.Config{
+			Services:      Names,
+			ProbeInterval: cfg.ProbeInterval,
+			Chains:        cfg.Chains,
+			ChainNames:    cfg.ChainNames,
+			// One durable per instance: monitors sharing one would split
+			// the log stream between their rings.
+			LogsDurable: "monitor-logs-" + deps.InstanceID,
+		}, deps.Registry, monitor.GRPCHealthProbe(h2cClient()), logger, opts...)
+	case "cache":
+		return buildCache(ctx, cfg, deps.MeterProvider, logger)
+	}
+
+	// The rest keep state and talk to the mesh and the bus.
+	if deps.Mesh == nil || deps.Bus == nil {
+		return nil, fmt.Errorf("%s: needs the mesh client and the event bus", name)
+	}
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("%s: needs a data directory", name)
+	}
+	switch name {
+	case "upload":
+		blobs, err := mediaStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		probe, err := mediaprobe.New(mediaprobe.Config{})
+		if err != nil {
+			return nil, err
+		}
+		return upload.New(upload.Config{
+			DevMode:        cfg.DevMode,
+			PublicBaseURL:  cfg.PublicBaseURL,
+			DataDir:        filepath.Join(cfg.DataDir, "upload"),
+			MaxUploadBytes: cfg.maxUploadBytes(),
+			MeterProvider:  deps.MeterProvider,
+		}, uploadVideos{metadataClient(deps.Mesh)}, deps.Bus, blobs, probe, logger)
+	case "transcoder":
+		blobs, err := mediaStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		tc := transcoder.Config{InstanceID: deps.InstanceID, Workers: cfg.TranscodeWorkers, MeterProvider: deps.MeterProvider}
+		tc.Transcode.WorkDir = filepath.Join(cfg.DataDir, "transcode-work")
+		return transcoder.New(tc, deps.Bus, blobs, logger)
+	case "metadata":
+		url := cfg.DatabaseURL
+		if url == "" {
+			url = "sqlite://" + filepath.Join(cfg.DataDir, "metadata.db")
+		}
+		return metadata.New(metadata.Config{DatabaseURL: url}, nil, deps.Bus, logger)
+	case "auth":
+		return buildAuth(ctx, cfg, deps, logger)
+	case "streaming":
+		blobs, err := mediaStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		verifier, err := tokenVerifier(deps.Mesh, logger)
+		if err != nil {
+			return nil, err
+		}
+		return streaming.New(streaming.Config{PublicBaseURL: cfg.PublicBaseURL, MeterProvider: deps.MeterProvider}, blobs,
+			metadataVideos{metadataClient(deps.Mesh)}, verifier, deps.Bus, logger)
+	case "worker":
+		return worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID}, deps.Bus, deps.Etcd, logger,
+			worker.WithMeterProvider(deps.MeterProvider), worker.WithBuiltins(workerBuiltins(deps.Mesh)))
+	}
+	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Names)
+}
+
+// buildGateway puts the edge (access classes, sessions verified against
+// auth's JWKS, CORS, limits) in front of the mesh transport.
+func buildGateway(cfg Settings, deps Deps, logger *slog.Logger) (Service, error) {
+	verifier, err := tokenVerifier(deps.Mesh, logger)
+	if err != nil {
+		return nil, err
+	}
+	e, err := edge.New(edge.Config{
+		PublicBaseURL:  cfg.PublicBaseURL,
+		DevMode:        cfg.DevMode,
+		OperatorToken:  cfg.OperatorToken,
+		AllowedOrigins: cfg.AllowedOrigins,
+	}, deps.Mesh.Transport(), deps.Catalog, verifier, logger)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, 0, len(cfg.Chains))
+	for id := range cfg.Chains {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var chains []gateway.Chain
+	for _, id := range ids {
+		c := gateway.Chain{ID: id, Name: cfg.ChainNames[id], DemoNFTContract: cfg.DemoNFTs[id]}
+		if c.Name == "" {
+			c.Name = fmt.Sprintf("chain %d", id)
+		}
+		if cfg.PublishChainRPC {
+			c.RPCURL = cfg.Chains[id]
+		}
+		chains = append(chains, c)
+	}
+	var opts []gateway.Option
+	if deps.Bus != nil {
+		// Sessions revoked by auth are refused at once, not when their
+		// tokens expire.
+		opts = append(opts, gateway.WithBackground(func(ctx context.Context) error {
+			return e.FollowRevocations(ctx, deps.Bus)
+		}))
+	}
+	return gateway.New(gateway.Config{
+		APIBaseURL: cfg.PublicBaseURL,
+		Chains:     chains,
+		Upload: gateway.UploadLimits{
+			MaxUploadBytes:      cfg.maxUploadBytes(),
+			MaxDuration:         maxUploadDuration,
+			AllowedContentTypes: []string{"video/mp4", "video/quicktime", "video/webm", "video/x-matroska"},
+			MaxTitleLength:      maxTitleLength,
+		},
+		Version: buildinfo.Read().Version,
+		DevMode: cfg.DevMode,
+		WebApp:  web.Handler(),
+	}, e, deps.Catalog, deps.Registry, logger, opts...)
+}
+
+// tokenVerifier checks session and playback tokens locally against auth's
+// JWKS, fetched through the mesh and cached.
+func tokenVerifier(m *mesh.Client, logger *slog.Logger) (*authtoken.Verifier, error) {
+	keys := authv1connect.NewAuthServiceClient(m.HTTPClient(), m.BaseURL("auth"), m.ClientOptions()...)
+	return authtoken.NewVerifier(keys, authtoken.VerifierConfig{Issuer: "streamgate-auth"}, logger.With("component", "jwks"))
+}
+
+// metadataVideos reads videos through the mesh; an unknown video keeps its
+// NotFound code.
+type metadataVideos struct {
+	client metadatav1connect.MetadataServiceClient
+}
+
+func (m metadataVideos) GetVideo(ctx context.Context, id string) (*metadatav1.Video, error) {
+	res, err := m.client.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: id}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.GetVideo(), nil
+}
+
+func mediaStore(cfg Settings) (blob.Store, error) {
+	return blob.NewLocal(filepath.Join(cfg.DataDir, "media"))
+}
+
+func metadataClient(m *mesh.Client) metadatav1connect.MetadataServiceClient {
+	return metadatav1connect.NewMetadataServiceClient(m.HTTPClient(), m.BaseURL("metadata"), m.ClientOptions()...)
+}
+
+// uploadVideos lets upload create the video record through the mesh.
+type uploadVideos struct {
+	client metadatav1connect.MetadataServiceClient
+}
+
+func (u uploadVideos) CreateVideo(ctx context.Context, req *metadatav1.CreateVideoRequest) (*metadatav1.Video, error) {
+	res, err := u.client.CreateVideo(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.GetVideo(), nil
+}
+
+func buildCache(ctx context.Context, cfg Settings, mp metric.MeterProvider, logger *slog.Logger) (Service, error) {
+	var backend cache.Backend
+	switch cfg.CacheBackend {
+	case "", "memory":
+		b, err := cachememory.New(cachememory.Config{MaxEntries: cache.DefaultMaxEntries})
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	case "redis":
+		b, err := cacheredis.New(ctx, cacheredis.Config{URL: cfg.RedisURL})
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	default:
+		return nil, fmt.Errorf("cache: unknown backend %q (want memory or redis)", cfg.CacheBackend)
+	}
+	return cache.New(cache.Config{}, backend, mp, logger)
+}
+
+// buildAuth wires auth to the chains (EIP-1271 wallets, policy evaluation),
+// to metadata (video policies), to the bus (ownership.changed) and to the
+// transfer watcher that revokes playback grants.
+func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) (Service, error) {
+	u, err := neturl.Parse(cfg.PublicBaseURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("auth: a public base URL is required for the SIWE domain and URI, got %q", cfg.PublicBaseURL)
+	}
+	chains, err := chain.New(chain.Config{Chains: cfg.Chains}, logger.With("component", "chain"))
+	if err != nil {
+		return nil, err
+	}
+	ev, err := access.NewEvaluator(access.Config{}, chains, nil, logger.With("component", "access"))
+	if err != nil {
+		chains.Close()
+		return nil, err
+	}
+	ids := make([]uint64, 0, len(cfg.Chains))
+	for id := range cfg.Chains {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	// The watcher follows the contracts policies name as the evaluator
+	// meets them, on every configured chain from start-up.
+	watcher, err := access.NewWatcher(access.WatcherConfig{ChainIDs: ids}, chains, ev, logger.With("component", "transfer-watcher"))
+	if err != nil {
+		chains.Close()
+		return nil, err
+	}
+	opts := []auth.Option{auth.WithMeterProvider(deps.MeterProvider)}
+	if deps.Bus != nil {
+		opts = append(opts, auth.WithPublisher(deps.Bus))
+	}
+	var dbURL string
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
+		dbURL = cfg.DatabaseURL
+	}
+	svc, err := auth.New(auth.Config{
+		Domain:          u.Host,
+		URI:             strings.TrimSuffix(cfg.PublicBaseURL, "/"),
+		AllowedChainIDs: ids,
+		DataDir:         filepath.Join(cfg.DataDir, "auth"),
+		DatabaseURL:     dbURL,
+		DevMode:         cfg.DevMode,
+	}, chains, accessChecker{ev}, auth.MetadataVideos(metadataClient(deps.Mesh)), logger, opts...)
+	if err != nil {
+		chains.Close()
+		return nil, err
+	}
+	watcher.OnTransfer(svc.OnTransfer)
+	return &authService{Service: svc, chains: chains, watcher: watcher}, nil
+}
+
+// authService runs the transfer watcher with auth and closes the chain
+// clients with the service.
+type authService struct {
+	*auth.Service
+	chains  *chain.Client
+	watcher *access.Watcher
+}
+
+// Run runs auth's loop (key rotation, sweeps) and the transfer watcher
+// until ctx is done; if either returns early the other is stopped too.
+func (a *authService) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- a.Service.Run(ctx) }()
+	go func() { errs <- a.watcher.Run(ctx) }()
+	first := <-errs
+	cancel()
+	second := <-errs
+	return errors.Join(first, second)
+}
+
+func (a *authService) Close() error {
+	err := a.Service.Close()
+	a.chains.Close()
+	return err
+}
+
+// accessChecker adapts the policy evaluator to auth's AccessChecker,
+// mapping its errors to auth's sentinels (keeping both in the chain).
+type accessChecker struct{ ev *access.Evaluator }
+
+func (a accessChecker) Check(ctx context.Context, policy *authv1.AccessPolicy, address common.Address, bypassCache bool) (*authv1.CheckAccessResponse, error) {
+	d, err := a.ev.Check(ctx, policy, address, bypassCache)
+	switch {
+	case err == nil:
+		return d.Proto(), nil
+	case errors.Is(err, access.ErrInvalidPolicy):
+		return nil, fmt.Errorf("%w: %w", auth.ErrInvalidPolicy, err)
+	case errors.Is(err, access.ErrMisconfigured):
+		return nil, fmt.Errorf("%w: %w", auth.ErrPolicyMisconfigured, err)
+	case errors.Is(err, access.ErrUnavailable):
+		return nil, fmt.Errorf("%w: %w", auth.ErrChainUnavailable, err)
+	}
+	return nil, err
+}
+
+// h2cClient speaks HTTP/2 without TLS, as every StreamGate listener does.
+func h2cClient() *http.Client {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: p}}
+}
+
+// workerBuiltins gives the worker's built-in kinds (cleanup, media
+// deletion, ownership re-verification) the mesh clients of the services
+// that own the data; they call those services' internal RPCs.
+func workerBuiltins(m *mesh.Client) worker.Builtins {
+	return worker.Builtins{
+		Upload:     uploadv1connect.NewUploadServiceClient(m.HTTPClient(), m.BaseURL("upload"), m.ClientOptions()...),
+		Metadata:   metadataClient(m),
+		Transcoder: transcoderv1connect.NewTranscoderServiceClient(m.HTTPClient(), m.BaseURL("transcoder"), m.ClientOptions()...),
+		Auth:       authv1connect.NewAuthServiceClient(m.HTTPClient(), m.BaseURL("auth"), m.ClientOptions()...),
+	}
+}

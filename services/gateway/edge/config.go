@@ -1,0 +1,106 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/streamgate/streamgate/internal/authtoken"
+)
+
+// DefaultMaxRequestBytes bounds an RPC request body when Config leaves
+// MaxRequestBytes at zero.
+const DefaultMaxRequestBytes = 8 << 20
+
+// Config configures the edge.
+type Config struct {
+	// DevMode passes identity.DevAddressHeader through to the services
+	// and lets it stand in for a session. Outside dev mode the header is
+	// stripped from every request.
+	DevMode bool
+	// OperatorToken is the operator credential, sent by the operator as
+	// "Authorization: Bearer <OperatorToken>". Empty: no caller is an
+	// operator, and operator RPCs are refused.
+	OperatorToken string
+	// AllowedOrigins are the browser origins ("https://video.example.com",
+	// "http://localhost:5173") CORS admits; "*" admits any origin. Empty:
+	// no cross-origin browser calls.
+	AllowedOrigins []string
+	// MaxRequestBytes bounds the body of one RPC request (Connect, gRPC,
+	// gRPC-Web); 0 means DefaultMaxRequestBytes. tus PATCH bodies are not
+	// bounded here: the upload service holds them to the upload's size.
+	MaxRequestBytes int64
+	// PerIP limits requests per client IP (the TCP peer; the edge does not
+	// trust X-Forwarded-For). Zero value: DefaultPerIP.
+	PerIP RateLimit
+	// PerIdentity limits requests per signed-in wallet, across IPs. Zero
+	// value: DefaultPerIdentity.
+	PerIdentity RateLimit
+	// PublicBaseURL is the gateway's public URL ("https://video.example.com"),
+	// named as the server in the OpenAPI document; empty: no server is
+	// named and clients resolve paths against the document's URL.
+	PublicBaseURL string
+	// Now is the clock of the rate limiters; time.Now when nil.
+	Now func() time.Time
+}
+
+// RateLimit is a token bucket: Rate requests per second on average, Burst
+// at once. A negative Rate disables the limit.
+type RateLimit struct {
+	Rate  float64
+	Burst int
+}
+
+var (
+	// DefaultPerIP admits a page load's burst of playlist and segment
+	// requests and a steady player.
+	DefaultPerIP = RateLimit{Rate: 50, Burst: 200}
+	// DefaultPerIdentity is per wallet, whatever the IP.
+	DefaultPerIdentity = RateLimit{Rate: 20, Burst: 100}
+)
+
+func (l RateLimit) orDefault(d RateLimit) RateLimit {
+	if l.Rate == 0 && l.Burst == 0 {
+		return d
+	}
+	if l.Rate > 0 && l.Burst < 1 {
+		l.Burst = 1
+	}
+	return l
+}
+
+func (c *Config) normalize() error {
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxRequestBytes < 0 {
+		return errors.New("gateway: negative MaxRequestBytes")
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("gateway: allowed origin %q is not scheme://host[:port]", o)
+		}
+	}
+	c.PerIP = c.PerIP.orDefault(DefaultPerIP)
+	c.PerIdentity = c.PerIdentity.orDefault(DefaultPerIdentity)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+func normalizeOrigin(o string) string { return strings.ToLower(strings.TrimSuffix(o, "/")) }
+
+// SessionVerifier checks a session token locally; *authtoken.Verifier
+// satisfies it. Errors wrap authtoken.ErrInvalidToken or
+// authtoken.ErrKeysUnavailable.
+type SessionVerifier interface {
+	VerifySession(ctx context.Context, token string) (*authtoken.SessionClaims, error)
+}
