@@ -275,24 +275,6 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-func httpStatus(code connect.Code) int {
-	switch code {
-	case connect.CodeInvalidArgument:
-		return http.StatusBadRequest
-	case connect.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case connect.CodePermissionDenied:
-		return http.StatusForbidden
-	case connect.CodeResourceExhausted:
-		return http.StatusTooManyRequests
-	case connect.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case connect.CodeUnimplemented:
-		return http.StatusNotImplemented
-	}
-	return http.StatusNotFound
-}
-
 // countingBody counts the request bytes and, with a limit, stops the body
 // past it; the proxy's error handler then answers ResourceExhausted.
 type countingBody struct {

@@ -219,7 +219,7 @@ func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err *connect.E
 		if strings.HasPrefix(r.URL.Path, rt.prefix) {
 			// A plain-HTTP route (tus, media): answer with the
 			// matching status.
-			http.Error(w, err.Message(), httpStatus(err.Code()))
+			http.Error(w, err.Message(), connectHTTPStatus(err.Code()))
 			return
 		}
 	}

@@ -241,7 +241,8 @@ func connectErrorJSON(body []byte, status int) ([]byte, int) {
 	return b, connectHTTPStatus(code)
 }
 
-// connectHTTPStatus is the Connect protocol's HTTP status for a code.
+// connectHTTPStatus is the Connect protocol's HTTP status for a code: the
+// one table the edge answers with, on REST, plain-HTTP and unknown routes.
 func connectHTTPStatus(code connect.Code) int {
 	switch code {
 	case connect.CodeCanceled:
