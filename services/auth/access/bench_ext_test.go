@@ -10,6 +10,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/streamgate/streamgate/services/auth/access"
+	"github.com/streamgate/streamgate/services/cache"
+	"github.com/streamgate/streamgate/services/cache/memory"
 )
 
 // fakeChain answers instantly: every contract implements everything and
@@ -41,43 +43,69 @@ func reportOpsPerSec(b *testing.B, start time.Time) {
 }
 
 // BenchmarkCheckAccessCached is CheckAccess served from the decision cache:
-// a one-rule ERC-721 policy, already cached, for one address.
+// a one-rule ERC-721 policy, already cached, for one address. "shared" is
+// production's path: the cache service over h2c on loopback (memory
+// backend), with auth's default 2s local copy ("shared+local") or none, so
+// that every check is a GetMany round trip ("shared"). "memory" is the
+// in-process MemoryCache, the floor for the cache's own cost.
 func BenchmarkCheckAccessCached(b *testing.B) {
-	ev, err := access.NewEvaluator(access.Config{PositiveTTL: time.Hour}, fakeChain{}, nil, discard())
-	if err != nil {
-		b.Fatal(err)
+	caches := []struct {
+		name  string
+		cache func(b *testing.B) access.Cache
+	}{
+		{"memory", func(*testing.B) access.Cache { return access.NewMemoryCache(nil, 0) }},
+		{"shared+local", func(b *testing.B) access.Cache {
+			return newShared(b, serveCache(b, benchBackend(b)), access.SharedConfig{})
+		}},
+		{"shared", func(b *testing.B) access.Cache {
+			return newShared(b, serveCache(b, benchBackend(b)), access.SharedConfig{LocalTTL: -1})
+		}},
 	}
 	policy := all(r721(common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"), "", ""))
 	holder := common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 	ctx := context.Background()
-	if d, err := ev.Check(ctx, policy, holder, false); err != nil || !d.Allowed {
-		b.Fatal(d, err)
-	}
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		start := time.Now()
-		for b.Loop() {
-			d, err := ev.Check(ctx, policy, holder, false)
-			if err != nil || !d.Rules[0].Cached {
-				b.Fatal(d, err)
-			}
+	for _, c := range caches {
+		ev, err := access.NewEvaluator(access.Config{PositiveTTL: time.Hour}, fakeChain{}, c.cache(b), discard())
+		if err != nil {
+			b.Fatal(err)
 		}
-		reportOpsPerSec(b, start)
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
+		if d, err := ev.Check(ctx, policy, holder, false); err != nil || !d.Allowed {
+			b.Fatal(d, err)
+		}
+		b.Run(c.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
 				d, err := ev.Check(ctx, policy, holder, false)
 				if err != nil || !d.Rules[0].Cached {
-					b.Error(d, err)
-					return
+					b.Fatal(d, err)
 				}
 			}
+			reportOpsPerSec(b, start)
 		})
-		reportOpsPerSec(b, start)
-	})
+		b.Run(c.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					d, err := ev.Check(ctx, policy, holder, false)
+					if err != nil || !d.Rules[0].Cached {
+						b.Error(d, err)
+						return
+					}
+				}
+			})
+			reportOpsPerSec(b, start)
+		})
+	}
+}
+
+func benchBackend(b *testing.B) cache.Backend {
+	m, err := memory.New(memory.Config{MaxEntries: 10_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
 }
 
 // BenchmarkMapLookupBaseline is the floor: a bare map lookup of the same key

@@ -35,7 +35,8 @@ type Observation struct {
 // freshness itself from CheckedAt (a satisfied rule stays fresh for the
 // positive TTL, an unsatisfied one for the shorter negative TTL); ttl in Put
 // is how long the store may keep the entry at most. Implementations must be
-// safe for concurrent use. Today: MemoryCache; later the cache service.
+// safe for concurrent use: SharedCache (the cache service, what auth runs)
+// or MemoryCache (one process).
 type Cache interface {
 	Get(ctx context.Context, k Key) (Observation, bool)
 	// Put stores o unless an invalidation at a block later than
@@ -70,7 +71,7 @@ type floor struct {
 	expires time.Time
 }
 
-// MemoryCache is the in-process Cache.
+// MemoryCache is the in-process Cache: tests, and SharedCache's local copy.
 type MemoryCache struct {
 	now        func() time.Time
 	floorTTL   time.Duration
