@@ -22,6 +22,7 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
+	"github.com/streamgate/streamgate/gen/go/streamgate/cache/v1/cachev1connect"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
@@ -34,6 +35,7 @@ import (
 	"github.com/streamgate/streamgate/internal/mediaprobe"
 	"github.com/streamgate/streamgate/internal/mesh"
 	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/internal/video"
 	"github.com/streamgate/streamgate/services/auth"
 	"github.com/streamgate/streamgate/services/auth/access"
 	"github.com/streamgate/streamgate/services/auth/chain"
@@ -287,7 +289,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			return nil, err
 		}
 		return streaming.New(streaming.Config{PublicBaseURL: cfg.PublicBaseURL, MeterProvider: deps.MeterProvider}, blobs,
-			metadataVideos{metadataClient(deps.Mesh)}, verifier, deps.Bus, logger)
+			video.FromMetadata(metadataClient(deps.Mesh)), verifier, deps.Bus, logger)
 	case "worker":
 		return worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID}, deps.Bus, deps.Etcd, logger,
 			worker.WithMeterProvider(deps.MeterProvider), worker.WithBuiltins(workerBuiltins(deps.Mesh)))
@@ -357,22 +359,12 @@ func tokenVerifier(m *mesh.Client, logger *slog.Logger) (*authtoken.Verifier, er
 	return authtoken.NewVerifier(keys, authtoken.VerifierConfig{Issuer: "streamgate-auth"}, logger.With("component", "jwks"))
 }
 
-// metadataVideos reads videos through the mesh; an unknown video keeps its
-// NotFound code.
-type metadataVideos struct {
-	client metadatav1connect.MetadataServiceClient
-}
-
-func (m metadataVideos) GetVideo(ctx context.Context, id string) (*metadatav1.Video, error) {
-	res, err := m.client.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: id}))
-	if err != nil {
-		return nil, err
-	}
-	return res.Msg.GetVideo(), nil
-}
-
 func mediaStore(cfg Settings) (blob.Store, error) {
 	return blob.NewLocal(filepath.Join(cfg.DataDir, "media"))
+}
+
+func cacheClient(m *mesh.Client) cachev1connect.CacheServiceClient {
+	return cachev1connect.NewCacheServiceClient(m.HTTPClient(), m.BaseURL("cache"), m.ClientOptions()...)
 }
 
 func metadataClient(m *mesh.Client) metadatav1connect.MetadataServiceClient {
@@ -425,7 +417,14 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	ev, err := access.NewEvaluator(access.Config{}, chains, nil, logger.With("component", "access"))
+	// Decisions are shared with the other auth instances through the cache
+	// service; a cache service that is down is a miss, not an outage.
+	shared, err := access.NewSharedCache(access.SharedConfig{}, cacheClient(deps.Mesh), logger.With("component", "access-cache"))
+	if err != nil {
+		chains.Close()
+		return nil, err
+	}
+	ev, err := access.NewEvaluator(access.Config{}, chains, shared, logger.With("component", "access"))
 	if err != nil {
 		chains.Close()
 		return nil, err
@@ -457,7 +456,7 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 		DataDir:         filepath.Join(cfg.DataDir, "auth"),
 		DatabaseURL:     dbURL,
 		DevMode:         cfg.DevMode,
-	}, chains, accessChecker{ev}, auth.MetadataVideos(metadataClient(deps.Mesh)), logger, opts...)
+	}, chains, accessChecker{ev}, video.FromMetadata(metadataClient(deps.Mesh)), logger, opts...)
 	if err != nil {
 		chains.Close()
 		return nil, err

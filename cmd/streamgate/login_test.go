@@ -24,6 +24,7 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/video"
 	"github.com/streamgate/streamgate/services/auth"
 )
 
@@ -42,7 +43,7 @@ func (noAccess) Check(context.Context, *authv1.AccessPolicy, common.Address, boo
 type noVideos struct{}
 
 func (noVideos) GetVideo(context.Context, string) (*metadatav1.Video, error) {
-	return nil, auth.ErrVideoNotFound
+	return nil, video.ErrNotFound
 }
 
 // startAuth serves an in-process auth service whose SIWE domain is its own

@@ -7,6 +7,8 @@ import (
 
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // accessLog writes one record per RPC, unary or streaming, when it ends.
@@ -55,7 +57,7 @@ func (a *accessLog) log(ctx context.Context, spec connect.Spec, peer connect.Pee
 	level, code := slog.LevelInfo, "ok"
 	if err != nil {
 		c := connect.CodeOf(err)
-		level, code = levelFor(c), c.String()
+		level, code = rpcerr.LevelFor(c), c.String()
 	}
 	if !a.logger.Enabled(ctx, level) {
 		return
@@ -76,18 +78,6 @@ func (a *accessLog) log(ctx context.Context, spec connect.Spec, peer connect.Pee
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
 	}
 	a.logger.LogAttrs(ctx, level, "rpc", attrs...)
-}
-
-// levelFor maps a failed call's code to a log level.
-func levelFor(code connect.Code) slog.Level {
-	switch code {
-	case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss:
-		return slog.LevelError
-	case connect.CodeUnavailable:
-		return slog.LevelWarn
-	default:
-		return slog.LevelInfo
-	}
 }
 
 // countingConn counts messages for the access log. Receive and Send may run

@@ -31,27 +31,6 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-func TestLevelFor(t *testing.T) {
-	for _, tc := range []struct {
-		code connect.Code
-		want slog.Level
-	}{
-		{connect.CodeInternal, slog.LevelError},
-		{connect.CodeUnknown, slog.LevelError},
-		{connect.CodeDataLoss, slog.LevelError},
-		{connect.CodeUnavailable, slog.LevelWarn},
-		{connect.CodeInvalidArgument, slog.LevelInfo},
-		{connect.CodeNotFound, slog.LevelInfo},
-		{connect.CodePermissionDenied, slog.LevelInfo},
-		{connect.CodeCanceled, slog.LevelInfo},
-		{connect.CodeDeadlineExceeded, slog.LevelInfo},
-	} {
-		if got := levelFor(tc.code); got != tc.want {
-			t.Errorf("levelFor(%v) = %v, want %v", tc.code, got, tc.want)
-		}
-	}
-}
-
 func TestTrackerWait(t *testing.T) {
 	tr := newTracker()
 	if err := tr.wait(t.Context()); err != nil {

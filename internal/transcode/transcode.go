@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 // Config configures a Transcoder. Zero fields take the defaults.
@@ -172,7 +173,8 @@ type PlannedRendition struct {
 type Job struct {
 	// ID names the job's work dir; [A-Za-z0-9_-], required.
 	ID string
-	// VideoID names the video directory in the blob store; required.
+	// VideoID names the video directory in the blob store; required, and
+	// must pass video.CheckID.
 	VideoID string
 	// SourceKey is the blob key of the source file; required.
 	SourceKey string
@@ -229,8 +231,12 @@ func (t *Transcoder) VideoPrefix(videoID string) string {
 }
 
 // Clean deletes everything published for a video, e.g. before a retried
-// job starts over.
+// job starts over. videoID must pass video.CheckID (an empty one would name
+// every video).
 func (t *Transcoder) Clean(ctx context.Context, videoID string) error {
+	if err := video.CheckID(videoID); err != nil {
+		return fmt.Errorf("transcode: %w", err)
+	}
 	infos, err := t.blobs.List(ctx, t.VideoPrefix(videoID))
 	if err != nil {
 		return fmt.Errorf("transcode: list published output: %w", err)
@@ -243,7 +249,9 @@ func (t *Transcoder) Clean(ctx context.Context, videoID string) error {
 	return nil
 }
 
-var safeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+// safeJobID is the shape of a job id ("job_" and a ULID where the
+// transcoder makes them): it names the work directory.
+var safeJobID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // Run runs job to the end. On failure or cancellation it kills FFmpeg (its
 // whole process group), removes the work dir and deletes what it published.
@@ -251,8 +259,11 @@ var safeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 // context error, a blob-store error) may be retried.
 func (t *Transcoder) Run(ctx context.Context, job Job) (_ *Result, err error) {
 	start := time.Now()
-	if !safeID.MatchString(job.ID) || !safeID.MatchString(job.VideoID) {
-		return nil, errors.New("transcode: job and video ids must be 1 to 128 characters of [A-Za-z0-9_-]")
+	if !safeJobID.MatchString(job.ID) {
+		return nil, errors.New("transcode: job id must be 1 to 128 characters of [A-Za-z0-9_-]")
+	}
+	if err := video.CheckID(job.VideoID); err != nil {
+		return nil, fmt.Errorf("transcode: %w", err)
 	}
 	if err := blob.ValidateKey(job.SourceKey); err != nil {
 		return nil, fmt.Errorf("transcode: source: %w", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/transcode"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 func needFFmpeg(t *testing.T) {
@@ -419,6 +420,14 @@ func TestRunBadSource(t *testing.T) {
 		} {
 			if _, err := f.tc.Run(t.Context(), job); err == nil {
 				t.Errorf("Run(%+v): no error", job)
+			}
+		}
+		for _, id := range []string{"", "v1", "vid_../x", "vid_a/b", "vid_a\x00", "VID_x"} {
+			if _, err := f.tc.Run(t.Context(), transcode.Job{ID: "job_1", VideoID: id, SourceKey: "uploads/a"}); !errors.Is(err, video.ErrInvalidID) {
+				t.Errorf("Run(video id %q) error = %v, want one wrapping video.ErrInvalidID", id, err)
+			}
+			if err := f.tc.Clean(t.Context(), id); !errors.Is(err, video.ErrInvalidID) {
+				t.Errorf("Clean(%q) error = %v, want one wrapping video.ErrInvalidID", id, err)
 			}
 		}
 	})

@@ -10,6 +10,7 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // handler adapts Service to the generated interface.
@@ -19,7 +20,7 @@ type handler struct {
 }
 
 func (h *handler) err(ctx context.Context, err error) error {
-	return toConnectError(ctx, h.svc.logger, err)
+	return rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 }
 
 func (h *handler) CreateChallenge(ctx context.Context, req *connect.Request[authv1.CreateChallengeRequest]) (*connect.Response[authv1.CreateChallengeResponse], error) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/video"
 	"github.com/streamgate/streamgate/services/auth/siwe"
 )
 
@@ -104,7 +106,7 @@ func (f *fakeVideos) GetVideo(_ context.Context, id string) (*metadatav1.Video, 
 	}
 	v, ok := f.videos[id]
 	if !ok {
-		return nil, ErrVideoNotFound
+		return nil, video.ErrNotFound
 	}
 	return v, nil
 }
@@ -169,6 +171,19 @@ func newWallet(t testing.TB) wallet {
 		t.Fatal(err)
 	}
 	return wallet{key: k, addr: crypto.PubkeyToAddress(k.PublicKey)}
+}
+
+// mixedCaseWallet returns a wallet whose EIP-55 address has upper- and
+// lower-case letters, so that lower-casing it or flipping one letter changes
+// it (a random address lacks one or the other about once in 30,000).
+func mixedCaseWallet(t testing.TB) wallet {
+	for {
+		w := newWallet(t)
+		h := w.addr.Hex()[2:]
+		if strings.ContainsAny(h, "abcdef") && strings.ContainsAny(h, "ABCDEF") {
+			return w
+		}
+	}
 }
 
 func (w wallet) sign(t testing.TB, msg string) string {

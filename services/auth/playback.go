@@ -11,9 +11,9 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
-	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 // PlaybackToken is a signed playback token.
@@ -22,17 +22,14 @@ type PlaybackToken struct {
 	Expires time.Time
 }
 
-// maxVideoIDBytes bounds ids (API convention: at most 64 characters).
-const maxVideoIDBytes = 64
-
 // IssuePlaybackToken checks the video's policy for the caller and signs a
 // token for that video and address. The caller needs a live session (a
 // dev identity without one is enough in dev mode only). Any failure to
 // decide refuses: the token is issued only on an explicit allow or a
 // public policy.
 func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string) (PlaybackToken, error) {
-	if videoID == "" || len(videoID) > maxVideoIDBytes {
-		return PlaybackToken{}, invalid("video_id must be 1 to %d characters", maxVideoIDBytes)
+	if err := video.CheckID(videoID); err != nil {
+		return PlaybackToken{}, invalid("video_id: %v", err)
 	}
 	c := identity.FromContext(ctx)
 	var sid, addr string
@@ -50,33 +47,31 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 		addr = c.Address // dev identity, dev mode only
 	}
 
-	video, err := s.video(ctx, videoID)
+	v, err := s.video(ctx, videoID)
 	if err != nil {
 		return PlaybackToken{}, err
 	}
-	switch video.GetStatus() {
+	switch v.GetStatus() {
 	case metadatav1.VideoStatus_VIDEO_STATUS_PROCESSING, metadatav1.VideoStatus_VIDEO_STATUS_READY:
 	default:
-		return PlaybackToken{}, newErr(kindFailedPrecondition, "video %s is not playable (status %s)", videoID, video.GetStatus())
+		return PlaybackToken{}, newErr(connect.CodeFailedPrecondition, "video %s is not playable (status %s)", videoID, v.GetStatus())
 	}
-	if p := video.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
+	if p := v.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
 		dec, err := s.access.Check(ctx, p, common.HexToAddress(addr), false)
 		switch {
 		case errors.Is(err, ErrInvalidPolicy), errors.Is(err, ErrPolicyMisconfigured):
-			e := newErr(kindFailedPrecondition, "the video's access policy cannot be evaluated")
-			e.cause = err
-			return PlaybackToken{}, e
+			return PlaybackToken{}, wrapErr(connect.CodeFailedPrecondition, err, "the video's access policy cannot be evaluated")
 		case err != nil:
 			return PlaybackToken{}, unavailable(err, "cannot check access now: the chain is unreachable; try again")
 		case !dec.GetAllowed():
-			return PlaybackToken{}, newErr(kindPermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
+			return PlaybackToken{}, newErr(connect.CodePermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
 		}
 	}
 	tok, err := s.signPlayback(videoID, addr, sid)
 	if err != nil {
 		return PlaybackToken{}, err
 	}
-	if p := video.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
+	if p := v.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
 		s.grants.record(s.cfg.Now(), videoID, common.HexToAddress(addr), p, tok.Expires)
 	}
 	return tok, nil
@@ -109,8 +104,8 @@ func (s *Service) signPlayback(videoID, addr, sid string) (PlaybackToken, error)
 
 func (s *Service) video(ctx context.Context, videoID string) (*metadatav1.Video, error) {
 	v, err := s.videos.GetVideo(ctx, videoID)
-	if errors.Is(err, ErrVideoNotFound) || (err == nil && v.GetStatus() == metadatav1.VideoStatus_VIDEO_STATUS_DELETED) {
-		return nil, newErr(kindNotFound, "video %s not found", videoID)
+	if errors.Is(err, video.ErrNotFound) || (err == nil && v.GetStatus() == metadatav1.VideoStatus_VIDEO_STATUS_DELETED) {
+		return nil, newErr(connect.CodeNotFound, "video %s not found", videoID)
 	}
 	if err != nil {
 		return nil, unavailable(err, "cannot read video %s from metadata; try again", videoID)
@@ -129,6 +124,9 @@ func (s *Service) CheckAccess(ctx context.Context, videoID string, policy *authv
 	case videoID != "" && policy != nil:
 		return nil, invalid("set exactly one of video_id and policy")
 	case videoID != "":
+		if err := video.CheckID(videoID); err != nil {
+			return nil, invalid("video_id: %v", err)
+		}
 		v, err := s.video(ctx, videoID)
 		if err != nil {
 			return nil, err
@@ -155,30 +153,9 @@ func (s *Service) CheckAccess(ctx context.Context, videoID string, policy *authv
 	case errors.Is(err, ErrInvalidPolicy):
 		return nil, invalid("%v", err)
 	case errors.Is(err, ErrPolicyMisconfigured):
-		return nil, newErr(kindFailedPrecondition, "%v", err)
+		return nil, newErr(connect.CodeFailedPrecondition, "%v", err)
 	case err != nil:
 		return nil, unavailable(err, "cannot check access now: the chain is unreachable and no cached decision exists")
 	}
 	return dec, nil
-}
-
-// MetadataVideos adapts a metadata client (a mesh client in the binary)
-// to Videos.
-func MetadataVideos(client metadatav1connect.MetadataServiceClient) Videos {
-	return metadataVideos{client}
-}
-
-type metadataVideos struct {
-	client metadatav1connect.MetadataServiceClient
-}
-
-func (m metadataVideos) GetVideo(ctx context.Context, videoID string) (*metadatav1.Video, error) {
-	res, err := m.client.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: videoID}))
-	if connect.CodeOf(err) == connect.CodeNotFound {
-		return nil, errors.Join(ErrVideoNotFound, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res.Msg.GetVideo(), nil
 }

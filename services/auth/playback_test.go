@@ -58,6 +58,8 @@ func TestIssuePlaybackToken(t *testing.T) {
 		{"deleted video", holderTok, "vid_deleted", connect.CodeNotFound},
 		{"not playable yet", holderTok, "vid_uploading", connect.CodeFailedPrecondition},
 		{"empty video id", holderTok, "", connect.CodeInvalidArgument},
+		{"path in video id", holderTok, "vid_../x", connect.CodeInvalidArgument},
+		{"not a video id", holderTok, "v1", connect.CodeInvalidArgument},
 		{"no session", "", "vid_public", connect.CodeUnauthenticated},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,6 +185,7 @@ func TestCheckAccess(t *testing.T) {
 		"unspecified mode":  {&authv1.CheckAccessRequest{Target: &authv1.CheckAccessRequest_Policy{Policy: &authv1.AccessPolicy{}}, Address: holder.addr.Hex()}, connect.CodeInvalidArgument},
 		"public with rules": {&authv1.CheckAccessRequest{Target: &authv1.CheckAccessRequest_Policy{Policy: &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC, Rules: nftPolicy.Rules}}, Address: holder.addr.Hex()}, connect.CodeInvalidArgument},
 		"unknown video":     {&authv1.CheckAccessRequest{Target: &authv1.CheckAccessRequest_VideoId{VideoId: "vid_x"}, Address: holder.addr.Hex()}, connect.CodeNotFound},
+		"bad video id":      {&authv1.CheckAccessRequest{Target: &authv1.CheckAccessRequest_VideoId{VideoId: "vid_a/b"}, Address: holder.addr.Hex()}, connect.CodeInvalidArgument},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := check(tt.req)

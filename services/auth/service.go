@@ -42,15 +42,13 @@ type AccessChecker interface {
 	Check(ctx context.Context, policy *authv1.AccessPolicy, address common.Address, bypassCache bool) (*authv1.CheckAccessResponse, error)
 }
 
-// Videos reads a video from metadata. An unknown id returns an error
-// wrapping ErrVideoNotFound. MetadataVideos adapts a metadata client.
+// Videos reads a video from metadata (video.FromMetadata in the binary). An
+// unknown id returns an error wrapping video.ErrNotFound.
 type Videos interface {
 	GetVideo(ctx context.Context, videoID string) (*metadatav1.Video, error)
 }
 
 var (
-	// ErrVideoNotFound is wrapped by Videos for an unknown video.
-	ErrVideoNotFound = errors.New("video not found")
 	// ErrInvalidPolicy is wrapped by AccessChecker for a policy it cannot
 	// evaluate.
 	ErrInvalidPolicy = errors.New("invalid access policy")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/golang-jwt/jwt/v5"
@@ -63,7 +64,7 @@ func (s *Service) CreateChallenge(ctx context.Context, address string, chainID u
 	expires := now.Add(s.cfg.NonceTTL)
 	if err := s.store.addNonce(ctx, nonce, addr, chainID, expires, now, s.cfg.MaxOpenChallenges); err != nil {
 		if errors.Is(err, errTooManyChallenges) {
-			return Challenge{}, newErr(kindResourceExhausted, "%d challenges are already open for %s; sign one or wait %s", s.cfg.MaxOpenChallenges, addr, s.cfg.NonceTTL)
+			return Challenge{}, newErr(connect.CodeResourceExhausted, "%d challenges are already open for %s; sign one or wait %s", s.cfg.MaxOpenChallenges, addr, s.cfg.NonceTTL)
 		}
 		return Challenge{}, err
 	}

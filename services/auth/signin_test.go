@@ -95,7 +95,8 @@ func TestSignIn(t *testing.T) {
 
 func TestSignInRejects(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxOpenChallenges = 100 })
-	w, other := newWallet(t), newWallet(t)
+	// The case attacks need an address whose checksum has both cases.
+	w, other := mixedCaseWallet(t), newWallet(t)
 	now := func() time.Time { return e.clock.Now() }
 
 	// signed builds a fresh challenge for w, lets mutate change it, and

@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/streamgate/streamgate/internal/sqlbind"
 )
 
 // pgSchema holds auth's tables, so that auth and metadata (in the default
@@ -99,23 +99,7 @@ func openPostgres(ctx context.Context, url string) (*store, error) {
 // pgDialect: $n placeholders, advisory locks, row locks.
 type pgDialect struct{}
 
-// rebind numbers the ? placeholders. The queries hold no ? in literals.
-func (pgDialect) rebind(query string) string {
-	var b strings.Builder
-	n := 0
-	for {
-		i := strings.IndexByte(query, '?')
-		if i < 0 {
-			b.WriteString(query)
-			return b.String()
-		}
-		n++
-		b.WriteString(query[:i])
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n))
-		query = query[i+1:]
-	}
-}
+func (pgDialect) rebind(query string) string { return sqlbind.Numbered(query) }
 
 // lock takes a transaction-scoped advisory lock: it is released at commit
 // or rollback, and by the server if the instance dies.

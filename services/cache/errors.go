@@ -1,13 +1,13 @@
 package cache
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
+
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // Contract limits on names.
@@ -18,7 +18,7 @@ const (
 	MaxGetManyKeys    = 100
 )
 
-// Domain errors. toConnectError maps them to codes; any other error comes
+// Domain errors. errorTable maps them to codes; any other error comes
 // from the backend and is answered with CodeUnavailable.
 var (
 	// ErrInvalid marks malformed input (InvalidArgument).
@@ -76,26 +76,13 @@ func validateContentType(ct string) error {
 	return nil
 }
 
-// toConnectError maps a domain error to a Connect error. Backend failures
-// are logged with their cause and answered with CodeUnavailable, which
-// callers treat as a miss.
-func toConnectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ce *connect.Error
-	switch {
-	case errors.As(err, &ce):
-		return err
-	case errors.Is(err, ErrInvalid):
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, ErrEntryTooLarge), errors.Is(err, ErrNamespaceFull), errors.Is(err, ErrResponseTooLarge):
-		return connect.NewError(connect.CodeResourceExhausted, err)
-	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
-	}
-	logger.ErrorContext(ctx, "cache backend failed", "procedure", procedure, "err", err)
-	return connect.NewError(connect.CodeUnavailable, errors.New("cache backend unavailable"))
+// errorTable maps the domain errors to Connect codes (see rpcerr.ToConnect).
+// Any other error came from the backend: it is logged and answered with
+// CodeUnavailable, which callers treat as a miss.
+var errorTable = rpcerr.Table{
+	{Err: ErrInvalid, Code: connect.CodeInvalidArgument},
+	{Err: ErrEntryTooLarge, Code: connect.CodeResourceExhausted},
+	{Err: ErrNamespaceFull, Code: connect.CodeResourceExhausted},
+	{Err: ErrResponseTooLarge, Code: connect.CodeResourceExhausted},
+	{Err: rpcerr.Otherwise, Code: connect.CodeUnavailable, Msg: "cache backend unavailable"},
 }

@@ -10,6 +10,7 @@ import (
 
 	cachev1 "github.com/streamgate/streamgate/gen/go/streamgate/cache/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/cache/v1/cachev1connect"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // handler adapts Service to the generated interface: proto in, domain
@@ -19,14 +20,14 @@ type handler struct {
 	svc *Service
 }
 
-func (h *handler) fail(ctx context.Context, procedure string, err error) error {
-	return toConnectError(ctx, h.svc.logger, procedure, err)
+func (h *handler) fail(ctx context.Context, err error) error {
+	return rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 }
 
 func (h *handler) Get(ctx context.Context, req *connect.Request[cachev1.GetRequest]) (*connect.Response[cachev1.GetResponse], error) {
 	e, ok, err := h.svc.Get(ctx, req.Msg.GetNamespace(), req.Msg.GetKey())
 	if err != nil {
-		return nil, h.fail(ctx, cachev1connect.CacheServiceGetProcedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	if !ok {
 		return connect.NewResponse(&cachev1.GetResponse{}), nil
@@ -52,7 +53,7 @@ func (h *handler) Set(ctx context.Context, req *connect.Request[cachev1.SetReque
 	}
 	exp, err := h.svc.Set(ctx, m.GetNamespace(), m.GetKey(), m.GetValue(), SetOptions{ContentType: m.GetContentType(), TTL: ttl})
 	if err != nil {
-		return nil, h.fail(ctx, cachev1connect.CacheServiceSetProcedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&cachev1.SetResponse{ExpireTime: timestamppb.New(exp)}), nil
 }
@@ -60,7 +61,7 @@ func (h *handler) Set(ctx context.Context, req *connect.Request[cachev1.SetReque
 func (h *handler) Delete(ctx context.Context, req *connect.Request[cachev1.DeleteRequest]) (*connect.Response[cachev1.DeleteResponse], error) {
 	found, err := h.svc.Delete(ctx, req.Msg.GetNamespace(), req.Msg.GetKey())
 	if err != nil {
-		return nil, h.fail(ctx, cachev1connect.CacheServiceDeleteProcedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&cachev1.DeleteResponse{Found: found}), nil
 }
@@ -68,7 +69,7 @@ func (h *handler) Delete(ctx context.Context, req *connect.Request[cachev1.Delet
 func (h *handler) GetMany(ctx context.Context, req *connect.Request[cachev1.GetManyRequest]) (*connect.Response[cachev1.GetManyResponse], error) {
 	hits, missing, err := h.svc.GetMany(ctx, req.Msg.GetNamespace(), req.Msg.GetKeys())
 	if err != nil {
-		return nil, h.fail(ctx, cachev1connect.CacheServiceGetManyProcedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	now := h.svc.now()
 	res := &cachev1.GetManyResponse{MissingKeys: missing, Entries: make([]*cachev1.Entry, 0, len(hits))}
@@ -87,7 +88,7 @@ func (h *handler) GetMany(ctx context.Context, req *connect.Request[cachev1.GetM
 func (h *handler) Invalidate(ctx context.Context, req *connect.Request[cachev1.InvalidateRequest]) (*connect.Response[cachev1.InvalidateResponse], error) {
 	n, err := h.svc.Invalidate(ctx, req.Msg.GetNamespace(), req.Msg.GetKeyPrefix(), req.Msg.GetAllKeys())
 	if err != nil {
-		return nil, h.fail(ctx, cachev1connect.CacheServiceInvalidateProcedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&cachev1.InvalidateResponse{RemovedCount: n}), nil
 }
@@ -95,7 +96,7 @@ func (h *handler) Invalidate(ctx context.Context, req *connect.Request[cachev1.I
 func (h *handler) GetStats(ctx context.Context, req *connect.Request[cachev1.GetStatsRequest]) (*connect.Response[cachev1.GetStatsResponse], error) {
 	st, err := h.svc.Stats(ctx, req.Msg.GetNamespace())
 	if err != nil {
-		return nil, h.fail(ctx, cachev1connect.CacheServiceGetStatsProcedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	res := &cachev1.GetStatsResponse{
 		Backend:       backendToProto(st.Backend),

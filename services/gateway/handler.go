@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	optionsv1 "github.com/streamgate/streamgate/gen/go/streamgate/options/v1"
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // handler adapts Service to the generated interface.
@@ -36,19 +36,9 @@ func (h *handler) ListRoutes(ctx context.Context, req *connect.Request[gatewayv1
 	operator := identity.FromContext(ctx).Operator
 	routes, next, err := h.svc.ListRoutes(req.Msg.GetService(), req.Msg.GetPageSize(), req.Msg.GetPageToken(), operator)
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&gatewayv1.ListRoutesResponse{Routes: routes, NextPageToken: next}), nil
-}
-
-// ErrInvalidArgument marks a request the caller must fix.
-var ErrInvalidArgument = errors.New("invalid argument")
-
-func toConnectError(err error) error {
-	if errors.Is(err, ErrInvalidArgument) {
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	}
-	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 }
 
 const (

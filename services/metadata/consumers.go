@@ -11,7 +11,6 @@ import (
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/internal/policy"
 	"github.com/streamgate/streamgate/services/metadata/store"
 )
 
@@ -42,6 +41,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 	add := func(sub *events.Subscription, err error) error {
+		if err != nil && ctx.Err() != nil {
+			// Stopped while subscribing: a shutdown, not a failure.
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("metadata: %w", err)
 		}
@@ -65,53 +68,35 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// dropIfMissing makes an event about a video metadata does not have a
+// permanent failure: upload creates the video before it accepts a byte, and
+// a deleted video keeps its row, so no later delivery can find it.
+func dropIfMissing(err error, id string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return events.Permanent(fmt.Errorf("video %s does not exist", id))
+	}
+	return err
+}
+
 // onUploadCompleted moves the video to PROCESSING with what the probe found.
-// The video normally exists (upload called CreateVideo); if it does not, it
-// is created from the event's fields.
 func (s *Service) onUploadCompleted(ctx context.Context, ev *eventsv1.UploadCompleted) error {
 	if err := checkVideoID(ev.GetVideoId()); err != nil {
 		return events.Permanent(err)
 	}
-	p := store.Processing{
+	if err := checkOpaqueID("upload_id", ev.GetUploadId(), false); err != nil {
+		return events.Permanent(err)
+	}
+	v, changed, err := s.store.MarkProcessing(ctx, store.Processing{
 		VideoID:   ev.GetVideoId(),
 		UploadID:  ev.GetUploadId(),
 		Duration:  ev.GetMediaInfo().GetDuration().AsDuration(),
 		MediaInfo: ev.GetMediaInfo(),
-	}
-	create, createErr := s.videoFromUpload(ev, p)
-	v, changed, err := s.store.MarkProcessing(ctx, p, create)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		// Only when create is nil: the event cannot make a valid video.
-		return events.Permanent(fmt.Errorf("video %s does not exist and the event cannot create it: %w", ev.GetVideoId(), createErr))
-	case err != nil:
-		return err
+	})
+	if err != nil {
+		return dropIfMissing(err, ev.GetVideoId())
 	}
 	s.logger.InfoContext(ctx, "upload completed", "video_id", v.ID, "status", v.Status.String(), "changed", changed)
 	return nil
-}
-
-// videoFromUpload builds the video to create when upload.completed names
-// one metadata never recorded, or returns nil and why it cannot.
-func (s *Service) videoFromUpload(ev *eventsv1.UploadCompleted, p store.Processing) (*store.Video, error) {
-	creator, err := normalizeAddress("creator_address", ev.GetCreatorAddress())
-	if err != nil {
-		return nil, err
-	}
-	v, err := s.newVideo(creator, ev.GetTitle(), ev.GetDescription(), ev.GetTags(), ev.GetAccessPolicy())
-	if err != nil {
-		return nil, err
-	}
-	if err := checkOpaqueID("upload_id", p.UploadID, false); err != nil {
-		return nil, err
-	}
-	v.ID = p.VideoID
-	v.Status = store.StatusProcessing
-	v.UploadID = p.UploadID
-	v.Duration = p.Duration
-	v.MediaInfo = p.MediaInfo
-	v.Gated = policy.Gated(v.Policy)
-	return v, nil
 }
 
 func (s *Service) onUploadFailed(ctx context.Context, ev *eventsv1.UploadFailed) error {
@@ -134,9 +119,7 @@ func (s *Service) onTranscodeCompleted(ctx context.Context, ev *eventsv1.Transco
 		DASHPath:   ev.GetDashManifestPath(),
 	})
 	if err != nil {
-		// Not found: upload.completed (which may create the video) can be
-		// behind on its own consumer, so this one is retried with backoff.
-		return err
+		return dropIfMissing(err, ev.GetVideoId())
 	}
 	s.logger.InfoContext(ctx, "transcode completed", "video_id", v.ID, "status", v.Status.String(), "changed", changed)
 	if v.Status != store.StatusReady {
@@ -170,7 +153,7 @@ func (s *Service) fail(ctx context.Context, id, reason string) error {
 	}
 	v, changed, err := s.store.MarkFailed(ctx, id, cleanReason(reason))
 	if err != nil {
-		return err
+		return dropIfMissing(err, id)
 	}
 	s.logger.InfoContext(ctx, "video failed", "video_id", v.ID, "status", v.Status.String(), "changed", changed, "reason", v.StatusReason)
 	if v.Status != store.StatusFailed {

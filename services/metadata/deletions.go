@@ -23,13 +23,13 @@ func (h *handler) ListPendingMediaDeletions(ctx context.Context, req *connect.Re
 	size := int(req.Msg.GetPageSize())
 	switch {
 	case size < 0 || size > maxDeletionPage:
-		return nil, h.fail(ctx, req.Spec().Procedure, fmt.Errorf("%w: page_size must be 0 to %d", ErrInvalidArgument, maxDeletionPage))
+		return nil, h.fail(ctx, fmt.Errorf("%w: page_size must be 0 to %d", ErrInvalidArgument, maxDeletionPage))
 	case size == 0:
 		size = defaultDeletionPage
 	}
 	ds, err := h.svc.store.PendingMediaDeletions(ctx, size)
 	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	res := &metadatav1.ListPendingMediaDeletionsResponse{}
 	for _, d := range ds {
@@ -41,10 +41,10 @@ func (h *handler) ListPendingMediaDeletions(ctx context.Context, req *connect.Re
 func (h *handler) CompleteMediaDeletion(ctx context.Context, req *connect.Request[metadatav1.CompleteMediaDeletionRequest]) (*connect.Response[metadatav1.CompleteMediaDeletionResponse], error) {
 	id := req.Msg.GetVideoId()
 	if id == "" || len(id) > 128 {
-		return nil, h.fail(ctx, req.Spec().Procedure, fmt.Errorf("%w: video_id is required (at most 128 characters)", ErrInvalidArgument))
+		return nil, h.fail(ctx, fmt.Errorf("%w: video_id is required (at most 128 characters)", ErrInvalidArgument))
 	}
 	if err := h.svc.store.CompleteMediaDeletion(ctx, id, h.svc.now()); err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&metadatav1.CompleteMediaDeletionResponse{}), nil
 }

@@ -4,17 +4,20 @@
 //
 // # Storage
 //
-// The Store interface is implemented by store/sqlitestore (modernc.org/sqlite,
-// WAL, FTS5) and store/pgstore (pgx, tsvector with a GIN index); both pass
-// store/storetest. Each embeds versioned migrations applied in one
-// transaction at open and recorded in schema_migrations. OpenStore picks the
-// engine from the database URL.
+// The Store interface is implemented once, by store/sqlstore: its queries
+// and the video state machine (every transition a conditional write whose
+// affected rows decide) are written once, and a small dialect says what
+// differs between SQLite (modernc.org/sqlite, WAL, FTS5) and PostgreSQL
+// (pgx, tsvector with a GIN index). store/storetest runs on both engines.
+// Each engine has versioned migrations applied in one transaction at open
+// and recorded in schema_migrations. OpenStore picks the engine from the
+// database URL.
 //
 // # Lifecycle
 //
 // CreateVideo (called by upload) records a video as UPLOADING, idempotently
 // on (creator, request_id). Events then move it: upload.completed to
-// PROCESSING (creating the video from the event if CreateVideo never ran),
+// PROCESSING (an event for a video metadata never had is dropped),
 // transcode.completed to READY with its ladder, transcode.failed and
 // upload.failed to FAILED with the reason. After READY and FAILED the
 // service publishes video.ready / video.failed with the stable event ids

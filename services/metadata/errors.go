@@ -1,12 +1,11 @@
 package metadata
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 
 	"connectrpc.com/connect"
 
+	"github.com/streamgate/streamgate/internal/rpcerr"
 	"github.com/streamgate/streamgate/services/metadata/store"
 )
 
@@ -22,40 +21,16 @@ var (
 	ErrFailedPrecond    = errors.New("failed precondition")
 )
 
-// toConnectError maps a domain error to its Connect code. User errors keep
-// their message; internal causes are logged and not sent.
-func toConnectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ce := new(connect.Error); errors.As(err, &ce) {
-		return err
-	}
-	code := connect.CodeInternal
-	switch {
-	case errors.Is(err, ErrInvalidArgument):
-		code = connect.CodeInvalidArgument
-	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
-		code = connect.CodeNotFound
-	case errors.Is(err, ErrUnauthenticated):
-		code = connect.CodeUnauthenticated
-	case errors.Is(err, ErrPermissionDenied):
-		code = connect.CodePermissionDenied
-	case errors.Is(err, ErrAborted), errors.Is(err, store.ErrConflict):
-		code = connect.CodeAborted
-	case errors.Is(err, ErrFailedPrecond):
-		code = connect.CodeFailedPrecondition
-	case errors.Is(err, context.Canceled):
-		code = connect.CodeCanceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = connect.CodeDeadlineExceeded
-	}
-	if code == connect.CodeInternal {
-		logger.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)
-		return connect.NewError(code, errors.New("internal error"))
-	}
-	if code == connect.CodeAborted {
-		return connect.NewError(code, ErrAborted)
-	}
-	return connect.NewError(code, err)
+// errorTable maps the domain errors to Connect codes (see rpcerr.ToConnect).
+// A store conflict is sent as ErrAborted's text: the store's wording is
+// not the caller's.
+var errorTable = rpcerr.Table{
+	{Err: ErrInvalidArgument, Code: connect.CodeInvalidArgument},
+	{Err: ErrNotFound, Code: connect.CodeNotFound},
+	{Err: store.ErrNotFound, Code: connect.CodeNotFound},
+	{Err: ErrUnauthenticated, Code: connect.CodeUnauthenticated},
+	{Err: ErrPermissionDenied, Code: connect.CodePermissionDenied},
+	{Err: ErrAborted, Code: connect.CodeAborted, Msg: ErrAborted.Error()},
+	{Err: store.ErrConflict, Code: connect.CodeAborted, Msg: ErrAborted.Error()},
+	{Err: ErrFailedPrecond, Code: connect.CodeFailedPrecondition},
 }

@@ -11,6 +11,7 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 	"github.com/streamgate/streamgate/services/metadata/store"
 )
 
@@ -21,8 +22,8 @@ type handler struct {
 	svc *Service
 }
 
-func (h *handler) fail(ctx context.Context, procedure string, err error) error {
-	return toConnectError(ctx, h.svc.logger, procedure, err)
+func (h *handler) fail(ctx context.Context, err error) error {
+	return rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 }
 
 func (h *handler) CreateVideo(ctx context.Context, req *connect.Request[metadatav1.CreateVideoRequest]) (*connect.Response[metadatav1.CreateVideoResponse], error) {
@@ -32,7 +33,7 @@ func (h *handler) CreateVideo(ctx context.Context, req *connect.Request[metadata
 		Tags: m.GetTags(), Policy: m.GetAccessPolicy(), UploadID: m.GetUploadId(),
 	})
 	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&metadatav1.CreateVideoResponse{Video: VideoToProto(v)}), nil
 }
@@ -40,7 +41,7 @@ func (h *handler) CreateVideo(ctx context.Context, req *connect.Request[metadata
 func (h *handler) GetVideo(ctx context.Context, req *connect.Request[metadatav1.GetVideoRequest]) (*connect.Response[metadatav1.GetVideoResponse], error) {
 	v, err := h.svc.GetVideo(ctx, req.Msg.GetVideoId())
 	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&metadatav1.GetVideoResponse{Video: viewFor(ctx, v)}), nil
 }
@@ -51,7 +52,7 @@ func (h *handler) UpdateVideo(ctx context.Context, req *connect.Request[metadata
 		Title: pv.GetTitle(), Description: pv.GetDescription(), Tags: pv.GetTags(), Policy: pv.GetAccessPolicy(),
 	})
 	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&metadatav1.UpdateVideoResponse{Video: VideoToProto(v)}), nil
 }
@@ -59,7 +60,7 @@ func (h *handler) UpdateVideo(ctx context.Context, req *connect.Request[metadata
 func (h *handler) DeleteVideo(ctx context.Context, req *connect.Request[metadatav1.DeleteVideoRequest]) (*connect.Response[metadatav1.DeleteVideoResponse], error) {
 	v, err := h.svc.DeleteVideo(ctx, req.Msg.GetVideoId(), req.Msg.GetEtag())
 	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&metadatav1.DeleteVideoResponse{Video: VideoToProto(v)}), nil
 }
@@ -77,11 +78,11 @@ func (h *handler) ListVideos(ctx context.Context, req *connect.Request[metadatav
 	case metadatav1.GatedFilter_GATED_FILTER_GATED:
 		p.Gated = new(true)
 	default:
-		return nil, h.fail(ctx, req.Spec().Procedure, invalidf("unknown gated filter %d", m.GetGated()))
+		return nil, h.fail(ctx, invalidf("unknown gated filter %d", m.GetGated()))
 	}
 	vs, next, err := h.svc.ListVideos(ctx, p)
 	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	res := &metadatav1.ListVideosResponse{NextPageToken: next}
 	for _, v := range vs {
@@ -93,7 +94,7 @@ func (h *handler) ListVideos(ctx context.Context, req *connect.Request[metadatav
 func (h *handler) SearchVideos(ctx context.Context, req *connect.Request[metadatav1.SearchVideosRequest]) (*connect.Response[metadatav1.SearchVideosResponse], error) {
 	vs, next, err := h.svc.SearchVideos(ctx, req.Msg.GetQuery(), int(req.Msg.GetPageSize()), req.Msg.GetPageToken())
 	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, h.fail(ctx, err)
 	}
 	res := &metadatav1.SearchVideosResponse{NextPageToken: next}
 	for _, v := range vs {

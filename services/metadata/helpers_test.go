@@ -21,7 +21,7 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
-	"github.com/streamgate/streamgate/services/metadata/store/sqlitestore"
+	"github.com/streamgate/streamgate/services/metadata/store/sqlstore"
 )
 
 const (
@@ -102,7 +102,7 @@ func newEnv(t *testing.T) *env {
 	if err := bus.EnsureStreams(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "meta.db"), logger)
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "meta.db"), logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/streamgate/streamgate/services/metadata/store/sqlitestore"
+	"github.com/streamgate/streamgate/services/metadata/store/sqlstore"
 )
 
 func TestOpenStore(t *testing.T) {
@@ -15,7 +15,7 @@ func TestOpenStore(t *testing.T) {
 		if err != nil {
 			t.Fatalf("OpenStore(%q): %v", url, err)
 		}
-		if _, ok := st.(*sqlitestore.Store); !ok {
+		if s, ok := st.(*sqlstore.Store); !ok || s.Engine() != "sqlite" {
 			t.Errorf("OpenStore(%q) = %T, want SQLite", url, st)
 		}
 		st.Close()

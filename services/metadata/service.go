@@ -14,8 +14,7 @@ import (
 
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/services/metadata/store/pgstore"
-	"github.com/streamgate/streamgate/services/metadata/store/sqlitestore"
+	"github.com/streamgate/streamgate/services/metadata/store/sqlstore"
 )
 
 // Config configures the metadata service.
@@ -78,13 +77,13 @@ func OpenStore(ctx context.Context, url string, logger *slog.Logger) (Store, err
 	case url == "":
 		return nil, errors.New("metadata: empty database URL")
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return pgstore.Open(ctx, url, logger)
+		return sqlstore.OpenPostgres(ctx, url, logger)
 	case strings.HasPrefix(url, "sqlite://"):
-		return sqlitestore.Open(ctx, strings.TrimPrefix(url, "sqlite://"), logger)
+		return sqlstore.OpenSQLite(ctx, strings.TrimPrefix(url, "sqlite://"), logger)
 	case strings.Contains(url, "://"):
 		return nil, fmt.Errorf("metadata: database URL %q: want postgres:// or sqlite://", url)
 	default:
-		return sqlitestore.Open(ctx, url, logger)
+		return sqlstore.OpenSQLite(ctx, url, logger)
 	}
 }
 

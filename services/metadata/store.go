@@ -7,8 +7,9 @@ import (
 	"github.com/streamgate/streamgate/services/metadata/store"
 )
 
-// Store is the relational storage the service needs. sqlitestore and
-// pgstore implement it; storetest is the suite both pass. Errors wrap
+// Store is the relational storage the service needs. store/sqlstore
+// implements it on SQLite and PostgreSQL; store/storetest is the suite it
+// passes on both. Errors wrap
 // store.ErrNotFound, store.ErrConflict or store.ErrExists where those apply.
 type Store interface {
 	// CreateVideo inserts v. When v.RequestID is set and (v.Creator,
@@ -27,9 +28,8 @@ type Store interface {
 	DeleteVideo(ctx context.Context, id string, version int64, reason string) (v *store.Video, changed bool, err error)
 	// MarkProcessing moves an UPLOADING video to PROCESSING with the
 	// upload's facts. A video in any other state is left alone (changed
-	// false). When the video does not exist, create (if not nil) is
-	// inserted, already PROCESSING; otherwise ErrNotFound.
-	MarkProcessing(ctx context.Context, p store.Processing, create *store.Video) (v *store.Video, changed bool, err error)
+	// false); a missing one is ErrNotFound.
+	MarkProcessing(ctx context.Context, p store.Processing) (v *store.Video, changed bool, err error)
 	// MarkReady moves an UPLOADING or PROCESSING video to READY with its
 	// ladder. Any other state is left alone (changed false).
 	MarkReady(ctx context.Context, r store.Ready) (v *store.Video, changed bool, err error)

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 // Limits from the contract.
@@ -100,17 +101,10 @@ func checkTag(t string) error {
 	return nil
 }
 
-// checkVideoID accepts "vid_" followed by letters, digits, '_' or '-', at
-// most 64 characters in all.
+// checkVideoID checks id against video.CheckID as an invalid argument.
 func checkVideoID(id string) error {
-	if !strings.HasPrefix(id, "vid_") || len(id) <= len("vid_") || len(id) > maxID {
-		return invalidf("video id %q must be \"vid_\" followed by at most %d characters", clip(id), maxID-4)
-	}
-	for i := 4; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return invalidf("video id %q holds an invalid character", clip(id))
-		}
+	if err := video.CheckID(id); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	return nil
 }

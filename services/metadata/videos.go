@@ -6,11 +6,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/oklog/ulid/v2"
-
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/policy"
+	"github.com/streamgate/streamgate/internal/video"
 	"github.com/streamgate/streamgate/services/metadata/store"
 )
 
@@ -54,8 +53,6 @@ type ListParams struct {
 	Tag       string
 	Gated     *bool
 }
-
-func newVideoID() string { return "vid_" + ulid.Make().String() }
 
 // Etag renders a version for clients.
 func etag(version int64) string { return "v" + strconv.FormatInt(version, 36) }
@@ -119,7 +116,7 @@ func (s *Service) newVideo(creator, title, description string, tags []string, po
 	}
 	now := s.now()
 	return &store.Video{
-		ID: newVideoID(), Creator: creator, Title: title, Description: description, Tags: tags,
+		ID: video.NewID(), Creator: creator, Title: title, Description: description, Tags: tags,
 		Policy: pol, Gated: policy.Gated(pol), CreateTime: now, UpdateTime: now,
 	}, nil
 }

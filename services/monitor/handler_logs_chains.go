@@ -11,24 +11,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
-
-// ErrNotFound marks an unknown resource (an unconfigured chain).
-var ErrNotFound = errors.New("not found")
-
-// toConnectError maps domain errors to Connect codes; anything else is
-// logged and answered as Internal without its text.
-func (h *handler) toConnectError(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(err, ErrInvalidArgument):
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, err)
-	default:
-		h.svc.logger.ErrorContext(ctx, "monitor: internal error", "error", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
-}
 
 func (h *handler) GetLogs(ctx context.Context, req *connect.Request[monitorv1.GetLogsRequest]) (*connect.Response[monitorv1.GetLogsResponse], error) {
 	m := req.Msg
@@ -42,13 +26,13 @@ func (h *handler) GetLogs(ctx context.Context, req *connect.Request[monitorv1.Ge
 	}
 	if m.SinceTime != nil {
 		if err := m.GetSinceTime().CheckValid(); err != nil {
-			return nil, h.toConnectError(ctx, errors.Join(ErrInvalidArgument, errors.New("since_time is not a valid timestamp")))
+			return nil, rpcerr.ToConnect(ctx, h.svc.logger, errors.Join(ErrInvalidArgument, errors.New("since_time is not a valid timestamp")), errorTable)
 		}
 		q.Since = m.GetSinceTime().AsTime()
 	}
 	page, err := h.svc.logs.Query(q)
 	if err != nil {
-		return nil, h.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	res := &monitorv1.GetLogsResponse{Records: page.Records, NextPageToken: page.NextPageToken}
 	if !page.RingStart.IsZero() {
@@ -60,7 +44,7 @@ func (h *handler) GetLogs(ctx context.Context, req *connect.Request[monitorv1.Ge
 func (h *handler) GetChainStatus(ctx context.Context, req *connect.Request[monitorv1.GetChainStatusRequest]) (*connect.Response[monitorv1.GetChainStatusResponse], error) {
 	states, ok := h.svc.ChainStatus(req.Msg.GetChainId())
 	if !ok {
-		return nil, h.toConnectError(ctx, errors.Join(ErrNotFound, errors.New("chain is not configured")))
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, errors.Join(ErrNotFound, errors.New("chain is not configured")), errorTable)
 	}
 	res := &monitorv1.GetChainStatusResponse{}
 	for _, s := range states {
@@ -121,7 +105,7 @@ func (h *handler) GetMetrics(ctx context.Context, req *connect.Request[monitorv1
 	window := defaultMetricsWindow
 	if w := req.Msg.GetWindow(); w != nil {
 		if err := w.CheckValid(); err != nil || w.AsDuration() <= 0 || w.AsDuration() > maxMetricsWindow {
-			return nil, h.toConnectError(ctx, errors.Join(ErrInvalidArgument, errors.New("window must be positive and at most 1h")))
+			return nil, rpcerr.ToConnect(ctx, h.svc.logger, errors.Join(ErrInvalidArgument, errors.New("window must be positive and at most 1h")), errorTable)
 		}
 		window = w.AsDuration()
 	}
@@ -161,7 +145,7 @@ func (h *handler) ListAlerts(ctx context.Context, req *connect.Request[monitorv1
 	size := int(m.GetPageSize())
 	switch {
 	case size < 0:
-		return nil, h.toConnectError(ctx, errors.Join(ErrInvalidArgument, errors.New("page_size must not be negative")))
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, errors.Join(ErrInvalidArgument, errors.New("page_size must not be negative")), errorTable)
 	case size == 0:
 		size = defaultAlertPageSize
 	case size > maxAlertPageSize:
@@ -171,7 +155,7 @@ func (h *handler) ListAlerts(ctx context.Context, req *connect.Request[monitorv1
 	if t := m.GetPageToken(); t != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(t, "o"))
 		if err != nil || !strings.HasPrefix(t, "o") || n <= 0 {
-			return nil, h.toConnectError(ctx, errors.Join(ErrInvalidArgument, errors.New("malformed page_token")))
+			return nil, rpcerr.ToConnect(ctx, h.svc.logger, errors.Join(ErrInvalidArgument, errors.New("malformed page_token")), errorTable)
 		}
 		offset = n
 	}
@@ -184,7 +168,7 @@ func (h *handler) ListAlerts(ctx context.Context, req *connect.Request[monitorv1
 	case monitorv1.AlertState_ALERT_STATE_RESOLVED:
 		want = func(a Alert) bool { return !a.Firing() }
 	default:
-		return nil, h.toConnectError(ctx, errors.Join(ErrInvalidArgument, errors.New("unknown state")))
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, errors.Join(ErrInvalidArgument, errors.New("unknown state")), errorTable)
 	}
 	all, firing := h.svc.alerts.list()
 	var matched []Alert

@@ -11,9 +11,10 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/policy"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
-// Domain errors; toConnectError and the HTTP path map them.
+// Domain errors; errorTable (RPCs) and httpError (the play path) map them.
 var (
 	errInvalid         = errors.New("invalid argument")
 	errNotFound        = errors.New("not found")
@@ -26,10 +27,7 @@ var (
 	errKeysUnavailable = errors.New("signing keys unavailable")
 )
 
-var (
-	videoIDRe   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-	renditionRe = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
-)
+var renditionRe = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 
 // grant is the outcome of an access check.
 type grant struct {
@@ -57,8 +55,8 @@ func (g *grant) expiry() time.Time {
 // that are neither encoding nor ready are not found on the HTTP path
 // (servable=false lets RPCs tell them apart).
 func (s *Service) authorize(ctx context.Context, id, token string) (*grant, error) {
-	if !videoIDRe.MatchString(id) {
-		return nil, errInvalid
+	if err := video.CheckID(id); err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalid, err)
 	}
 	v, err := s.video(ctx, id)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +28,7 @@ import (
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/transcode"
+	"github.com/streamgate/streamgate/internal/video"
 	"github.com/streamgate/streamgate/services/streaming"
 )
 
@@ -159,7 +159,7 @@ func (f *fakeVideos) GetVideo(_ context.Context, id string) (*metadatav1.Video, 
 	}
 	v, ok := f.videos[id]
 	if !ok {
-		return nil, connect.NewError(connect.CodeNotFound, errors.New("no such video"))
+		return nil, fmt.Errorf("%w: %s", video.ErrNotFound, id)
 	}
 	return v, nil
 }

@@ -3,6 +3,8 @@ package streaming
 import (
 	"regexp"
 	"strings"
+
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 // assetKind is what a path inside a video directory names.
@@ -82,7 +84,7 @@ func parsePlayPath(escaped string) (id, rel string, kind assetKind, ok bool) {
 		return "", "", 0, false
 	}
 	id, rel, found = strings.Cut(rest, "/")
-	if !found || !videoIDRe.MatchString(id) {
+	if !found || video.CheckID(id) != nil {
 		return "", "", 0, false
 	}
 	kind, ok = parseAsset(rel)

@@ -13,41 +13,13 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	streamingv1 "github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1/streamingv1connect"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // handler adapts Service to the generated interface.
 type handler struct {
 	streamingv1connect.UnimplementedStreamingServiceHandler
 	svc *Service
-}
-
-// toConnectError maps domain errors to Connect codes; internal causes are
-// logged where they happen, not sent.
-func toConnectError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errInvalid):
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, errNotFound):
-		return connect.NewError(connect.CodeNotFound, errNotFound)
-	case errors.Is(err, errNoToken):
-		return connect.NewError(connect.CodeUnauthenticated, errNoToken)
-	case errors.Is(err, errDenied):
-		return connect.NewError(connect.CodePermissionDenied, errors.New("playback token refused: expired, tampered, for another video or revoked; ask for a new one"))
-	case errors.Is(err, errExpired):
-		return connect.NewError(connect.CodePermissionDenied, errors.New("playback token expired or no longer valid: resume with a fresh token"))
-	case errors.Is(err, errNotPlayable):
-		return connect.NewError(connect.CodeFailedPrecondition, errNotPlayable)
-	case errors.Is(err, errVideoFailed):
-		return connect.NewError(connect.CodeFailedPrecondition, errVideoFailed)
-	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
-	default:
-		return connect.NewError(connect.CodeUnavailable, errors.New("temporarily unavailable, retry"))
-	}
 }
 
 // playURL is the absolute URL of rel in a video directory, with the token.
@@ -204,7 +176,7 @@ func (s *Service) Manifest(ctx context.Context, req *streamingv1.GetManifestRequ
 func (h *handler) GetPlaybackInfo(ctx context.Context, req *connect.Request[streamingv1.GetPlaybackInfoRequest]) (*connect.Response[streamingv1.GetPlaybackInfoResponse], error) {
 	res, err := h.svc.PlaybackInfo(ctx, req.Msg.GetVideoId(), req.Msg.GetToken())
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(res), nil
 }
@@ -212,11 +184,11 @@ func (h *handler) GetPlaybackInfo(ctx context.Context, req *connect.Request[stre
 func (h *handler) GetManifest(ctx context.Context, req *connect.Request[streamingv1.GetManifestRequest]) (*connect.Response[streamingv1.GetManifestResponse], error) {
 	res, err := h.svc.Manifest(ctx, req.Msg)
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(res), nil
 }
 
 func (h *handler) StreamSegments(ctx context.Context, req *connect.Request[streamingv1.StreamSegmentsRequest], stream *connect.ServerStream[streamingv1.StreamSegmentsResponse]) error {
-	return toConnectError(h.svc.StreamSegments(ctx, req.Msg, stream.Send))
+	return rpcerr.ToConnect(ctx, h.svc.logger, h.svc.StreamSegments(ctx, req.Msg, stream.Send), errorTable)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 // Config configures the streaming service. Zero fields take the defaults.
@@ -45,8 +46,8 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 }
 
-// Videos looks videos up in metadata. A video that does not exist is an
-// error wrapping ErrVideoNotFound or carrying connect.CodeNotFound; any
+// Videos looks videos up in metadata (video.FromMetadata in the binary). A
+// video that does not exist is an error wrapping video.ErrNotFound; any
 // other error means metadata could not be asked.
 type Videos interface {
 	GetVideo(ctx context.Context, id string) (*metadatav1.Video, error)
@@ -58,10 +59,6 @@ type Videos interface {
 type TokenVerifier interface {
 	VerifyPlayback(ctx context.Context, token, videoID string) (*authtoken.PlaybackClaims, error)
 }
-
-// ErrVideoNotFound may be wrapped by a Videos implementation for an unknown
-// video.
-var ErrVideoNotFound = errors.New("video not found")
 
 // Service is the streaming service.
 type Service struct {
@@ -157,7 +154,7 @@ func (s *Service) video(ctx context.Context, id string) (*metadatav1.Video, erro
 	}
 	v, err := s.videos.GetVideo(ctx, id)
 	if err != nil {
-		if errors.Is(err, ErrVideoNotFound) || connect.CodeOf(err) == connect.CodeNotFound {
+		if errors.Is(err, video.ErrNotFound) {
 			return nil, errNotFound
 		}
 		s.logger.WarnContext(ctx, "metadata lookup failed", "video_id", id, "err", err)

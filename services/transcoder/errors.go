@@ -3,9 +3,13 @@ package transcoder
 import (
 	"errors"
 	"fmt"
+
+	"connectrpc.com/connect"
+
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
-// Domain errors; toConnectError maps them to codes.
+// Domain errors; errorTable maps them to codes.
 var (
 	// ErrNotFound: no such job, or a job of another wallet's video.
 	ErrNotFound = errors.New("job not found")
@@ -20,6 +24,19 @@ var (
 	// ErrPermission: the caller lacks the operator credential.
 	ErrPermission = errors.New("this call needs the operator credential")
 )
+
+// errorTable maps the domain errors to Connect codes (see rpcerr.ToConnect).
+// A job that is not found says no more (it may be another wallet's); a
+// store failure is logged, not sent.
+var errorTable = rpcerr.Table{
+	{Err: ErrNotFound, Code: connect.CodeNotFound, Msg: ErrNotFound.Error()},
+	{Err: ErrInvalid, Code: connect.CodeInvalidArgument},
+	{Err: ErrPrecondition, Code: connect.CodeFailedPrecondition},
+	{Err: ErrQueueFull, Code: connect.CodeResourceExhausted},
+	{Err: ErrTooSlow, Code: connect.CodeResourceExhausted},
+	{Err: ErrPermission, Code: connect.CodePermissionDenied},
+	{Err: ErrUnavailable, Code: connect.CodeUnavailable, Msg: ErrUnavailable.Error()},
+}
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

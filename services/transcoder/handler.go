@@ -2,7 +2,6 @@ package transcoder
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -11,6 +10,7 @@ import (
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // handler adapts Service to the generated interface.
@@ -24,7 +24,7 @@ type handler struct {
 func (h *handler) SubmitJob(ctx context.Context, req *connect.Request[transcoderv1.SubmitJobRequest]) (*connect.Response[transcoderv1.SubmitJobResponse], error) {
 	j, err := h.svc.Resubmit(ctx, req.Msg.GetRequestId(), req.Msg.GetVideoId(), req.Msg.GetUploadId(), ladderFromProto(req.Msg.GetLadder()))
 	if err != nil {
-		return nil, h.svc.toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&transcoderv1.SubmitJobResponse{Job: jobToProto(j)}), nil
 }
@@ -36,7 +36,7 @@ func (h *handler) GetJob(ctx context.Context, req *connect.Request[transcoderv1.
 	}
 	j, err := h.svc.GetJob(ctx, caller, req.Msg.GetJobId())
 	if err != nil {
-		return nil, h.svc.toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&transcoderv1.GetJobResponse{Job: jobToProto(j)}), nil
 }
@@ -48,7 +48,7 @@ func (h *handler) CancelJob(ctx context.Context, req *connect.Request[transcoder
 	}
 	j, err := h.svc.CancelJob(ctx, caller, req.Msg.GetJobId())
 	if err != nil {
-		return nil, h.svc.toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&transcoderv1.CancelJobResponse{Job: jobToProto(j)}), nil
 }
@@ -63,7 +63,7 @@ func (h *handler) ListJobs(ctx context.Context, req *connect.Request[transcoderv
 		VideoID: req.Msg.GetVideoId(), State: State(req.Msg.GetState()),
 	})
 	if err != nil {
-		return nil, h.svc.toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	res := &transcoderv1.ListJobsResponse{NextPageToken: next}
 	for _, j := range jobs {
@@ -79,12 +79,11 @@ func (h *handler) WatchJob(ctx context.Context, req *connect.Request[transcoderv
 	}
 	err = h.svc.WatchJob(ctx, caller, req.Msg.GetJobId(), req.Msg.GetIncludeSegmentData(), req.Msg.GetResumeAfterSequences(), stream.Send)
 	if err != nil && ctx.Err() != nil {
-		return connect.NewError(connect.CodeCanceled, ctx.Err())
+		// The caller left or its deadline passed: say that, not how the
+		// watch noticed.
+		err = ctx.Err()
 	}
-	if err != nil {
-		return h.svc.toConnectError(err)
-	}
-	return nil
+	return rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 }
 
 func (h *handler) GetPoolStats(ctx context.Context, _ *connect.Request[transcoderv1.GetPoolStatsRequest]) (*connect.Response[transcoderv1.GetPoolStatsResponse], error) {
@@ -94,7 +93,7 @@ func (h *handler) GetPoolStats(ctx context.Context, _ *connect.Request[transcode
 	}
 	ps, err := h.svc.GetPoolStats(ctx, caller)
 	if err != nil {
-		return nil, h.svc.toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	res := &transcoderv1.GetPoolStatsResponse{QueueDepth: uint64(ps.QueueDepth)}
 	var speedWeighted float64
@@ -121,34 +120,4 @@ func (h *handler) GetPoolStats(ctx context.Context, _ *connect.Request[transcode
 		res.MeanSpeed = speedWeighted / float64(res.JobsSucceeded)
 	}
 	return connect.NewResponse(res), nil
-}
-
-// toConnectError maps domain errors to codes; internal causes are logged,
-// not sent.
-func (s *Service) toConnectError(err error) error {
-	var ce *connect.Error
-	switch {
-	case errors.As(err, &ce):
-		return ce
-	case errors.Is(err, ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, ErrNotFound)
-	case errors.Is(err, ErrInvalid):
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, ErrPrecondition):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, ErrQueueFull):
-		return connect.NewError(connect.CodeResourceExhausted, err)
-	case errors.Is(err, ErrTooSlow):
-		return connect.NewError(connect.CodeResourceExhausted, err)
-	case errors.Is(err, ErrPermission):
-		return connect.NewError(connect.CodePermissionDenied, err)
-	case errors.Is(err, ErrUnavailable):
-		s.logger.Warn("transcoder: unavailable", "err", err)
-		return connect.NewError(connect.CodeUnavailable, ErrUnavailable)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
-	default:
-		s.logger.Error("transcoder: internal error", "err", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
 }

@@ -129,6 +129,7 @@ func TestHandler(t *testing.T) {
 			code connect.Code
 		}{
 			{"missing request id", &transcoderv1.SubmitJobRequest{VideoId: "vid_5", UploadId: "upl_5"}, connect.CodeInvalidArgument},
+			{"bad video id", &transcoderv1.SubmitJobRequest{RequestId: "r1", VideoId: "vid_../x", UploadId: "upl_5"}, connect.CodeInvalidArgument},
 			{"unknown upload", &transcoderv1.SubmitJobRequest{RequestId: "r1", VideoId: "vid_5", UploadId: "upl_9"}, connect.CodeNotFound},
 			{"upload of another video", &transcoderv1.SubmitJobRequest{RequestId: "r1", VideoId: "vid_6", UploadId: "upl_5"}, connect.CodeFailedPrecondition},
 			{"bad ladder", &transcoderv1.SubmitJobRequest{RequestId: "r1", VideoId: "vid_5", UploadId: "upl_5",

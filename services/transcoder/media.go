@@ -4,23 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
 
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
+	"github.com/streamgate/streamgate/internal/rpcerr"
+	"github.com/streamgate/streamgate/internal/video"
 )
-
-var mediaVideoIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // DeleteVideoMedia is internal: the worker's media.delete job calls it for
 // a deleted video.
 func (h *handler) DeleteVideoMedia(ctx context.Context, req *connect.Request[transcoderv1.DeleteVideoMediaRequest]) (*connect.Response[transcoderv1.DeleteVideoMediaResponse], error) {
 	n, canceled, err := h.svc.DeleteVideoMedia(ctx, req.Msg.GetVideoId())
 	if err != nil {
-		return nil, h.svc.toConnectError(err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&transcoderv1.DeleteVideoMediaResponse{DeletedObjects: int32(n), JobCanceled: canceled}), nil
 }
@@ -31,8 +30,8 @@ func (h *handler) DeleteVideoMedia(ctx context.Context, req *connect.Request[tra
 // anything (a worker that had not yet seen the cancel also deletes its own
 // output when it stops).
 func (s *Service) DeleteVideoMedia(ctx context.Context, videoID string) (deleted int, canceled bool, err error) {
-	if !mediaVideoIDRe.MatchString(videoID) {
-		return 0, false, invalid("video_id must be 1 to 128 characters of [A-Za-z0-9_-]")
+	if err := video.CheckID(videoID); err != nil {
+		return 0, false, fmt.Errorf("%w: video_id: %w", ErrInvalid, err)
 	}
 	st, _, err := s.setup(ctx)
 	if err != nil {

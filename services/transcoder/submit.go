@@ -14,6 +14,7 @@ import (
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/transcode"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 // SubmitParams describes a job to queue.
@@ -37,12 +38,13 @@ func (p SubmitParams) validate() error {
 	switch {
 	case p.RequestID == "" || len(p.RequestID) > 64:
 		return invalid("request_id must be 1 to 64 characters")
-	case !idPattern.MatchString(p.VideoID):
-		return invalid("video_id %q is not a video id", p.VideoID)
 	case !idPattern.MatchString(p.UploadID):
 		return invalid("upload_id %q is not an upload id", p.UploadID)
 	case p.CreatorAddress == "":
 		return invalid("the video's creator is unknown")
+	}
+	if err := video.CheckID(p.VideoID); err != nil {
+		return fmt.Errorf("%w: video_id: %w", ErrInvalid, err)
 	}
 	if err := blob.ValidateKey(p.SourceKey); err != nil {
 		return invalid("source blob key: %v", err)
@@ -156,8 +158,11 @@ func (s *Service) Resubmit(ctx context.Context, requestID, videoID, uploadID str
 	if requestID == "" || len(requestID) > 64 {
 		return nil, invalid("request_id must be 1 to 64 characters")
 	}
-	if videoID == "" || uploadID == "" {
-		return nil, invalid("video_id and upload_id are required")
+	if err := video.CheckID(videoID); err != nil {
+		return nil, fmt.Errorf("%w: video_id: %w", ErrInvalid, err)
+	}
+	if uploadID == "" {
+		return nil, invalid("upload_id is required")
 	}
 	st, _, err := s.setup(ctx)
 	if err != nil {

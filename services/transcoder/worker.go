@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -16,70 +16,6 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/transcode"
 )
-
-// pool tracks this instance's workers.
-type pool struct {
-	mu        sync.Mutex
-	total     int
-	running   map[string]bool
-	succeeded uint64
-	failed    uint64
-	speedSum  float64
-	speedN    int
-}
-
-func newPool(n int) *pool { return &pool{total: n, running: map[string]bool{}} }
-
-func (p *pool) begin(id string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.running[id] = true
-}
-
-func (p *pool) end(id string, ok bool, speed float64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.running, id)
-	if ok {
-		p.succeeded++
-		if speed > 0 {
-			p.speedSum += speed
-			p.speedN++
-		}
-	} else {
-		p.failed++
-	}
-}
-
-// InstanceStats describes this instance's workers.
-type InstanceStats struct {
-	InstanceID    string    `json:"instance_id"`
-	StartTime     time.Time `json:"start_time"`
-	WorkersTotal  int       `json:"workers_total"`
-	WorkersBusy   int       `json:"workers_busy"`
-	RunningJobIDs []string  `json:"running_job_ids"`
-	JobsSucceeded uint64    `json:"jobs_succeeded"`
-	JobsFailed    uint64    `json:"jobs_failed"`
-	// MeanSpeed is the mean encode speed of succeeded attempts (multiple
-	// of real time); 0 before the first.
-	MeanSpeed float64 `json:"mean_speed"`
-}
-
-func (s *Service) localStats() InstanceStats {
-	p := s.pool
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := InstanceStats{InstanceID: s.cfg.InstanceID, StartTime: s.start, WorkersTotal: p.total,
-		WorkersBusy: len(p.running), JobsSucceeded: p.succeeded, JobsFailed: p.failed}
-	for id := range p.running {
-		st.RunningJobIDs = append(st.RunningJobIDs, id)
-	}
-	slices.Sort(st.RunningJobIDs)
-	if p.speedN > 0 {
-		st.MeanSpeed = p.speedSum / float64(p.speedN)
-	}
-	return st
-}
 
 // workerLoop takes one job at a time from the queue until ctx is done.
 func (s *Service) workerLoop(ctx context.Context, st *store, cons jetstream.Consumer) {
@@ -112,10 +48,72 @@ func (s *Service) handle(ctx context.Context, st *store, msg jetstream.Msg) {
 		return
 	}
 	log := s.logger.With("job_id", id, "delivery", md.NumDelivered)
+	j, ok := s.take(ctx, st, msg, id, md, log)
+	if !ok {
+		return
+	}
+	// Whatever an earlier attempt published goes first.
+	if err := s.tc.Clean(ctx, j.VideoID); err != nil {
+		log.Warn("transcoder: clean earlier output", "err", err)
+		s.retryLater(ctx, st, msg, j, err)
+		return
+	}
+	s.pool.begin(j.ID)
+	res, runErr := s.run(ctx, st, msg, j)
+	if ctx.Err() != nil {
+		// Shutting down: leave the message unacknowledged so that another
+		// instance takes the job over after AckWait.
+		s.pool.end(j.ID, false, 0)
+		return
+	}
+	s.pool.end(j.ID, runErr == nil, encodeSpeed(res))
+	s.settle(ctx, st, msg, log, j, res, runErr)
+}
 
-	// Claim the job: this message owns it unless it is a duplicate.
-	var restart, exhausted bool
-	j, err := st.update(ctx, id, func(j *Job) error {
+// take claims job id, which msg names, and reports whether this delivery
+// is to run it. When it is not, take settles msg: an unknown job or the
+// delivery past the last attempt ends the message (Term), a store error
+// retries it later (Nak), and a job that has ended or belongs to another
+// message consumes it (Ack).
+func (s *Service) take(ctx context.Context, st *store, msg jetstream.Msg, id string, md *jetstream.MsgMetadata, log *slog.Logger) (*Job, bool) {
+	j, restart, exhausted, err := s.claim(ctx, st, id, md)
+	if errors.Is(err, ErrNotFound) {
+		log.Warn("transcoder: queue message for an unknown job")
+		_ = msg.Term()
+		return nil, false
+	}
+	if err != nil {
+		log.Warn("transcoder: claim job", "err", err)
+		_ = msg.NakWithDelay(s.cfg.RetryDelay)
+		return nil, false
+	}
+	if exhausted {
+		log.Warn("transcoder: job failed after its last attempt")
+		if err := s.tc.Clean(ctx, j.VideoID); err != nil {
+			log.Warn("transcoder: clean output", "err", err)
+		}
+		s.finished(ctx, st, j, nil)
+		_ = msg.Term()
+		return nil, false
+	}
+	if j.QueueSeq != md.Sequence.Stream || j.State != StateRunning {
+		_ = msg.Ack() // terminal, or a duplicate message
+		return nil, false
+	}
+	if restart || j.Attempt > 1 {
+		log.Info("transcoder: restarting job from scratch")
+	}
+	return j, true
+}
+
+// claim records in the job store that the delivery md owns job id: the
+// job becomes RUNNING under this message, or FAILED when md is the
+// delivery past the last attempt (exhausted). A job that has ended, a
+// duplicate message, or a first delivery of a job already running leave
+// the job as it is. restart reports that the job was RUNNING, so its
+// worker was lost.
+func (s *Service) claim(ctx context.Context, st *store, id string, md *jetstream.MsgMetadata) (j *Job, restart, exhausted bool, err error) {
+	j, err = st.update(ctx, id, func(j *Job) error {
 		restart, exhausted = false, false
 		switch {
 		case j.State.Terminal():
@@ -142,95 +140,30 @@ func (s *Service) handle(ctx context.Context, st *store, msg jetstream.Msg) {
 		j.FailureReason, j.ProgressPercent, j.ETA, j.Speed, j.Renditions = "", 0, 0, 0, nil
 		return nil
 	})
-	if errors.Is(err, ErrNotFound) {
-		log.Warn("transcoder: queue message for an unknown job")
-		_ = msg.Term()
-		return
-	}
-	if err != nil {
-		log.Warn("transcoder: claim job", "err", err)
-		_ = msg.NakWithDelay(s.cfg.RetryDelay)
-		return
-	}
-	if exhausted {
-		log.Warn("transcoder: job failed after its last attempt")
-		if err := s.tc.Clean(ctx, j.VideoID); err != nil {
-			log.Warn("transcoder: clean output", "err", err)
-		}
-		s.finished(ctx, st, j, nil)
-		_ = msg.Term()
-		return
-	}
-	if j.QueueSeq != md.Sequence.Stream || j.State != StateRunning {
-		_ = msg.Ack() // terminal, or a duplicate message
-		return
-	}
-	if restart || j.Attempt > 1 {
-		log.Info("transcoder: restarting job from scratch")
-	}
-	// Whatever an earlier attempt published goes first.
-	if err := s.tc.Clean(ctx, j.VideoID); err != nil {
-		log.Warn("transcoder: clean earlier output", "err", err)
-		s.retryLater(ctx, st, msg, j, err)
-		return
-	}
-	s.pool.begin(j.ID)
-	res, runErr := s.run(ctx, st, msg, j)
-	if ctx.Err() != nil {
-		// Shutting down: leave the message unacknowledged so that another
-		// instance takes the job over after AckWait.
-		s.pool.end(j.ID, false, 0)
-		return
-	}
-	var speed float64
+	return j, restart, exhausted, err
+}
+
+// encodeSpeed is the speed of an attempt, as a multiple of real time; 0
+// when unknown.
+func encodeSpeed(res *transcode.Result) float64 {
 	if res != nil && res.Elapsed > 0 {
-		speed = res.Duration.Seconds() / res.Elapsed.Seconds()
+		return res.Duration.Seconds() / res.Elapsed.Seconds()
 	}
-	s.pool.end(j.ID, runErr == nil, speed)
+	return 0
+}
+
+// settle records how an attempt of j ended and settles its message. A
+// success and a bad source are final; any other error is passing, and the
+// job is retried unless CancelJob ended it meanwhile.
+func (s *Service) settle(ctx context.Context, st *store, msg jetstream.Msg, log *slog.Logger, j *Job, res *transcode.Result, runErr error) {
 	var failed *transcode.FailedError
 	switch {
 	case runErr == nil:
-		j, err = st.update(ctx, id, func(j *Job) error {
-			if j.State != StateRunning {
-				return errNoChange
-			}
-			j.State, j.FinishTime, j.ProgressPercent, j.ETA, j.Result = StateSucceeded, time.Now().UTC(), 100, 0, res
-			for i := range j.Renditions {
-				j.Renditions[i].State, j.Renditions[i].Percent = RenditionSucceeded, 100
-			}
-			return nil
-		})
-		if err != nil {
-			log.Warn("transcoder: record success", "err", err)
-			_ = msg.NakWithDelay(s.cfg.RetryDelay)
-			return
-		}
-		switch j.State {
-		case StateSucceeded:
-			s.finished(ctx, st, j, res)
-		case StateCanceled: // canceled while finishing: nothing stays
-			if err := s.tc.Clean(ctx, j.VideoID); err != nil {
-				log.Warn("transcoder: clean canceled output", "err", err)
-			}
-		}
-		_ = msg.Ack()
+		s.recordSuccess(ctx, st, msg, log, j.ID, res)
 	case errors.As(runErr, &failed):
-		j, err = st.update(ctx, id, func(j *Job) error {
-			if j.State != StateRunning {
-				return errNoChange
-			}
-			j.State, j.FinishTime, j.FailureReason, j.ETA = StateFailed, time.Now().UTC(), failed.Reason, 0
-			for i := range j.Renditions {
-				j.Renditions[i].State = RenditionFailed
-			}
-			return nil
-		})
-		if err == nil && j.State == StateFailed {
-			s.finished(ctx, st, j, nil)
-		}
-		_ = msg.Ack()
+		s.recordFailure(ctx, st, msg, j.ID, failed.Reason)
 	default:
-		cur, _, gerr := st.get(ctx, id)
+		cur, _, gerr := st.get(ctx, j.ID)
 		if gerr == nil && cur.State == StateCanceled {
 			_ = msg.Ack() // CancelJob did the rest
 			return
@@ -238,6 +171,55 @@ func (s *Service) handle(ctx context.Context, st *store, msg jetstream.Msg) {
 		log.Warn("transcoder: attempt failed", "err", runErr)
 		s.retryLater(ctx, st, msg, j, runErr)
 	}
+}
+
+// recordSuccess marks the job SUCCEEDED with res and acknowledges msg. A job
+// canceled while it finished stays CANCELED, and its output is deleted; if
+// the store cannot be written, msg is redelivered later.
+func (s *Service) recordSuccess(ctx context.Context, st *store, msg jetstream.Msg, log *slog.Logger, id string, res *transcode.Result) {
+	j, err := st.update(ctx, id, func(j *Job) error {
+		if j.State != StateRunning {
+			return errNoChange
+		}
+		j.State, j.FinishTime, j.ProgressPercent, j.ETA, j.Result = StateSucceeded, time.Now().UTC(), 100, 0, res
+		for i := range j.Renditions {
+			j.Renditions[i].State, j.Renditions[i].Percent = RenditionSucceeded, 100
+		}
+		return nil
+	})
+	if err != nil {
+		log.Warn("transcoder: record success", "err", err)
+		_ = msg.NakWithDelay(s.cfg.RetryDelay)
+		return
+	}
+	switch j.State {
+	case StateSucceeded:
+		s.finished(ctx, st, j, res)
+	case StateCanceled: // canceled while finishing: nothing stays
+		if err := s.tc.Clean(ctx, j.VideoID); err != nil {
+			log.Warn("transcoder: clean canceled output", "err", err)
+		}
+	}
+	_ = msg.Ack()
+}
+
+// recordFailure marks the job FAILED for reason, a fault of the source that
+// another attempt would meet again, and acknowledges msg.
+func (s *Service) recordFailure(ctx context.Context, st *store, msg jetstream.Msg, id, reason string) {
+	j, err := st.update(ctx, id, func(j *Job) error {
+		if j.State != StateRunning {
+			return errNoChange
+		}
+		j.State, j.FinishTime, j.FailureReason, j.ETA = StateFailed, time.Now().UTC(), reason, 0
+		for i := range j.Renditions {
+			j.Renditions[i].State = RenditionFailed
+		}
+		return nil
+	})
+	if err == nil && j.State == StateFailed {
+		s.finished(ctx, st, j, nil)
+	}
+	_ = msg.Ack()
 }
 
 // retryLater puts a job that failed for a passing reason back in the

@@ -143,10 +143,6 @@ func (s *Service) Complete(ctx context.Context, id string) error {
 		SizeBytes:      rec.Size,
 		Sha256:         rec.SHA256,
 		MediaInfo:      rec.MediaInfo,
-		Title:          rec.Title,
-		Description:    rec.Description,
-		Tags:           rec.Tags,
-		AccessPolicy:   rec.Policy,
 	}); err != nil {
 		return fmt.Errorf("publish upload.completed: %w", err)
 	}

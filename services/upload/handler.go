@@ -9,6 +9,7 @@ import (
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // handler adapts Service to the generated interface.
@@ -18,7 +19,7 @@ type handler struct {
 }
 
 func (h *handler) err(ctx context.Context, err error) error {
-	return toConnectError(ctx, h.svc.logger, err)
+	return rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 }
 
 func (h *handler) CreateUpload(ctx context.Context, req *connect.Request[uploadv1.CreateUploadRequest]) (*connect.Response[uploadv1.CreateUploadResponse], error) {

@@ -30,6 +30,7 @@ import (
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 const (
@@ -101,7 +102,7 @@ func (f *fakeVideos) CreateVideo(_ context.Context, req *metadatav1.CreateVideoR
 	if v, ok := f.byReq[key]; ok {
 		return v, nil
 	}
-	v := &metadatav1.Video{Id: "vid_" + ulid.Make().String(), CreatorAddress: req.GetCreatorAddress(), Title: req.GetTitle()}
+	v := &metadatav1.Video{Id: video.NewID(), CreatorAddress: req.GetCreatorAddress(), Title: req.GetTitle()}
 	f.byReq[key] = v
 	return v, nil
 }

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"connectrpc.com/connect"
 
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
+	"github.com/streamgate/streamgate/internal/rpcerr"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 // The internal RPCs the worker's built-in jobs call (ACCESS_INTERNAL: the
@@ -18,8 +19,6 @@ const (
 	defaultExpireLimit = 1000
 	maxExpireLimit     = 10000
 )
-
-var videoIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 func (h *handler) ExpireAbandonedUploads(ctx context.Context, req *connect.Request[uploadv1.ExpireAbandonedUploadsRequest]) (*connect.Response[uploadv1.ExpireAbandonedUploadsResponse], error) {
 	limit := int(req.Msg.GetLimit())
@@ -38,8 +37,8 @@ func (h *handler) ExpireAbandonedUploads(ctx context.Context, req *connect.Reque
 
 func (h *handler) DeleteVideoSource(ctx context.Context, req *connect.Request[uploadv1.DeleteVideoSourceRequest]) (*connect.Response[uploadv1.DeleteVideoSourceResponse], error) {
 	id := req.Msg.GetVideoId()
-	if !videoIDRe.MatchString(id) {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("video_id must be 1 to 128 characters of [A-Za-z0-9_-]"))
+	if err := video.CheckID(id); err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("video_id: %w", err))
 	}
 	n, err := h.svc.DeleteVideoSource(ctx, id)
 	if err != nil {
@@ -51,11 +50,11 @@ func (h *handler) DeleteVideoSource(ctx context.Context, req *connect.Request[up
 // unavailable turns a store failure into Unavailable (the caller, a job,
 // retries); domain errors and context errors keep their codes.
 func unavailable(err error) error {
-	var de *Error
+	var de *rpcerr.Error
 	if errors.As(err, &de) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return errorf(kindUnavailable, "upload store unavailable: %v", err)
+	return errorf(connect.CodeUnavailable, "upload store unavailable: %v", err)
 }
 
 // ExpireAbandoned expires up to limit unfinished uploads past their

@@ -10,12 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/tus/tusd/v2/pkg/filelocker"
 	"github.com/tus/tusd/v2/pkg/filestore"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // tusBasePath is where the tus routes are mounted, on the service and on
@@ -237,9 +239,9 @@ func (s *Service) serveTus(w http.ResponseWriter, r *http.Request, inner http.Ha
 		s.afterPatch(r.Context(), id)
 	case http.MethodDelete:
 		if _, err := s.cancel(r.Context(), caller.Address, id); err != nil {
-			var de *Error
-			if errors.As(err, &de) && de.kind == kindPrecondition {
-				tusError(w, http.StatusForbidden, de.msg)
+			var de *rpcerr.Error
+			if errors.As(err, &de) && de.Code() == connect.CodeFailedPrecondition {
+				tusError(w, http.StatusForbidden, de.Message())
 				return
 			}
 			s.logger.ErrorContext(r.Context(), "upload: tus delete", "upload_id", id, "err", err)

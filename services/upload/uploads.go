@@ -41,17 +41,17 @@ func (s *Service) create(ctx context.Context, creator string, p *createParams) (
 // reserve checks the limits and inserts the record; called under createMu.
 func (s *Service) reserve(ctx context.Context, creator string, p *createParams, hash string) (*record, error) {
 	if p.Size > s.cfg.MaxUploadBytes {
-		return nil, errorf(kindExhausted, "size: %d bytes exceeds the limit of %d bytes", p.Size, s.cfg.MaxUploadBytes)
+		return nil, errorf(connect.CodeResourceExhausted, "size: %d bytes exceeds the limit of %d bytes", p.Size, s.cfg.MaxUploadBytes)
 	}
 	reserved, active, err := s.db.usage(ctx, creator)
 	if err != nil {
 		return nil, err
 	}
 	if reserved+p.Size > s.cfg.CreatorQuotaBytes || reserved+p.Size < reserved {
-		return nil, errorf(kindExhausted, "quota: %d bytes in use plus %d bytes exceeds the quota of %d bytes", reserved, p.Size, s.cfg.CreatorQuotaBytes)
+		return nil, errorf(connect.CodeResourceExhausted, "quota: %d bytes in use plus %d bytes exceeds the quota of %d bytes", reserved, p.Size, s.cfg.CreatorQuotaBytes)
 	}
 	if active >= s.cfg.MaxConcurrentUploads {
-		return nil, errorf(kindExhausted, "concurrent uploads: %d unfinished uploads, the limit is %d; finish or cancel one first", active, s.cfg.MaxConcurrentUploads)
+		return nil, errorf(connect.CodeResourceExhausted, "concurrent uploads: %d unfinished uploads, the limit is %d; finish or cancel one first", active, s.cfg.MaxConcurrentUploads)
 	}
 	now := s.cfg.Now().UTC()
 	rec := &record{
@@ -110,7 +110,7 @@ func videoError(err error) error {
 	case connect.CodeCanceled, connect.CodeDeadlineExceeded:
 		return err
 	default:
-		return errorf(kindUnavailable, "creating the video failed, retry with the same request_id: %v", connect.CodeOf(err))
+		return errorf(connect.CodeUnavailable, "creating the video failed, retry with the same request_id: %v", connect.CodeOf(err))
 	}
 }
 
@@ -192,7 +192,7 @@ func (s *Service) cancel(ctx context.Context, creator, id string) (*record, erro
 	}
 	switch {
 	case rec.State == stateCompleted:
-		return nil, errorf(kindPrecondition, "upload %s is COMPLETED; delete its video with MetadataService.DeleteVideo instead", id)
+		return nil, errorf(connect.CodeFailedPrecondition, "upload %s is COMPLETED; delete its video with MetadataService.DeleteVideo instead", id)
 	case unfinished(rec.State):
 		ok, err := s.db.transition(ctx, id, []uploadv1.UploadState{stateCreated, stateUploading, stateValidating}, stateCanceled, s.cfg.Now(), "")
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
@@ -62,7 +63,9 @@ func (p *createParams) hash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func invalid(format string, args ...any) error { return errorf(kindInvalid, format, args...) }
+func invalid(format string, args ...any) error {
+	return errorf(connect.CodeInvalidArgument, format, args...)
+}
 
 func validateCreate(req *uploadv1.CreateUploadRequest) (*createParams, error) {
 	p := &createParams{RequestID: req.GetRequestId(), Size: req.GetSizeBytes()}

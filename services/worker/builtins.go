@@ -15,6 +15,7 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
+	"github.com/streamgate/streamgate/internal/video"
 )
 
 // Built-in kinds that call the owning services' internal RPCs.
@@ -256,8 +257,11 @@ type mediaDeletePayload struct {
 // step is idempotent, so a retry after a partial run finishes the work.
 func (s *Service) mediaDelete(ctx context.Context, job Job) error {
 	var p mediaDeletePayload
-	if err := json.Unmarshal(job.Payload, &p); err != nil || p.VideoID == "" {
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
 		return Permanent(errors.New(`payload is not {"video_id": "vid_..."}`))
+	}
+	if err := video.CheckID(p.VideoID); err != nil {
+		return Permanent(fmt.Errorf("payload video_id: %w", err))
 	}
 	b := s.builtins
 	// Guard: never remove the media of a live video. GetVideo answers

@@ -299,6 +299,12 @@ func TestMediaDeleteRemovesDeletedVideosMedia(t *testing.T) {
 	if n := len(e.keys("videos/" + kept.GetVideoId() + "/")); n != 6 {
 		t.Errorf("the live video has %d media objects, want 6", n)
 	}
+
+	// An id that is no video's is refused before any service is asked.
+	bad := submit(t, s, SubmitParams{Kind: KindMediaDelete, Payload: []byte(`{"video_id":"vid_../x"}`)})
+	if got := waitState(t, s, bad.ID, StateDead); got.Attempts != 1 || !strings.Contains(got.LastError, "invalid video id") {
+		t.Errorf("media.delete of vid_../x: %+v", got)
+	}
 }
 
 func TestBuiltinSchedulesCreatedOnceAcrossReplicas(t *testing.T) {

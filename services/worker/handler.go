@@ -11,6 +11,7 @@ import (
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/worker/v1/workerv1connect"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // handler adapts Service to the generated interface. Until an RPC is built,
@@ -25,7 +26,7 @@ func (h *handler) operator(ctx context.Context) error {
 		return connect.NewError(connect.CodePermissionDenied, errors.New("this call needs the operator credential"))
 	}
 	if err := h.svc.ensureSetup(ctx); err != nil {
-		return h.svc.toConnectError(ctx, errors.Join(ErrUnavailable, err))
+		return rpcerr.ToConnect(ctx, h.svc.logger, errors.Join(ErrUnavailable, err), errorTable)
 	}
 	return nil
 }
@@ -50,7 +51,7 @@ func (h *handler) SubmitJob(ctx context.Context, req *connect.Request[workerv1.S
 	}
 	j, dedup, err := h.svc.Submit(ctx, p)
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.SubmitJobResponse{Job: jobToProto(j), Deduplicated: dedup}), nil
 }
@@ -61,7 +62,7 @@ func (h *handler) GetJob(ctx context.Context, req *connect.Request[workerv1.GetJ
 	}
 	j, _, err := h.svc.jobs.get(ctx, req.Msg.GetJobId())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.GetJobResponse{Job: jobToProto(j)}), nil
 }
@@ -77,7 +78,7 @@ func (h *handler) ListJobs(ctx context.Context, req *connect.Request[workerv1.Li
 	}
 	jobs, next, err := h.svc.jobs.list(ctx, m.GetKind(), st, int(m.GetPageSize()), m.GetPageToken())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	resp := &workerv1.ListJobsResponse{NextPageToken: next}
 	for _, j := range jobs {
@@ -92,7 +93,7 @@ func (h *handler) CancelJob(ctx context.Context, req *connect.Request[workerv1.C
 	}
 	j, err := h.svc.jobs.cancel(ctx, req.Msg.GetJobId())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.CancelJobResponse{Job: jobToProto(j)}), nil
 }
@@ -103,7 +104,7 @@ func (h *handler) RetryJob(ctx context.Context, req *connect.Request[workerv1.Re
 	}
 	j, err := h.svc.jobs.retry(ctx, req.Msg.GetJobId())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.RetryJobResponse{Job: jobToProto(j)}), nil
 }
@@ -130,43 +131,13 @@ func jobToProto(j Job) *workerv1.Job {
 	return p
 }
 
-// toConnectError maps domain errors to Connect codes; internal causes are
-// logged, not sent.
-func (s *Service) toConnectError(ctx context.Context, err error) error {
-	var ce *connect.Error
-	switch {
-	case errors.As(err, &ce):
-		return ce
-	case errors.Is(err, ErrInvalid):
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, err)
-	case errors.Is(err, ErrPrecondition):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, ErrAlreadyExists):
-		return connect.NewError(connect.CodeAlreadyExists, err)
-	case errors.Is(err, ErrExhausted):
-		return connect.NewError(connect.CodeResourceExhausted, err)
-	case errors.Is(err, ErrPermission):
-		return connect.NewError(connect.CodePermissionDenied, err)
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		s.logger.WarnContext(ctx, "job store unavailable", "err", err)
-		return connect.NewError(connect.CodeUnavailable, errors.New("job store unavailable; retry with the same idempotency_key"))
-	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
-	default:
-		s.logger.ErrorContext(ctx, "worker internal error", "err", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
-}
-
 func (h *handler) session(ctx context.Context) (identity.Caller, error) {
 	c, err := identity.Require(ctx)
 	if err != nil {
 		return c, err
 	}
 	if err := h.svc.ensureSetup(ctx); err != nil {
-		return c, h.svc.toConnectError(ctx, errors.Join(ErrUnavailable, err))
+		return c, rpcerr.ToConnect(ctx, h.svc.logger, errors.Join(ErrUnavailable, err), errorTable)
 	}
 	return c, nil
 }
@@ -186,7 +157,7 @@ func (h *handler) CreateWebhook(ctx context.Context, req *connect.Request[worker
 	}
 	w, err := h.svc.createWebhook(ctx, c.Address, req.Msg.GetUrl(), req.Msg.GetEventTypes(), req.Msg.GetRequestId())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.CreateWebhookResponse{Webhook: webhookToProto(w), Secret: w.Secret}), nil
 }
@@ -198,7 +169,7 @@ func (h *handler) ListWebhooks(ctx context.Context, req *connect.Request[workerv
 	}
 	ws, next, err := h.svc.listWebhooks(ctx, c.Address, int(req.Msg.GetPageSize()), req.Msg.GetPageToken())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	resp := &workerv1.ListWebhooksResponse{NextPageToken: next}
 	for _, w := range ws {
@@ -213,7 +184,7 @@ func (h *handler) DeleteWebhook(ctx context.Context, req *connect.Request[worker
 		return nil, err
 	}
 	if err := h.svc.deleteWebhook(ctx, c.Address, req.Msg.GetWebhookId()); err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.DeleteWebhookResponse{}), nil
 }
@@ -225,7 +196,7 @@ func (h *handler) ListWebhookDeliveries(ctx context.Context, req *connect.Reques
 	}
 	ds, next, err := h.svc.listDeliveries(ctx, c.Address, req.Msg.GetWebhookId(), int(req.Msg.GetPageSize()), req.Msg.GetPageToken())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	resp := &workerv1.ListWebhookDeliveriesResponse{NextPageToken: next}
 	for _, d := range ds {
@@ -259,7 +230,7 @@ func (h *handler) CreateSchedule(ctx context.Context, req *connect.Request[worke
 	in := req.Msg.GetSchedule()
 	sc, err := h.svc.createSchedule(ctx, Schedule{Name: in.GetName(), CronSpec: in.GetCronSpec(), Timezone: in.GetTimezone(), Kind: in.GetKind(), Payload: in.GetPayload()}, req.Msg.GetRequestId())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.CreateScheduleResponse{Schedule: h.scheduleToProto(sc)}), nil
 }
@@ -269,7 +240,7 @@ func (h *handler) DeleteSchedule(ctx context.Context, req *connect.Request[worke
 		return nil, err
 	}
 	if err := h.svc.deleteSchedule(ctx, req.Msg.GetScheduleId()); err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.DeleteScheduleResponse{}), nil
 }
@@ -280,7 +251,7 @@ func (h *handler) ListSchedules(ctx context.Context, req *connect.Request[worker
 	}
 	scs, next, err := h.svc.listSchedules(ctx, int(req.Msg.GetPageSize()), req.Msg.GetPageToken())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	resp := &workerv1.ListSchedulesResponse{NextPageToken: next}
 	for _, sc := range scs {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // Test deliveries and the operator's webhooks. Operator webhooks are
@@ -21,7 +22,7 @@ func (h *handler) SendTestWebhookDelivery(ctx context.Context, req *connect.Requ
 	}
 	j, eventID, err := h.svc.sendTest(ctx, c.Address, req.Msg.GetWebhookId())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.SendTestWebhookDeliveryResponse{JobId: j.ID, EventId: eventID}), nil
 }
@@ -32,7 +33,7 @@ func (h *handler) CreateOperatorWebhook(ctx context.Context, req *connect.Reques
 	}
 	w, err := h.svc.createWebhook(ctx, operatorOwner, req.Msg.GetUrl(), req.Msg.GetEventTypes(), req.Msg.GetRequestId())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.CreateOperatorWebhookResponse{Webhook: webhookToProto(w), Secret: w.Secret}), nil
 }
@@ -43,7 +44,7 @@ func (h *handler) ListOperatorWebhooks(ctx context.Context, req *connect.Request
 	}
 	ws, next, err := h.svc.listWebhooks(ctx, operatorOwner, int(req.Msg.GetPageSize()), req.Msg.GetPageToken())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	resp := &workerv1.ListOperatorWebhooksResponse{NextPageToken: next}
 	for _, w := range ws {
@@ -57,7 +58,7 @@ func (h *handler) DeleteOperatorWebhook(ctx context.Context, req *connect.Reques
 		return nil, err
 	}
 	if err := h.svc.deleteWebhook(ctx, operatorOwner, req.Msg.GetWebhookId()); err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	return connect.NewResponse(&workerv1.DeleteOperatorWebhookResponse{}), nil
 }
@@ -68,7 +69,7 @@ func (h *handler) ListOperatorWebhookDeliveries(ctx context.Context, req *connec
 	}
 	ds, next, err := h.svc.listDeliveries(ctx, operatorOwner, req.Msg.GetWebhookId(), int(req.Msg.GetPageSize()), req.Msg.GetPageToken())
 	if err != nil {
-		return nil, h.svc.toConnectError(ctx, err)
+		return nil, rpcerr.ToConnect(ctx, h.svc.logger, err, errorTable)
 	}
 	resp := &workerv1.ListOperatorWebhookDeliveriesResponse{NextPageToken: next}
 	for _, d := range ds {

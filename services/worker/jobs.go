@@ -86,7 +86,7 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// Domain errors; toConnectError maps them to codes.
+// Domain errors; errorTable maps them to codes.
 var (
 	ErrInvalid      = errors.New("invalid argument")
 	ErrNotFound     = errors.New("not found")

@@ -3,9 +3,13 @@ package edge_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,6 +249,90 @@ func TestEdgeHTTPRoutes(t *testing.T) {
 	_ = res.Body.Close()
 	if res.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("GET /play/... with no streaming instance = %d, want 503", res.StatusCode)
+	}
+}
+
+// TestEdgeHTTPRouteErrors: when the call to the upstream of a tus or media
+// route fails with a Connect error, the edge answers the code's status
+// from the one Connect table the REST routes use too: Internal is 500, not
+// the 404 an older table of the plain routes gave every code it did not
+// list.
+func TestEdgeHTTPRouteErrors(t *testing.T) {
+	// The upstream fails each call with the code the request names.
+	upstream := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		n, err := strconv.Atoi(r.Header.Get("Test-Connect-Code"))
+		if err != nil {
+			return nil, err
+		}
+		return nil, connect.NewError(connect.Code(n), errors.New("upstream failed at "+r.URL.Host))
+	})
+	cfg := edge.Config{DevMode: true, PerIP: edge.RateLimit{Rate: -1}, PerIdentity: edge.RateLimit{Rate: -1}}
+	e, err := edge.New(cfg, upstream, catalog.Default(), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+
+	// A GET is a Connect unary GET to connect.ErrorWriter, which answers
+	// in Connect's JSON with Connect's own table; other methods get the
+	// plain-route answer. The two tables differ only at FailedPrecondition
+	// (Connect's 400, connectHTTPStatus's 412), asserted on the plain
+	// answers only.
+	routes := []struct {
+		method, path, service string
+		plain                 bool
+	}{
+		{http.MethodPatch, "/uploads/upl_1", "upload", true},
+		{http.MethodHead, "/uploads/upl_1", "upload", true},
+		{http.MethodHead, "/play/vid_1/master.m3u8", "streaming", true},
+		{http.MethodGet, "/play/vid_1/master.m3u8", "streaming", false},
+	}
+	codes := []struct {
+		code      connect.Code
+		want      int
+		plainOnly bool
+	}{
+		{connect.CodeInternal, http.StatusInternalServerError, false},
+		{connect.CodeUnknown, http.StatusInternalServerError, false},
+		{connect.CodeDataLoss, http.StatusInternalServerError, false},
+		{connect.CodeDeadlineExceeded, http.StatusGatewayTimeout, false},
+		{connect.CodeFailedPrecondition, http.StatusPreconditionFailed, true},
+		{connect.CodeAborted, http.StatusConflict, false},
+		{connect.CodeOutOfRange, http.StatusBadRequest, false},
+		{connect.CodeNotFound, http.StatusNotFound, false},
+		{connect.CodeUnavailable, http.StatusServiceUnavailable, false},
+	}
+	for _, rt := range routes {
+		for _, c := range codes {
+			if c.plainOnly && !rt.plain {
+				continue
+			}
+			t.Run(rt.method+" "+rt.path+" "+c.code.String(), func(t *testing.T) {
+				req, err := http.NewRequestWithContext(t.Context(), rt.method, srv.URL+rt.path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Test-Connect-Code", strconv.Itoa(int(c.code)))
+				req.Header.Set(identity.DevAddressHeader, alice) // uploads need a session
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(res.Body)
+				_ = res.Body.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.StatusCode != c.want {
+					t.Errorf("%s %s, upstream %v = %d, want %d", rt.method, rt.path, c.code, res.StatusCode, c.want)
+				}
+				// The call reached the route's service.
+				if want := "upstream failed at " + rt.service; rt.method != http.MethodHead && !strings.Contains(string(body), want) {
+					t.Errorf("body %q, want the upstream's message %q", body, want)
+				}
+			})
+		}
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package store holds the values the metadata service's storage works with:
 // the stored video row, list and search queries, and the errors every
-// engine returns. The engines live in sqlitestore and pgstore; storetest is
-// the suite both must pass. The Store interface itself is declared by its
+// engine returns. sqlstore is the one store, on SQLite or PostgreSQL;
+// storetest is the suite it must pass on both engines. The Store interface itself is declared by its
 // consumer, package metadata.
 package store
 

@@ -1,8 +1,8 @@
 // Package storetest is the suite every metadata store engine must pass:
 // round trips of every field (hostile and non-Latin strings included),
 // idempotent creates, optimistic concurrency, soft delete with its outbox,
-// guarded status transitions, list order, filters and keyset pages, and
-// ranked, paged full-text search.
+// guarded status transitions (redelivered at once, and racing the create),
+// list order, filters and keyset pages, and ranked, paged full-text search.
 package storetest
 
 import (
@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"Delete", testDelete},
 		{"Transitions", testTransitions},
+		{"ConcurrentEvents", testConcurrentEvents},
 		{"ListOrderAndPages", testListOrderAndPages},
 		{"ListFilters", testListFilters},
 		{"Search", testSearch},
@@ -328,7 +329,7 @@ func testDelete(t *testing.T, s metadata.Store) {
 	if _, changed, err := s.MarkReady(t.Context(), store.Ready{VideoID: v.ID}); err != nil || changed {
 		t.Errorf("MarkReady on deleted: changed %v err %v", changed, err)
 	}
-	if _, changed, err := s.MarkProcessing(t.Context(), store.Processing{VideoID: v.ID}, nil); err != nil || changed {
+	if _, changed, err := s.MarkProcessing(t.Context(), store.Processing{VideoID: v.ID}); err != nil || changed {
 		t.Errorf("MarkProcessing on deleted: changed %v err %v", changed, err)
 	}
 }
@@ -338,11 +339,11 @@ func testTransitions(t *testing.T, s metadata.Store) {
 	v := create(t, s, newVideo(0, alice, "flow"))
 	p := store.Processing{VideoID: v.ID, UploadID: "upl_9", Duration: 12 * time.Second,
 		MediaInfo: &metadatav1.MediaInfo{FormatName: "mp4"}}
-	got, changed, err := s.MarkProcessing(ctx, p, nil)
+	got, changed, err := s.MarkProcessing(ctx, p)
 	if err != nil || !changed || got.Status != store.StatusProcessing || got.UploadID != "upl_9" || got.Duration != 12*time.Second {
 		t.Fatalf("MarkProcessing: changed %v err %v video %+v", changed, err, got)
 	}
-	if _, changed, _ := s.MarkProcessing(ctx, p, nil); changed {
+	if _, changed, _ := s.MarkProcessing(ctx, p); changed {
 		t.Error("redelivered MarkProcessing changed the video")
 	}
 	r := store.Ready{VideoID: v.ID, Duration: 12 * time.Second, PosterPath: "poster.jpg", Storyboard: "storyboard.vtt",
@@ -363,7 +364,7 @@ func testTransitions(t *testing.T, s metadata.Store) {
 	}
 	// A stale upload.completed must not move READY back to PROCESSING, and
 	// a late failure must not fail a READY video.
-	if _, changed, _ := s.MarkProcessing(ctx, p, nil); changed {
+	if _, changed, _ := s.MarkProcessing(ctx, p); changed {
 		t.Error("MarkProcessing moved a READY video")
 	}
 	if _, changed, _ := s.MarkFailed(ctx, v.ID, "late"); changed {
@@ -383,22 +384,71 @@ func testTransitions(t *testing.T, s metadata.Store) {
 		t.Error("MarkReady moved a FAILED video")
 	}
 
-	// upload.completed for a video CreateVideo never recorded creates it.
-	fresh := newVideo(2, bob, "from the event")
-	fresh.Status = store.StatusProcessing
-	fresh.UploadID = "upl_10"
-	got, changed, err = s.MarkProcessing(ctx, store.Processing{VideoID: fresh.ID, UploadID: "upl_10"}, fresh)
-	if err != nil || !changed || got.Status != store.StatusProcessing || got.Creator != bob {
-		t.Fatalf("MarkProcessing(create): changed %v err %v video %+v", changed, err, got)
-	}
-	if _, changed, err := s.MarkProcessing(ctx, store.Processing{VideoID: fresh.ID, UploadID: "upl_10"}, fresh); err != nil || changed {
-		t.Errorf("redelivered MarkProcessing(create): changed %v err %v", changed, err)
-	}
-	if _, _, err := s.MarkProcessing(ctx, store.Processing{VideoID: "vid_nope"}, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.MarkProcessing(ctx, store.Processing{VideoID: "vid_nope"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("MarkProcessing(missing): %v, want ErrNotFound", err)
 	}
 	if _, _, err := s.MarkReady(ctx, store.Ready{VideoID: "vid_nope"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("MarkReady(missing): %v, want ErrNotFound", err)
+	}
+}
+
+// concurrently runs n calls of fn at once and returns how many reported a
+// change; it fails the test on any error.
+func concurrently(t *testing.T, n int, fn func(ctx context.Context) (bool, error)) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	changed := make([]bool, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { changed[i], errs[i] = fn(context.WithoutCancel(t.Context())) })
+	}
+	wg.Wait()
+	count := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("call %d of %d: %v", i+1, n, errs[i])
+		}
+		if changed[i] {
+			count++
+		}
+	}
+	return count
+}
+
+// testConcurrentEvents delivers each event several times at once, as
+// redeliveries to several instances do: exactly one delivery changes the
+// video and says so.
+func testConcurrentEvents(t *testing.T, s metadata.Store) {
+	const n = 8
+	v := create(t, s, newVideo(0, bob, "moved by racing deliveries"))
+	p := store.Processing{VideoID: v.ID, UploadID: "upl_race"}
+	if got := concurrently(t, n, func(ctx context.Context) (bool, error) {
+		_, changed, err := s.MarkProcessing(ctx, p)
+		return changed, err
+	}); got != 1 {
+		t.Errorf("MarkProcessing delivered %d times at once: %d changed, want 1", n, got)
+	}
+	if got := concurrently(t, n, func(ctx context.Context) (bool, error) {
+		_, changed, err := s.MarkReady(ctx, store.Ready{VideoID: v.ID, HLSPath: "master.m3u8"})
+		return changed, err
+	}); got != 1 {
+		t.Errorf("MarkReady delivered %d times at once: %d changed, want 1", n, got)
+	}
+	if got := concurrently(t, n, func(ctx context.Context) (bool, error) {
+		_, changed, err := s.DeleteVideo(ctx, v.ID, 0, "deleted by creator")
+		return changed, err
+	}); got != 1 {
+		t.Errorf("DeleteVideo %d times at once: %d changed, want 1", n, got)
+	}
+	got, err := s.GetVideo(t.Context(), v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.StatusDeleted || got.Version != 4 {
+		t.Errorf("after processing, ready and delete: status %v version %d, want DELETED 4", got.Status, got.Version)
+	}
+	if pending, err := s.PendingMediaDeletions(t.Context(), 10); err != nil || len(pending) != 1 {
+		t.Errorf("pending media deletions %+v, %v; want one", pending, err)
 	}
 }
 

@@ -220,13 +220,24 @@ type UploadCompleted struct {
 	Sha256 string `protobuf:"bytes,8,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	// What ffprobe found.
 	MediaInfo *v1.MediaInfo `protobuf:"bytes,9,opt,name=media_info,json=mediaInfo,proto3" json:"media_info,omitempty"`
-	// Title given at CreateUpload.
+	// Deprecated: never set. Metadata already has the video's title,
+	// description, tags and policy: upload creates the video (CreateVideo)
+	// before it accepts a byte, so this event carries only what upload alone
+	// knows (the source blob, its size, digest and probe).
+	//
+	// Deprecated: Marked as deprecated in streamgate/events/v1/events.proto.
 	Title string `protobuf:"bytes,10,opt,name=title,proto3" json:"title,omitempty"`
-	// Description given at CreateUpload.
+	// Deprecated: never set; see title.
+	//
+	// Deprecated: Marked as deprecated in streamgate/events/v1/events.proto.
 	Description string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
-	// Tags given at CreateUpload.
+	// Deprecated: never set; see title.
+	//
+	// Deprecated: Marked as deprecated in streamgate/events/v1/events.proto.
 	Tags []string `protobuf:"bytes,12,rep,name=tags,proto3" json:"tags,omitempty"`
-	// Access policy given at CreateUpload; unset means public.
+	// Deprecated: never set; see title.
+	//
+	// Deprecated: Marked as deprecated in streamgate/events/v1/events.proto.
 	AccessPolicy  *v11.AccessPolicy `protobuf:"bytes,13,opt,name=access_policy,json=accessPolicy,proto3" json:"access_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -325,6 +336,7 @@ func (x *UploadCompleted) GetMediaInfo() *v1.MediaInfo {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in streamgate/events/v1/events.proto.
 func (x *UploadCompleted) GetTitle() string {
 	if x != nil {
 		return x.Title
@@ -332,6 +344,7 @@ func (x *UploadCompleted) GetTitle() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in streamgate/events/v1/events.proto.
 func (x *UploadCompleted) GetDescription() string {
 	if x != nil {
 		return x.Description
@@ -339,6 +352,7 @@ func (x *UploadCompleted) GetDescription() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in streamgate/events/v1/events.proto.
 func (x *UploadCompleted) GetTags() []string {
 	if x != nil {
 		return x.Tags
@@ -346,6 +360,7 @@ func (x *UploadCompleted) GetTags() []string {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in streamgate/events/v1/events.proto.
 func (x *UploadCompleted) GetAccessPolicy() *v11.AccessPolicy {
 	if x != nil {
 		return x.AccessPolicy
@@ -1567,7 +1582,7 @@ var File_streamgate_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"!streamgate/events/v1/events.proto\x12\x14streamgate.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a-streamgate/metadata/v1/metadata_service.proto\x1a#streamgate/options/v1/options.proto\"\x8e\x04\n" +
+	"!streamgate/events/v1/events.proto\x12\x14streamgate.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a-streamgate/metadata/v1/metadata_service.proto\x1a#streamgate/options/v1/options.proto\"\x9e\x04\n" +
 	"\x0fUploadCompleted\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1580,12 +1595,12 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"size_bytes\x18\a \x01(\x04R\tsizeBytes\x12\x16\n" +
 	"\x06sha256\x18\b \x01(\tR\x06sha256\x12@\n" +
 	"\n" +
-	"media_info\x18\t \x01(\v2!.streamgate.metadata.v1.MediaInfoR\tmediaInfo\x12\x14\n" +
+	"media_info\x18\t \x01(\v2!.streamgate.metadata.v1.MediaInfoR\tmediaInfo\x12\x18\n" +
 	"\x05title\x18\n" +
-	" \x01(\tR\x05title\x12 \n" +
-	"\vdescription\x18\v \x01(\tR\vdescription\x12\x12\n" +
-	"\x04tags\x18\f \x03(\tR\x04tags\x12E\n" +
-	"\raccess_policy\x18\r \x01(\v2 .streamgate.auth.v1.AccessPolicyR\faccessPolicy:\x1d\xd2\xf3\x18\x19\n" +
+	" \x01(\tB\x02\x18\x01R\x05title\x12$\n" +
+	"\vdescription\x18\v \x01(\tB\x02\x18\x01R\vdescription\x12\x16\n" +
+	"\x04tags\x18\f \x03(\tB\x02\x18\x01R\x04tags\x12I\n" +
+	"\raccess_policy\x18\r \x01(\v2 .streamgate.auth.v1.AccessPolicyB\x02\x18\x01R\faccessPolicy:\x1d\xd2\xf3\x18\x19\n" +
 	"\x10upload.completed\x12\x05MEDIA\"\xf9\x01\n" +
 	"\fUploadFailed\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +

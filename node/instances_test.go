@@ -1,0 +1,139 @@
+package node_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"google.golang.org/protobuf/proto"
+
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
+	"github.com/streamgate/streamgate/internal/devchain"
+	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
+	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/testing/poll"
+	"github.com/streamgate/streamgate/node"
+)
+
+// TestAuthInstancesShareDecisions runs what a deployment runs: two auth
+// instances (separate processes' worth of node.Run, separate data dirs) and
+// one cache service, on one etcd, one NATS and the dev chain. A decision one
+// auth instance makes is served by the other from the cache service, and a
+// Transfer of the token invalidates it on both.
+func TestAuthInstancesShareDecisions(t *testing.T) {
+	ctx := t.Context()
+	logger := slog.New(slog.DiscardHandler)
+	etcdSrv, _ := etcdservertest.Start(t)
+	natsSrv := natsservertest.Start(t)
+	dev, err := devchain.New(ctx, devchain.Config{BlockInterval: 250 * time.Millisecond}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dev.Close)
+
+	run := func(services ...string) map[string]string {
+		t.Helper()
+		ready := make(chan map[string]string, 1)
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- node.Run(runCtx, node.Config{
+				Services:      services,
+				EtcdEndpoints: []string{etcdSrv.Endpoint()},
+				NATSURL:       natsSrv.ClientURL(),
+				RegistryTTL:   5 * time.Second,
+				Settings: node.Settings{
+					DataDir:       t.TempDir(),
+					PublicBaseURL: "http://127.0.0.1:8080",
+					Chains:        map[uint64]string{devchain.ChainID: dev.RPCURL()},
+				},
+				OnReady: func(addrs map[string]string) { ready <- addrs },
+			}, logger)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("node %v: %v", services, err)
+			}
+		})
+		select {
+		case addrs := <-ready:
+			return addrs
+		case err := <-done:
+			t.Fatalf("node %v stopped before it was ready: %v", services, err)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("node %v not ready within 60s", services)
+		}
+		return nil
+	}
+	run("cache")
+	client := func(addr string) authv1connect.AuthServiceClient {
+		p := new(http.Protocols)
+		p.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{Protocols: p}
+		t.Cleanup(tr.CloseIdleConnections)
+		return authv1connect.NewAuthServiceClient(&http.Client{Transport: tr}, "http://"+addr)
+	}
+	a, b := client(run("auth")["auth"]), client(run("auth")["auth"])
+
+	key, alice := wallet(t)
+	_, bob := wallet(t)
+	if err := dev.Fund(ctx, alice, big.NewInt(1e18)); err != nil {
+		t.Fatal(err)
+	}
+	tokenID, err := dev.Mint721(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL, Rules: []*authv1.AccessRule{{
+		ChainId: devchain.ChainID, ContractAddress: dev.PassAddress().Hex(),
+		Standard: authv1.TokenStandard_TOKEN_STANDARD_ERC721, TokenId: proto.String(tokenID.String()),
+	}}}
+	check := func(c authv1connect.AuthServiceClient, who common.Address) *authv1.CheckAccessResponse {
+		t.Helper()
+		res, err := c.CheckAccess(ctx, connect.NewRequest(&authv1.CheckAccessRequest{
+			Target: &authv1.CheckAccessRequest_Policy{Policy: policy}, Address: who.Hex(),
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Msg
+	}
+
+	if r := check(a, alice); !r.GetAllowed() || r.GetRuleResults()[0].GetCached() {
+		t.Fatalf("A's first check = %v; want allowed, read from the chain", r)
+	}
+	if r := check(b, alice); !r.GetAllowed() || !r.GetRuleResults()[0].GetCached() {
+		t.Fatalf("B's check = %v; want A's decision, from the cache service", r)
+	}
+
+	if err := dev.Transfer721(ctx, key, bob, tokenID); err != nil {
+		t.Fatal(err)
+	}
+	// Each instance's transfer watcher polls every 2s; the decision goes on
+	// both, whichever instance writes the floor first, well before the 30s
+	// positive TTL would have let it lapse.
+	for name, c := range map[string]authv1connect.AuthServiceClient{"A": a, "B": b} {
+		poll.Until(t, 20*time.Second, name+" to refuse the previous holder", func() bool { return !check(c, alice).GetAllowed() })
+		if r := check(c, bob); !r.GetAllowed() {
+			t.Fatalf("%s for the new holder = %v; want allowed", name, r)
+		}
+	}
+}
+
+func wallet(t *testing.T) (*ecdsa.PrivateKey, common.Address) {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, crypto.PubkeyToAddress(k.PublicKey)
+}
