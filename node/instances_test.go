@@ -2,10 +2,13 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"crypto/ecdsa"
 	"log/slog"
 	"math/big"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,13 +22,15 @@ import (
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/testing/pgtest"
 	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/node"
 )
 
 // TestAuthInstancesShareDecisions runs what a deployment runs: two auth
-// instances (separate processes' worth of node.Run, separate data dirs) and
-// one cache service, on one etcd, one NATS and the dev chain. A decision one
+// instances (separate processes' worth of node.Run, separate data dirs, one
+// PostgreSQL) and one cache service, on one etcd, one NATS and the dev
+// chain. A decision one
 // auth instance makes is served by the other from the cache service, and a
 // Transfer of the token invalidates it on both.
 func TestAuthInstancesShareDecisions(t *testing.T) {
@@ -39,40 +44,24 @@ func TestAuthInstancesShareDecisions(t *testing.T) {
 	}
 	t.Cleanup(dev.Close)
 
+	// Several auth instances share one PostgreSQL database (on SQLite a
+	// second one is refused).
+	dbURL := pgtest.Start(t).NewDatabase(t)
+	settings := func() node.Settings {
+		return node.Settings{
+			DatabaseURL:   dbURL,
+			DataDir:       t.TempDir(),
+			PublicBaseURL: "http://127.0.0.1:8080",
+			Chains:        map[uint64]string{devchain.ChainID: dev.RPCURL()},
+		}
+	}
 	run := func(services ...string) map[string]string {
 		t.Helper()
-		ready := make(chan map[string]string, 1)
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			done <- node.Run(runCtx, node.Config{
-				Services:      services,
-				EtcdEndpoints: []string{etcdSrv.Endpoint()},
-				NATSURL:       natsSrv.ClientURL(),
-				RegistryTTL:   5 * time.Second,
-				Settings: node.Settings{
-					DataDir:       t.TempDir(),
-					PublicBaseURL: "http://127.0.0.1:8080",
-					Chains:        map[uint64]string{devchain.ChainID: dev.RPCURL()},
-				},
-				OnReady: func(addrs map[string]string) { ready <- addrs },
-			}, logger)
-		}()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("node %v: %v", services, err)
-			}
-		})
-		select {
-		case addrs := <-ready:
-			return addrs
-		case err := <-done:
-			t.Fatalf("node %v stopped before it was ready: %v", services, err)
-		case <-time.After(60 * time.Second):
-			t.Fatalf("node %v not ready within 60s", services)
+		addrs, _, err := startNode(t, etcdSrv.Endpoint(), natsSrv.ClientURL(), settings(), services...)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		return addrs
 	}
 	run("cache")
 	client := func(addr string) authv1connect.AuthServiceClient {
@@ -136,4 +125,67 @@ func wallet(t *testing.T) (*ecdsa.PrivateKey, common.Address) {
 		t.Fatal(err)
 	}
 	return k, crypto.PubkeyToAddress(k.PublicKey)
+}
+
+// startNode runs services with node.Run until stop or the end of the test,
+// and returns their addresses once they serve, or why they did not start.
+func startNode(t *testing.T, etcdEndpoint, natsURL string, settings node.Settings, services ...string) (addrs map[string]string, stop func(), err error) {
+	t.Helper()
+	ready := make(chan map[string]string, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- node.Run(ctx, node.Config{
+			Services:      services,
+			EtcdEndpoints: []string{etcdEndpoint},
+			NATSURL:       natsURL,
+			RegistryTTL:   2 * time.Second,
+			Settings:      settings,
+			OnReady:       func(addrs map[string]string) { ready <- addrs },
+		}, slog.New(slog.DiscardHandler))
+	}()
+	select {
+	case addrs = <-ready:
+		var once sync.Once
+		stop = func() {
+			once.Do(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("node %v: %v", services, err)
+				}
+			})
+		}
+		t.Cleanup(stop)
+		return addrs, stop, nil
+	case err := <-done:
+		cancel()
+		return nil, nil, fmt.Errorf("node %v stopped before it was ready: %w", services, err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		return nil, nil, fmt.Errorf("node %v not ready within 60s", services)
+	}
+}
+
+// TestLocalStateRunsOnce: a service whose state is on its instance's disk
+// (metadata and auth on SQLite, upload) refuses to start a second time in
+// the cluster, naming what would let it scale, and starts again once the
+// first instance has stopped.
+func TestLocalStateRunsOnce(t *testing.T) {
+	etcdSrv, _ := etcdservertest.Start(t)
+	natsSrv := natsservertest.Start(t)
+	settings := node.Settings{DataDir: t.TempDir(), PublicBaseURL: "http://127.0.0.1:8080"}
+	_, stop, err := startNode(t, etcdSrv.Endpoint(), natsSrv.ClientURL(), settings, "metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := settings
+	second.DataDir = t.TempDir()
+	_, _, err = startNode(t, etcdSrv.Endpoint(), natsSrv.ClientURL(), second, "metadata")
+	if err == nil || !strings.Contains(err.Error(), "another metadata instance is running") || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("second metadata on SQLite: %v; want a refusal naming PostgreSQL", err)
+	}
+	stop()
+	if _, _, err := startNode(t, etcdSrv.Endpoint(), natsSrv.ClientURL(), second, "metadata"); err != nil {
+		t.Fatalf("metadata after the first stopped: %v", err)
+	}
 }

@@ -201,10 +201,24 @@ type instance struct {
 	// The log shipper outlives the drain, so shutdown logs still ship.
 	stopShipping context.CancelFunc
 	shipperDone  chan struct{}
+	// release frees the claim of a service whose state is local, once it
+	// is closed (nil when it keeps none).
+	release func()
 }
 
-func start(ctx context.Context, name string, cfg Config, deps Deps, version string, logger *slog.Logger, wg *sync.WaitGroup) (*instance, error) {
+func start(ctx context.Context, name string, cfg Config, deps Deps, version string, logger *slog.Logger, wg *sync.WaitGroup) (inst *instance, err error) {
 	id := name + "-" + randomID()
+	var release func()
+	if why := localState(name, cfg.Settings); why != "" {
+		if release, err = claimSingle(ctx, deps.Etcd, name, id, why, cfg.RegistryTTL); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if inst == nil {
+				release()
+			}
+		}()
+	}
 	// WARN and above (and sampled INFO) also go to the bus, for the
 	// monitor's GetLogs; the unwrapped logger reports shipping failures.
 	shipper, err := logship.New(logship.Config{Service: name, InstanceID: id}, deps.Bus, logger)
@@ -253,7 +267,7 @@ func start(ctx context.Context, name string, cfg Config, deps Deps, version stri
 		_ = tel.Shutdown(context.Background())
 		return nil, err
 	}
-	inst := &instance{name: name, server: srv, telemetry: tel, shipperDone: make(chan struct{})}
+	inst = &instance{name: name, server: srv, telemetry: tel, release: release, shipperDone: make(chan struct{})}
 	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
 	inst.stopShipping = stopShipping
 	go func() {
@@ -320,6 +334,9 @@ func shutdown(instances []*instance, logger *slog.Logger) {
 				if err := in.closer.Close(); err != nil {
 					logger.Warn("close failed", "service", in.name, "error", err)
 				}
+			}
+			if in.release != nil {
+				in.release()
 			}
 			_ = in.telemetry.Shutdown(ctx)
 			in.stopShipping()
