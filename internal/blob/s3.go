@@ -40,6 +40,9 @@ type S3Config struct {
 	// MinPartSize; objects up to it are written with one request.
 	// Default 16 MiB. Each Put in flight holds up to one part in memory.
 	PartSize int64
+	// ListPageSize is the number of keys List asks for per page, at most
+	// 1000 (S3's maximum and the default).
+	ListPageSize int32
 }
 
 // S3 is a Store in a bucket of an S3-compatible service. A Put makes the
@@ -50,6 +53,7 @@ type S3 struct {
 	bucket   string
 	prefix   string
 	partSize int64
+	pageSize int32
 }
 
 var _ Store = (*S3)(nil)
@@ -76,7 +80,10 @@ func NewS3(client *s3.Client, cfg S3Config) (*S3, error) {
 	case cfg.PartSize < MinPartSize:
 		return nil, fmt.Errorf("blob: s3: part size %d is below S3's minimum of %d", cfg.PartSize, MinPartSize)
 	}
-	return &S3{client: client, bucket: cfg.Bucket, prefix: prefix, partSize: cfg.PartSize}, nil
+	if cfg.ListPageSize < 0 || cfg.ListPageSize > 1000 {
+		return nil, fmt.Errorf("blob: s3: list page size %d is not in [1, 1000]", cfg.ListPageSize)
+	}
+	return &S3{client: client, bucket: cfg.Bucket, prefix: prefix, partSize: cfg.PartSize, pageSize: cfg.ListPageSize}, nil
 }
 
 // Bucket is the store's bucket.
@@ -319,6 +326,10 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Info, error) {
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
 		Bucket: aws.String(s.bucket),
 		Prefix: aws.String(s.prefix + prefix),
+	}, func(o *s3.ListObjectsV2PaginatorOptions) {
+		if s.pageSize > 0 {
+			o.Limit = s.pageSize
+		}
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
