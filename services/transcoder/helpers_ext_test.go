@@ -18,11 +18,11 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	transcoderv1 "github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1"
 	"github.com/streamgate/streamgate/internal/blob"
-	"github.com/streamgate/streamgate/internal/testing/s3test"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/testing/poll"
+	"github.com/streamgate/streamgate/internal/testing/s3test"
 	"github.com/streamgate/streamgate/internal/transcode"
 	"github.com/streamgate/streamgate/services/transcoder"
 )
