@@ -26,9 +26,10 @@ third_party/proto/.stamp: node_modules/.stamp scripts/third-party-protos.sh
 	@touch $@
 
 .PHONY: tools
-tools: node_modules/.stamp third_party/proto/.stamp ## install buf, protoc-gen-es, tsc, googleapis protos, the Go tools and the OS packages tests use
+tools: node_modules/.stamp third_party/proto/.stamp ## install buf, protoc-gen-es, tsc, googleapis protos, the Go tools, geth, versitygw and the OS packages tests use
 	scripts/install-deps.sh
 	scripts/install-geth.sh
+	scripts/install-versitygw.sh
 	$(GO) build -o /dev/null tool
 
 ## --- contracts ------------------------------------------------------------

@@ -100,9 +100,14 @@ var Names = []string{"gateway", "upload", "transcoder", "metadata", "auth", "str
 // Settings holds per-service settings.
 type Settings struct {
 	// DataDir holds each service's local state (upload/, auth/,
-	// metadata.db) and the shared media store (media/), for the local
-	// backends that one machine uses.
+	// metadata.db) and, unless BlobURL names another, the shared media
+	// store (media/), for the local backends that one machine uses.
 	DataDir string
+	// BlobURL is the media store upload, transcoder and streaming share
+	// (blob.Open): "file:///abs/dir", or "s3://bucket[/prefix]?endpoint=...&region=...&path_style=true"
+	// with credentials from the AWS environment, so that instances on
+	// several machines need no shared disk. Empty: <DataDir>/media.
+	BlobURL string
 	// PublicBaseURL is the gateway's URL as clients reach it, e.g.
 	// "http://127.0.0.1:8080": tus URLs and the SIWE domain and URI derive
 	// from it.
@@ -248,7 +253,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 	}
 	switch name {
 	case "upload":
-		blobs, err := mediaStore(cfg)
+		blobs, err := mediaStore(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -264,7 +269,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			MeterProvider:  deps.MeterProvider,
 		}, uploadVideos{metadataClient(deps.Mesh)}, deps.Bus, blobs, probe, logger)
 	case "transcoder":
-		blobs, err := mediaStore(cfg)
+		blobs, err := mediaStore(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -280,7 +285,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 	case "auth":
 		return buildAuth(ctx, cfg, deps, logger)
 	case "streaming":
-		blobs, err := mediaStore(cfg)
+		blobs, err := mediaStore(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -359,8 +364,13 @@ func tokenVerifier(m *mesh.Client, logger *slog.Logger) (*authtoken.Verifier, er
 	return authtoken.NewVerifier(keys, authtoken.VerifierConfig{Issuer: "streamgate-auth"}, logger.With("component", "jwks"))
 }
 
-func mediaStore(cfg Settings) (blob.Store, error) {
-	return blob.NewLocal(filepath.Join(cfg.DataDir, "media"))
+// mediaStore opens the media store, checking it is reachable.
+func mediaStore(ctx context.Context, cfg Settings) (blob.Store, error) {
+	url := cfg.BlobURL
+	if url == "" {
+		url = filepath.Join(cfg.DataDir, "media") // a bare path: DataDir may be relative
+	}
+	return blob.Open(ctx, url)
 }
 
 func cacheClient(m *mesh.Client) cachev1connect.CacheServiceClient {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/streamgate/streamgate/internal/mesh"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/internal/testing/s3test"
 	"github.com/streamgate/streamgate/node"
 )
 
@@ -126,5 +128,30 @@ func TestBuildErrors(t *testing.T) {
 	}
 	if _, err := node.Build(t.Context(), "upload", node.Deps{}); err == nil {
 		t.Error("Build without a logger succeeded, want an error")
+	}
+}
+
+// TestMediaStoreFromBlobURL: upload, transcoder and streaming open the
+// media store Settings.BlobURL names (here a real S3 server) and refuse to
+// start on one they cannot reach.
+func TestMediaStoreFromBlobURL(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	deps := testDeps(t)
+	for _, name := range []string{"upload", "transcoder", "streaming"} {
+		d := deps
+		d.Settings.BlobURL = srv.URL("media")
+		svc, err := node.Build(t.Context(), name, d)
+		if err != nil {
+			t.Errorf("Build(%s) on %s: %v", name, d.Settings.BlobURL, err)
+			continue
+		}
+		if c, ok := svc.(node.Closer); ok {
+			_ = c.Close()
+		}
+		d.Settings.BlobURL = "s3://no-such-bucket?endpoint=" + srv.Endpoint + "&path_style=true"
+		if _, err := node.Build(t.Context(), name, d); err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
+			t.Errorf("Build(%s) on a missing bucket = %v, want an error naming it", name, err)
+		}
 	}
 }

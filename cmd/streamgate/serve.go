@@ -27,6 +27,7 @@ type meshFlags struct {
 	logJSON       bool
 	publicURL     string
 	databaseURL   string
+	blobURL       string
 	chains        chainFlag
 	cacheBackend  string
 	redisURL      string
@@ -51,6 +52,7 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	m.chains = chainFlag{}
 	fs.StringVar(&m.publicURL, "public-url", "", "the gateway's URL as clients reach it (default http://<http-addr>); tus URLs and the SIWE domain derive from it")
 	fs.StringVar(&m.databaseURL, "database-url", "", "metadata's and auth's database: postgres://... (auth instances share it) or a SQLite path for metadata only (default: SQLite files in <data-dir>)")
+	fs.StringVar(&m.blobURL, "blob-url", "", "media store of upload, transcoder and streaming: file:///abs/dir, or s3://bucket[/prefix]?endpoint=http://host:port&region=us-east-1&path_style=true with credentials from the AWS environment (default: $STREAMGATE_BLOB_URL, else <data-dir>/media)")
 	fs.Var(&m.chains, "chain", "`id=url` JSON-RPC endpoint of an EIP-155 chain (repeatable)")
 	fs.StringVar(&m.cacheBackend, "cache-backend", "memory", "cache backend: memory or redis")
 	fs.StringVar(&m.redisURL, "redis-url", "", "Redis URL for --cache-backend=redis")
@@ -98,6 +100,7 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 			DataDir:          dataDir,
 			PublicBaseURL:    m.public(),
 			DatabaseURL:      m.databaseURL,
+			BlobURL:          m.blob(),
 			Chains:           map[uint64]string(m.chains),
 			CacheBackend:     m.cacheBackend,
 			RedisURL:         m.redisURL,
@@ -116,6 +119,13 @@ func (m *meshFlags) operator() string {
 		return m.operatorToken
 	}
 	return os.Getenv("STREAMGATE_OPERATOR_TOKEN")
+}
+
+func (m *meshFlags) blob() string {
+	if m.blobURL != "" {
+		return m.blobURL
+	}
+	return os.Getenv("STREAMGATE_BLOB_URL")
 }
 
 func (m *meshFlags) public() string {

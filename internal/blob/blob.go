@@ -1,8 +1,8 @@
 // Package blob defines the store for media bytes shared by upload,
 // transcoder and streaming. It is shaped like S3: flat keys made of
 // slash-separated segments, whole-object writes, streaming and ranged reads.
-// Local (a directory) is the backend for one machine; an S3 backend can
-// implement the same Store.
+// Local (a directory) is the backend for one machine; S3 (any S3-compatible
+// service) lets several machines share the media. Open picks one from a URL.
 package blob
 
 import (
@@ -88,6 +88,34 @@ func ValidateKey(key string) error {
 			return fmt.Errorf("%w: %q has an empty segment", ErrInvalidKey, key)
 		case ".", "..":
 			return fmt.Errorf("%w: %q has a %q segment", ErrInvalidKey, key, seg)
+		}
+	}
+	return nil
+}
+
+// ValidatePrefix reports whether prefix may be listed: empty, or a string
+// whose part up to its last slash is a valid key (see ValidateKey) and whose
+// rest holds no backslash or control character. The prefix need not end on
+// a slash boundary ("videos/v1/s" lists "videos/v1/source").
+func ValidatePrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	if strings.HasPrefix(prefix, "/") {
+		return fmt.Errorf("%w: prefix %q is absolute", ErrInvalidKey, prefix)
+	}
+	last := prefix
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		if err := ValidateKey(prefix[:i]); err != nil {
+			return fmt.Errorf("%w: prefix %q", ErrInvalidKey, prefix)
+		}
+		last = prefix[i+1:]
+	}
+	// The last part is a string prefix of a segment: "." and ".." are
+	// fine there (".." matches "..x"), nothing else that a key refuses.
+	if last != "" && last != "." && last != ".." {
+		if err := ValidateKey(last); err != nil {
+			return fmt.Errorf("%w: prefix %q", ErrInvalidKey, prefix)
 		}
 	}
 	return nil

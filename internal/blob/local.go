@@ -226,16 +226,13 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 // List returns the objects whose keys start with prefix, sorted by key.
 // Symlinks are not followed and not listed.
 func (l *Local) List(ctx context.Context, prefix string) ([]Info, error) {
-	if strings.ContainsAny(prefix, "\\\x00") || strings.HasPrefix(prefix, "/") {
-		return nil, fmt.Errorf("%w: prefix %q", ErrInvalidKey, prefix)
+	if err := ValidatePrefix(prefix); err != nil {
+		return nil, err
 	}
 	// Walk only the deepest directory the prefix names entirely.
 	start := "."
 	if i := strings.LastIndex(prefix, "/"); i > 0 {
 		start = prefix[:i]
-		if err := ValidateKey(start); err != nil {
-			return nil, fmt.Errorf("%w: prefix %q", ErrInvalidKey, prefix)
-		}
 	}
 	var out []Info
 	err := fs.WalkDir(l.root.FS(), start, func(p string, d fs.DirEntry, err error) error {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/testing/s3test"
 	"github.com/streamgate/streamgate/internal/transcode"
 	"github.com/streamgate/streamgate/internal/video"
 )
@@ -66,7 +67,7 @@ func clip(t *testing.T, kind string, seconds int, size string) []byte {
 // is still an EVENT playlist, whether every segment it lists is already in
 // the store.
 type checkingStore struct {
-	*blob.Local
+	blob.Store
 	mu         sync.Mutex
 	events     int
 	violations []string
@@ -77,7 +78,7 @@ func (s *checkingStore) Put(ctx context.Context, key string, r io.Reader) (int64
 	if err != nil {
 		return 0, err
 	}
-	n, err := s.Local.Put(ctx, key, bytes.NewReader(b))
+	n, err := s.Store.Put(ctx, key, bytes.NewReader(b))
 	if err != nil || !strings.HasSuffix(key, "/playlist.m3u8") {
 		return n, err
 	}
@@ -103,7 +104,7 @@ func (s *checkingStore) Put(ctx context.Context, key string, r io.Reader) (int64
 		} else if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if _, err := s.Local.Stat(ctx, dir+uri); err != nil {
+		if _, err := s.Store.Stat(ctx, dir+uri); err != nil {
 			s.violations = append(s.violations, fmt.Sprintf("%s lists %s before it is stored: %v", key, uri, err))
 		}
 	}
@@ -114,18 +115,41 @@ type fixture struct {
 	store *checkingStore
 	tc    *transcode.Transcoder
 	work  string
+	// copied holds the published files of a store without local files,
+	// fetched by the first path call.
+	copied string
 }
 
+// newFixture runs the transcoder on a Local store.
 func newFixture(t *testing.T, ladder []transcode.Rung) *fixture {
 	t.Helper()
-	needFFmpeg(t)
 	local, err := blob.NewLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = local.Close() })
+	return newFixtureOn(t, ladder, local)
+}
+
+// newS3Fixture runs the transcoder on an S3 store on a real server: it
+// reads the source and publishes every segment and playlist through S3
+// only, no disk shared with readers.
+func newS3Fixture(t *testing.T, ladder []transcode.Rung) *fixture {
+	t.Helper()
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	store, err := blob.Open(t.Context(), srv.URL("media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFixtureOn(t, ladder, store)
+}
+
+func newFixtureOn(t *testing.T, ladder []transcode.Rung, blobs blob.Store) *fixture {
+	t.Helper()
+	needFFmpeg(t)
 	work := t.TempDir()
-	store := &checkingStore{Local: local}
+	store := &checkingStore{Store: blobs}
 	tc, err := transcode.New(transcode.Config{
 		WorkDir: work, Ladder: ladder, Preset: "ultrafast", PollInterval: 50 * time.Millisecond,
 	}, store, slog.New(slog.DiscardHandler))
@@ -137,17 +161,52 @@ func newFixture(t *testing.T, ladder []transcode.Rung) *fixture {
 
 func (f *fixture) putSource(t *testing.T, b []byte) string {
 	t.Helper()
-	if _, err := f.store.Local.Put(t.Context(), "uploads/upl_1/source", bytes.NewReader(b)); err != nil {
+	if _, err := f.store.Store.Put(t.Context(), "uploads/upl_1/source", bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
 	return "uploads/upl_1/source"
 }
 
+// path names a published file of vid_1 on disk, for ffprobe: the store's
+// own file when it has files, else a copy of everything published.
 func (f *fixture) path(t *testing.T, rel string) string {
 	t.Helper()
-	p, err := f.store.Local.Path(t.Context(), "videos/vid_1/"+rel)
-	if err != nil {
-		t.Fatal(err)
+	if local, ok := f.store.Store.(*blob.Local); ok {
+		p, err := local.Path(t.Context(), "videos/vid_1/"+rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if f.copied == "" {
+		f.copied = t.TempDir()
+		ctx := t.Context()
+		list, err := f.store.List(ctx, "videos/vid_1/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list {
+			r, err := f.store.Get(ctx, o.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := filepath.Join(f.copied, filepath.FromSlash(strings.TrimPrefix(o.Key, "videos/vid_1/")))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p := filepath.Join(f.copied, filepath.FromSlash(rel))
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s was not published: %v", rel, err)
 	}
 	return p
 }
@@ -196,8 +255,13 @@ func (r *recorder) job(id, src string) transcode.Job {
 	}
 }
 
-func TestRunLadder(t *testing.T) {
-	f := newFixture(t, testLadder)
+func TestRunLadder(t *testing.T) { testRunLadder(t, newFixture(t, testLadder)) }
+
+// TestRunLadderOnS3: the same job, reading its source from and publishing
+// to S3; the playlists published mid-job list only segments already there.
+func TestRunLadderOnS3(t *testing.T) { testRunLadder(t, newS3Fixture(t, testLadder)) }
+
+func testRunLadder(t *testing.T, f *fixture) {
 	src := f.putSource(t, clip(t, "av", 9, "640x360"))
 	var rec recorder
 	res, err := f.tc.Run(t.Context(), rec.job("job_1", src))
@@ -456,8 +520,12 @@ func ffmpegRunningIn(dir string) bool {
 	return false
 }
 
-func TestRunCancel(t *testing.T) {
-	f := newFixture(t, testLadder)
+func TestRunCancel(t *testing.T) { testRunCancel(t, newFixture(t, testLadder)) }
+
+// TestRunCancelOnS3: a cancelled job deletes what it published to S3.
+func TestRunCancelOnS3(t *testing.T) { testRunCancel(t, newS3Fixture(t, testLadder)) }
+
+func testRunCancel(t *testing.T, f *fixture) {
 	src := f.putSource(t, clip(t, "av", 40, "640x360"))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -223,15 +223,17 @@ func TestTraversal(t *testing.T) {
 	}
 }
 
-func TestRangeETagAndHeaders(t *testing.T) {
-	store := encoded(t)
+func TestRangeETagAndHeaders(t *testing.T) { testRangeETagAndHeaders(t, encoded(t)) }
+
+// TestRangeETagAndHeadersOnS3: the same from a store without local files
+// (S3 on a real server), where segments are served with ranged gets.
+func TestRangeETagAndHeadersOnS3(t *testing.T) { testRangeETagAndHeaders(t, onS3(t, encoded(t))) }
+
+func testRangeETagAndHeaders(t *testing.T, store blob.Store) {
 	e := newEnv(t, store, nil, readyVideo("vid_1", true))
 	tok := e.token(t, "vid_1")
 	seg := e.srv.URL + "/play/vid_1/180p/seg-00002.m4s?token=" + tok
-	want, err := os.ReadFile(filepath.Join(store.Dir(), "videos/vid_1/180p/seg-00002.m4s"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := readBlob(t, store, "videos/vid_1/180p/seg-00002.m4s")
 	res, b := get(t, seg)
 	if res.StatusCode != 200 || string(b) != string(want) {
 		t.Fatalf("segment: %d, %d bytes, want %d", res.StatusCode, len(b), len(want))
@@ -339,8 +341,11 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestManifestRewriting fetches every manifest with a token, parses it, and
 // checks that every URI carries the token and resolves to a 200.
-func TestManifestRewriting(t *testing.T) {
-	store := encoded(t)
+func TestManifestRewriting(t *testing.T) { testManifestRewriting(t, encoded(t)) }
+
+func TestManifestRewritingOnS3(t *testing.T) { testManifestRewriting(t, onS3(t, encoded(t))) }
+
+func testManifestRewriting(t *testing.T, store blob.Store) {
 	e := newEnv(t, store, nil, readyVideo("vid_1", true))
 	tok := e.token(t, "vid_1")
 	fetched := map[string]bool{}

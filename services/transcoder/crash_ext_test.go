@@ -77,7 +77,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	e := newEnv(t)
 	childWork := t.TempDir()
 	child := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), "TRANSCODER_TEST_CHILD="+e.natsURL+"|"+e.blobs.Dir()+"|"+childWork)
+	child.Env = append(os.Environ(), "TRANSCODER_TEST_CHILD="+e.natsURL+"|"+e.blobs.(*blob.Local).Dir()+"|"+childWork)
 	var childLog bytes.Buffer
 	child.Stderr = &childLog
 	if err := child.Start(); err != nil {

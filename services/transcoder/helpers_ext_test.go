@@ -22,6 +22,7 @@ import (
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/testing/poll"
+	"github.com/streamgate/streamgate/internal/testing/s3test"
 	"github.com/streamgate/streamgate/internal/transcode"
 	"github.com/streamgate/streamgate/services/transcoder"
 )
@@ -44,11 +45,34 @@ var testLadder = []transcode.Rung{
 type env struct {
 	natsURL string
 	bus     *events.Bus
-	blobs   *blob.Local
+	blobs   blob.Store
 	work    string
 }
 
+// newEnv has a Local media store.
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	local, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = local.Close() })
+	return newEnvOn(t, local)
+}
+
+// newS3Env has its media store on a real S3 server.
+func newS3Env(t *testing.T) *env {
+	t.Helper()
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	store, err := blob.Open(t.Context(), srv.URL("media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnvOn(t, store)
+}
+
+func newEnvOn(t *testing.T, blobs blob.Store) *env {
 	t.Helper()
 	for _, bin := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -56,16 +80,11 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	srv := natsservertest.Start(t)
-	e := &env{natsURL: srv.ClientURL(), work: t.TempDir()}
+	e := &env{natsURL: srv.ClientURL(), work: t.TempDir(), blobs: blobs}
 	e.bus = connectBus(t, e.natsURL)
 	if err := e.bus.EnsureStreams(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	if e.blobs, err = blob.NewLocal(t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.blobs.Close() })
 	return e
 }
 

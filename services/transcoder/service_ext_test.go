@@ -12,8 +12,16 @@ import (
 	"github.com/streamgate/streamgate/services/transcoder"
 )
 
-func TestUploadCompletedToSucceeded(t *testing.T) {
-	e := newEnv(t)
+func TestUploadCompletedToSucceeded(t *testing.T) { testUploadCompletedToSucceeded(t, newEnv(t)) }
+
+// TestUploadCompletedToSucceededOnS3: the same with the media on a real S3
+// server: the worker fetches the source from S3 and publishes there, and
+// WatchJob replays the playlists and serves segment bytes read from S3.
+func TestUploadCompletedToSucceededOnS3(t *testing.T) {
+	testUploadCompletedToSucceeded(t, newS3Env(t))
+}
+
+func testUploadCompletedToSucceeded(t *testing.T, e *env) {
 	completed := collect[*eventsv1.TranscodeCompleted](t, e.bus, "test-completed")
 	ready := collect[*eventsv1.SegmentReady](t, e.bus, "test-segments")
 	progress := collect[*eventsv1.TranscodeProgress](t, e.bus, "test-progress")

@@ -113,7 +113,7 @@ func (s *Service) Complete(ctx context.Context, id string) error {
 		rec.SHA256 = sum
 	}
 	if rec.MediaInfo == nil {
-		info, err := s.probeBlob(ctx, key)
+		info, err := s.probeBlob(ctx, rec, key)
 		var rej *mediaprobe.RejectedError
 		if errors.As(err, &rej) {
 			return s.reject(ctx, rec, rej.Reason, mediaInfoProto(rej.Info))
@@ -214,14 +214,18 @@ func (s *Service) hashBlob(ctx context.Context, key string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// probeBlob probes the object in place when the store has files, else a
-// temporary copy.
-func (s *Service) probeBlob(ctx context.Context, key string) (*mediaprobe.Info, error) {
+// probeBlob probes the object in place when the store has files; else the
+// tus file it was copied from, while tus still holds all of it (a store
+// without files, such as S3, is then not read back); else a temporary copy.
+func (s *Service) probeBlob(ctx context.Context, rec *record, key string) (*mediaprobe.Info, error) {
 	if fp, ok := s.blobs.(filePather); ok {
 		p, err := fp.Path(ctx, key)
 		if err != nil {
 			return nil, err
 		}
+		return s.probe.Probe(ctx, p)
+	}
+	if p, ok := s.tusFile(rec); ok {
 		return s.probe.Probe(ctx, p)
 	}
 	dir := filepath.Join(s.cfg.DataDir, "probe")
@@ -247,6 +251,18 @@ func (s *Service) probeBlob(ctx context.Context, key string) (*mediaprobe.Info, 
 		return nil, err
 	}
 	return s.probe.Probe(ctx, f.Name())
+}
+
+// tusFile is the file tusd's filestore keeps an upload's bytes in
+// ("<tus dir>/<id>"), when it holds all of them; the blob was copied from
+// it and hashed on the way, so probing it probes the blob.
+func (s *Service) tusFile(rec *record) (string, bool) {
+	p := filepath.Join(s.tusDir, rec.ID)
+	st, err := os.Lstat(p)
+	if err != nil || !st.Mode().IsRegular() || uint64(st.Size()) != rec.Size || rec.SHA256 == "" {
+		return "", false
+	}
+	return p, true
 }
 
 // reject ends an upload FAILED with a reason: upload.failed published,

@@ -124,7 +124,7 @@ type env struct {
 	svc    *Service
 	srv    *httptest.Server
 	bus    *events.Bus
-	blobs  *blob.Local
+	blobs  blob.Store
 	videos *fakeVideos
 	clock  *clock
 	cfg    Config
@@ -135,6 +135,8 @@ type envOptions struct {
 	noRun   bool
 	probe   Prober
 	dataDir string
+	// blobs is the media store; nil: a Local in a temp dir.
+	blobs blob.Store
 	// wrapBus wraps the real bus, e.g. to make publishing fail.
 	wrapBus func(Publisher) Publisher
 }
@@ -160,11 +162,15 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err := bus.EnsureStreams(ctx); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
 	}
-	blobs, err := blob.NewLocal(filepath.Join(t.TempDir(), "blobs"))
-	if err != nil {
-		t.Fatal(err)
+	blobs := o.blobs
+	if blobs == nil {
+		local, err := blob.NewLocal(filepath.Join(t.TempDir(), "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { local.Close() })
+		blobs = local
 	}
-	t.Cleanup(func() { blobs.Close() })
 	probe := o.probe
 	if probe == nil {
 		p, err := mediaprobe.New(mediaprobe.Config{Timeout: 20 * time.Second})
