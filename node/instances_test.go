@@ -2,8 +2,8 @@ package node_test
 
 import (
 	"context"
-	"fmt"
 	"crypto/ecdsa"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net/http"
