@@ -335,14 +335,14 @@ func (p *publisher) putFile(ctx context.Context, local, rel string) (int64, erro
 	defer f.Close()
 	n, err := p.t.blobs.Put(ctx, p.prefix+rel, f)
 	if err != nil {
-		return 0, fmt.Errorf("transcode: publish %s: %w", rel, err)
+		return 0, fmt.Errorf("transcode: publish %s: %w: %w", rel, ErrStore, err)
 	}
 	return n, nil
 }
 
 func (p *publisher) putBytes(ctx context.Context, rel string, b []byte) error {
 	if _, err := p.t.blobs.Put(ctx, p.prefix+rel, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("transcode: publish %s: %w", rel, err)
+		return fmt.Errorf("transcode: publish %s: %w: %w", rel, ErrStore, err)
 	}
 	return nil
 }

@@ -239,11 +239,11 @@ func (t *Transcoder) Clean(ctx context.Context, videoID string) error {
 	}
 	infos, err := t.blobs.List(ctx, t.VideoPrefix(videoID))
 	if err != nil {
-		return fmt.Errorf("transcode: list published output: %w", err)
+		return fmt.Errorf("transcode: list published output: %w: %w", ErrStore, err)
 	}
 	for _, in := range infos {
 		if err := t.blobs.Delete(ctx, in.Key); err != nil {
-			return fmt.Errorf("transcode: delete %s: %w", in.Key, err)
+			return fmt.Errorf("transcode: delete %s: %w: %w", in.Key, ErrStore, err)
 		}
 	}
 	return nil
@@ -325,6 +325,11 @@ func (t *Transcoder) Run(ctx context.Context, job Job) (_ *Result, err error) {
 	return res, nil
 }
 
+// ErrStore marks an attempt that failed on the media store (unreachable,
+// refusing, timing out): the source and the job are fine, and the attempt
+// is worth repeating once the store is back.
+var ErrStore = errors.New("the media store failed")
+
 func isFailed(err error) bool {
 	var fe *FailedError
 	return errors.As(err, &fe)
@@ -336,14 +341,14 @@ func (t *Transcoder) fetch(ctx context.Context, key, dst string) error {
 		if errors.Is(err, blob.ErrNotFound) {
 			return failf("the source file is missing from the blob store")
 		}
-		return fmt.Errorf("transcode: open source: %w", err)
+		return fmt.Errorf("transcode: open source: %w: %w", ErrStore, err)
 	}
 	defer r.Close()
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return fmt.Errorf("transcode: %w", err)
 	}
-	if _, err := io.Copy(f, r); err != nil {
+	if _, err := io.Copy(f, storeReader{r}); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("transcode: copy source: %w", err)
 	}
@@ -528,4 +533,15 @@ func command(ctx context.Context, bin, dir string, args ...string) *exec.Cmd {
 	}
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
+}
+
+// storeReader tells the store's read errors from the local disk's.
+type storeReader struct{ r io.Reader }
+
+func (s storeReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return n, err
 }

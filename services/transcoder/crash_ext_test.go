@@ -3,13 +3,16 @@ package transcoder_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,5 +214,54 @@ func TestAttemptsExhausted(t *testing.T) {
 	}
 	if infos, _ := e.blobs.List(t.Context(), "videos/vid_9/"); len(infos) != 0 {
 		t.Errorf("output left behind: %d objects", len(infos))
+	}
+}
+
+// flakyStore fails reads of the upload sources while down is positive,
+// one failure per read, as a store that is unreachable for a while.
+type flakyStore struct {
+	blob.Store
+	down atomic.Int32
+}
+
+func (f *flakyStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.HasPrefix(key, "uploads/") && f.down.Add(-1) >= 0 {
+		return nil, errors.New("dial tcp: connection refused")
+	}
+	return f.Store.Get(ctx, key)
+}
+
+// TestStoreOutageDelaysNotFails: a media store that fails more times than
+// a job has attempts delays the job; once the store answers, the job
+// succeeds on its first real attempt.
+func TestStoreOutageDelaysNotFails(t *testing.T) {
+	local, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = local.Close() })
+	flaky := &flakyStore{Store: local}
+	e := newEnvOn(t, flaky)
+	c := testConfig(e.work, "inst-a")
+	c.MaxAttempts = 1
+	svc, err := transcoder.New(c, e.bus, e.blobs, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	flaky.down.Store(3)
+	e.upload(t, 11, clip(t, 9))
+	job := jobOf(t, svc, "vid_11")
+	msgs := watch(t.Context(), svc, job.ID, false, nil).wait(t)
+	last := msgs[len(msgs)-1].GetJob()
+	if last.GetState() != transcoderv1.TranscodeJobState_TRANSCODE_JOB_STATE_SUCCEEDED || last.GetAttempt() != 1 {
+		t.Fatalf("job after a store outage: state %v attempt %d reason %q", last.GetState(), last.GetAttempt(), last.GetFailureReason())
+	}
+	if n := flaky.down.Load(); n >= 0 {
+		t.Fatalf("the store was read %d times fewer than its outage lasted", n+1)
 	}
 }

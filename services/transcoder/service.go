@@ -168,8 +168,9 @@ func (s *Service) setup(ctx context.Context) (*store, jetstream.Consumer, error)
 	cons, err := js.CreateOrUpdateConsumer(ctx, queueStream, jetstream.ConsumerConfig{
 		Durable: workersName, Description: "StreamGate transcoder workers",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.cfg.AckWait,
-		// One more than the attempts: the extra delivery marks the job FAILED.
-		MaxDeliver: s.cfg.MaxAttempts + 1, MaxAckPending: -1,
+		// Unbounded: claim counts attempts (deliveries less the ones a media
+		// store outage ended) and fails the job on the one past the last.
+		MaxDeliver: -1, MaxAckPending: -1,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: queue consumer: %v", ErrUnavailable, err)

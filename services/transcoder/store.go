@@ -73,6 +73,10 @@ type Job struct {
 	ETA              time.Duration       `json:"eta,omitempty"`
 	Renditions       []RenditionProgress `json:"renditions,omitempty"`
 	Attempt          int                 `json:"attempt"`
+	// StoreWaits counts the deliveries that ended on a media-store
+	// failure: they are not attempts, so an outage of the store delays
+	// the job but never fails it.
+	StoreWaits int `json:"store_waits,omitempty"`
 	WorkerInstanceID string              `json:"worker_instance_id,omitempty"`
 	// QueueSeq is the stream sequence of the queue message that owns the
 	// job; other messages for it are duplicates.

@@ -124,15 +124,16 @@ func (s *Service) claim(ctx context.Context, st *store, id string, md *jetstream
 			return errNoChange
 		}
 		restart = j.State == StateRunning // its worker was lost
-		if int(md.NumDelivered) > s.cfg.MaxAttempts {
+		attempt := int(md.NumDelivered) - j.StoreWaits
+		if attempt > s.cfg.MaxAttempts {
 			j.State, j.FinishTime = StateFailed, time.Now().UTC()
-			j.FailureReason = fmt.Sprintf("transcoding gave up after %d attempts: the worker was lost or storage failed", s.cfg.MaxAttempts)
+			j.FailureReason = fmt.Sprintf("transcoding gave up after %d attempts: the worker was lost", s.cfg.MaxAttempts)
 			j.ETA = 0
 			exhausted = true
 			return nil
 		}
 		j.QueueSeq = md.Sequence.Stream
-		j.State, j.Attempt = StateRunning, int(md.NumDelivered)
+		j.State, j.Attempt = StateRunning, attempt
 		j.WorkerInstanceID = s.cfg.InstanceID
 		if j.StartTime.IsZero() {
 			j.StartTime = time.Now().UTC()
@@ -223,23 +224,33 @@ func (s *Service) recordFailure(ctx context.Context, st *store, msg jetstream.Ms
 }
 
 // retryLater puts a job that failed for a passing reason back in the
-// queue, or fails it for good after the last attempt.
+// queue, or fails it for good after the last attempt. A media-store
+// failure is not an attempt: the job waits for the store, backing off.
 func (s *Service) retryLater(ctx context.Context, st *store, msg jetstream.Msg, j *Job, cause error) {
-	last := j.Attempt >= s.cfg.MaxAttempts
+	storeDown := errors.Is(cause, transcode.ErrStore)
+	last := j.Attempt >= s.cfg.MaxAttempts && !storeDown
+	delay := s.cfg.RetryDelay
+	if storeDown {
+		// Back off while the store is down, up to a minute between tries.
+		delay = min(s.cfg.RetryDelay<<min(j.StoreWaits, 8), max(time.Minute, s.cfg.RetryDelay))
+	}
 	j, err := st.update(ctx, j.ID, func(j *Job) error {
 		if j.State.Terminal() {
 			return errNoChange
 		}
+		if storeDown {
+			j.StoreWaits++
+		}
 		if last {
 			j.State, j.FinishTime, j.ETA = StateFailed, time.Now().UTC(), 0
-			j.FailureReason = fmt.Sprintf("transcoding gave up after %d attempts: storage or internal errors", j.Attempt)
+			j.FailureReason = fmt.Sprintf("transcoding gave up after %d attempts: internal errors", j.Attempt)
 			return nil
 		}
 		j.State = StateQueued
 		return nil
 	})
 	if err != nil {
-		_ = msg.NakWithDelay(s.cfg.RetryDelay)
+		_ = msg.NakWithDelay(delay)
 		return
 	}
 	if last {
@@ -249,7 +260,7 @@ func (s *Service) retryLater(ctx context.Context, st *store, msg jetstream.Msg, 
 		_ = msg.Ack()
 		return
 	}
-	_ = msg.NakWithDelay(s.cfg.RetryDelay)
+	_ = msg.NakWithDelay(delay)
 }
 
 // run runs one attempt of a RUNNING job: heartbeats to the queue, a watch
