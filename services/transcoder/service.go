@@ -152,13 +152,13 @@ func (s *Service) setup(ctx context.Context) (*store, jetstream.Consumer, error)
 		return s.st, s.queue, nil
 	}
 	js := s.bus.JetStream()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := s.bus.EnsureKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: jobsBucket, Description: "StreamGate transcode jobs by id", History: 1, Storage: jetstream.FileStorage,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: job bucket: %v", ErrUnavailable, err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err := s.bus.EnsureStream(ctx, jetstream.StreamConfig{
 		Name: queueStream, Description: "StreamGate transcode work queue: one message per job attempt",
 		Subjects: []string{queueSubj}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 		Duplicates: 10 * time.Minute,

@@ -5,8 +5,8 @@ package natsservertest
 import (
 	"fmt"
 	"io"
-	"net"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 
