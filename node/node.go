@@ -49,6 +49,11 @@ type Config struct {
 	EtcdEndpoints []string
 	// NATSURL is the NATS server URL.
 	NATSURL string
+	// NATSReplicas is how many copies JetStream keeps of each stream and
+	// key-value bucket the services create: 1 (the default) on a single
+	// server, 3 in a cluster. Existing streams keep theirs (see
+	// events.Bus.EnsureStream).
+	NATSReplicas int
 	// RegistryTTL is the lease TTL; default 10s.
 	RegistryTTL time.Duration
 	// DrainTimeout bounds the graceful drain of each server; default 15s.
@@ -84,6 +89,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.RegistryTTL <= 0 {
 		cfg.RegistryTTL = 10 * time.Second
 	}
+	if cfg.NATSReplicas == 0 {
+		cfg.NATSReplicas = 1
+	}
 	if len(cfg.EtcdEndpoints) == 0 || cfg.NATSURL == "" {
 		return errors.New("etcd endpoints and a NATS URL are required")
 	}
@@ -109,7 +117,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer func() { _ = nodeTel.Shutdown(context.Background()) }()
 
 	bus, err := events.Connect(ctx, cfg.NATSURL, logger,
-		events.WithPropagator(nodeTel.Propagator), events.WithTracerProvider(nodeTel.TracerProvider))
+		events.WithPropagator(nodeTel.Propagator), events.WithTracerProvider(nodeTel.TracerProvider),
+		events.WithReplicas(cfg.NATSReplicas))
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}

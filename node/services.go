@@ -236,9 +236,6 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			ProbeInterval: cfg.ProbeInterval,
 			Chains:        cfg.Chains,
 			ChainNames:    cfg.ChainNames,
-			// One durable per instance: monitors sharing one would split
-			// the log stream between their rings.
-			LogsDurable: "monitor-logs-" + deps.InstanceID,
 		}, deps.Registry, monitor.GRPCHealthProbe(h2cClient()), logger, opts...)
 	case "cache":
 		return buildCache(ctx, cfg, deps.MeterProvider, logger)

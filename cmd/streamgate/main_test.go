@@ -19,6 +19,9 @@ func TestRun(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantStderr: `unknown command "frobnicate"`},
 		{name: "no command", args: nil, wantCode: 2, wantStdout: "usage: streamgate"},
 		{name: "help", args: []string{"help"}, wantCode: 0, wantStdout: "version"},
+		{name: "serve lists the replicas flag", args: []string{"serve", "-h"}, wantCode: 2, wantStderr: "-nats-replicas"},
+		{name: "serve refuses 0 replicas", args: []string{"serve", "--nats-replicas", "0", "gateway"}, wantCode: 2, wantStderr: "--nats-replicas 0: want 1 to 5"},
+		{name: "serve refuses 7 replicas", args: []string{"serve", "--nats-replicas", "7", "gateway"}, wantCode: 2, wantStderr: "--nats-replicas 7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

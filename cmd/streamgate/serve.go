@@ -188,7 +188,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	etcd := fs.String("etcd", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
 	dataDir := fs.String("data-dir", ".streamgate", "local state of the services run here (SQLite files, local media store)")
 	nats := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL")
+	natsReplicas := fs.Int("nats-replicas", 1, "copies JetStream keeps of each stream and bucket created at start: 1 on one NATS server, 3 in a cluster; existing ones keep theirs")
 	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *natsReplicas < 1 || *natsReplicas > 5 {
+		fmt.Fprintf(stderr, "--nats-replicas %d: want 1 to 5 (1 on one NATS server, 3 in a cluster)\n", *natsReplicas)
 		return errUsage
 	}
 	services := fs.Args()
@@ -206,6 +211,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.EtcdEndpoints = strings.Split(*etcd, ",")
 	cfg.NATSURL = *nats
+	cfg.NATSReplicas = *natsReplicas
 	cfg.OnReady = func(addrs map[string]string) {
 		for _, s := range services {
 			fmt.Fprintf(stdout, "%-10s %s\n", s, addrs[s])

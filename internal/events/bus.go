@@ -29,6 +29,7 @@ type Bus struct {
 	logger     *slog.Logger
 	propagator propagation.TextMapPropagator
 	tracer     trace.Tracer // nil: no consumer spans (WithTracerProvider)
+	replicas   int          // of the streams and buckets EnsureStream and EnsureKeyValue create
 }
 
 // Option configures Connect.
@@ -38,6 +39,7 @@ type options struct {
 	name           string
 	propagator     propagation.TextMapPropagator
 	tracerProvider trace.TracerProvider
+	replicas       int
 }
 
 // WithPropagator sets how trace context travels in message headers. The
@@ -45,6 +47,15 @@ type options struct {
 // propagator to carry baggage too.
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(o *options) { o.propagator = p }
+}
+
+// WithReplicas sets how many copies JetStream keeps of every stream and
+// key-value bucket this Bus creates (EnsureStreams, EnsureStream,
+// EnsureKeyValue): 1, the default, for a single server; 3 in a cluster, so
+// losing one server loses nothing. It applies to what is created only: an
+// existing stream keeps the replica count it has.
+func WithReplicas(n int) Option {
+	return func(o *options) { o.replicas = n }
 }
 
 // WithName sets the connection name the NATS server shows in its monitoring
@@ -58,9 +69,12 @@ func WithName(name string) Option {
 // out rather than a crash. If no server answers at first, Connect keeps trying
 // until ctx is done, so services need not start after NATS.
 func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...Option) (*Bus, error) {
-	o := options{name: "streamgate", propagator: propagation.TraceContext{}}
+	o := options{name: "streamgate", propagator: propagation.TraceContext{}, replicas: 1}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.replicas < 1 || o.replicas > 5 {
+		return nil, fmt.Errorf("events: %d replicas: want 1 to 5", o.replicas)
 	}
 	natsOpts := []nats.Option{
 		nats.Name(o.name),
@@ -90,7 +104,7 @@ func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...Optio
 				nc.Close()
 				return nil, fmt.Errorf("events: jetstream: %w", err)
 			}
-			b := &Bus{nc: nc, js: js, logger: logger, propagator: o.propagator}
+			b := &Bus{nc: nc, js: js, logger: logger, propagator: o.propagator, replicas: o.replicas}
 			if o.tracerProvider != nil {
 				b.tracer = o.tracerProvider.Tracer(instrumentationName)
 			}

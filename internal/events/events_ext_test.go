@@ -76,12 +76,18 @@ func TestEnsureStreams(t *testing.T) {
 	b := connectBus(t, srv.ClientURL())
 	js := b.JetStream()
 
-	// A stream left over with outdated settings is brought up to date.
+	// A stream that exists already, with a limit an operator changed and
+	// fewer subjects than the contracts name, gains the missing subjects
+	// and keeps the limit.
 	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{
 		Name: "MEDIA", Subjects: []string{"upload.completed"}, Storage: jetstream.FileStorage, MaxAge: time.Hour,
 	}); err != nil {
 		t.Fatal(err)
 	}
+	want["MEDIA"] = struct {
+		subjects []string
+		maxAge   time.Duration
+	}{want["MEDIA"].subjects, time.Hour}
 	if err := b.EnsureStreams(t.Context()); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
 	}
@@ -117,7 +123,10 @@ func TestEnsureStreams(t *testing.T) {
 		if cfg.MaxAge != w.maxAge {
 			t.Errorf("%s MaxAge = %s, want %s", name, cfg.MaxAge, w.maxAge)
 		}
-		if cfg.Duplicates != 2*time.Minute {
+		if cfg.Replicas != 1 {
+			t.Errorf("%s Replicas = %d, want 1", name, cfg.Replicas)
+		}
+		if name != "MEDIA" && cfg.Duplicates != 2*time.Minute {
 			t.Errorf("%s Duplicates = %s, want 2m", name, cfg.Duplicates)
 		}
 		if cfg.Storage != jetstream.FileStorage || cfg.Retention != jetstream.LimitsPolicy {

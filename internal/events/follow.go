@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 // event: for state each instance keeps in memory, such as revocation
 // lists. Messages are not acknowledged and a failed read restarts from
 // lookback ago, so h must be idempotent. Undecodable messages are logged
-// and skipped. It retries until the stream can be read and returns nil
+// and skipped. The consumer is ephemeral: deleted when Follow returns, and
+// dropped by the server 5 minutes after a crashed process stopped reading. It retries until the stream can be read and returns nil
 // when ctx is done.
 func Follow[T proto.Message](ctx context.Context, b *Bus, lookback time.Duration, h func(T)) error {
 	var zero T
@@ -70,5 +72,15 @@ func follow[T proto.Message](ctx context.Context, b *Bus, subject string, lookba
 	}
 	<-ctx.Done()
 	cc.Stop()
+	// The server would drop the consumer after its inactive threshold
+	// (5 minutes for an ordered consumer, also what a crashed process
+	// leaves); a clean stop removes it at once, so restarts leave none.
+	if info := cons.CachedInfo(); info != nil {
+		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := b.js.DeleteConsumer(delCtx, stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			b.logger.Debug("delete follower consumer", "stream", stream, "consumer", info.Name, "err", err)
+		}
+	}
 	return nil
 }

@@ -138,17 +138,19 @@ func walkMessages(mds protoreflect.MessageDescriptors, visit func(protoreflect.M
 	}
 }
 
-// EnsureStreams creates the event streams or brings their configuration up
-// to date (see StreamConfigs). It is idempotent, so every process may call it
-// at start.
+// EnsureStreams creates the event streams that are missing (see
+// StreamConfigs) with the Bus's replica count, and adds to existing ones the
+// subjects of events that are new since; everything else an existing stream
+// has, such as an operator's replica count or limits, is left as it is (see
+// EnsureStream). It is idempotent, so every process may call it at start.
 func (b *Bus) EnsureStreams(ctx context.Context) error {
 	cfgs, err := StreamConfigs()
 	if err != nil {
 		return err
 	}
 	for _, cfg := range cfgs {
-		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("events: stream %s: %w", cfg.Name, err)
+		if _, err := b.EnsureStream(ctx, cfg); err != nil {
+			return err
 		}
 	}
 	return nil

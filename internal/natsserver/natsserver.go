@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,24 @@ type Config struct {
 	Host string
 	// Port is the client port; 0 or -1 picks a free one (see ClientURL).
 	Port int
+	// Cluster, when set, makes the server one of a JetStream cluster, so
+	// tests can run replicated streams in one process.
+	Cluster *ClusterConfig
+}
+
+// ClusterConfig joins a server to a cluster of servers that route to each
+// other.
+type ClusterConfig struct {
+	// Name is the cluster's name, the same on every server.
+	Name string
+	// ServerName is unique in the cluster.
+	ServerName string
+	// Port is the route listen port (on Host). The routes must be known
+	// in advance, so it cannot be picked at random.
+	Port int
+	// Routes are the route URLs of the servers, e.g.
+	// "nats-route://127.0.0.1:6222" (this server's own is ignored).
+	Routes []string
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -63,13 +82,20 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("natsserver: store dir: %w", err)
 	}
-	ns, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		Host:      cfg.Host,
 		Port:      cfg.Port,
 		JetStream: true,
 		StoreDir:  cfg.Dir,
 		NoSigs:    true,
-	})
+	}
+	if c := cfg.Cluster; c != nil {
+		opts.ServerName = c.ServerName
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: cfg.Host, Port: c.Port}
+		routes := strings.Join(c.Routes, ",")
+		opts.Routes = server.RoutesFromStr(routes)
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: %w", err)
 	}

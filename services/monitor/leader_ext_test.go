@@ -28,7 +28,6 @@ func TestOneNotifierAcrossMonitors(t *testing.T) {
 		svc, err := monitor.New(monitor.Config{
 			Services:      []string{"upload"},
 			ProbeInterval: 50 * time.Millisecond,
-			LogsDurable:   "logs-" + name,
 			Alerts:        monitor.AlertRules{InstanceDownFor: 200 * time.Millisecond, Interval: 50 * time.Millisecond},
 		}, src, probe.probe, testLogger(t), monitor.WithBus(bus), monitor.WithNotifyLeader(etcd, name))
 		if err != nil {

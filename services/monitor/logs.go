@@ -15,6 +15,9 @@ import (
 // DefaultLogRingSize is the log ring's capacity when Config.LogRingSize is 0.
 const DefaultLogRingSize = 10000
 
+// defaultLogsLookback is Config.LogsLookback's default.
+const defaultLogsLookback = time.Hour
+
 // Page sizes of GetLogs.
 const (
 	defaultLogPageSize = 100

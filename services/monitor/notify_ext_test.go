@@ -23,7 +23,6 @@ func TestAlertTransitionsPublished(t *testing.T) {
 	svc, err := monitor.New(monitor.Config{
 		Services:      []string{"upload"},
 		ProbeInterval: 50 * time.Millisecond,
-		LogsDurable:   "test-monitor-logs",
 		Alerts:        monitor.AlertRules{InstanceDownFor: 200 * time.Millisecond, Interval: 50 * time.Millisecond},
 	}, src, probe.probe, testLogger(t), monitor.WithBus(bus))
 	if err != nil {

@@ -6,7 +6,6 @@ package monitor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -16,7 +15,6 @@ import (
 	"connectrpc.com/grpchealth"
 	"golang.org/x/sync/errgroup"
 
-	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/registry"
@@ -33,11 +31,12 @@ type Config struct {
 
 	// LogRingSize is how many log records GetLogs can see; default 10,000.
 	LogRingSize int
-	// LogsDurable names the JetStream consumer of log.record (with WithBus);
-	// default "monitor-logs". Monitor instances sharing a durable split the
-	// records between them, so give each instance its own name when running
-	// several.
-	LogsDurable string
+	// LogsLookback is how far back in the LOGS stream the ring starts
+	// filling when Run starts (with WithBus); default 1h. Each instance
+	// reads every record through an ordered consumer of its own, which
+	// JetStream drops when the instance goes away, so restarts leave no
+	// consumers behind.
+	LogsLookback time.Duration
 
 	// Chains maps a chain id to its JSON-RPC URL (which may carry an API
 	// key: it is never shown, only its host).
@@ -102,8 +101,11 @@ func New(cfg Config, src InstanceSource, probe ProbeFunc, logger *slog.Logger, o
 	if cfg.LogRingSize < 0 {
 		return nil, errors.New("monitor: LogRingSize must not be negative")
 	}
-	if cfg.LogsDurable == "" {
-		cfg.LogsDurable = "monitor-logs"
+	if cfg.LogsLookback < 0 {
+		return nil, errors.New("monitor: LogsLookback must not be negative")
+	}
+	if cfg.LogsLookback == 0 {
+		cfg.LogsLookback = defaultLogsLookback
 	}
 	if cfg.ChainPollInterval <= 0 {
 		cfg.ChainPollInterval = defaultChainPollInterval
@@ -176,24 +178,9 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { s.notifier.run(ctx, s); return nil })
 	}
 	if s.bus != nil {
-		sub, err := events.Subscribe(ctx, s.bus, s.cfg.LogsDurable, func(_ context.Context, rec *eventsv1.LogRecord) error {
-			s.logs.Add(rec)
-			return nil
-		}, events.SubscribeOptions{Concurrency: 1})
-		if err != nil {
-			return fmt.Errorf("monitor: subscribe to log records: %w", err)
-		}
-		g.Go(func() error {
-			select {
-			case <-ctx.Done():
-			case <-sub.Done():
-			}
-			sub.Stop()
-			if ctx.Err() == nil {
-				return errors.New("monitor: log record subscription ended")
-			}
-			return nil
-		})
+		// Every instance keeps its own ring, so every instance reads every
+		// record; Follow returns nil once ctx is done.
+		g.Go(func() error { return events.Follow(ctx, s.bus, s.cfg.LogsLookback, s.logs.Add) })
 	}
 	return g.Wait()
 }

@@ -106,7 +106,8 @@ type pageToken struct {
 	After  string `json:"a"`
 }
 
-// ListJobs pages through jobs of caller's videos, newest first.
+// ListJobs pages through jobs of caller's videos, newest first, read
+// through the caller's index entries (not everyone's jobs).
 func (s *Service) ListJobs(ctx context.Context, caller identity.Caller, p ListParams) ([]*Job, string, error) {
 	if p.PageSize < 0 || p.PageSize > 100 {
 		return nil, "", invalid("page_size %d is outside 0 to 100", p.PageSize)
@@ -131,12 +132,12 @@ func (s *Service) ListJobs(ctx context.Context, caller identity.Caller, p ListPa
 	if err != nil {
 		return nil, "", err
 	}
-	all, err := st.all(ctx)
+	mine, err := st.byCreator(ctx, caller.Address)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	var jobs []*Job
-	for _, j := range all {
+	for _, j := range mine {
 		if visible(caller, j) && (p.VideoID == "" || j.VideoID == p.VideoID) && (p.State == 0 || j.State == p.State) {
 			jobs = append(jobs, j)
 		}
@@ -162,9 +163,7 @@ func (s *Service) ListJobs(ctx context.Context, caller identity.Caller, p ListPa
 		b, _ := json.Marshal(pageToken{Filter: filter, After: jobs[len(jobs)-1].ID})
 		next = base64.RawURLEncoding.EncodeToString(b)
 	}
-	for _, j := range jobs {
-		st.withQueuePosition(ctx, j)
-	}
+	st.withQueuePositions(ctx, jobs)
 	return jobs, next, nil
 }
 

@@ -24,6 +24,9 @@ import (
 	"github.com/streamgate/streamgate/internal/transcode"
 )
 
+// DefaultJobRetention is Config.JobRetention's default.
+const DefaultJobRetention = 7 * 24 * time.Hour
+
 // Config configures the transcoder service. Zero fields take the defaults.
 type Config struct {
 	// InstanceID names this instance in job records and pool stats;
@@ -46,6 +49,10 @@ type Config struct {
 	// ProgressInterval is the least time between progress reports of a
 	// running job; default 500ms.
 	ProgressInterval time.Duration
+	// JobRetention is how long a finished job (SUCCEEDED, FAILED,
+	// CANCELED) stays readable after it ended; then the job store drops
+	// it. Default 7 days; at least 1s.
+	JobRetention time.Duration
 	// Transcode configures the FFmpeg pipeline (ladder, work dir...).
 	Transcode transcode.Config
 	// MeterProvider records the domain metrics (see metrics.go); nil: none.
@@ -74,6 +81,9 @@ func (c *Config) defaults() error {
 	if c.ProgressInterval == 0 {
 		c.ProgressInterval = 500 * time.Millisecond
 	}
+	if c.JobRetention == 0 {
+		c.JobRetention = DefaultJobRetention
+	}
 	switch {
 	case c.Workers < 0:
 		return fmt.Errorf("transcoder: Workers %d is negative", c.Workers)
@@ -83,6 +93,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("transcoder: AckWait %s: want at least 1s", c.AckWait)
 	case c.MaxQueueDepth < 0:
 		return fmt.Errorf("transcoder: MaxQueueDepth %d is negative", c.MaxQueueDepth)
+	case c.JobRetention < time.Second:
+		return fmt.Errorf("transcoder: JobRetention %s: want at least 1s", c.JobRetention)
 	}
 	return nil
 }
@@ -152,13 +164,19 @@ func (s *Service) setup(ctx context.Context) (*store, jetstream.Consumer, error)
 		return s.st, s.queue, nil
 	}
 	js := s.bus.JetStream()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := s.bus.EnsureKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: jobsBucket, Description: "StreamGate transcode jobs by id", History: 1, Storage: jetstream.FileStorage,
+		// Finished jobs expire (see store).
+		LimitMarkerTTL: markerTTL,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: job bucket: %v", ErrUnavailable, err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st := newStore(kv, js, s.cfg.JobRetention)
+	if err := st.backfill(ctx); err != nil {
+		return nil, nil, fmt.Errorf("%w: job bucket: %v", ErrUnavailable, err)
+	}
+	if _, err := s.bus.EnsureStream(ctx, jetstream.StreamConfig{
 		Name: queueStream, Description: "StreamGate transcode work queue: one message per job attempt",
 		Subjects: []string{queueSubj}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 		Duplicates: 10 * time.Minute,
@@ -175,7 +193,7 @@ func (s *Service) setup(ctx context.Context) (*store, jetstream.Consumer, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: queue consumer: %v", ErrUnavailable, err)
 	}
-	s.st, s.queue = &store{kv: kv}, cons
+	s.st, s.queue = st, cons
 	return s.st, s.queue, nil
 }
 

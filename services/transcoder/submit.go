@@ -69,10 +69,18 @@ func (s *Service) Submit(ctx context.Context, p SubmitParams) (*Job, error) {
 	}
 	if e, err := st.kv.Get(ctx, requestKey(p.RequestID)); err == nil {
 		j, _, err := st.get(ctx, string(e.Value()))
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// The job has expired and its request id is about to: the
+			// request is new again.
+			if err := st.kv.Delete(ctx, requestKey(p.RequestID), jetstream.LastRevision(e.Revision())); err != nil && !isConflict(err) {
+				return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			}
+		case err != nil:
 			return nil, err
+		default:
+			return j, s.enqueue(ctx, j)
 		}
-		return j, s.enqueue(ctx, j)
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -108,7 +116,7 @@ func (s *Service) Submit(ctx context.Context, p SubmitParams) (*Job, error) {
 	}
 	if _, err := st.kv.Create(ctx, requestKey(p.RequestID), []byte(j.ID)); err != nil {
 		// Someone else won the race on this request id: theirs is the job.
-		_ = st.kv.Delete(ctx, jobKey(j.ID))
+		st.remove(ctx, j)
 		if e, gerr := st.kv.Get(ctx, requestKey(p.RequestID)); gerr == nil {
 			other, _, gerr := st.get(ctx, string(e.Value()))
 			if gerr == nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
+
+	"github.com/streamgate/streamgate/internal/events"
 )
 
 // State is where a job is in its lifecycle.
@@ -132,6 +134,7 @@ type kindEntry struct {
 // jobStore is the JetStream-backed job queue.
 type jobStore struct {
 	cfg    Config
+	bus    *events.Bus // creates the stream and bucket (EnsureStream, EnsureKeyValue)
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	mu     sync.RWMutex
@@ -151,7 +154,7 @@ func idemKey(kind, key string) string {
 }
 
 func (s *jobStore) setup(ctx context.Context) error {
-	if _, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err := s.bus.EnsureStream(ctx, jetstream.StreamConfig{
 		Name:       streamName,
 		Subjects:   []string{subjectPrefix + ">"},
 		Retention:  jetstream.WorkQueuePolicy,
@@ -160,7 +163,7 @@ func (s *jobStore) setup(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("worker: stream %s: %w", streamName, err)
 	}
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucketName, History: 1, Storage: jetstream.FileStorage})
+	kv, err := s.bus.EnsureKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucketName, History: 1, Storage: jetstream.FileStorage})
 	if err != nil {
 		return fmt.Errorf("worker: kv %s: %w", bucketName, err)
 	}

@@ -122,7 +122,7 @@ func New(cfg Config, bus *events.Bus, etcd *clientv3.Client, logger *slog.Logger
 	cfg = cfg.withDefaults()
 	s := &Service{
 		cfg: cfg, logger: logger, etcd: etcd, bus: bus,
-		jobs:       &jobStore{cfg: cfg, js: bus.JetStream(), kinds: map[string]kindEntry{}, now: time.Now, logger: logger},
+		jobs:       &jobStore{cfg: cfg, bus: bus, js: bus.JetStream(), kinds: map[string]kindEntry{}, now: time.Now, logger: logger},
 		webhooks:   &webhookStore{},
 		httpClient: newHTTPClient(cfg.DevMode),
 	}
@@ -156,7 +156,7 @@ func (s *Service) ensureSetup(ctx context.Context) error {
 	if err := s.jobs.setup(ctx); err != nil {
 		return err
 	}
-	kv, err := s.jobs.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: webhookBucket, History: 1, Storage: jetstream.FileStorage})
+	kv, err := s.bus.EnsureKeyValue(ctx, jetstream.KeyValueConfig{Bucket: webhookBucket, History: 1, Storage: jetstream.FileStorage})
 	if err != nil {
 		return fmt.Errorf("worker: kv %s: %w", webhookBucket, err)
 	}

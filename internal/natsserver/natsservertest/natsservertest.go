@@ -3,8 +3,10 @@
 package natsservertest
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 
@@ -72,4 +74,52 @@ func StartConfig(t testing.TB, cfg natsserver.Config) *natsserver.Server {
 	}
 	t.Cleanup(s.Shutdown)
 	return s
+}
+
+// StartCluster starts n servers that form one JetStream cluster, each with
+// a fresh store, and returns them once every one accepts connections. A
+// replicated stream can be created as soon as the cluster has elected its
+// meta leader, which takes a few seconds: callers retry their first
+// request (see Cluster's use in internal/events). The servers are shut
+// down when the test ends.
+func StartCluster(t testing.TB, n int) []*natsserver.Server {
+	t.Helper()
+	ports := make([]int, n)
+	routes := make([]string, n)
+	for i := range n {
+		ports[i] = freePort(t)
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
+	}
+	srvs := make([]*natsserver.Server, n)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		cfg := natsserver.Config{Dir: t.TempDir(), Cluster: &natsserver.ClusterConfig{
+			Name: "test", ServerName: fmt.Sprintf("n%d", i+1), Port: ports[i], Routes: routes,
+		}}
+		logger := slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		// Started together: each waits for its routes.
+		wg.Go(func() { srvs[i], errs[i] = natsserver.Start(t.Context(), cfg, logger) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if srvs[i] != nil {
+			t.Cleanup(srvs[i].Shutdown)
+		}
+		if err != nil {
+			t.Fatalf("start cluster server %d: %v", i+1, err)
+		}
+	}
+	return srvs
+}
+
+// freePort returns a port nothing listens on just now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

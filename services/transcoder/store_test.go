@@ -1,0 +1,212 @@
+package transcoder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/testing/poll"
+)
+
+const (
+	alice = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+	bob   = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
+)
+
+// newTestStore returns a store on a fresh server's job bucket, created as
+// setup creates it.
+func newTestStore(t *testing.T, retention time.Duration) *store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	bus, err := events.Connect(ctx, natsservertest.Start(t).ClientURL(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	kv, err := bus.EnsureKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jobsBucket, History: 1, LimitMarkerTTL: markerTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newStore(kv, bus.JetStream(), retention)
+	st.grace = 0
+	return st
+}
+
+func testJob(id, creator string, state State) *Job {
+	return &Job{ID: id, VideoID: "vid_" + id, CreatorAddress: creator, RequestID: "req-" + id, State: state, CreateTime: time.Now().UTC()}
+}
+
+func ids(jobs []*Job) []string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func gone(t *testing.T, st *store, key string) bool {
+	_, err := st.kv.Get(t.Context(), key)
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatal(err)
+	}
+	return err != nil
+}
+
+// A finished job, its index entry and its request id expire after the
+// retention; a queued job does not.
+func TestStoreFinishedJobsExpire(t *testing.T) {
+	st := newTestStore(t, 2*time.Second)
+	for _, j := range []*Job{testJob("job_done", alice, StateQueued), testJob("job_waiting", alice, StateQueued)} {
+		if err := st.create(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.kv.Create(t.Context(), requestKey(j.RequestID), []byte(j.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finished, err := st.update(t.Context(), "job_done", func(j *Job) error {
+		j.State, j.FinishTime = StateSucceeded, time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("update to SUCCEEDED: %v", err)
+	}
+	// Readable and listed within the retention.
+	if _, _, err := st.get(t.Context(), "job_done"); err != nil {
+		t.Fatalf("get right after it finished: %v", err)
+	}
+	mine, err := st.byCreator(t.Context(), alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(mine), []string{"job_done", "job_waiting"}; !slices.Equal(got, want) {
+		t.Fatalf("byCreator = %v, want %v", got, want)
+	}
+
+	poll.Until(t, 15*time.Second, "the finished job to expire", func() bool {
+		return gone(t, st, jobKey("job_done"))
+	})
+	poll.Until(t, 15*time.Second, "its index entry and request id to expire", func() bool {
+		return gone(t, st, creatorKey(alice, "job_done")) && gone(t, st, requestKey(finished.RequestID))
+	})
+	if _, _, err := st.get(t.Context(), "job_done"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("get after the retention: %v, want ErrNotFound", err)
+	}
+	mine, err = st.byCreator(t.Context(), alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(mine), []string{"job_waiting"}; !slices.Equal(got, want) {
+		t.Errorf("byCreator after the retention = %v, want %v (the queued job stays)", got, want)
+	}
+	if gone(t, st, jobKey("job_waiting")) || gone(t, st, requestKey("req-job_waiting")) {
+		t.Error("the queued job or its request id expired")
+	}
+}
+
+// byCreator reads one creator's index entries and jobs, never the others':
+// it works even when another creator's job cannot be decoded, which a scan
+// of every job would trip on.
+func TestStoreByCreatorReadsOnlyTheCreatorsJobs(t *testing.T) {
+	st := newTestStore(t, time.Hour)
+	for _, j := range []*Job{
+		testJob("job_a1", alice, StateQueued), testJob("job_a2", alice, StateRunning),
+		testJob("job_b1", bob, StateQueued), testJob("job_x1", "not-an-address", StateQueued),
+	} {
+		if err := st.create(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.kv.Put(t.Context(), jobKey("job_b1"), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.all(t.Context()); err == nil {
+		t.Fatal("all() decoded a corrupt job: the test proves nothing")
+	}
+
+	tests := []struct {
+		addr string
+		want []string
+	}{
+		{alice, []string{"job_a1", "job_a2"}},
+		{"0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED", []string{"job_a1", "job_a2"}}, // any case
+		{"not-an-address", []string{"job_x1"}},
+		{"0x0000000000000000000000000000000000000001", nil},
+	}
+	for _, tt := range tests {
+		got, err := st.byCreator(t.Context(), tt.addr)
+		if err != nil {
+			t.Fatalf("byCreator(%s): %v", tt.addr, err)
+		}
+		if !slices.Equal(ids(got), tt.want) {
+			t.Errorf("byCreator(%s) = %v, want %v", tt.addr, ids(got), tt.want)
+		}
+	}
+}
+
+// A bucket from before the index: backfill indexes every job and gives
+// finished ones their time to live, once.
+func TestStoreBackfill(t *testing.T) {
+	st := newTestStore(t, time.Hour)
+	old := testJob("job_old", alice, StateFailed)
+	old.FinishTime = time.Now().Add(-2 * time.Hour) // past the retention
+	recent := testJob("job_recent", alice, StateSucceeded)
+	recent.FinishTime = time.Now().Add(-time.Minute)
+	waiting := testJob("job_waiting", bob, StateQueued)
+	for _, j := range []*Job{old, recent, waiting} {
+		b, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.kv.Create(t.Context(), jobKey(j.ID), b); err != nil { // the old layout: no index
+			t.Fatal(err)
+		}
+	}
+	if err := st.backfill(t.Context()); err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	if gone(t, st, indexedKey) {
+		t.Errorf("%s not written", indexedKey)
+	}
+	poll.Until(t, 15*time.Second, "the job finished before the retention to expire", func() bool {
+		return gone(t, st, jobKey("job_old"))
+	})
+	for addr, want := range map[string][]string{alice: {"job_recent"}, bob: {"job_waiting"}} {
+		got, err := st.byCreator(t.Context(), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(got), want) {
+			t.Errorf("byCreator(%s) after backfill = %v, want %v", addr, ids(got), want)
+		}
+	}
+	// The recent job now expires too: its last write carries a TTL.
+	msg, err := st.js.Conn().Request("$JS.API.DIRECT.GET.KV_"+jobsBucket, []byte(`{"last_by_subj":"$KV.`+jobsBucket+`.job.job_recent"}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := msg.Header.Get(jetstream.MsgTTLHeader); ttl == "" {
+		t.Errorf("job_recent has no TTL after backfill (headers %v)", msg.Header)
+	}
+}
+
+func TestConfigJobRetention(t *testing.T) {
+	c := Config{}
+	if err := c.defaults(); err != nil || c.JobRetention != DefaultJobRetention {
+		t.Errorf("defaults: JobRetention %s, err %v; want %s", c.JobRetention, err, DefaultJobRetention)
+	}
+	c = Config{JobRetention: time.Millisecond}
+	if err := c.defaults(); err == nil {
+		t.Error("JobRetention 1ms accepted, want an error")
+	}
+}
