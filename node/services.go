@@ -111,10 +111,11 @@ type Settings struct {
 	DevMode bool
 	// Alerts are the monitor's alert rules; nil: monitor.DefaultAlertRules.
 	Alerts *monitor.AlertRules
-	// DatabaseURL is metadata's and auth's database; empty: SQLite in
-	// DataDir. Auth shares it only when it is PostgreSQL (several auth
-	// instances need one shared store); with a SQLite path auth keeps
-	// its own SQLite file in DataDir.
+	// DatabaseURL is metadata's, auth's and upload's database; empty:
+	// SQLite in DataDir. Auth and upload share it only when it is
+	// PostgreSQL (several instances need one shared store); with a SQLite
+	// path they keep their own SQLite files in DataDir, which serve one
+	// instance each.
 	DatabaseURL string
 	// Chains maps EIP-155 chain ids to JSON-RPC URLs.
 	Chains map[uint64]string
@@ -260,6 +261,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			DevMode:        cfg.DevMode,
 			PublicBaseURL:  cfg.PublicBaseURL,
 			DataDir:        filepath.Join(cfg.DataDir, "upload"),
+			DatabaseURL:    cfg.postgresURL(),
 			MaxUploadBytes: cfg.maxUploadBytes(),
 			MeterProvider:  deps.MeterProvider,
 		}, uploadVideos{metadataClient(deps.Mesh)}, deps.Bus, blobs, probe, logger)
@@ -445,16 +447,12 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 	if deps.Bus != nil {
 		opts = append(opts, auth.WithPublisher(deps.Bus))
 	}
-	var dbURL string
-	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
-		dbURL = cfg.DatabaseURL
-	}
 	svc, err := auth.New(auth.Config{
 		Domain:          u.Host,
 		URI:             strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		AllowedChainIDs: ids,
 		DataDir:         filepath.Join(cfg.DataDir, "auth"),
-		DatabaseURL:     dbURL,
+		DatabaseURL:     cfg.postgresURL(),
 		DevMode:         cfg.DevMode,
 	}, chains, accessChecker{ev}, video.FromMetadata(metadataClient(deps.Mesh)), logger, opts...)
 	if err != nil {
@@ -463,6 +461,15 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 	}
 	watcher.OnTransfer(svc.OnTransfer)
 	return &authService{Service: svc, chains: chains, watcher: watcher}, nil
+}
+
+// postgresURL is DatabaseURL when it names a PostgreSQL database, which
+// auth and upload share between their instances, else "".
+func (s Settings) postgresURL() string {
+	if strings.HasPrefix(s.DatabaseURL, "postgres://") || strings.HasPrefix(s.DatabaseURL, "postgresql://") {
+		return s.DatabaseURL
+	}
+	return ""
 }
 
 // authService runs the transfer watcher with auth and closes the chain

@@ -22,7 +22,15 @@ type Config struct {
 	// partial uploads ("<DataDir>/tus"). Required.
 	DataDir string
 	// DBPath is the SQLite database file; default "<DataDir>/upload.db".
+	// Ignored with DatabaseURL.
 	DBPath string
+	// DatabaseURL is a PostgreSQL database (postgres://...) holding the
+	// upload records in schema streamgate_upload, shared by every upload
+	// instance; it may be the database auth and metadata use. Empty: the
+	// SQLite file DBPath, which serves one instance: several instances on
+	// SQLite files of their own each see only their own uploads, and
+	// nothing here can detect it.
+	DatabaseURL string
 	// MaxUploadBytes is the largest accepted file; default 10 GiB.
 	MaxUploadBytes uint64
 	// CreatorQuotaBytes bounds the sum of the sizes of a creator's uploads

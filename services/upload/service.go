@@ -2,7 +2,8 @@
 // uploads over tus, the limits checked before bytes flow, media validation
 // and the upload.completed event.
 //
-// CreateUpload checks every limit, records the upload in SQLite, creates
+// CreateUpload checks every limit, records the upload (SQLite, or
+// PostgreSQL shared by several instances), creates
 // its video through MetadataService and opens the tus upload itself (the
 // client never POSTs). The tus routes under /uploads/ accept HEAD, PATCH and
 // DELETE from the upload's creator only, and PATCH only while the upload
@@ -70,10 +71,9 @@ type Service struct {
 	composer *tusd.StoreComposer
 	tus      *tusd.Handler
 
-	createMu sync.Mutex // limit check + insert
-	locks    keyedMutex // one completion/cancel per upload at a time
-	kick     chan struct{}
-	metrics  *metrics
+	locks   keyedMutex // one completion/cancel per upload at a time
+	kick    chan struct{}
+	metrics *metrics
 }
 
 // New returns the upload service. It opens (creating) the database and the
@@ -100,7 +100,7 @@ func New(cfg Config, videos Videos, bus Publisher, blobs blob.Store, probe Probe
 	if err := os.MkdirAll(s.tusDir, 0o750); err != nil {
 		return nil, fmt.Errorf("upload: %w", err)
 	}
-	s.db, err = openStore(context.Background(), cfg.DBPath)
+	s.db, err = openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
