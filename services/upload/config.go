@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -57,6 +58,14 @@ type Config struct {
 	Now func() time.Time
 	// MeterProvider records the domain metrics (see metrics.go); nil: none.
 	MeterProvider metric.MeterProvider
+	// Locker serializes the work on one upload: tus requests (one PATCH,
+	// HEAD or DELETE at a time) and, under "<id>.op", the service's own
+	// steps (provisioning, completion, cancel, expiry, deletion). Several
+	// instances serving the same uploads need one they all share
+	// (etcdlocker, which node passes). Nil: tusd's filelocker in
+	// "<DataDir>/tus", which holds only for the processes sharing that
+	// directory, with the service's own steps serialized in memory.
+	Locker tusd.Locker
 }
 
 func (c Config) withDefaults() (Config, error) {

@@ -100,7 +100,10 @@ func (s *Service) DeleteVideoSource(ctx context.Context, videoID string) (int, e
 func (s *Service) deleteSource(ctx context.Context, id string) error {
 	// The completion pipeline may be copying this upload into the blob
 	// store: wait for it, so nothing is written after the delete.
-	unlock := s.locks.lock(id)
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	return s.deleteBytes(ctx, id)
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
@@ -31,6 +32,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // Videos creates the video an upload carries (MetadataService.CreateVideo,
@@ -71,7 +73,7 @@ type Service struct {
 	composer *tusd.StoreComposer
 	tus      *tusd.Handler
 
-	locks   keyedMutex // one completion/cancel per upload at a time
+	locks   keyedMutex // one provision/completion/cancel per upload at a time in this process (see lockUpload)
 	kick    chan struct{}
 	metrics *metrics
 }
@@ -143,6 +145,37 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// opLockTimeout bounds the wait for another instance's step on the same
+// upload where the caller has no deadline of its own.
+const opLockTimeout = 5 * time.Minute
+
+// lockUpload serializes the service's own steps on upload id (provision,
+// completion, cancel, expiry, deletion of its bytes): in this process, and
+// with Config.Locker across the instances that share it. It is a lock apart
+// from the tus lock of id, which some of these steps take inside it.
+func (s *Service) lockUpload(ctx context.Context, id string) (unlock func(), err error) {
+	unlockLocal := s.locks.lock(id)
+	if s.cfg.Locker == nil {
+		return unlockLocal, nil
+	}
+	lock, err := s.cfg.Locker.NewLock(id + ".op")
+	if err == nil {
+		lctx, cancel := context.WithTimeout(ctx, opLockTimeout)
+		err = lock.Lock(lctx, func() {}) // a step runs to its end; waiters wait
+		cancel()
+	}
+	if err != nil {
+		unlockLocal()
+		return nil, rpcerr.Wrap(connect.CodeUnavailable, err, "upload "+id+" is busy, retry")
+	}
+	return func() {
+		if err := lock.Unlock(); err != nil {
+			s.logger.Warn("upload: unlock", "upload_id", id, "err", err)
+		}
+		unlockLocal()
+	}, nil
 }
 
 // keyedMutex is a set of mutexes by key, created on demand and dropped

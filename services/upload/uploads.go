@@ -71,7 +71,10 @@ func (s *Service) provision(ctx context.Context, rec *record) error {
 	if !acceptsBytes(rec.State) {
 		return nil
 	}
-	unlock := s.locks.lock(rec.ID)
+	unlock, err := s.lockUpload(ctx, rec.ID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	if rec.VideoID == "" {
 		v, err := s.videos.CreateVideo(ctx, &metadatav1.CreateVideoRequest{
@@ -178,7 +181,10 @@ func (s *Service) cancel(ctx context.Context, creator, id string) (*record, erro
 	if err := validUploadID(id); err != nil {
 		return nil, err
 	}
-	unlock := s.locks.lock(id)
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	rec, err := s.db.get(ctx, id)
 	if err != nil {
