@@ -49,6 +49,7 @@ import (
 	"github.com/streamgate/streamgate/services/streaming"
 	"github.com/streamgate/streamgate/services/transcoder"
 	"github.com/streamgate/streamgate/services/upload"
+	"github.com/streamgate/streamgate/services/upload/etcdlocker"
 	"github.com/streamgate/streamgate/services/worker"
 	"github.com/streamgate/streamgate/web"
 )
@@ -116,10 +117,11 @@ type Settings struct {
 	DevMode bool
 	// Alerts are the monitor's alert rules; nil: monitor.DefaultAlertRules.
 	Alerts *monitor.AlertRules
-	// DatabaseURL is metadata's and auth's database; empty: SQLite in
-	// DataDir. Auth shares it only when it is PostgreSQL (several auth
-	// instances need one shared store); with a SQLite path auth keeps
-	// its own SQLite file in DataDir.
+	// DatabaseURL is metadata's, auth's and upload's database; empty:
+	// SQLite in DataDir. Auth and upload share it only when it is
+	// PostgreSQL (several instances need one shared store); with a SQLite
+	// path they keep their own SQLite files in DataDir, which serve one
+	// instance each.
 	DatabaseURL string
 	// Chains maps EIP-155 chain ids to JSON-RPC URLs.
 	Chains map[uint64]string
@@ -258,13 +260,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		return upload.New(upload.Config{
-			DevMode:        cfg.DevMode,
-			PublicBaseURL:  cfg.PublicBaseURL,
-			DataDir:        filepath.Join(cfg.DataDir, "upload"),
-			MaxUploadBytes: cfg.maxUploadBytes(),
-			MeterProvider:  deps.MeterProvider,
-		}, uploadVideos{metadataClient(deps.Mesh)}, deps.Bus, blobs, probe, logger)
+		return buildUpload(cfg, deps, blobs, probe, logger)
 	case "transcoder":
 		blobs, err := mediaStore(ctx, cfg)
 		if err != nil {
@@ -452,16 +448,12 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 	if deps.Bus != nil {
 		opts = append(opts, auth.WithPublisher(deps.Bus))
 	}
-	var dbURL string
-	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
-		dbURL = cfg.DatabaseURL
-	}
 	svc, err := auth.New(auth.Config{
 		Domain:          u.Host,
 		URI:             strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		AllowedChainIDs: ids,
 		DataDir:         filepath.Join(cfg.DataDir, "auth"),
-		DatabaseURL:     dbURL,
+		DatabaseURL:     cfg.postgresURL(),
 		DevMode:         cfg.DevMode,
 	}, chains, accessChecker{ev}, video.FromMetadata(metadataClient(deps.Mesh)), logger, opts...)
 	if err != nil {
@@ -470,6 +462,63 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 	}
 	watcher.OnTransfer(svc.OnTransfer)
 	return &authService{Service: svc, chains: chains, watcher: watcher}, nil
+}
+
+// buildUpload makes the upload service. With etcd, the tus lock and the
+// service's own per-upload steps are serialized through etcd, so that
+// several upload instances (on one PostgreSQL database) can take any
+// request for any upload. The tus bytes are still on each instance's disk
+// (DataDir/upload/tus): a resume must reach the instance holding them, or
+// the instances must share that directory.
+func buildUpload(cfg Settings, deps Deps, blobs blob.Store, probe *mediaprobe.Prober, logger *slog.Logger) (Service, error) {
+	ucfg := upload.Config{
+		DevMode:        cfg.DevMode,
+		PublicBaseURL:  cfg.PublicBaseURL,
+		DataDir:        filepath.Join(cfg.DataDir, "upload"),
+		DatabaseURL:    cfg.postgresURL(),
+		MaxUploadBytes: cfg.maxUploadBytes(),
+		MeterProvider:  deps.MeterProvider,
+	}
+	var locker *etcdlocker.Locker
+	if deps.Etcd != nil {
+		var err error
+		locker, err = etcdlocker.New(deps.Etcd, etcdlocker.Config{}, logger.With("component", "upload-lock"))
+		if err != nil {
+			return nil, err
+		}
+		ucfg.Locker = locker
+	}
+	svc, err := upload.New(ucfg, uploadVideos{metadataClient(deps.Mesh)}, deps.Bus, blobs, probe, logger)
+	if err != nil {
+		if locker != nil {
+			locker.Close()
+		}
+		return nil, err
+	}
+	if locker == nil {
+		return svc, nil
+	}
+	return &uploadService{Service: svc, locker: locker}, nil
+}
+
+// uploadService releases the etcd locks (revoking their lease) after the
+// service has closed.
+type uploadService struct {
+	*upload.Service
+	locker *etcdlocker.Locker
+}
+
+func (u *uploadService) Close() error {
+	return errors.Join(u.Service.Close(), u.locker.Close())
+}
+
+// postgresURL is DatabaseURL when it names a PostgreSQL database, which
+// auth and upload share between their instances, else "".
+func (s Settings) postgresURL() string {
+	if strings.HasPrefix(s.DatabaseURL, "postgres://") || strings.HasPrefix(s.DatabaseURL, "postgresql://") {
+		return s.DatabaseURL
+	}
+	return ""
 }
 
 // authService runs the transfer watcher with auth and closes the chain

@@ -88,7 +88,10 @@ func (s *Service) completePending(ctx context.Context) {
 // error means a passing failure (store, bus); the upload stays VALIDATING
 // and Run retries it.
 func (s *Service) Complete(ctx context.Context, id string) error {
-	unlock := s.locks.lock(id)
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	rec, err := s.db.get(ctx, id)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -22,7 +23,15 @@ type Config struct {
 	// partial uploads ("<DataDir>/tus"). Required.
 	DataDir string
 	// DBPath is the SQLite database file; default "<DataDir>/upload.db".
+	// Ignored with DatabaseURL.
 	DBPath string
+	// DatabaseURL is a PostgreSQL database (postgres://...) holding the
+	// upload records in schema streamgate_upload, shared by every upload
+	// instance; it may be the database auth and metadata use. Empty: the
+	// SQLite file DBPath, which serves one instance: several instances on
+	// SQLite files of their own each see only their own uploads, and
+	// nothing here can detect it.
+	DatabaseURL string
 	// MaxUploadBytes is the largest accepted file; default 10 GiB.
 	MaxUploadBytes uint64
 	// CreatorQuotaBytes bounds the sum of the sizes of a creator's uploads
@@ -49,6 +58,14 @@ type Config struct {
 	Now func() time.Time
 	// MeterProvider records the domain metrics (see metrics.go); nil: none.
 	MeterProvider metric.MeterProvider
+	// Locker serializes the work on one upload: tus requests (one PATCH,
+	// HEAD or DELETE at a time) and, under "<id>.op", the service's own
+	// steps (provisioning, completion, cancel, expiry, deletion). Several
+	// instances serving the same uploads need one they all share
+	// (etcdlocker, which node passes). Nil: tusd's filelocker in
+	// "<DataDir>/tus", which holds only for the processes sharing that
+	// directory, with the service's own steps serialized in memory.
+	Locker tusd.Locker
 }
 
 func (c Config) withDefaults() (Config, error) {

@@ -139,6 +139,9 @@ type envOptions struct {
 	blobs blob.Store
 	// wrapBus wraps the real bus, e.g. to make publishing fail.
 	wrapBus func(Publisher) Publisher
+	// share makes this env a second instance beside another: its bus,
+	// blob store, metadata fake and clock are share's.
+	share *env
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -151,25 +154,19 @@ func testLogger(t *testing.T) *slog.Logger {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	logger := testLogger(t)
-	nsrv := natsservertest.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	bus, err := events.Connect(ctx, nsrv.ClientURL(), logger)
-	if err != nil {
-		t.Fatalf("events.Connect: %v", err)
+	var (
+		bus    *events.Bus
+		blobs  blob.Store
+		videos = &fakeVideos{}
+		clk    = &clock{}
+	)
+	if o.share != nil {
+		bus, blobs, videos, clk = o.share.bus, o.share.blobs, o.share.videos, o.share.clock
+	} else {
+		bus, blobs = startBus(t, logger), newBlobs(t)
 	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatalf("EnsureStreams: %v", err)
-	}
-	blobs := o.blobs
-	if blobs == nil {
-		local, err := blob.NewLocal(filepath.Join(t.TempDir(), "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { local.Close() })
-		blobs = local
+	if o.blobs != nil {
+		blobs = o.blobs
 	}
 	probe := o.probe
 	if probe == nil {
@@ -182,7 +179,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, bus: bus, blobs: blobs, videos: &fakeVideos{}, clock: &clock{}}
+	e := &env{t: t, srv: srv, bus: bus, blobs: blobs, videos: videos, clock: clk}
 	dataDir := o.dataDir
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -219,6 +216,32 @@ func newEnv(t *testing.T, o envOptions) *env {
 		svc.Close()
 	})
 	return e
+}
+
+func startBus(t *testing.T, logger *slog.Logger) *events.Bus {
+	t.Helper()
+	nsrv := natsservertest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	bus, err := events.Connect(ctx, nsrv.ClientURL(), logger)
+	if err != nil {
+		t.Fatalf("events.Connect: %v", err)
+	}
+	t.Cleanup(bus.Close)
+	if err := bus.EnsureStreams(ctx); err != nil {
+		t.Fatalf("EnsureStreams: %v", err)
+	}
+	return bus
+}
+
+func newBlobs(t *testing.T) *blob.Local {
+	t.Helper()
+	blobs, err := blob.NewLocal(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	return blobs
 }
 
 // client returns a Connect client that calls as addr ("" = anonymous).

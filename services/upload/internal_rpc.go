@@ -100,25 +100,10 @@ func (s *Service) DeleteVideoSource(ctx context.Context, videoID string) (int, e
 func (s *Service) deleteSource(ctx context.Context, id string) error {
 	// The completion pipeline may be copying this upload into the blob
 	// store: wait for it, so nothing is written after the delete.
-	unlock := s.locks.lock(id)
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	return s.deleteBytes(ctx, id)
-}
-
-// idsOfVideo returns the ids of the uploads carrying videoID.
-func (s *store) idsOfVideo(ctx context.Context, videoID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM uploads WHERE video_id = ? ORDER BY create_time`, videoID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }

@@ -2,7 +2,8 @@
 // uploads over tus, the limits checked before bytes flow, media validation
 // and the upload.completed event.
 //
-// CreateUpload checks every limit, records the upload in SQLite, creates
+// CreateUpload checks every limit, records the upload (SQLite, or
+// PostgreSQL shared by several instances), creates
 // its video through MetadataService and opens the tus upload itself (the
 // client never POSTs). The tus routes under /uploads/ accept HEAD, PATCH and
 // DELETE from the upload's creator only, and PATCH only while the upload
@@ -21,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
@@ -30,6 +32,7 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 )
 
 // Videos creates the video an upload carries (MetadataService.CreateVideo,
@@ -70,10 +73,9 @@ type Service struct {
 	composer *tusd.StoreComposer
 	tus      *tusd.Handler
 
-	createMu sync.Mutex // limit check + insert
-	locks    keyedMutex // one completion/cancel per upload at a time
-	kick     chan struct{}
-	metrics  *metrics
+	locks   keyedMutex // one provision/completion/cancel per upload at a time in this process (see lockUpload)
+	kick    chan struct{}
+	metrics *metrics
 }
 
 // New returns the upload service. It opens (creating) the database and the
@@ -100,7 +102,7 @@ func New(cfg Config, videos Videos, bus Publisher, blobs blob.Store, probe Probe
 	if err := os.MkdirAll(s.tusDir, 0o750); err != nil {
 		return nil, fmt.Errorf("upload: %w", err)
 	}
-	s.db, err = openStore(context.Background(), cfg.DBPath)
+	s.db, err = openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +145,37 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// opLockTimeout bounds the wait for another instance's step on the same
+// upload where the caller has no deadline of its own.
+const opLockTimeout = 5 * time.Minute
+
+// lockUpload serializes the service's own steps on upload id (provision,
+// completion, cancel, expiry, deletion of its bytes): in this process, and
+// with Config.Locker across the instances that share it. It is a lock apart
+// from the tus lock of id, which some of these steps take inside it.
+func (s *Service) lockUpload(ctx context.Context, id string) (unlock func(), err error) {
+	unlockLocal := s.locks.lock(id)
+	if s.cfg.Locker == nil {
+		return unlockLocal, nil
+	}
+	lock, err := s.cfg.Locker.NewLock(id + ".op")
+	if err == nil {
+		lctx, cancel := context.WithTimeout(ctx, opLockTimeout)
+		err = lock.Lock(lctx, func() {}) // a step runs to its end; waiters wait
+		cancel()
+	}
+	if err != nil {
+		unlockLocal()
+		return nil, rpcerr.Wrap(connect.CodeUnavailable, err, "upload "+id+" is busy, retry")
+	}
+	return func() {
+		if err := lock.Unlock(); err != nil {
+			s.logger.Warn("upload: unlock", "upload_id", id, "err", err)
+		}
+		unlockLocal()
+	}, nil
 }
 
 // keyedMutex is a set of mutexes by key, created on demand and dropped

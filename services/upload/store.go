@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
@@ -59,58 +56,54 @@ func acceptsBytes(s uploadv1.UploadState) bool { return s == stateCreated || s =
 // unfinished reports whether s is CREATED, UPLOADING or VALIDATING.
 func unfinished(s uploadv1.UploadState) bool { return acceptsBytes(s) || s == stateValidating }
 
-// store keeps upload records in SQLite.
+// store keeps upload records in SQL: SQLite under DataDir for one
+// instance, or PostgreSQL shared by several instances. The queries are
+// written once, with ? placeholders; what differs between the engines sits
+// behind dialect. Times are Unix nanoseconds.
+//
+// Every state change is a conditional write whose affected rows decide
+// (transition, progress, setVideoID), never a read followed by a write, and
+// the limit check of CreateUpload runs with the insert under a per-creator
+// lock, so instances sharing one PostgreSQL database stay correct.
+//
+// Several instances each on their own SQLite file do not share records:
+// nothing at this level can tell, so run one upload instance per SQLite
+// file, or give them PostgreSQL.
 type store struct {
-	db *sql.DB
+	db        *sql.DB
+	d         dialect
+	closePool func() // PostgreSQL: the pool under db
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS uploads (
-	id             TEXT PRIMARY KEY,
-	video_id       TEXT NOT NULL DEFAULT '',
-	creator        TEXT NOT NULL,
-	request_id     TEXT NOT NULL,
-	request_hash   TEXT NOT NULL,
-	title          TEXT NOT NULL,
-	description    TEXT NOT NULL,
-	tags           TEXT NOT NULL,
-	policy         BLOB,
-	size           INTEGER NOT NULL,
-	content_type   TEXT NOT NULL,
-	filename       TEXT NOT NULL,
-	state          INTEGER NOT NULL,
-	offset_bytes   INTEGER NOT NULL DEFAULT 0,
-	sha256         TEXT NOT NULL DEFAULT '',
-	media_info     BLOB,
-	failure_reason TEXT NOT NULL DEFAULT '',
-	create_time    INTEGER NOT NULL,
-	update_time    INTEGER NOT NULL,
-	expire_time    INTEGER NOT NULL,
-	UNIQUE (creator, request_id)
-);
-CREATE INDEX IF NOT EXISTS uploads_by_creator ON uploads (creator, create_time DESC, id DESC);
-CREATE INDEX IF NOT EXISTS uploads_by_state ON uploads (state, expire_time);
-`
-
-func openStore(ctx context.Context, path string) (*store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("upload: %w", err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
-	if err != nil {
-		return nil, fmt.Errorf("upload: open %s: %w", path, err)
-	}
-	// One writer at a time is what SQLite does anyway; one connection
-	// makes the limit check and the insert of CreateUpload atomic.
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("upload: create schema: %w", err)
-	}
-	return &store{db: db}, nil
+// dialect is what the two engines do differently for the same queries.
+type dialect interface {
+	// rebind rewrites a query's ? placeholders into the engine's.
+	rebind(query string) string
+	// lock takes a lock named key until tx ends, serializing the
+	// transactions of every instance that takes the same key. SQLite,
+	// with one connection and one instance, is serial already.
+	lock(ctx context.Context, tx *sql.Tx, key string) error
 }
 
-func (s *store) Close() error { return s.db.Close() }
+// openStore opens the PostgreSQL database at cfg.DatabaseURL, or else the
+// SQLite file cfg.DBPath, and creates the schema if needed.
+func openStore(ctx context.Context, cfg Config) (*store, error) {
+	if cfg.DatabaseURL != "" {
+		return openPostgres(ctx, cfg.DatabaseURL)
+	}
+	return openSQLite(ctx, cfg.DBPath)
+}
+
+func (s *store) Close() error {
+	err := s.db.Close()
+	if s.closePool != nil {
+		s.closePool()
+	}
+	return err
+}
+
+// q rebinds a query for the engine.
+func (s *store) q(query string) string { return s.d.rebind(query) }
 
 const columns = `id, video_id, creator, request_id, request_hash, title, description, tags, policy, size,
 	content_type, filename, state, offset_bytes, sha256, media_info, failure_reason, create_time, update_time, expire_time`
@@ -159,9 +152,27 @@ func marshalOrNil(m proto.Message) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
 }
 
+// inTx runs fn in a transaction, committed when fn returns nil.
+func (s *store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// queryer is a *sql.DB or a *sql.Tx.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // get returns the record, or errNotFound.
 func (s *store) get(ctx context.Context, id string) (*record, error) {
-	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM uploads WHERE id = ?`, id))
+	r, err := scanRecord(s.db.QueryRowContext(ctx, s.q(`SELECT `+columns+` FROM uploads WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -169,28 +180,75 @@ func (s *store) get(ctx context.Context, id string) (*record, error) {
 }
 
 // byRequest returns the creator's upload made with requestID, or nil.
-func (s *store) byRequest(ctx context.Context, creator, requestID string) (*record, error) {
-	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM uploads WHERE creator = ? AND request_id = ?`, creator, requestID))
+func (s *store) byRequest(ctx context.Context, q queryer, creator, requestID string) (*record, error) {
+	r, err := scanRecord(q.QueryRowContext(ctx, s.q(`SELECT `+columns+` FROM uploads WHERE creator = ? AND request_id = ?`), creator, requestID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	return r, err
 }
 
-// usage returns the bytes reserved by the creator's uploads that still
-// count against the quota, and how many are unfinished.
-func (s *store) usage(ctx context.Context, creator string) (reserved uint64, active int, err error) {
-	var bytes int64
-	err = s.db.QueryRowContext(ctx, `SELECT
-		COALESCE(SUM(CASE WHEN state IN (?, ?, ?, ?) THEN size ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN state IN (?, ?, ?) THEN 1 ELSE 0 END), 0)
-		FROM uploads WHERE creator = ?`,
-		stateCreated, stateUploading, stateValidating, stateCompleted,
-		stateCreated, stateUploading, stateValidating, creator).Scan(&bytes, &active)
-	return uint64(bytes), active, err
+// usage is what a creator's uploads hold against the limits.
+type usage struct {
+	// Reserved is the sum of the sizes of the uploads that count against
+	// the quota (every state but FAILED, CANCELED and EXPIRED).
+	Reserved uint64
+	// Active is how many are unfinished.
+	Active int
 }
 
-func (s *store) insert(ctx context.Context, r *record) error {
+func (s *store) usage(ctx context.Context, q queryer, creator string) (usage, error) {
+	var bytes, active int64
+	err := q.QueryRowContext(ctx, s.q(`SELECT
+		CAST(COALESCE(SUM(CASE WHEN state IN (?, ?, ?, ?) THEN size ELSE 0 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN state IN (?, ?, ?) THEN 1 ELSE 0 END), 0) AS BIGINT)
+		FROM uploads WHERE creator = ?`),
+		int32(stateCreated), int32(stateUploading), int32(stateValidating), int32(stateCompleted),
+		int32(stateCreated), int32(stateUploading), int32(stateValidating), creator).Scan(&bytes, &active)
+	return usage{Reserved: uint64(bytes), Active: int(active)}, err
+}
+
+// reserve decides and records a creator's new upload as one step for every
+// instance: under a lock on the creator's uploads, decide is given the
+// upload already made with requestID (nil if none) and the creator's
+// usage, and returns the upload to keep. A record other than prev is
+// inserted. Concurrent reserves of one creator therefore never exceed a
+// limit together, and one request_id makes one upload.
+func (s *store) reserve(ctx context.Context, creator, requestID string, decide func(prev *record, u usage) (*record, error)) (*record, error) {
+	var out *record
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.d.lock(ctx, tx, "create:"+creator); err != nil {
+			return err
+		}
+		prev, err := s.byRequest(ctx, tx, creator, requestID)
+		if err != nil {
+			return err
+		}
+		var u usage
+		if prev == nil {
+			if u, err = s.usage(ctx, tx, creator); err != nil {
+				return err
+			}
+		}
+		rec, err := decide(prev, u)
+		if err != nil {
+			return err
+		}
+		if rec != prev {
+			if err := s.insert(ctx, tx, rec); err != nil {
+				return err
+			}
+		}
+		out = rec
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *store) insert(ctx context.Context, tx *sql.Tx, r *record) error {
 	tags, err := json.Marshal(r.Tags)
 	if err != nil {
 		return err
@@ -199,30 +257,42 @@ func (s *store) insert(ctx context.Context, r *record) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO uploads (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO uploads (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		r.ID, r.VideoID, r.Creator, r.RequestID, r.RequestHash, r.Title, r.Description, string(tags), policy, int64(r.Size),
 		r.ContentType, r.Filename, int32(r.State), int64(r.Offset), r.SHA256, nil, r.FailureReason,
 		r.CreateTime.UnixNano(), r.UpdateTime.UnixNano(), r.ExpireTime.UnixNano())
 	return err
 }
 
-func (s *store) setVideoID(ctx context.Context, id, videoID string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE uploads SET video_id = ?, update_time = ? WHERE id = ?`, videoID, now.UnixNano(), id)
-	return err
+// setVideoID records the upload's video unless one is recorded already,
+// and returns the one recorded (an instance provisioning the same upload
+// at the same time may have been first).
+func (s *store) setVideoID(ctx context.Context, id, videoID string, now time.Time) (string, error) {
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE uploads SET video_id = ?, update_time = ? WHERE id = ? AND video_id = ''`),
+		videoID, now.UnixNano(), id); err != nil {
+		return "", err
+	}
+	var stored string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT video_id FROM uploads WHERE id = ?`), id).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errNotFound
+	}
+	return stored, err
 }
 
 // progress records bytes received: offset, CREATED -> UPLOADING, and the
 // new expiry. It changes nothing once the upload stopped accepting bytes.
 func (s *store) progress(ctx context.Context, id string, offset uint64, now, expire time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE uploads SET offset_bytes = ?, state = ?, update_time = ?, expire_time = ?
-		WHERE id = ? AND state IN (?, ?) AND (offset_bytes != ? OR state = ?)`,
-		int64(offset), stateUploading, now.UnixNano(), expire.UnixNano(), id, stateCreated, stateUploading, int64(offset), stateCreated)
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE uploads SET offset_bytes = ?, state = ?, update_time = ?, expire_time = ?
+		WHERE id = ? AND state IN (?, ?) AND (offset_bytes != ? OR state = ?)`),
+		int64(offset), int32(stateUploading), now.UnixNano(), expire.UnixNano(), id, int32(stateCreated), int32(stateUploading), int64(offset), int32(stateCreated))
 	return err
 }
 
 // transition moves the upload from one of the states in from to `to`,
 // applying set (extra "col = ?" assignments with args). It reports whether
-// the upload was in one of those states.
+// the upload was in one of those states: of several instances making the
+// same transition at once, exactly one gets true.
 func (s *store) transition(ctx context.Context, id string, from []uploadv1.UploadState, to uploadv1.UploadState, now time.Time, set string, args ...any) (bool, error) {
 	q := `UPDATE uploads SET state = ?, update_time = ?`
 	if set != "" {
@@ -236,7 +306,7 @@ func (s *store) transition(ctx context.Context, id string, from []uploadv1.Uploa
 		all = append(all, int32(f))
 	}
 	q += ` WHERE id = ? AND state IN (` + strings.Join(ph, ", ") + `)`
-	res, err := s.db.ExecContext(ctx, q, all...)
+	res, err := s.db.ExecContext(ctx, s.q(q), all...)
 	if err != nil {
 		return false, err
 	}
@@ -245,7 +315,7 @@ func (s *store) transition(ctx context.Context, id string, from []uploadv1.Uploa
 }
 
 func (s *store) setHash(ctx context.Context, id, sum string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE uploads SET sha256 = ?, update_time = ? WHERE id = ? AND state = ?`, sum, now.UnixNano(), id, stateValidating)
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE uploads SET sha256 = ?, update_time = ? WHERE id = ? AND state = ?`), sum, now.UnixNano(), id, int32(stateValidating))
 	return err
 }
 
@@ -254,7 +324,7 @@ func (s *store) setMediaInfo(ctx context.Context, id string, mi *metadatav1.Medi
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE uploads SET media_info = ?, update_time = ? WHERE id = ? AND state = ?`, b, now.UnixNano(), id, stateValidating)
+	_, err = s.db.ExecContext(ctx, s.q(`UPDATE uploads SET media_info = ?, update_time = ? WHERE id = ? AND state = ?`), b, now.UnixNano(), id, int32(stateValidating))
 	return err
 }
 
@@ -272,7 +342,16 @@ func (s *store) idsInState(ctx context.Context, st []uploadv1.UploadState, befor
 		q += ` AND expire_time < ?`
 		args = append(args, before.UnixNano())
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY create_time`, args...)
+	return s.ids(ctx, q+` ORDER BY create_time, id`, args...)
+}
+
+// idsOfVideo returns the ids of the uploads carrying videoID.
+func (s *store) idsOfVideo(ctx context.Context, videoID string) ([]string, error) {
+	return s.ids(ctx, `SELECT id FROM uploads WHERE video_id = ? ORDER BY create_time, id`, videoID)
+}
+
+func (s *store) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +389,7 @@ func (s *store) list(ctx context.Context, creator string, state uploadv1.UploadS
 	}
 	q += ` ORDER BY create_time DESC, id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, err
 	}

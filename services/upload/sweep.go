@@ -38,7 +38,10 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 }
 
 func (s *Service) expire(ctx context.Context, id string, now time.Time) error {
-	unlock := s.locks.lock(id)
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	rec, err := s.db.get(ctx, id)
 	if err != nil {

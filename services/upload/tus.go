@@ -36,7 +36,11 @@ func (s *Service) newTusHandler() error {
 	}
 	c := tusd.NewStoreComposer()
 	filestore.New(s.tusDir).UseIn(c)
-	filelocker.New(s.tusDir).UseIn(c)
+	if s.cfg.Locker != nil {
+		c.UseLocker(s.cfg.Locker)
+	} else {
+		filelocker.New(s.tusDir).UseIn(c)
+	}
 	h, err := tusd.NewHandler(tusd.Config{
 		BasePath:                tusBasePath,
 		StoreComposer:           c,

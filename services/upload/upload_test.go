@@ -218,7 +218,7 @@ func TestLimitsRefusedBeforeAnythingIsStored(t *testing.T) {
 	if _, err := e.client(alice).CancelUpload(t.Context(), connect.NewRequest(&uploadv1.CancelUploadRequest{UploadId: list.Msg.GetUploads()[0].GetId()})); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.db.db.ExecContext(t.Context(), `UPDATE uploads SET state = ? WHERE id = ?`, stateCompleted, list.Msg.GetUploads()[1].GetId())
+	e.svc.db.db.ExecContext(t.Context(), `UPDATE uploads SET state = ? WHERE id = ?`, int32(stateCompleted), list.Msg.GetUploads()[1].GetId())
 	if err := try(alice, 1000); err != nil {
 		t.Fatalf("after a cancel: %v", err)
 	}

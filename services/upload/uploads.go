@@ -21,14 +21,15 @@ import (
 // upload, finishing whatever the first attempt left undone.
 func (s *Service) create(ctx context.Context, creator string, p *createParams) (*record, error) {
 	hash := p.hash()
-	s.createMu.Lock()
-	rec, err := s.db.byRequest(ctx, creator, p.RequestID)
-	if err == nil && rec == nil {
-		rec, err = s.reserve(ctx, creator, p, hash)
-	} else if err == nil && rec.RequestHash != hash {
-		err = invalid("request_id %q was already used with different parameters", p.RequestID)
-	}
-	s.createMu.Unlock()
+	rec, err := s.db.reserve(ctx, creator, p.RequestID, func(prev *record, u usage) (*record, error) {
+		if prev != nil {
+			if prev.RequestHash != hash {
+				return nil, invalid("request_id %q was already used with different parameters", p.RequestID)
+			}
+			return prev, nil
+		}
+		return s.newRecord(creator, p, hash, u)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -38,15 +39,13 @@ func (s *Service) create(ctx context.Context, creator string, p *createParams) (
 	return rec, nil
 }
 
-// reserve checks the limits and inserts the record; called under createMu.
-func (s *Service) reserve(ctx context.Context, creator string, p *createParams, hash string) (*record, error) {
+// newRecord checks the limits against the creator's usage and returns the
+// upload to record.
+func (s *Service) newRecord(creator string, p *createParams, hash string, u usage) (*record, error) {
 	if p.Size > s.cfg.MaxUploadBytes {
 		return nil, errorf(connect.CodeResourceExhausted, "size: %d bytes exceeds the limit of %d bytes", p.Size, s.cfg.MaxUploadBytes)
 	}
-	reserved, active, err := s.db.usage(ctx, creator)
-	if err != nil {
-		return nil, err
-	}
+	reserved, active := u.Reserved, u.Active
 	if reserved+p.Size > s.cfg.CreatorQuotaBytes || reserved+p.Size < reserved {
 		return nil, errorf(connect.CodeResourceExhausted, "quota: %d bytes in use plus %d bytes exceeds the quota of %d bytes", reserved, p.Size, s.cfg.CreatorQuotaBytes)
 	}
@@ -63,9 +62,6 @@ func (s *Service) reserve(ctx context.Context, creator string, p *createParams, 
 	if rec.Tags == nil {
 		rec.Tags = []string{}
 	}
-	if err := s.db.insert(ctx, rec); err != nil {
-		return nil, err
-	}
 	return rec, nil
 }
 
@@ -75,7 +71,10 @@ func (s *Service) provision(ctx context.Context, rec *record) error {
 	if !acceptsBytes(rec.State) {
 		return nil
 	}
-	unlock := s.locks.lock(rec.ID)
+	unlock, err := s.lockUpload(ctx, rec.ID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	if rec.VideoID == "" {
 		v, err := s.videos.CreateVideo(ctx, &metadatav1.CreateVideoRequest{
@@ -88,10 +87,11 @@ func (s *Service) provision(ctx context.Context, rec *record) error {
 		if v.GetId() == "" {
 			return errors.New("metadata returned a video without an id")
 		}
-		if err := s.db.setVideoID(ctx, rec.ID, v.GetId(), s.cfg.Now()); err != nil {
+		stored, err := s.db.setVideoID(ctx, rec.ID, v.GetId(), s.cfg.Now())
+		if err != nil {
 			return err
 		}
-		rec.VideoID = v.GetId()
+		rec.VideoID = stored
 	}
 	return s.openTusUpload(ctx, rec)
 }
@@ -181,7 +181,10 @@ func (s *Service) cancel(ctx context.Context, creator, id string) (*record, erro
 	if err := validUploadID(id); err != nil {
 		return nil, err
 	}
-	unlock := s.locks.lock(id)
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	rec, err := s.db.get(ctx, id)
 	if err != nil {
