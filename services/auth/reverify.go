@@ -40,9 +40,9 @@ func (h *handler) ReverifyGrants(ctx context.Context, req *connect.Request[authv
 	}), nil
 }
 
-// ReverifyGrants re-checks up to limit live grants, of every instance
-// sharing the store, least recently checked first, against the chain
-// (bypassing the decision cache). A grant whose viewer no longer satisfies
+// ReverifyGrants re-checks up to limit (default 10,000 when not positive)
+// live grants, of every instance sharing the store, least recently checked
+// first, against the chain (bypassing the decision cache). A grant whose viewer no longer satisfies
 // the policy is revoked as OnTransfer does (revokeGrant); one whose check
 // succeeds is marked checked, which sends it to the back of the queue; one
 // whose check fails is left as it was, at the front, for the next pass.
@@ -59,6 +59,9 @@ func (h *handler) ReverifyGrants(ctx context.Context, req *connect.Request[authv
 // returns an error only when the store cannot be read, with what was done
 // until then.
 func (s *Service) ReverifyGrants(ctx context.Context, limit int) (ReverifyResult, error) {
+	if limit <= 0 {
+		limit = defaultReverifyLimit
+	}
 	var r ReverifyResult
 	start := s.cfg.Now()
 	cur := grantsStart
