@@ -179,6 +179,15 @@ func (c *Chain) MintToken(ctx context.Context, token, to common.Address, amount 
 	return nil
 }
 
+// TransferToken moves amount of the ERC-20 at token from the owner of
+// fromKey to `to`. The sender pays gas: fund it first.
+func (c *Chain) TransferToken(ctx context.Context, fromKey *ecdsa.PrivateKey, token, to common.Address, amount *big.Int) error {
+	if _, err := c.send(ctx, fromKey, token, tokenABI.PackTransfer(to, amount)); err != nil {
+		return fmt.Errorf("devchain: transfer token: %w", err)
+	}
+	return nil
+}
+
 // DeployWallet deploys an EIP-1271 StreamGateWallet owned by the EOA owner.
 // With rejectAll it refuses every signature.
 func (c *Chain) DeployWallet(ctx context.Context, owner common.Address, rejectAll bool) (common.Address, error) {

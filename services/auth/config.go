@@ -37,9 +37,6 @@ type Config struct {
 	MaxSessionLifetime time.Duration
 	// PlaybackTTL is the lifetime of a playback token; default 10m.
 	PlaybackTTL time.Duration
-	// MaxGrants bounds the playback grants remembered for revocation on
-	// transfer; default DefaultMaxGrants.
-	MaxGrants int
 	// KeyRotation is how often a new signing key takes over; default 24h.
 	KeyRotation time.Duration
 	// JWKSMaxAge is the cache_max_age published with the JWKS; default 5m.
@@ -101,9 +98,6 @@ func (c *Config) setDefaults() error {
 	def(&c.JWKSMaxAge, 5*time.Minute)
 	if c.Issuer == "" {
 		c.Issuer = "streamgate-auth"
-	}
-	if c.MaxGrants <= 0 {
-		c.MaxGrants = DefaultMaxGrants
 	}
 	if c.MaxOpenChallenges <= 0 {
 		c.MaxOpenChallenges = 16

@@ -244,3 +244,14 @@ var errChainDown = errors.New("dial tcp 127.0.0.1:8545: connection refused")
 
 // textHash is what EIP-1271 wallets are asked about.
 func textHash(msg string) common.Hash { return common.BytesToHash(accounts.TextHash([]byte(msg))) }
+
+// liveGrants counts the unexpired playback grants in svc's store (the
+// store every instance on the same database shares).
+func liveGrants(t testing.TB, svc *Service) int {
+	t.Helper()
+	var n int
+	if err := svc.store.db.QueryRowContext(t.Context(), svc.store.q(`SELECT count(*) FROM playback_grants WHERE expires > ?`), ms(svc.cfg.Now())).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

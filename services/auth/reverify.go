@@ -3,19 +3,17 @@ package auth
 import (
 	"context"
 	"fmt"
-	"slices"
-	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
-	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 )
 
 const (
 	defaultReverifyLimit = 10000
 	maxReverifyLimit     = 100000
+	// reverifyPage is how many grants one store read returns.
+	reverifyPage = 500
 )
 
 // ReverifyResult counts what one ReverifyGrants pass did.
@@ -33,57 +31,95 @@ func (h *handler) ReverifyGrants(ctx context.Context, req *connect.Request[authv
 	case limit == 0:
 		limit = defaultReverifyLimit
 	}
-	r := h.svc.ReverifyGrants(ctx, limit)
+	r, err := h.svc.ReverifyGrants(ctx, limit)
+	if err != nil {
+		return nil, unavailable(err, "cannot read the playback grants now; try again")
+	}
 	return connect.NewResponse(&authv1.ReverifyGrantsResponse{
 		CheckedCount: int32(r.Checked), RevokedCount: int32(r.Revoked), FailedCount: int32(r.Failed),
 	}), nil
 }
 
-// ReverifyGrants re-checks up to limit live grants, least recently checked
-// first, against the chain (bypassing the decision cache). A grant whose
-// viewer no longer satisfies the policy is dropped and ownership.changed
-// (allowed=false) is published, as OnTransfer does; one whose check fails
-// is kept for the next pass. The watcher only sees ERC-721/1155 Transfer
-// logs from its start, so this periodic pass is what catches the rest.
-func (s *Service) ReverifyGrants(ctx context.Context, limit int) ReverifyResult {
-	var r ReverifyResult
-	for _, g := range s.grants.oldestChecked(s.cfg.Now(), limit) {
-		if ctx.Err() != nil {
-			break
-		}
-		dec, err := s.access.Check(ctx, g.policy, g.address, true)
-		if err != nil {
-			r.Failed++
-			s.logger.WarnContext(ctx, "reverify grant failed; retried on the next pass",
-				"video_id", g.videoID, "address", g.address.Hex(), "err", err)
-			continue
-		}
-		r.Checked++
-		if dec.GetAllowed() {
-			s.grants.markChecked(g.grantKey, s.cfg.Now())
-			continue
-		}
-		r.Revoked++
-		s.grants.drop(g.videoID, g.address)
-		block := decisionBlock(dec)
-		s.logger.InfoContext(ctx, "playback grant revoked by re-verification",
-			"video_id", g.videoID, "address", g.address.Hex(), "block", block)
-		if s.publisher == nil {
-			continue
-		}
-		ev := &eventsv1.OwnershipChanged{
-			EventId:     fmt.Sprintf("ownership.changed:%s:%s:%d", g.videoID, g.address.Hex(), block),
-			OccurTime:   timestamppb.New(s.cfg.Now()),
-			VideoId:     g.videoID,
-			Address:     g.address.Hex(),
-			Allowed:     false,
-			BlockNumber: block,
-		}
-		if err := s.publisher.Publish(ctx, ev); err != nil {
-			s.logger.ErrorContext(ctx, "publish ownership.changed failed", "event_id", ev.GetEventId(), "err", err)
-		}
+// ReverifyGrants re-checks up to limit (default 10,000 when not positive)
+// live grants, of every instance sharing the store, least recently checked
+// first, against the chain (bypassing the decision cache). A grant whose viewer no longer satisfies
+// the policy is revoked as OnTransfer does (revokeGrant); one whose check
+// succeeds is marked checked, which sends it to the back of the queue; one
+// whose check fails is left as it was, at the front, for the next pass.
+// The watcher only sees ERC-721/1155 Transfer logs from its start, so this
+// periodic pass is what catches the rest, ERC-20 balances included.
+//
+// The grants are read in pages of reverifyPage along the grants_by_checked
+// index from a cursor, so a pass costs at most limit chain checks and
+// limit/reverifyPage+1 index range reads, whatever the number of grants.
+// A pass only visits grants checked at or before its start: grants it
+// marks move behind it. With G live grants and one pass a minute, each
+// grant is re-checked about every G/limit minutes; beyond that, raise the
+// limit (chain calls are then the cost) or run passes more often. It
+// returns an error only when the store cannot be read, with what was done
+// until then.
+func (s *Service) ReverifyGrants(ctx context.Context, limit int) (ReverifyResult, error) {
+	if limit <= 0 {
+		limit = defaultReverifyLimit
 	}
-	return r
+	var r ReverifyResult
+	start := s.cfg.Now()
+	cur := grantsStart
+	// A grant marked at start's millisecond (a coarse or test clock) sorts
+	// after the cursor again: seen skips it.
+	seen := make(map[[2]string]bool)
+	for r.Checked+r.Failed < limit && ctx.Err() == nil {
+		n := min(reverifyPage, limit-r.Checked-r.Failed)
+		page, next, err := s.store.grantsByChecked(ctx, cur, start, s.cfg.Now(), n)
+		if err != nil {
+			return r, err
+		}
+		for _, sg := range page {
+			if ctx.Err() != nil || r.Checked+r.Failed >= limit {
+				break
+			}
+			k := [2]string{sg.VideoID, sg.Address}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			s.reverify(ctx, sg, &r)
+		}
+		if len(page) < n {
+			break // the walk reached the end
+		}
+		cur = next
+	}
+	return r, nil
+}
+
+// reverify re-checks one grant and counts the outcome in r.
+func (s *Service) reverify(ctx context.Context, sg storedGrant, r *ReverifyResult) {
+	g, ok := s.decodeGrant(ctx, sg)
+	if !ok {
+		r.Failed++
+		return
+	}
+	checkedAt := s.cfg.Now()
+	dec, err := s.access.Check(ctx, g.policy, g.address, true)
+	if err != nil {
+		r.Failed++
+		s.logger.WarnContext(ctx, "reverify grant failed; retried on the next pass",
+			"video_id", g.videoID, "address", sg.Address, "err", err)
+		return
+	}
+	r.Checked++
+	if dec.GetAllowed() {
+		if err := s.store.markGrantChecked(ctx, g.videoID, sg.Address, s.cfg.Now()); err != nil {
+			s.logger.WarnContext(ctx, "mark grant checked failed", "video_id", g.videoID, "address", sg.Address, "err", err)
+		}
+		return
+	}
+	r.Revoked++
+	block := decisionBlock(dec)
+	s.logger.InfoContext(ctx, "playback grant revoked by re-verification",
+		"video_id", g.videoID, "address", sg.Address, "block", block)
+	s.revokeGrant(ctx, g, block, checkedAt)
 }
 
 // decisionBlock is the newest block the decision read.
@@ -93,38 +129,4 @@ func decisionBlock(d *authv1.CheckAccessResponse) uint64 {
 		b = max(b, rr.GetBlockNumber())
 	}
 	return b
-}
-
-type liveGrant struct {
-	grantKey
-	policy  *authv1.AccessPolicy
-	checked time.Time
-}
-
-// oldestChecked returns up to limit unexpired grants, least recently
-// checked first, dropping the expired ones.
-func (g *grants) oldestChecked(now time.Time, limit int) []liveGrant {
-	g.mu.Lock()
-	out := make([]liveGrant, 0, len(g.m))
-	for k, v := range g.m {
-		if !v.expires.After(now) {
-			delete(g.m, k)
-			continue
-		}
-		out = append(out, liveGrant{grantKey: k, policy: v.policy, checked: v.checked})
-	}
-	g.mu.Unlock()
-	slices.SortFunc(out, func(a, b liveGrant) int { return a.checked.Compare(b.checked) })
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out
-}
-
-func (g *grants) markChecked(k grantKey, now time.Time) {
-	g.mu.Lock()
-	if v, ok := g.m[k]; ok {
-		v.checked = now
-	}
-	g.mu.Unlock()
 }

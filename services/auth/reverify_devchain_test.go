@@ -114,7 +114,7 @@ func TestReverifyGrantsRevokesTransferredPass(t *testing.T) {
 	if oc.GetVideoId() != "vid_gated" || oc.GetAddress() != viewer.addr.Hex() || oc.GetAllowed() || oc.GetBlockNumber() == 0 {
 		t.Fatalf("ownership.changed = %v", oc)
 	}
-	if n := svc.grants.len(); n != 1 {
+	if n := liveGrants(t, svc); n != 1 {
 		t.Fatalf("grants left = %d, want the keeper's", n)
 	}
 	if r := reverify(); r.GetCheckedCount() != 1 || r.GetRevokedCount() != 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -31,173 +30,125 @@ func WithPublisher(p Publisher) Option {
 	return func(s *Service) { s.publisher = p }
 }
 
-// DefaultMaxGrants bounds the playback grants kept for revocation.
-const DefaultMaxGrants = 100_000
+// Playback grants: every playback token issued under a non-public policy
+// (any token standard) is recorded in the store's playback_grants, keyed
+// by (video, address), with the policy it was checked against and the
+// token's expiry. Every instance sharing the database sees every grant,
+// so OnTransfer and ReverifyGrants cover the grants of all instances, and
+// grants outlive a restart. A grant's row goes when it is revoked or,
+// after its expiry, with the sweep.
 
-// contractKey is a token contract on a chain.
-type contractKey struct {
-	chainID  uint64
-	contract common.Address
-}
-
-type grantKey struct {
+// grant is a stored grant, decoded.
+type grant struct {
 	videoID string
 	address common.Address
-}
-
-// grant is a playback token issued under a non-public policy: what a
-// transfer out of the viewer's wallet must re-check.
-type grant struct {
-	policy    *authv1.AccessPolicy
-	contracts []contractKey
-	expires   time.Time
-	checked   time.Time // last chain check: issuance or ReverifyGrants
-}
-
-// grants records the playback grants issued, in memory, bounded. A grant
-// lives no longer than its playback token (10 minutes by default) and the
-// watcher follows transfers only from the head current when it starts, so
-// grants from before a restart could not be revoked from the log anyway;
-// a refresh always re-checks the chain. Memory is therefore enough, and the
-// bound keeps a flood of issuances from growing it without limit.
-type grants struct {
-	mu  sync.Mutex
-	max int
-	m   map[grantKey]*grant
-}
-
-func newGrants(maxGrants int) *grants {
-	return &grants{max: maxGrants, m: make(map[grantKey]*grant)}
-}
-
-// record stores (or extends) the grant of videoID to addr.
-func (g *grants) record(now time.Time, videoID string, addr common.Address, policy *authv1.AccessPolicy, expires time.Time) {
-	var cs []contractKey
-	for _, r := range policy.GetRules() {
-		if r.GetStandard() == authv1.TokenStandard_TOKEN_STANDARD_ERC20 {
-			continue // the watcher follows ERC-721 and ERC-1155 transfers only
-		}
-		c := contractKey{r.GetChainId(), common.HexToAddress(strings.TrimSpace(r.GetContractAddress()))}
-		if !containsContract(cs, c) {
-			cs = append(cs, c)
-		}
-	}
-	if len(cs) == 0 {
-		return
-	}
-	k := grantKey{videoID, addr}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, ok := g.m[k]; !ok && len(g.m) >= g.max {
-		g.evict(now)
-	}
-	g.m[k] = &grant{policy: policy, contracts: cs, expires: expires, checked: now}
-}
-
-// evict drops expired grants, then, if still full, the one expiring first.
-// Called with mu held.
-func (g *grants) evict(now time.Time) {
-	var first grantKey
-	var firstExp time.Time
-	for k, v := range g.m {
-		if !v.expires.After(now) {
-			delete(g.m, k)
-			continue
-		}
-		if firstExp.IsZero() || v.expires.Before(firstExp) {
-			first, firstExp = k, v.expires
-		}
-	}
-	if len(g.m) >= g.max && !firstExp.IsZero() {
-		delete(g.m, first)
-	}
-}
-
-type heldGrant struct {
-	videoID string
 	policy  *authv1.AccessPolicy
 }
 
-// held returns the live grants of addr whose policy uses the contract.
-func (g *grants) held(now time.Time, addr common.Address, c contractKey) []heldGrant {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []heldGrant
-	for k, v := range g.m {
-		if k.address != addr {
-			continue
-		}
-		if !v.expires.After(now) {
-			delete(g.m, k)
-			continue
-		}
-		if containsContract(v.contracts, c) {
-			out = append(out, heldGrant{k.videoID, v.policy})
-		}
+// recordGrant records (or extends) the grant of a playback token.
+func (s *Service) recordGrant(ctx context.Context, videoID string, addr common.Address, policy *authv1.AccessPolicy, expires time.Time) error {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(policy)
+	if err != nil {
+		return err
 	}
-	return out
+	now := s.cfg.Now()
+	return s.store.putGrant(ctx, storedGrant{VideoID: videoID, Address: addr.Hex(), Policy: b, Expires: expires, Issued: now, Checked: now})
 }
 
-func (g *grants) drop(videoID string, addr common.Address) {
-	g.mu.Lock()
-	delete(g.m, grantKey{videoID, addr})
-	g.mu.Unlock()
+// decodeGrant decodes a stored grant. A row that does not decode (written
+// by a newer, incompatible version) cannot be re-checked: it is deleted,
+// and its token expires within the playback TTL.
+func (s *Service) decodeGrant(ctx context.Context, sg storedGrant) (grant, bool) {
+	p := new(authv1.AccessPolicy)
+	if err := proto.Unmarshal(sg.Policy, p); err != nil {
+		s.logger.ErrorContext(ctx, "stored playback grant has an unreadable policy; deleted",
+			"video_id", sg.VideoID, "address", sg.Address, "err", err)
+		if err := s.store.deleteGrant(ctx, sg.VideoID, sg.Address, sg.Issued); err != nil {
+			s.logger.WarnContext(ctx, "delete playback grant failed", "video_id", sg.VideoID, "address", sg.Address, "err", err)
+		}
+		return grant{}, false
+	}
+	return grant{videoID: sg.VideoID, address: common.HexToAddress(sg.Address), policy: p}, true
 }
 
-func (g *grants) len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.m)
-}
-
-func containsContract(cs []contractKey, c contractKey) bool {
-	for _, x := range cs {
-		if x == c {
+// usesContract reports whether a rule of p names the contract on the
+// chain.
+func usesContract(p *authv1.AccessPolicy, chainID uint64, contract common.Address) bool {
+	for _, r := range p.GetRules() {
+		if r.GetChainId() == chainID && common.HexToAddress(strings.TrimSpace(r.GetContractAddress())) == contract {
 			return true
 		}
 	}
 	return false
 }
 
-// OnTransfer re-checks, bypassing the cache, every live playback grant whose
-// viewer is from and whose policy uses the contract, and publishes
-// ownership.changed with allowed=false for each viewer that no longer
-// satisfies the policy (its grant is dropped). A viewer still satisfying it
-// (another token) changed nothing and is not announced. A re-check that
-// fails (chain unreachable) is logged: the token still expires within the
-// playback TTL and its refresh re-checks the chain, failing closed.
+// revokeGrant announces that g's viewer no longer satisfies its policy
+// (ownership.changed, allowed=false, with eventID) and then deletes the
+// grant, unless a token was issued for it after checkedAt. When the
+// announcement fails the grant is kept, so that the next ReverifyGrants
+// pass re-checks it and announces again. Every step is idempotent: two
+// instances revoking the same grant publish the same event id (JetStream
+// drops the second) or, from re-verifications reading different blocks,
+// two events saying the same thing; the second delete deletes nothing.
+func (s *Service) revokeGrant(ctx context.Context, g grant, block uint64, checkedAt time.Time) {
+	if s.publisher != nil {
+		ev := &eventsv1.OwnershipChanged{
+			EventId:     fmt.Sprintf("ownership.changed:%s:%s:%d", g.videoID, g.address.Hex(), block),
+			OccurTime:   timestamppb.New(s.cfg.Now()),
+			VideoId:     g.videoID,
+			Address:     g.address.Hex(),
+			Allowed:     false,
+			BlockNumber: block,
+		}
+		if err := s.publisher.Publish(ctx, ev); err != nil {
+			s.logger.ErrorContext(ctx, "publish ownership.changed failed; the grant is kept for the next re-verification",
+				"event_id", ev.GetEventId(), "err", err)
+			return
+		}
+	}
+	if err := s.store.deleteGrant(ctx, g.videoID, g.address.Hex(), checkedAt); err != nil {
+		s.logger.WarnContext(ctx, "delete revoked playback grant failed; the next re-verification revokes it again",
+			"video_id", g.videoID, "address", g.address.Hex(), "err", err)
+	}
+}
+
+// OnTransfer re-checks, bypassing the cache, every live playback grant
+// (issued by any instance) whose viewer is from and whose policy uses the
+// contract, and revokes (revokeGrant) each one whose viewer no longer
+// satisfies the policy. A viewer still satisfying it (another token)
+// changed nothing and is not announced. A re-check that fails (chain
+// unreachable), or a store that cannot be read, is logged: the token still
+// expires within the playback TTL, its refresh re-checks the chain,
+// failing closed, and ReverifyGrants re-checks the grant within a minute.
 //
 // Its signature is access.TransferFunc: hand it to Watcher.OnTransfer.
 func (s *Service) OnTransfer(ctx context.Context, chainID uint64, contract, from, to common.Address, block uint64) {
 	if from == (common.Address{}) {
 		return // a mint takes nothing from anyone
 	}
-	for _, h := range s.grants.held(s.cfg.Now(), from, contractKey{chainID, contract}) {
-		dec, err := s.access.Check(ctx, h.policy, from, true)
+	rows, err := s.store.grantsOf(ctx, from.Hex(), s.cfg.Now())
+	if err != nil {
+		s.logger.ErrorContext(ctx, "read playback grants after transfer failed; re-verification covers them",
+			"address", from.Hex(), "chain_id", chainID, "block", block, "err", err)
+		return
+	}
+	for _, sg := range rows {
+		g, ok := s.decodeGrant(ctx, sg)
+		if !ok || !usesContract(g.policy, chainID, contract) {
+			continue
+		}
+		checkedAt := s.cfg.Now()
+		dec, err := s.access.Check(ctx, g.policy, from, true)
 		if err != nil {
-			s.logger.WarnContext(ctx, "re-check after transfer failed; the grant expires with its token",
-				"video_id", h.videoID, "address", from.Hex(), "chain_id", chainID, "block", block, "err", err)
+			s.logger.WarnContext(ctx, "re-check after transfer failed; the next re-verification retries",
+				"video_id", g.videoID, "address", from.Hex(), "chain_id", chainID, "block", block, "err", err)
 			continue
 		}
 		if dec.GetAllowed() {
 			continue
 		}
-		s.grants.drop(h.videoID, from)
 		s.logger.InfoContext(ctx, "playback grant revoked by transfer",
-			"video_id", h.videoID, "address", from.Hex(), "to", to.Hex(), "chain_id", chainID, "block", block)
-		if s.publisher == nil {
-			continue
-		}
-		ev := &eventsv1.OwnershipChanged{
-			EventId:     fmt.Sprintf("ownership.changed:%s:%s:%d", h.videoID, from.Hex(), block),
-			OccurTime:   timestamppb.New(s.cfg.Now()),
-			VideoId:     h.videoID,
-			Address:     from.Hex(),
-			Allowed:     false,
-			BlockNumber: block,
-		}
-		if err := s.publisher.Publish(ctx, ev); err != nil {
-			s.logger.ErrorContext(ctx, "publish ownership.changed failed", "event_id", ev.GetEventId(), "err", err)
-		}
+			"video_id", g.videoID, "address", from.Hex(), "to", to.Hex(), "chain_id", chainID, "block", block)
+		s.revokeGrant(ctx, g, block, checkedAt)
 	}
 }

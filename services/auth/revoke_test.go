@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/ethereum/go-ethereum/common"
@@ -65,7 +64,7 @@ func TestOnTransfer(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if n := e.svc.grants.len(); n != 1 {
+			if n := liveGrants(t, e.svc); n != 1 {
 				t.Fatalf("grants = %d, want 1 (public videos are not recorded)", n)
 			}
 
@@ -90,7 +89,7 @@ func TestOnTransfer(t *testing.T) {
 					t.Fatalf("event = %v", m)
 				}
 			}
-			if n := e.svc.grants.len(); n != tt.wantGrants {
+			if n := liveGrants(t, e.svc); n != tt.wantGrants {
 				t.Fatalf("grants = %d, want %d", n, tt.wantGrants)
 			}
 			rechecked := e.access.calls - calls
@@ -111,9 +110,13 @@ func TestOnTransferMintChecksNothing(t *testing.T) {
 	}
 }
 
-func TestOnTransferPublishFailureStillRevokes(t *testing.T) {
+// TestOnTransferPublishFailureKeepsGrant: the viewer is refused anyway
+// (the chain says no), and the grant is kept, so that the next
+// re-verification announces the revocation that could not be published.
+func TestOnTransferPublishFailureKeepsGrant(t *testing.T) {
 	e := newEnv(t)
-	e.svc.publisher = &fakePublisher{err: errors.New("nats down")}
+	pub := &fakePublisher{err: errors.New("nats down")}
+	e.svc.publisher = pub
 	holder := newWallet(t)
 	e.access.allowed[holder.addr] = true
 	e.videos.videos["vid_gated"] = readyVideo("vid_gated", nftPolicy)
@@ -127,42 +130,21 @@ func TestOnTransferPublishFailureStillRevokes(t *testing.T) {
 	e.svc.OnTransfer(t.Context(), 1337, common.HexToAddress(nftPolicy.GetRules()[0].GetContractAddress()), holder.addr, common.Address{9}, 5)
 	_, err := e.client.IssuePlaybackToken(t.Context(), withBearer(&authv1.IssuePlaybackTokenRequest{VideoId: "vid_gated"}, tok))
 	wantCode(t, err, connect.CodePermissionDenied)
-}
+	if n := liveGrants(t, e.svc); n != 1 {
+		t.Fatalf("grants after a failed announcement = %d, want 1", n)
+	}
 
-func TestGrantsBounded(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	g := newGrants(3)
-	addr := common.Address{1}
-	for i, exp := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute} {
-		g.record(now, string(rune('a'+i)), addr, nftPolicy, now.Add(exp))
+	pub.mu.Lock()
+	pub.err = nil
+	pub.mu.Unlock()
+	r, err := e.svc.ReverifyGrants(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
 	}
-	g.record(now, "d", addr, nftPolicy, now.Add(4*time.Minute)) // full: "a" expires first and goes
-	if n := g.len(); n != 3 {
-		t.Fatalf("len = %d, want 3", n)
+	if r != (ReverifyResult{Checked: 1, Revoked: 1}) || len(pub.msgs) != 1 || pub.msgs[0].GetAllowed() {
+		t.Fatalf("re-verification: %+v, published %v; want the revocation announced", r, pub.msgs)
 	}
-	c := contractKey{1337, common.HexToAddress(nftPolicy.GetRules()[0].GetContractAddress())}
-	held := map[string]bool{}
-	for _, h := range g.held(now, addr, c) {
-		held[h.videoID] = true
-	}
-	if held["a"] || !held["b"] || !held["c"] || !held["d"] {
-		t.Fatalf("held = %v, want b, c, d", held)
-	}
-	// Expired grants go first, and are not returned.
-	later := now.Add(150 * time.Second) // b expired
-	g.record(later, "e", addr, nftPolicy, later.Add(time.Minute))
-	held = map[string]bool{}
-	for _, h := range g.held(later, addr, c) {
-		held[h.videoID] = true
-	}
-	if held["b"] || !held["c"] || !held["d"] || !held["e"] {
-		t.Fatalf("held = %v, want c, d, e", held)
-	}
-	// An ERC-20-only policy has no transfer to follow: not recorded.
-	g.record(later, "f", addr, &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL, Rules: []*authv1.AccessRule{{
-		ChainId: 1337, ContractAddress: "0x4444444444444444444444444444444444444444", Standard: authv1.TokenStandard_TOKEN_STANDARD_ERC20, MinBalance: "1",
-	}}}, later.Add(time.Minute))
-	if n := g.len(); n != 3 {
-		t.Fatalf("len = %d after an ERC-20 grant, want 3", n)
+	if n := liveGrants(t, e.svc); n != 0 {
+		t.Fatalf("grants after the announcement = %d, want 0", n)
 	}
 }

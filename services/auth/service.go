@@ -71,7 +71,6 @@ type Service struct {
 	videos  Videos
 
 	publisher Publisher // optional: ownership.changed
-	grants    *grants   // playback grants, for revocation on transfer
 
 	meterProvider metric.MeterProvider // optional: WithMeterProvider
 	metrics       *metrics
@@ -105,8 +104,7 @@ func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Video
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger, store: st, wallets: wallets, access: access, videos: videos,
-		grants: newGrants(cfg.MaxGrants)}
+	s := &Service{cfg: cfg, logger: logger, store: st, wallets: wallets, access: access, videos: videos}
 	for _, o := range opts {
 		o(s)
 	}
@@ -137,7 +135,8 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 	return authv1connect.NewAuthServiceHandler(&handler{svc: s}, opts...)
 }
 
-// sweepInterval is how often expired nonces, tokens and sessions go.
+// sweepInterval is how often expired nonces, tokens, sessions and
+// playback grants go.
 const sweepInterval = 10 * time.Minute
 
 // Run rotates signing keys on schedule and sweeps expired rows until ctx

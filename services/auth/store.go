@@ -10,11 +10,14 @@ import (
 	"time"
 )
 
-// store keeps nonces, sessions, refresh tokens and signing keys in SQL:
-// SQLite (WAL) under DataDir for one instance, or PostgreSQL shared by
-// several instances. The queries are written once, with ? placeholders;
+// store keeps nonces, sessions, refresh tokens, signing keys and playback
+// grants in SQL: SQLite (WAL) under DataDir for one instance, or
+// PostgreSQL shared by several instances. The queries are written once, with ? placeholders;
 // what differs between the engines sits behind dialect. Times are Unix
-// milliseconds.
+// milliseconds. The schema (sqliteSchema, pgSchemaDDL) is applied at every
+// start and is idempotent: a new table or index is added to both with IF
+// NOT EXISTS; changing an existing one would need versioned migrations, as
+// metadata's store has.
 //
 // Every single-use step (a nonce consumed, a refresh token spent, a key
 // rotated) is a conditional write inside a transaction whose affected
@@ -304,14 +307,16 @@ func (s *store) revoke(ctx context.Context, id string) error {
 	})
 }
 
-// sweep deletes nonces, refresh tokens and sessions that can no longer
-// matter (expired more than a grace period ago). Instances may sweep at
-// once: each DELETE is idempotent.
+// sweep deletes nonces, refresh tokens, sessions and playback grants
+// that can no longer matter (expired more than a grace period ago; reads
+// of grants skip the expired ones meanwhile). Instances may sweep at once:
+// each DELETE is idempotent.
 func (s *store) sweep(ctx context.Context, before time.Time) error {
 	for _, q := range []string{
 		`DELETE FROM nonces WHERE expires < ?`,
 		`DELETE FROM refresh_tokens WHERE expires < ?`,
 		`DELETE FROM sessions WHERE expires < ?`,
+		`DELETE FROM playback_grants WHERE expires < ?`,
 	} {
 		if _, err := s.db.ExecContext(ctx, s.q(q), ms(before)); err != nil {
 			return err

@@ -61,6 +61,17 @@ CREATE TABLE IF NOT EXISTS ` + pgSchema + `.signing_keys (
 	activate    bigint NOT NULL,
 	retire      bigint
 );
+CREATE TABLE IF NOT EXISTS ` + pgSchema + `.playback_grants (
+	video_id text   NOT NULL,
+	address  text   NOT NULL,
+	policy   bytea  NOT NULL,
+	expires  bigint NOT NULL,
+	issued   bigint NOT NULL,
+	checked  bigint NOT NULL,
+	PRIMARY KEY (video_id, address)
+);
+CREATE INDEX IF NOT EXISTS grants_by_address ON ` + pgSchema + `.playback_grants (address);
+CREATE INDEX IF NOT EXISTS grants_by_checked ON ` + pgSchema + `.playback_grants (checked, video_id, address);
 `
 
 // openPostgres connects to the database at url (postgres://...), shared

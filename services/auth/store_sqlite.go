@@ -41,6 +41,17 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 	activate    INTEGER NOT NULL,
 	retire      INTEGER
 );
+CREATE TABLE IF NOT EXISTS playback_grants (
+	video_id TEXT NOT NULL,
+	address  TEXT NOT NULL,
+	policy   BLOB NOT NULL,
+	expires  INTEGER NOT NULL,
+	issued   INTEGER NOT NULL,
+	checked  INTEGER NOT NULL,
+	PRIMARY KEY (video_id, address)
+);
+CREATE INDEX IF NOT EXISTS grants_by_address ON playback_grants(address);
+CREATE INDEX IF NOT EXISTS grants_by_checked ON playback_grants(checked, video_id, address);
 `
 
 // openSQLite opens (or creates) auth.db in dir: the store of a single

@@ -321,6 +321,113 @@ func TestStore(t *testing.T) {
 				t.Fatalf("keys after racing rotations: %d (%v), want 2", len(keys), err)
 			}
 		}},
+		{"playback grants", func(t *testing.T, a, b *store) {
+			ctx := t.Context()
+			put := func(s *store, video, addr string, issued, expires time.Duration) {
+				t.Helper()
+				g := storedGrant{VideoID: video, Address: addr, Policy: []byte("p:" + video),
+					Issued: storeT0.Add(issued), Checked: storeT0.Add(issued), Expires: storeT0.Add(expires)}
+				if err := s.putGrant(ctx, g); err != nil {
+					t.Fatal(err)
+				}
+			}
+			of := func(s *store, addr string, now time.Duration) string {
+				t.Helper()
+				gs, err := s.grantsOf(ctx, addr, storeT0.Add(now))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, g := range gs {
+					out = append(out, fmt.Sprintf("%s@%s+%s", g.VideoID, g.Issued.Sub(storeT0), g.Expires.Sub(storeT0)))
+				}
+				return fmt.Sprint(out)
+			}
+			put(a, "v1", "0xA11CE", 0, 10*time.Minute)
+			put(a, "v2", "0xA11CE", 0, 5*time.Minute)
+			put(b, "v1", "0xB0B", 0, 10*time.Minute)
+			if got, want := of(b, "0xA11CE", 0), "[v1@0s+10m0s v2@0s+5m0s]"; got != want {
+				t.Fatalf("grants of 0xA11CE on the other instance = %s, want %s", got, want)
+			}
+			// A later token extends a grant; an earlier expiry never
+			// shortens it.
+			put(b, "v1", "0xA11CE", time.Minute, 11*time.Minute)
+			put(b, "v2", "0xA11CE", time.Minute, 4*time.Minute)
+			if got, want := of(a, "0xA11CE", 0), "[v1@1m0s+11m0s v2@1m0s+5m0s]"; got != want {
+				t.Fatalf("after re-issue = %s, want %s", got, want)
+			}
+			if got, want := of(a, "0xA11CE", 5*time.Minute), "[v1@1m0s+11m0s]"; got != want {
+				t.Fatalf("at +5m = %s, want the expired grant left out: %s", got, want)
+			}
+
+			// deleteGrant spares a grant issued after the check began,
+			// and may run twice.
+			if err := a.deleteGrant(ctx, "v1", "0xA11CE", storeT0); err != nil {
+				t.Fatal(err)
+			}
+			if got := of(b, "0xA11CE", 0); got != "[v1@1m0s+11m0s v2@1m0s+5m0s]" {
+				t.Fatalf("a grant re-issued after the check was deleted: %s", got)
+			}
+			for _, s := range []*store{a, b} {
+				if err := s.deleteGrant(ctx, "v1", "0xA11CE", storeT0.Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := of(b, "0xA11CE", 0); got != "[v2@1m0s+5m0s]" {
+				t.Fatalf("after delete = %s", got)
+			}
+
+			// The walk: least recently checked first, in pages, only
+			// grants checked by the pass's start, never the same twice.
+			walk := func(s *store, checkedBy, now time.Duration, n int) string {
+				t.Helper()
+				var out []string
+				cur := grantsStart
+				for {
+					page, next, err := s.grantsByChecked(ctx, cur, storeT0.Add(checkedBy), storeT0.Add(now), n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, g := range page {
+						out = append(out, g.VideoID+"/"+g.Address)
+					}
+					if len(page) < n {
+						return fmt.Sprint(out)
+					}
+					cur = next
+				}
+			}
+			put(a, "v3", "0xC4", 0, 10*time.Minute)
+			put(a, "v4", "0xD4", 2*time.Minute, 10*time.Minute)
+			// v2/0xA11CE and v1/0xB0B: checked +1m and 0.
+			if got, want := walk(b, 2*time.Minute, 0, 2), "[v1/0xB0B v3/0xC4 v2/0xA11CE v4/0xD4]"; got != want {
+				t.Fatalf("walk = %s, want %s", got, want)
+			}
+			if got, want := walk(b, time.Minute, 0, 1), "[v1/0xB0B v3/0xC4 v2/0xA11CE]"; got != want {
+				t.Fatalf("walk of grants checked by +1m = %s, want %s", got, want)
+			}
+			if got, want := walk(a, 2*time.Minute, 6*time.Minute, 2), "[v1/0xB0B v3/0xC4 v4/0xD4]"; got != want {
+				t.Fatalf("walk at +6m = %s, want the expired grant left out: %s", got, want)
+			}
+			if err := a.markGrantChecked(ctx, "v1", "0xB0B", storeT0.Add(3*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.markGrantChecked(ctx, "v1", "0xB0B", storeT0.Add(time.Minute)); err != nil { // older: ignored
+				t.Fatal(err)
+			}
+			if got, want := walk(b, 3*time.Minute, 0, 10), "[v3/0xC4 v2/0xA11CE v4/0xD4 v1/0xB0B]"; got != want {
+				t.Fatalf("walk after marks = %s, want %s", got, want)
+			}
+
+			// The sweep deletes grants expired before its cut-off.
+			if err := b.sweep(ctx, storeT0.Add(6*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			var rows int
+			if err := a.db.QueryRowContext(ctx, `SELECT count(*) FROM playback_grants`).Scan(&rows); err != nil || rows != 3 {
+				t.Fatalf("rows after the sweep = %d (%v), want 3 (v2/0xA11CE expired at +5m)", rows, err)
+			}
+		}},
 	}
 	for _, be := range storeBackends(t) {
 		t.Run(be.name, func(t *testing.T) {
@@ -377,7 +484,7 @@ func TestPostgresConcurrentStarts(t *testing.T) {
 		}
 		got = append(got, schema+"."+table)
 	}
-	want := fmt.Sprint([]string{pgSchema + ".nonces", pgSchema + ".refresh_tokens", pgSchema + ".sessions", pgSchema + ".signing_keys"})
+	want := fmt.Sprint([]string{pgSchema + ".nonces", pgSchema + ".playback_grants", pgSchema + ".refresh_tokens", pgSchema + ".sessions", pgSchema + ".signing_keys"})
 	if fmt.Sprint(got) != want {
 		t.Fatalf("tables = %v, want %v", got, want)
 	}
