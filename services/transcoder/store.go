@@ -67,18 +67,18 @@ type Job struct {
 	RequestID      string           `json:"request_id"`
 	Ladder         []transcode.Rung `json:"ladder,omitempty"`
 
-	State            State               `json:"state"`
-	FailureReason    string              `json:"failure_reason,omitempty"`
-	ProgressPercent  float64             `json:"progress_percent"`
-	Speed            float64             `json:"speed,omitempty"`
-	ETA              time.Duration       `json:"eta,omitempty"`
-	Renditions       []RenditionProgress `json:"renditions,omitempty"`
-	Attempt          int                 `json:"attempt"`
+	State           State               `json:"state"`
+	FailureReason   string              `json:"failure_reason,omitempty"`
+	ProgressPercent float64             `json:"progress_percent"`
+	Speed           float64             `json:"speed,omitempty"`
+	ETA             time.Duration       `json:"eta,omitempty"`
+	Renditions      []RenditionProgress `json:"renditions,omitempty"`
+	Attempt         int                 `json:"attempt"`
 	// StoreWaits counts the deliveries that ended on a media-store
 	// failure: they are not attempts, so an outage of the store delays
 	// the job but never fails it.
-	StoreWaits int `json:"store_waits,omitempty"`
-	WorkerInstanceID string              `json:"worker_instance_id,omitempty"`
+	StoreWaits       int    `json:"store_waits,omitempty"`
+	WorkerInstanceID string `json:"worker_instance_id,omitempty"`
 	// QueueSeq is the stream sequence of the queue message that owns the
 	// job; other messages for it are duplicates.
 	QueueSeq   uint64            `json:"queue_seq,omitempty"`
