@@ -6,9 +6,12 @@ import (
 	"encoding/binary"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -161,4 +164,92 @@ func TestResumeOnAnotherInstanceOnS3(t *testing.T) {
 	if keys, mps := tusObjects(t, srv, "media/tus/"); len(keys) != 0 || len(mps) != 0 {
 		t.Errorf("left on S3 after completion: objects %v, multipart uploads %v", keys, mps)
 	}
+}
+
+// TestCancelOnS3RemovesTusUpload: a tus DELETE on the other instance
+// aborts the multipart upload and deletes the tus objects of an upload
+// half sent to the first.
+func TestCancelOnS3RemovesTusUpload(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	media, err := blob.Open(t.Context(), srv.URL("media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := twoInstances(t, media)
+	data := paddedClip(t, 8<<20)
+	up := a.create(alice, len(data), "canceled on S3")
+	a.patchAll(a.on(up.GetId()), alice, data[:6<<20], 0, 2<<20)
+	if keys, mps := tusObjects(t, srv, "media/tus/"); len(keys) == 0 || len(mps) != 1 {
+		t.Fatalf("on S3 after A's PATCHes: objects %v, multipart uploads %v", keys, mps)
+	}
+	if resp := b.tusRequest(http.MethodDelete, b.on(up.GetId()), alice, 0, nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE on B: status %d, want 204", resp.StatusCode)
+	}
+	if got := a.get(alice, up.GetId()).GetState(); got != uploadv1.UploadState_UPLOAD_STATE_CANCELED {
+		t.Fatalf("state after DELETE: %v, want CANCELED", got)
+	}
+	if keys, mps := tusObjects(t, srv, "media/tus/"); len(keys) != 0 || len(mps) != 0 {
+		t.Errorf("left on S3 after cancel: objects %v, multipart uploads %v", keys, mps)
+	}
+}
+
+// TestStalledPatchOnS3ReleasedByAnotherInstance: s3store buffers a PATCH's
+// bytes on the receiving instance's disk until the part is sent; a HEAD on
+// the other instance asks (through etcd) for the stalled PATCH's lock, the
+// PATCH ends and stores what it got on S3, and the HEAD reports it.
+func TestStalledPatchOnS3ReleasedByAnotherInstance(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	media, err := blob.Open(t.Context(), srv.URL("media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := twoInstances(t, media)
+	data := paddedClip(t, 7<<20)
+	up := a.create(alice, len(data), "stalled on S3")
+	cut := 1<<20 + 5
+	a.stalledPatch(up.GetId(), alice, data, cut)
+
+	// Wait until A has buffered the bytes sent in its part file (the
+	// stalled PATCH holds the lock meanwhile; a HEAD would interrupt it).
+	deadline := time.Now().Add(waitTimeout)
+	for buffered(t, a.svc.tusDir) != int64(cut) {
+		if time.Now().After(deadline) {
+			t.Fatalf("A did not buffer the %d bytes sent", cut)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	start := time.Now()
+	off, resp := b.headOffset(b.on(up.GetId()), alice)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("HEAD on B waited %s for the stalled PATCH's lock", took)
+	}
+	if resp.StatusCode != http.StatusOK || off != cut {
+		t.Fatalf("HEAD on B: status %d offset %d, want 200 and %d", resp.StatusCode, off, cut)
+	}
+	b.patchAll(b.on(up.GetId()), alice, data, off, 2<<20)
+	if done := b.waitState(alice, up.GetId(), uploadv1.UploadState_UPLOAD_STATE_COMPLETED); done.GetSha256() != sum(data) {
+		t.Fatalf("sha256 %s, want %s", done.GetSha256(), sum(data))
+	}
+}
+
+// buffered is the size of the largest part file s3store keeps in dir.
+func buffered(t *testing.T, dir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, en := range entries {
+		if !strings.HasPrefix(en.Name(), "tusd-s3-tmp-") {
+			continue
+		}
+		if fi, err := en.Info(); err == nil {
+			n = max(n, fi.Size())
+		}
+	}
+	return n
 }
