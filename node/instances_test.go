@@ -24,6 +24,7 @@ import (
 	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/testing/pgtest"
 	"github.com/streamgate/streamgate/internal/testing/poll"
+	"github.com/streamgate/streamgate/internal/testing/s3test"
 	"github.com/streamgate/streamgate/node"
 )
 
@@ -187,5 +188,40 @@ func TestLocalStateRunsOnce(t *testing.T) {
 	stop()
 	if _, _, err := startNode(t, etcdSrv.Endpoint(), natsSrv.ClientURL(), second, "metadata"); err != nil {
 		t.Fatalf("metadata after the first stopped: %v", err)
+	}
+}
+
+// TestUploadInstancesOnPostgresAndS3: upload runs several instances, each
+// on its own data dir, once its records are on PostgreSQL and its media
+// store (which then holds the tus partial uploads) is S3; on PostgreSQL
+// with a local media store a second instance is still refused, naming
+// what lets it scale.
+func TestUploadInstancesOnPostgresAndS3(t *testing.T) {
+	etcdSrv, _ := etcdservertest.Start(t)
+	natsSrv := natsservertest.Start(t)
+	s3Srv := s3test.Start(t)
+	s3Srv.SetEnv(t)
+	db := pgtest.Start(t)
+
+	local := node.Settings{DataDir: t.TempDir(), PublicBaseURL: "http://127.0.0.1:8080", DatabaseURL: db.NewDatabase(t)}
+	_, stop, err := startNode(t, etcdSrv.Endpoint(), natsSrv.ClientURL(), local, "upload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := local
+	second.DataDir = t.TempDir()
+	_, _, err = startNode(t, etcdSrv.Endpoint(), natsSrv.ClientURL(), second, "upload")
+	if err == nil || !strings.Contains(err.Error(), "another upload instance is running") || !strings.Contains(err.Error(), "S3") {
+		t.Fatalf("second upload with a local media store: %v; want a refusal naming S3", err)
+	}
+	stop()
+
+	shared := node.Settings{PublicBaseURL: "http://127.0.0.1:8080", DatabaseURL: db.NewDatabase(t), BlobURL: s3Srv.URL("media")}
+	for i := range 2 {
+		s := shared
+		s.DataDir = t.TempDir()
+		if _, _, err := startNode(t, etcdSrv.Endpoint(), natsSrv.ClientURL(), s, "upload"); err != nil {
+			t.Fatalf("upload instance %d on PostgreSQL and S3: %v", i+1, err)
+		}
 	}
 }

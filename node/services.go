@@ -467,9 +467,10 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 // buildUpload makes the upload service. With etcd, the tus lock and the
 // service's own per-upload steps are serialized through etcd, so that
 // several upload instances (on one PostgreSQL database) can take any
-// request for any upload. The tus bytes are still on each instance's disk
-// (DataDir/upload/tus): a resume must reach the instance holding them, or
-// the instances must share that directory.
+// request for any upload. With an S3 media store the tus partial uploads
+// are in its bucket, so any instance can take a resume; else they are on
+// each instance's disk (DataDir/upload/tus) and upload runs once (see
+// localState).
 func buildUpload(cfg Settings, deps Deps, blobs blob.Store, probe *mediaprobe.Prober, logger *slog.Logger) (Service, error) {
 	ucfg := upload.Config{
 		DevMode:        cfg.DevMode,

@@ -18,17 +18,20 @@ import (
 const singlePrefix = "/streamgate/single/"
 
 // localState says why name cannot run twice with these settings, or ""
-// when its state is shared (PostgreSQL) or it keeps none. Upload stays
-// single whatever the database: its tus bytes are on its own disk.
+// when its state is shared or it keeps none. Upload's state is its records
+// and its tus partial uploads: both are shared only on PostgreSQL with an
+// S3 media store (the tus uploads then live in its bucket).
 func localState(name string, s Settings) string {
-	pg := strings.HasPrefix(s.DatabaseURL, "postgres://") || strings.HasPrefix(s.DatabaseURL, "postgresql://")
+	pg := s.postgresURL() != ""
 	switch name {
 	case "metadata", "auth":
 		if !pg {
 			return "keeps its state in SQLite under its data dir; several instances need one PostgreSQL database (--database-url postgres://...)"
 		}
 	case "upload":
-		return "keeps its upload records and tus bytes under its data dir; it runs as one instance until uploads move to a shared store"
+		if !pg || !strings.HasPrefix(s.BlobURL, "s3://") {
+			return "keeps its upload records or its tus bytes under its data dir; several instances need one PostgreSQL database (--database-url postgres://...) and an S3 media store (--blob-url s3://...), which holds the partial uploads"
+		}
 	}
 	return ""
 }

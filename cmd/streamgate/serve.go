@@ -52,7 +52,7 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	m.chains = chainFlag{}
 	fs.StringVar(&m.publicURL, "public-url", "", "the gateway's URL as clients reach it (default http://<http-addr>); tus URLs and the SIWE domain derive from it")
 	fs.StringVar(&m.databaseURL, "database-url", "", "metadata's and auth's database: postgres://... (auth instances share it) or a SQLite path for metadata only (default: SQLite files in <data-dir>)")
-	fs.StringVar(&m.blobURL, "blob-url", "", "media store of upload, transcoder and streaming: file:///abs/dir, or s3://bucket[/prefix]?endpoint=http://host:port&region=us-east-1&path_style=true with credentials from the AWS environment (default: $STREAMGATE_BLOB_URL, else <data-dir>/media)")
+	fs.StringVar(&m.blobURL, "blob-url", "", "media store of upload, transcoder and streaming: file:///abs/dir, or s3://bucket[/prefix]?endpoint=http://host:port&region=us-east-1&path_style=true with credentials from the AWS environment; upload keeps its partial tus uploads under <prefix>tus/ in an S3 bucket, so with a postgres --database-url it runs several instances (default: $STREAMGATE_BLOB_URL, else <data-dir>/media)")
 	fs.Var(&m.chains, "chain", "`id=url` JSON-RPC endpoint of an EIP-155 chain (repeatable)")
 	fs.StringVar(&m.cacheBackend, "cache-backend", "memory", "cache backend: memory or redis")
 	fs.StringVar(&m.redisURL, "redis-url", "", "Redis URL for --cache-backend=redis")

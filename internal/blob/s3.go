@@ -92,6 +92,11 @@ func (s *S3) Bucket() string { return s.bucket }
 // Prefix is what the store puts before every key ("" or ending in a slash).
 func (s *S3) Prefix() string { return s.prefix }
 
+// Client is the SDK client the store talks through, for a component that
+// keeps objects of its own in the same bucket beside the store's (upload's
+// tus partial uploads, under Prefix()+"tus/").
+func (s *S3) Client() *s3.Client { return s.client }
+
 func (s *S3) objectKey(key string) *string { return aws.String(s.prefix + key) }
 
 // mapErr turns a missing object into ErrNotFound; other errors keep their

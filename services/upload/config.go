@@ -20,7 +20,10 @@ type Config struct {
 	// tus URLs are PublicBaseURL + "/uploads/" + upload id. Required.
 	PublicBaseURL string
 	// DataDir holds the database (unless DBPath is set) and the tus
-	// partial uploads ("<DataDir>/tus"). Required.
+	// partial uploads ("<DataDir>/tus"), except with an S3 media store:
+	// New's blob store is then a *blob.S3 and the tus uploads are in its
+	// bucket under its prefix + "tus/", which every instance reaches, and
+	// "<DataDir>/tus" holds only parts on their way there. Required.
 	DataDir string
 	// DBPath is the SQLite database file; default "<DataDir>/upload.db".
 	// Ignored with DatabaseURL.

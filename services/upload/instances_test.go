@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
+	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/testing/pgtest"
@@ -19,14 +20,18 @@ import (
 )
 
 // twoInstances starts two upload services on one PostgreSQL database and
-// one etcd, each with its own locker (its own lease). The tus bytes are on
-// disk per instance today, so the two share one data directory: what a
-// shared tus store (S3) will give instances on different machines.
-func twoInstances(t *testing.T) (a, b *env) {
+// one etcd, each with its own locker (its own lease). With a local media
+// store (media nil) the tus bytes are on disk, so the two share one data
+// directory; with an S3 media store the tus uploads are on S3 too and each
+// instance has a data directory of its own, as on different machines.
+func twoInstances(t *testing.T, media blob.Store) (a, b *env) {
 	t.Helper()
 	url := pgtest.Start(t).NewDatabase(t)
 	_, cli := etcdservertest.Start(t)
-	dataDir := t.TempDir()
+	shared := ""
+	if media == nil {
+		shared = t.TempDir()
+	}
 	open := func(share *env) *env {
 		l, err := etcdlocker.New(cli, etcdlocker.Config{TTL: 5 * time.Second}, slog.New(slog.DiscardHandler))
 		if err != nil {
@@ -35,7 +40,7 @@ func twoInstances(t *testing.T) (a, b *env) {
 		// Registered before newEnv's cleanup, so it runs after it: the
 		// lease goes once the service has stopped.
 		t.Cleanup(func() { _ = l.Close() })
-		return newEnv(t, envOptions{dataDir: dataDir, share: share, cfg: func(c *Config) {
+		return newEnv(t, envOptions{dataDir: shared, share: share, blobs: media, cfg: func(c *Config) {
 			c.DatabaseURL = url
 			c.Locker = l
 			c.MaxConcurrentUploads = 2
@@ -50,7 +55,7 @@ func twoInstances(t *testing.T) (a, b *env) {
 func (e *env) on(id string) string { return e.srv.URL + tusBasePath + id }
 
 func TestTwoInstancesShareUploads(t *testing.T) {
-	a, b := twoInstances(t)
+	a, b := twoInstances(t, nil)
 	clip := testClip(t)
 
 	up := a.create(alice, len(clip), "two instances")
@@ -110,7 +115,7 @@ func (e *env) stalledPatch(id, addr string, data []byte, n int) net.Conn {
 // asks A (through etcd) to release the lock, so the stalled PATCH ends and
 // the HEAD answers well before tusd's 20 s lock timeout.
 func TestResumeOnAnotherInstanceInterruptsAStalledPatch(t *testing.T) {
-	a, b := twoInstances(t)
+	a, b := twoInstances(t, nil)
 	clip := testClip(t)
 	up := a.create(alice, len(clip), "stalled")
 	cut := len(clip)/3 + 5

@@ -5,7 +5,9 @@
 // CreateUpload checks every limit, records the upload (SQLite, or
 // PostgreSQL shared by several instances), creates
 // its video through MetadataService and opens the tus upload itself (the
-// client never POSTs). The tus routes under /uploads/ accept HEAD, PATCH and
+// client never POSTs) in tusd's filestore under DataDir, or, when the media
+// store is S3, in tusd's s3store in the same bucket, where every instance
+// reaches it. The tus routes under /uploads/ accept HEAD, PATCH and
 // DELETE from the upload's creator only, and PATCH only while the upload
 // accepts bytes. When the last byte arrives the upload moves to VALIDATING;
 // the completion pipeline (copy into the blob store while hashing, ffprobe,

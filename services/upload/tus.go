@@ -16,6 +16,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
+	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/rpcerr"
 )
@@ -35,7 +36,13 @@ func (s *Service) newTusHandler() error {
 		cors.AllowHeaders += ", " + identity.DevAddressHeader
 	}
 	c := tusd.NewStoreComposer()
-	filestore.New(s.tusDir).UseIn(c)
+	if media, ok := s.blobs.(*blob.S3); ok {
+		// Every instance reaches the partial uploads: a resume may go
+		// to any of them. tusDir holds parts on their way to S3.
+		newTusS3Store(media, s.tusDir).UseIn(c)
+	} else {
+		filestore.New(s.tusDir).UseIn(c)
+	}
 	if s.cfg.Locker != nil {
 		c.UseLocker(s.cfg.Locker)
 	} else {
