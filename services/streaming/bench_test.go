@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -158,8 +159,9 @@ http {
 //     (built while the timer is stopped), so every GET is a first read:
 //     Stat and Get from S3, the copy to the cache file, then sendfile.
 //
-// The ratios (streaming req/s over nginx req/s) are the metrics of the
-// last sub-benchmark, <size>/ratio-to-nginx: warm-x, no-cache-x, cold-x.
+// The ratios (streaming req/s over nginx req/s, medians of the -count runs)
+// are the metrics of the last sub-benchmark, <size>/ratio-to-nginx: warm-x,
+// no-cache-x, cold-x.
 //
 //	go test -run '^$' -bench BenchmarkSegmentGETFromS3 -benchtime 2s -count 3 ./services/streaming/
 func BenchmarkSegmentGETFromS3(b *testing.B) {
@@ -199,7 +201,21 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 		if err := fetch(warm.srv.URL + rel); err != nil { // fills the cache
 			b.Fatal(err)
 		}
-		rate := map[string]float64{}
+		// req/s of every run of each sub-benchmark (-count runs each in turn).
+		rate := map[string][]float64{}
+		median := func(name string) float64 {
+			v := slices.Clone(rate[name])
+			if len(v) == 0 {
+				return 0
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		record := func(b *testing.B, name string) {
+			r := float64(b.N) / b.Elapsed().Seconds()
+			rate[name] = append(rate[name], r)
+			b.ReportMetric(r, "req/s")
+		}
 		parallel := func(name, u string) {
 			b.Run(size.name+"/parallel/"+name, func(b *testing.B) {
 				b.SetBytes(int64(size.n))
@@ -213,8 +229,7 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 						}
 					}
 				})
-				rate[name] = float64(b.N) / b.Elapsed().Seconds()
-				b.ReportMetric(rate[name], "req/s")
+				record(b, name)
 			})
 		}
 		parallel("nginx", nginx)
@@ -228,8 +243,7 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			rate["seq-nginx"] = float64(b.N) / b.Elapsed().Seconds()
-			b.ReportMetric(rate["seq-nginx"], "req/s")
+			record(b, "seq-nginx")
 		})
 		b.Run(size.name+"/sequential/s3-cache-cold", func(b *testing.B) {
 			b.SetBytes(int64(size.n))
@@ -248,8 +262,7 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 				_ = os.RemoveAll(dir)
 				b.StartTimer()
 			}
-			rate["seq-cold"] = float64(b.N) / b.Elapsed().Seconds()
-			b.ReportMetric(rate["seq-cold"], "req/s")
+			record(b, "seq-cold")
 		})
 		client.CloseIdleConnections()
 		// The ratios, as the metrics of a sub-benchmark that measures
@@ -257,12 +270,12 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 		b.Run(size.name+"/ratio-to-nginx", func(b *testing.B) {
 			for b.Loop() {
 			}
-			if rate["nginx"] == 0 || rate["seq-nginx"] == 0 {
+			if median("nginx") == 0 || median("seq-nginx") == 0 {
 				return // the runs above were filtered out
 			}
-			b.ReportMetric(rate["s3-cache-warm"]/rate["nginx"], "warm-x")
-			b.ReportMetric(rate["s3-no-cache"]/rate["nginx"], "no-cache-x")
-			b.ReportMetric(rate["seq-cold"]/rate["seq-nginx"], "cold-x")
+			b.ReportMetric(median("s3-cache-warm")/median("nginx"), "warm-x")
+			b.ReportMetric(median("s3-no-cache")/median("nginx"), "no-cache-x")
+			b.ReportMetric(median("seq-cold")/median("seq-nginx"), "cold-x")
 		})
 	}
 }
