@@ -146,6 +146,10 @@ type Settings struct {
 	PublishChainRPC bool
 	// MaxUploadBytes is the largest upload; 0 for 10 GiB.
 	MaxUploadBytes uint64
+	// SegmentCacheBytes bounds streaming's local cache of segments read
+	// from a BlobURL without local files (S3), kept in
+	// <DataDir>/streaming-cache; 0 for 2 GiB.
+	SegmentCacheBytes int64
 }
 
 // Limits both upload and the gateway's client configuration state.
@@ -286,7 +290,10 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		return streaming.New(streaming.Config{PublicBaseURL: cfg.PublicBaseURL, MeterProvider: deps.MeterProvider}, blobs,
+		return streaming.New(streaming.Config{
+			PublicBaseURL: cfg.PublicBaseURL, MeterProvider: deps.MeterProvider,
+			SegmentCacheDir: filepath.Join(cfg.DataDir, "streaming-cache"), SegmentCacheMaxBytes: cfg.SegmentCacheBytes,
+		}, blobs,
 			video.FromMetadata(metadataClient(deps.Mesh)), verifier, deps.Bus, logger)
 	case "worker":
 		return worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID}, deps.Bus, deps.Etcd, logger,

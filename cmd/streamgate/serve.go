@@ -36,6 +36,7 @@ type meshFlags struct {
 	origins       stringsFlag
 	otlpEndpoint  string
 	alertRules    string
+	segCacheBytes int64
 }
 
 func (m *meshFlags) register(fs *flag.FlagSet) {
@@ -53,6 +54,7 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.publicURL, "public-url", "", "the gateway's URL as clients reach it (default http://<http-addr>); tus URLs and the SIWE domain derive from it")
 	fs.StringVar(&m.databaseURL, "database-url", "", "metadata's and auth's database: postgres://... (auth instances share it) or a SQLite path for metadata only (default: SQLite files in <data-dir>)")
 	fs.StringVar(&m.blobURL, "blob-url", "", "media store of upload, transcoder and streaming: file:///abs/dir, or s3://bucket[/prefix]?endpoint=http://host:port&region=us-east-1&path_style=true with credentials from the AWS environment; upload keeps its partial tus uploads under <prefix>tus/ in an S3 bucket, so with a postgres --database-url it runs several instances (default: $STREAMGATE_BLOB_URL, else <data-dir>/media)")
+	fs.Int64Var(&m.segCacheBytes, "segment-cache-bytes", 2<<30, "bound of streaming's local cache of segments read from an s3:// --blob-url, kept in <data-dir>/streaming-cache")
 	fs.Var(&m.chains, "chain", "`id=url` JSON-RPC endpoint of an EIP-155 chain (repeatable)")
 	fs.StringVar(&m.cacheBackend, "cache-backend", "memory", "cache backend: memory or redis")
 	fs.StringVar(&m.redisURL, "redis-url", "", "Redis URL for --cache-backend=redis")
@@ -97,18 +99,19 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 		RegistryTTL:   m.registryTTL,
 		DrainTimeout:  m.drainTimeout,
 		Settings: node.Settings{
-			DataDir:          dataDir,
-			PublicBaseURL:    m.public(),
-			DatabaseURL:      m.databaseURL,
-			BlobURL:          m.blob(),
-			Chains:           map[uint64]string(m.chains),
-			CacheBackend:     m.cacheBackend,
-			RedisURL:         m.redisURL,
-			ProbeInterval:    m.probeInterval,
-			TranscodeWorkers: m.workers,
-			OperatorToken:    m.operator(),
-			AllowedOrigins:   m.origins,
-			Alerts:           alerts,
+			DataDir:           dataDir,
+			PublicBaseURL:     m.public(),
+			DatabaseURL:       m.databaseURL,
+			BlobURL:           m.blob(),
+			Chains:            map[uint64]string(m.chains),
+			CacheBackend:      m.cacheBackend,
+			RedisURL:          m.redisURL,
+			ProbeInterval:     m.probeInterval,
+			TranscodeWorkers:  m.workers,
+			OperatorToken:     m.operator(),
+			AllowedOrigins:    m.origins,
+			Alerts:            alerts,
+			SegmentCacheBytes: m.segCacheBytes,
 		},
 		OTLPEndpoint: m.otlpEndpoint,
 	}, nil

@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/services/streaming"
 )
 
 // BenchmarkSegmentGET measures authorized segment GETs over loopback HTTP/1.1
@@ -140,5 +142,140 @@ http {
 			b.Fatalf("nginx did not listen on %s: %v", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond) // waiting for an external process to bind
+	}
+}
+
+// BenchmarkSegmentGETFromS3 measures segment delivery when the media store
+// is S3 (a real server, versitygw, on loopback) against nginx serving the
+// same files from disk, with the same client, in the same process:
+//
+//   - parallel/nginx and parallel/s3-cache-warm: b.RunParallel GETs as in
+//     BenchmarkSegmentGET; the streaming side reads the segment through its
+//     segment cache, filled by one GET before the timer starts (the warm
+//     case). parallel/s3-no-cache is the same service without the cache (a
+//     Stat and a ranged Get per request), for reference.
+//   - sequential/nginx and sequential/s3-cache-cold: one GET at a time; on
+//     the streaming side each GET goes to a new service with an empty cache
+//     (built while the timer is stopped), so every GET is a first read:
+//     Stat and Get from S3, the copy to the cache file, then sendfile.
+//
+// The ratios (streaming req/s over nginx req/s, medians of the -count runs)
+// are the metrics of the last sub-benchmark, <size>/ratio-to-nginx: warm-x,
+// no-cache-x, cold-x.
+//
+//	go test -run '^$' -bench BenchmarkSegmentGETFromS3 -benchtime 2s -count 3 ./services/streaming/
+func BenchmarkSegmentGETFromS3(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"1MiB", 1 << 20}, {"2MiB", 2 << 20}} {
+		local, err := blob.NewLocal(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = local.Close() })
+		data := make([]byte, size.n)
+		_, _ = rand.Read(data)
+		const key, rel = "videos/vid_b/720p/seg-00001.m4s", "/play/vid_b/720p/seg-00001.m4s"
+		if _, err := local.Put(b.Context(), key, bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+		s3store := onS3(b, local)
+		nginx := startNginx(b, local.Dir()) + "/" + key
+		cacheDir := b.TempDir()
+		warm := newEnvWith(b, func(c *streaming.Config) { c.SegmentCacheDir = cacheDir }, s3store, nil, readyVideo("vid_b", false))
+		uncached := newEnv(b, s3store, nil, readyVideo("vid_b", false))
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		fetch := func(u string) error {
+			res, err := client.Get(u)
+			if err != nil {
+				return err
+			}
+			n, _ := io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || n != int64(size.n) {
+				return fmt.Errorf("GET %s: status %d, %d bytes", u, res.StatusCode, n)
+			}
+			return nil
+		}
+		if err := fetch(warm.srv.URL + rel); err != nil { // fills the cache
+			b.Fatal(err)
+		}
+		// req/s of every run of each sub-benchmark (-count runs each in turn).
+		rate := map[string][]float64{}
+		median := func(name string) float64 {
+			v := slices.Clone(rate[name])
+			if len(v) == 0 {
+				return 0
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		record := func(b *testing.B, name string) {
+			r := float64(b.N) / b.Elapsed().Seconds()
+			rate[name] = append(rate[name], r)
+			b.ReportMetric(r, "req/s")
+		}
+		parallel := func(name, u string) {
+			b.Run(size.name+"/parallel/"+name, func(b *testing.B) {
+				b.SetBytes(int64(size.n))
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := fetch(u); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				record(b, name)
+			})
+		}
+		parallel("nginx", nginx)
+		parallel("s3-cache-warm", warm.srv.URL+rel)
+		parallel("s3-no-cache", uncached.srv.URL+rel)
+
+		b.Run(size.name+"/sequential/nginx", func(b *testing.B) {
+			b.SetBytes(int64(size.n))
+			for b.Loop() {
+				if err := fetch(nginx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			record(b, "seq-nginx")
+		})
+		b.Run(size.name+"/sequential/s3-cache-cold", func(b *testing.B) {
+			b.SetBytes(int64(size.n))
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				dir := b.TempDir()
+				e := newEnvWith(b, func(c *streaming.Config) { c.SegmentCacheDir = dir }, s3store, nil, readyVideo("vid_b", false))
+				b.StartTimer()
+				if err := fetch(e.srv.URL + rel); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				client.CloseIdleConnections()
+				e.srv.Close()
+				e.raw.Close()
+				_ = os.RemoveAll(dir)
+				b.StartTimer()
+			}
+			record(b, "seq-cold")
+		})
+		client.CloseIdleConnections()
+		// The ratios, as the metrics of a sub-benchmark that measures
+		// nothing itself (its ns/op is meaningless).
+		b.Run(size.name+"/ratio-to-nginx", func(b *testing.B) {
+			for b.Loop() {
+			}
+			if median("nginx") == 0 || median("seq-nginx") == 0 {
+				return // the runs above were filtered out
+			}
+			b.ReportMetric(median("s3-cache-warm")/median("nginx"), "warm-x")
+			b.ReportMetric(median("s3-no-cache")/median("nginx"), "no-cache-x")
+			b.ReportMetric(median("seq-cold")/median("seq-nginx"), "cold-x")
+		})
 	}
 }

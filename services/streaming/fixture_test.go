@@ -205,6 +205,12 @@ type env struct {
 
 func newEnv(t testing.TB, store blob.Store, bus *events.Bus, videos ...*metadatav1.Video) *env {
 	t.Helper()
+	return newEnvWith(t, nil, store, bus, videos...)
+}
+
+// newEnvWith is newEnv with a hook that adjusts the service's Config.
+func newEnvWith(t testing.TB, adjust func(*streaming.Config), store blob.Store, bus *events.Bus, videos ...*metadatav1.Video) *env {
+	t.Helper()
 	key, err := authtoken.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +229,11 @@ func newEnv(t testing.TB, store blob.Store, bus *events.Bus, videos ...*metadata
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
-	e.svc, err = streaming.New(streaming.Config{PublicBaseURL: e.srv.URL, PollInterval: time.Hour, Now: clk.Now}, store, fv, ver, bus, slog.New(slog.DiscardHandler))
+	cfg := streaming.Config{PublicBaseURL: e.srv.URL, PollInterval: time.Hour, Now: clk.Now}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	e.svc, err = streaming.New(cfg, store, fv, ver, bus, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

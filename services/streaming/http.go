@@ -84,7 +84,7 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Set("Cache-Control", scope+", max-age=31536000, immutable")
-	content, size, mod, closeFn, err := s.openMedia(ctx, key)
+	content, size, mod, closeFn, err := s.openMedia(ctx, key, kind)
 	if err != nil {
 		s.httpError(w, err)
 		return
@@ -116,8 +116,11 @@ func (s *Service) readManifest(ctx context.Context, key string) ([]byte, time.Ti
 }
 
 // openMedia opens a media object for ServeContent: the file itself when the
-// store is local (sendfile), else a seekable reader over ranged gets.
-func (s *Service) openMedia(ctx context.Context, key string) (io.ReadSeeker, int64, time.Time, func(), error) {
+// store is local (sendfile); for a segment, its copy in the segment cache
+// (sendfile too) when there is one; else a seekable reader over ranged gets.
+// Size and ModTime are the store's in every case, so the ETag and
+// Last-Modified do not depend on the path taken.
+func (s *Service) openMedia(ctx context.Context, key string, kind assetKind) (io.ReadSeeker, int64, time.Time, func(), error) {
 	if p, ok := s.blobs.(pather); ok {
 		name, err := p.Path(ctx, key)
 		if err != nil {
@@ -137,9 +140,25 @@ func (s *Service) openMedia(ctx context.Context, key string) (io.ReadSeeker, int
 		}
 		return f, st.Size(), st.ModTime(), func() { _ = f.Close() }, nil
 	}
-	info, err := s.blobs.Stat(ctx, key)
-	if err != nil {
-		return nil, 0, time.Time{}, nil, blobErr(err)
+	var info blob.Info
+	if s.segs != nil && (kind == assetInit || kind == assetSegment) {
+		f, in, res, err := s.segs.open(ctx, key)
+		switch {
+		case err == nil:
+			s.metrics.cacheLookup(ctx, res)
+			return f, in.Size, in.ModTime, func() { _ = f.Close() }, nil
+		case errors.Is(err, errTooLarge):
+			s.metrics.cacheBypass(ctx)
+			info = in
+		default:
+			return nil, 0, time.Time{}, nil, blobErr(err)
+		}
+	} else {
+		in, err := s.blobs.Stat(ctx, key)
+		if err != nil {
+			return nil, 0, time.Time{}, nil, blobErr(err)
+		}
+		info = in
 	}
 	rs := &rangeReader{ctx: ctx, store: s.blobs, key: key, size: info.Size}
 	return rs, info.Size, info.ModTime, rs.close, nil

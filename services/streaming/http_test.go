@@ -18,6 +18,7 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/authtoken"
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/services/streaming"
 )
 
 func TestTokens(t *testing.T) {
@@ -223,14 +224,22 @@ func TestTraversal(t *testing.T) {
 	}
 }
 
-func TestRangeETagAndHeaders(t *testing.T) { testRangeETagAndHeaders(t, encoded(t)) }
+func TestRangeETagAndHeaders(t *testing.T) { testRangeETagAndHeaders(t, encoded(t), nil) }
 
 // TestRangeETagAndHeadersOnS3: the same from a store without local files
-// (S3 on a real server), where segments are served with ranged gets.
-func TestRangeETagAndHeadersOnS3(t *testing.T) { testRangeETagAndHeaders(t, onS3(t, encoded(t))) }
+// (S3 on a real server), where segments are served with ranged gets, and
+// through the segment cache.
+func TestRangeETagAndHeadersOnS3(t *testing.T) {
+	store := onS3(t, encoded(t))
+	t.Run("ranged-gets", func(t *testing.T) { testRangeETagAndHeaders(t, store, nil) })
+	t.Run("segment-cache", func(t *testing.T) {
+		dir := t.TempDir()
+		testRangeETagAndHeaders(t, store, func(c *streaming.Config) { c.SegmentCacheDir = dir })
+	})
+}
 
-func testRangeETagAndHeaders(t *testing.T, store blob.Store) {
-	e := newEnv(t, store, nil, readyVideo("vid_1", true))
+func testRangeETagAndHeaders(t *testing.T, store blob.Store, adjust func(*streaming.Config)) {
+	e := newEnvWith(t, adjust, store, nil, readyVideo("vid_1", true))
 	tok := e.token(t, "vid_1")
 	seg := e.srv.URL + "/play/vid_1/180p/seg-00002.m4s?token=" + tok
 	want := readBlob(t, store, "videos/vid_1/180p/seg-00002.m4s")
@@ -316,7 +325,7 @@ func testRangeETagAndHeaders(t *testing.T, store blob.Store) {
 	// While encoding: no-cache.
 	v := readyVideo("vid_1", true)
 	v.Status = 2 // PROCESSING
-	live := newEnv(t, store, nil, v)
+	live := newEnvWith(t, adjust, store, nil, v)
 	res, _ = get(t, live.srv.URL+"/play/vid_1/master.m3u8?token="+live.token(t, "vid_1"))
 	if res.StatusCode != 200 || res.Header.Get("Cache-Control") != "no-cache" {
 		t.Errorf("live master: %d %q", res.StatusCode, res.Header.Get("Cache-Control"))

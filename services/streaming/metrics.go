@@ -16,6 +16,7 @@ import (
 type metrics struct {
 	served  metric.Int64Counter
 	refused metric.Int64Counter
+	cache   metric.Int64Counter
 }
 
 // Label sets, built once: they are on the per-read path.
@@ -25,6 +26,9 @@ var (
 	refusedNoToken = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_token")))
 	refusedDenied  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "denied")))
 	refusedExpired = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "expired")))
+	cacheHitAttr   = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
+	cacheMissAttr  = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
+	cacheBypassed  = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "bypass")))
 )
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
@@ -44,8 +48,23 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		metric.WithUnit("{request}")); err != nil {
 		return nil, err
 	}
+	if m.cache, err = meter.Int64Counter("streamgate.streaming.segment_cache",
+		metric.WithDescription("Segment requests through the local segment cache (S3 store), by result: hit, miss (read from the store into the cache), bypass (too large to cache)."),
+		metric.WithUnit("{request}")); err != nil {
+		return nil, err
+	}
 	return &m, nil
 }
+
+func (m *metrics) cacheLookup(ctx context.Context, r cacheResult) {
+	if r == cacheHit {
+		m.cache.Add(ctx, 1, cacheHitAttr)
+	} else {
+		m.cache.Add(ctx, 1, cacheMissAttr)
+	}
+}
+
+func (m *metrics) cacheBypass(ctx context.Context) { m.cache.Add(ctx, 1, cacheBypassed) }
 
 // refusal counts err if it is a refusal of playback; other errors (not
 // found, unavailable) are not the player's lack of access.

@@ -84,3 +84,49 @@ func TestMetricsCountServedBytesAndRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsCountSegmentCache: on S3, a segment read twice through the
+// cache is a miss then a hit; one over the size limit is a bypass.
+func TestMetricsCountSegmentCache(t *testing.T) {
+	store := onS3(t, encoded(t))
+	tel := telemetrytest.New(t, "streaming")
+	key, err := authtoken.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver, err := authtoken.NewVerifier(&keySource{keys: []authtoken.SigningKey{key}}, authtoken.VerifierConfig{Issuer: issuer}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fv := &fakeVideos{videos: map[string]*metadatav1.Video{}}
+	fv.set(readyVideo("vid_1", false))
+	initSeg := readBlob(t, store, "videos/vid_1/180p/init.m4s")
+	seg := readBlob(t, store, "videos/vid_1/180p/seg-00002.m4s")
+	if len(initSeg) >= len(seg) {
+		t.Fatalf("init %d bytes, segment %d: the test wants the init segment smaller", len(initSeg), len(seg))
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	svc, err := streaming.New(streaming.Config{
+		PublicBaseURL: srv.URL, MeterProvider: tel.MeterProvider,
+		SegmentCacheDir: t.TempDir(), SegmentCacheMaxObjectBytes: int64(len(initSeg)),
+	}, store, fv, ver, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, h := range svc.HTTPHandlers() {
+		mux.Handle(p, h)
+	}
+	for _, rel := range []string{"180p/init.m4s", "180p/init.m4s", "180p/seg-00002.m4s"} {
+		if res, _ := get(t, srv.URL+"/play/vid_1/"+rel); res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", rel, res.StatusCode)
+		}
+	}
+	fams := telemetrytest.Families(t, tel.MetricsHandler())
+	for _, result := range []string{"miss", "hit", "bypass"} {
+		if got, ok := telemetrytest.Value(fams, "streamgate_streaming_segment_cache_total", "result", result); !ok || got != 1 {
+			t.Errorf("segment_cache{result=%s} = %v (present %v), want 1", result, got, ok)
+		}
+	}
+}

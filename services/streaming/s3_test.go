@@ -11,7 +11,7 @@ import (
 
 // onS3 copies every object of src into an S3 store on a real server (a
 // fresh one per test) and returns that store, which has no local files.
-func onS3(t *testing.T, src blob.Store) blob.Store {
+func onS3(t testing.TB, src blob.Store) blob.Store {
 	t.Helper()
 	srv := s3test.Start(t)
 	srv.SetEnv(t)
@@ -43,7 +43,7 @@ func onS3(t *testing.T, src blob.Store) blob.Store {
 	return dst
 }
 
-func readBlob(t *testing.T, store blob.Store, key string) []byte {
+func readBlob(t testing.TB, store blob.Store, key string) []byte {
 	t.Helper()
 	r, err := store.Get(t.Context(), key)
 	if err != nil {

@@ -44,6 +44,26 @@ type Config struct {
 	Now func() time.Time
 	// MeterProvider records the domain metrics (see metrics.go); nil: none.
 	MeterProvider metric.MeterProvider
+
+	// SegmentCacheDir is the directory of the local read-through cache of
+	// init and media segments, used when the blob store has no local files
+	// (S3): a segment is read from the store once, then served from its
+	// local copy. Empty: no cache, every request reads the store (a Stat and
+	// ranged gets). The directory belongs to one instance: the cache's files
+	// in it are removed at start.
+	SegmentCacheDir string
+	// SegmentCacheMaxBytes bounds the bytes of the cached segments; the
+	// least recently used go first. Default 2 GiB.
+	SegmentCacheMaxBytes int64
+	// SegmentCacheMaxObjectBytes is the largest segment the cache holds;
+	// bigger ones are served from the store. Default 64 MiB, at most
+	// SegmentCacheMaxBytes.
+	SegmentCacheMaxObjectBytes int64
+	// SegmentCacheRevalidate is how long a cached segment is served before
+	// the store is asked (one Stat) whether it is still the same object;
+	// it bounds how long a deleted or replaced segment can be served from
+	// the cache to a viewer who passes the access check. Default 10m.
+	SegmentCacheRevalidate time.Duration
 }
 
 // Videos looks videos up in metadata (video.FromMetadata in the binary). A
@@ -81,6 +101,7 @@ type Service struct {
 	revokedSessions map[string]time.Time // session id -> expiry bound of its tokens
 
 	metrics *metrics
+	segs    *segmentCache // nil: segments are read from the store each time
 }
 
 type cachedVideo struct {
@@ -115,6 +136,16 @@ func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bu
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SegmentCacheMaxBytes <= 0 {
+		cfg.SegmentCacheMaxBytes = 2 << 30
+	}
+	if cfg.SegmentCacheMaxObjectBytes <= 0 {
+		cfg.SegmentCacheMaxObjectBytes = 64 << 20
+	}
+	cfg.SegmentCacheMaxObjectBytes = min(cfg.SegmentCacheMaxObjectBytes, cfg.SegmentCacheMaxBytes)
+	if cfg.SegmentCacheRevalidate <= 0 {
+		cfg.SegmentCacheRevalidate = 10 * time.Minute
+	}
 	s := &Service{
 		cfg: cfg, base: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		blobs: blobs, videos: videos, verifier: verifier, bus: bus, logger: logger,
@@ -123,6 +154,13 @@ func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bu
 	}
 	if s.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
 		return nil, fmt.Errorf("streaming: metrics: %w", err)
+	}
+	if _, local := blobs.(pather); !local && cfg.SegmentCacheDir != "" {
+		s.segs, err = newSegmentCache(cfg.SegmentCacheDir, cfg.SegmentCacheMaxBytes, cfg.SegmentCacheMaxObjectBytes,
+			cfg.SegmentCacheRevalidate, blobs, cfg.Now, logger)
+		if err != nil {
+			return nil, fmt.Errorf("streaming: %w", err)
+		}
 	}
 	return s, nil
 }
