@@ -27,8 +27,10 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{name: "cluster", short: "run a local production-shaped cluster: 3 etcd, 3 NATS, PostgreSQL, Redis, S3, two processes of every service", run: runCluster},
 		{name: "dev", short: "run the whole platform on this machine (embedded etcd, NATS and dev chain) with a seeded demo", run: runDev},
 		{name: "dev-mint", short: "mint a demo pass on the dev chain (streamgate dev only)", run: runDevMint},
+		{name: "embedded", short: "run one embedded etcd member or NATS server (streamgate cluster starts them)", run: runEmbedded},
 		{name: "login", short: "sign in with an Ethereum key (--key FILE) or the dev wallet (--dev)", run: runLogin},
 		{name: "ls", short: "list your videos (signed in) or everyone's ready videos (--all)", run: runLs},
 		{name: "play", short: "print a video's tokenized HLS URL, or play it with ffplay (--ffplay)", run: runPlay},

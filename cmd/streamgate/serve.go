@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -191,6 +192,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	etcd := fs.String("etcd", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
 	dataDir := fs.String("data-dir", ".streamgate", "local state of the services run here (SQLite files, local media store)")
 	nats := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL")
+	devMode := fs.Bool("dev-mode", false, "development only (streamgate cluster sets it): accept the dev identity header and offer the dev wallets; loopback addresses only")
+	chainNames := chainFlag{}
+	fs.Var(&chainNames, "chain-name", "`id=name` a chain's display name for clients (repeatable)")
+	demoNFTs := chainFlag{}
+	fs.Var(&demoNFTs, "demo-nft", "`id=address` a chain's demo ERC-721 collection, minted from the web app in dev mode (repeatable)")
+	publishRPC := fs.Bool("publish-chain-rpc", false, "tell clients the --chain JSON-RPC URLs (a dev chain's; never a keyed provider URL)")
 	natsReplicas := fs.Int("nats-replicas", 1, "copies JetStream keeps of each stream and bucket created at start: 1 on one NATS server, 3 in a cluster; existing ones keep theirs")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -212,6 +219,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if *devMode {
+		if err := loopbackOnly(m.listenHost, cfg.Addrs); err != nil {
+			return fmt.Errorf("--dev-mode: %w", err)
+		}
+		cfg.DevMode = true
+		cfg.Settings.DevMode = true
+	}
+	cfg.Settings.ChainNames = map[uint64]string(chainNames)
+	cfg.Settings.DemoNFTs = map[uint64]string(demoNFTs)
+	cfg.Settings.PublishChainRPC = *publishRPC
 	cfg.EtcdEndpoints = strings.Split(*etcd, ",")
 	cfg.NATSURL = *nats
 	cfg.NATSReplicas = *natsReplicas
@@ -222,4 +239,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, "ready")
 	}
 	return node.Run(ctx, cfg, logger)
+}
+
+// loopbackOnly refuses dev mode on an address other machines reach: it
+// trusts an identity header any caller can send.
+func loopbackOnly(listenHost string, addrs map[string]string) error {
+	hosts := []string{listenHost}
+	for _, a := range addrs {
+		h, _, err := net.SplitHostPort(a)
+		if err != nil {
+			return fmt.Errorf("address %q: %w", a, err)
+		}
+		hosts = append(hosts, h)
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("listens on %q; dev mode trusts an identity header anyone can send, so it runs on loopback only", h)
+		}
+	}
+	return nil
 }

@@ -105,6 +105,17 @@ func (m *RemoteMinter) MintItems(ctx context.Context, to common.Address, id, amo
 	return Minted{Contract: DemoItemsAddress(), TokenID: id, Amount: amount, TxHash: r.TxHash, Block: r.BlockNumber.Uint64()}, nil
 }
 
+// GivePass transfers pass tokenID from the deployer, which must hold it,
+// to another wallet: a Transfer event as a sale would make, for tests of
+// revocation against a running dev chain.
+func (m *RemoteMinter) GivePass(ctx context.Context, tokenID *big.Int, to common.Address) (Minted, error) {
+	r, err := m.send(ctx, DemoPassAddress(), passABI.PackTransferFrom(DeployerAddress, to, tokenID))
+	if err != nil {
+		return Minted{}, fmt.Errorf("devchain: transfer pass: %w", err)
+	}
+	return Minted{Contract: DemoPassAddress(), TokenID: tokenID, Amount: big.NewInt(1), TxHash: r.TxHash, Block: r.BlockNumber.Uint64()}, nil
+}
+
 func (m *RemoteMinter) send(ctx context.Context, contract common.Address, data []byte) (*types.Receipt, error) {
 	key, err := crypto.HexToECDSA(DeployerKeyHex)
 	if err != nil {

@@ -1,6 +1,6 @@
-// Package etcdserver runs a single-node etcd inside the process, for
-// `streamgate dev` and for tests that want the real registry instead of a
-// fake. It is the only package that links go.etcd.io/etcd/server/v3/embed:
+// Package etcdserver runs an etcd member inside the process: a single node
+// for `streamgate dev` and for tests that want the real registry instead of
+// a fake, or one member of a static cluster for `streamgate cluster`. It is the only package that links go.etcd.io/etcd/server/v3/embed:
 // that dependency costs about a minute of cold build, so it stays in one leaf.
 package etcdserver
 
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,14 @@ type Config struct {
 	PeerAddr string
 	// Name is the member name; default "streamgate".
 	Name string
+	// InitialCluster lists every member of a static cluster as
+	// name=http://peer-host:port pairs, comma-separated, this one included
+	// (its entry must match Name and PeerAddr). Empty: a single node. Only
+	// read when Dir holds no member yet; a restart rejoins from Dir.
+	InitialCluster string
+	// ClusterToken keeps members of different clusters built from the same
+	// peer addresses apart; default "streamgate".
+	ClusterToken string
 	// UnsafeNoFsync skips fsync: faster, and fine for tests and throwaway
 	// dev data, where a crash may lose the last writes.
 	UnsafeNoFsync bool
@@ -52,6 +61,12 @@ func (c *Config) validate() error {
 	}
 	if c.Name == "" {
 		c.Name = "streamgate"
+	}
+	if c.ClusterToken == "" {
+		c.ClusterToken = "streamgate"
+	}
+	if c.InitialCluster != "" && strings.HasSuffix(c.PeerAddr, ":0") {
+		return errors.New("etcdserver: a member of a cluster needs a fixed PeerAddr: its peers dial it")
 	}
 	return nil
 }
@@ -95,6 +110,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	ec.ListenPeerUrls = []url.URL{*peerURL}
 	ec.AdvertisePeerUrls = []url.URL{*peerURL}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	if cfg.InitialCluster != "" {
+		ec.InitialCluster = cfg.InitialCluster
+	}
+	ec.InitialClusterToken = cfg.ClusterToken
 	ec.UnsafeNoFsync = cfg.UnsafeNoFsync
 	// Registrations churn (one lease and key per instance start), so keep an
 	// hour of history for watchers and compact the rest.

@@ -3,7 +3,9 @@ package etcdserver_test
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -152,4 +154,70 @@ func TestQuietLogging(t *testing.T) {
 		t.Errorf("%d records for a start and stop, want a quiet few", len(rec.records))
 	}
 	t.Logf("%d records, %d of them etcd shutdown noise at debug", len(rec.records), etcdDebug)
+}
+
+// TestThreeMemberCluster runs the static cluster `streamgate cluster`
+// starts: a write through one member is read through another, and the
+// cluster keeps accepting writes with one member gone.
+func TestThreeMemberCluster(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	var peers, names []string
+	for i := range 3 {
+		names = append(names, "m"+strconv.Itoa(i+1))
+		peers = append(peers, freeAddr(t))
+	}
+	var initial []string
+	for i := range names {
+		initial = append(initial, names[i]+"=http://"+peers[i])
+	}
+	srvs := make([]*etcdserver.Server, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		cfg := etcdserver.Config{Dir: t.TempDir(), Name: names[i], PeerAddr: peers[i], InitialCluster: strings.Join(initial, ","), UnsafeNoFsync: true}
+		// Together: each waits for a quorum before it is ready.
+		wg.Go(func() { srvs[i], errs[i] = etcdserver.Start(t.Context(), cfg, logger) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("member %d: %v", i+1, err)
+		}
+		t.Cleanup(func() { _ = srvs[i].Close() })
+	}
+	a, b := newClient(t, srvs[0].Endpoint()), newClient(t, srvs[1].Endpoint())
+	defer a.Close()
+	defer b.Close()
+	if _, err := a.Put(t.Context(), "/k", "v"); err != nil {
+		t.Fatalf("Put via member 1: %v", err)
+	}
+	res, err := b.Get(t.Context(), "/k")
+	if err != nil || len(res.Kvs) != 1 || string(res.Kvs[0].Value) != "v" {
+		t.Fatalf("Get via member 2 = %v, %v; want v", res, err)
+	}
+	members, err := b.MemberList(t.Context())
+	if err != nil || len(members.Members) != 3 {
+		t.Fatalf("MemberList = %v, %v; want 3 members", members, err)
+	}
+	_ = srvs[0].Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := b.Put(ctx, "/k", "v2"); err != nil {
+		t.Fatalf("Put with one member of three down: %v", err)
+	}
+
+	bad := etcdserver.Config{Dir: t.TempDir(), Name: "m1", InitialCluster: "m1=http://127.0.0.1:1"}
+	if _, err := etcdserver.Start(t.Context(), bad, logger); err == nil || !strings.Contains(err.Error(), "fixed PeerAddr") {
+		t.Errorf("a cluster member on a random peer port: %v, want an error naming the fixed PeerAddr", err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -25,6 +26,10 @@ const kvStreamPrefix = "KV_"
 // operator (nats stream edit NAME --replicas 3), not by whichever process
 // starts first. Every process may call it at start.
 func (b *Bus) EnsureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return retryStarting(ctx, b, "stream "+cfg.Name, func() (jetstream.Stream, error) { return b.ensureStream(ctx, cfg) })
+}
+
+func (b *Bus) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = b.replicas
 	}
@@ -58,6 +63,10 @@ func (b *Bus) EnsureStream(ctx context.Context, cfg jetstream.StreamConfig) (jet
 // time to live) and the bucket does not allow per-message TTLs yet, that is
 // switched on, which JetStream allows but never undoes.
 func (b *Bus) EnsureKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return retryStarting(ctx, b, "bucket "+cfg.Bucket, func() (jetstream.KeyValue, error) { return b.ensureKeyValue(ctx, cfg) })
+}
+
+func (b *Bus) ensureKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = b.replicas
 	}
@@ -87,6 +96,39 @@ func (b *Bus) EnsureKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) 
 		return kv, nil
 	}
 	return nil, fmt.Errorf("events: bucket %s: created and deleted concurrently", cfg.Bucket)
+}
+
+// startingBudget bounds how long EnsureStream and EnsureKeyValue wait for a
+// JetStream that is not answering yet.
+const startingBudget = 2 * time.Minute
+
+// retryStarting retries f while JetStream answers as a cluster does when it
+// is electing a leader or busy creating replicated streams for every
+// process that starts with it (a rollout, `streamgate cluster`): a request
+// timing out, no responders, a 503. Any other error, and the caller's ctx
+// ending, return at once.
+func retryStarting[T any](ctx context.Context, b *Bus, what string, f func() (T, error)) (T, error) {
+	deadline := time.Now().Add(startingBudget)
+	wait := 250 * time.Millisecond
+	for {
+		v, err := f()
+		if err == nil || ctx.Err() != nil || !starting(err) || time.Now().After(deadline) {
+			return v, err
+		}
+		b.logger.WarnContext(ctx, "JetStream not answering yet; retrying", "what", what, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+func starting(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat) || (errors.As(err, &api) && api.Code == 503)
 }
 
 // reconcile adds to the existing stream s what its users cannot do without

@@ -134,8 +134,37 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		s.Shutdown()
 		return nil, errors.New("natsserver: JetStream did not start")
 	}
+	if cfg.Cluster != nil {
+		// A clustered server accepts connections before its JetStream has
+		// a meta leader; until then every stream request times out.
+		if err := waitMetaLeader(ctx, ns); err != nil {
+			s.Shutdown()
+			return nil, err
+		}
+	}
 	logger.InfoContext(ctx, "nats server ready", "url", ns.ClientURL(), "dir", cfg.Dir)
 	return s, nil
+}
+
+// clusterReadyTimeout bounds the wait for a JetStream meta leader: the
+// other servers of the cluster are starting at the same time.
+const clusterReadyTimeout = 60 * time.Second
+
+// waitMetaLeader returns once the server's view of the JetStream meta
+// group has a leader and is current with it.
+func waitMetaLeader(ctx context.Context, ns *server.Server) error {
+	ctx, cancel := context.WithTimeout(ctx, clusterReadyTimeout)
+	defer cancel()
+	for {
+		if ns.JetStreamIsCurrent() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsserver: no JetStream meta leader after %s: are the other servers of the cluster up?", clusterReadyTimeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // ClientURL is the nats:// URL clients connect to.

@@ -21,6 +21,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 type metrics struct {
 	decisions metric.Int64Counter
 	signIns   metric.Int64Counter
+	tokens    metric.Int64Counter
 }
 
 var (
@@ -45,7 +46,25 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		metric.WithDescription("Sessions opened by a verified Sign-In with Ethereum."), metric.WithUnit("{session}")); err != nil {
 		return nil, err
 	}
+	if m.tokens, err = meter.Int64Counter("streamgate.auth.playback_tokens",
+		metric.WithDescription("Playback tokens issued, by whether the video is gated (a grant was recorded) or public."),
+		metric.WithUnit("{token}")); err != nil {
+		return nil, err
+	}
 	return &m, nil
+}
+
+var (
+	tokenGated  = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("gated", true)))
+	tokenPublic = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("gated", false)))
+)
+
+func (m *metrics) issued(ctx context.Context, gated bool) {
+	if gated {
+		m.tokens.Add(ctx, 1, tokenGated)
+	} else {
+		m.tokens.Add(ctx, 1, tokenPublic)
+	}
 }
 
 func (m *metrics) signedIn(ctx context.Context) { m.signIns.Add(ctx, 1) }

@@ -74,11 +74,14 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 	// A token that could not be revoked is not handed out: the grant is
 	// recorded first, for every gated policy (ERC-20 ones are re-checked by
 	// ReverifyGrants only, the watcher following NFT transfers).
+	gated := false
 	if p := v.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
 		if err := s.recordGrant(ctx, videoID, common.HexToAddress(addr), p, tok.Expires); err != nil {
 			return PlaybackToken{}, unavailable(err, "cannot record the playback grant now; try again")
 		}
+		gated = true
 	}
+	s.metrics.issued(ctx, gated)
 	return tok, nil
 }
 
