@@ -57,6 +57,10 @@ type proc struct {
 }
 
 // sysProcAttr is the process setup every server gets; cred may be nil.
+// Go applies Credential before Pdeathsig, so the signal survives the
+// switch to the postgres user. (Linux sends it when the forking thread
+// exits, which Go threads do only after runtime.LockOSThread: do not start
+// engines from such a goroutine.)
 func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,17 @@ func TestPostgresKeepsDataAcrossRestart(t *testing.T) {
 	var v string
 	if err := conn.QueryRow(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != "hello" {
 		t.Errorf("after restart: %q, %v; want hello", v, err)
+	}
+}
+
+func TestPostgresAsRootNeedsReachableDir(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("only root runs the server as the postgres user")
+	}
+	// t.TempDir's parent is private to root.
+	_, err := devengine.StartPostgres(ctx(t), filepath.Join(t.TempDir(), "pg"))
+	if err == nil || !strings.Contains(err.Error(), "cannot reach into") {
+		t.Errorf("StartPostgres in t.TempDir() = %v, want a 'cannot reach into' error", err)
 	}
 }
 

@@ -163,6 +163,20 @@ func ownDir(dir string) (*syscall.Credential, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Fail clearly rather than with initdb's "permission denied".
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return nil, err
+		}
+		m, sys := st.Mode().Perm(), st.Sys().(*syscall.Stat_t)
+		if m&0o001 == 0 && !(uint64(sys.Uid) == uid && m&0o100 != 0) && !(uint64(sys.Gid) == gid && m&0o010 != 0) {
+			return nil, fmt.Errorf("the server runs as the postgres user (we are root), which cannot reach into %s: use a directory whose parents it can search, e.g. from os.MkdirTemp(\"\", ...)", d)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
 	if err := os.Chown(dir, int(uid), int(gid)); err != nil {
 		return nil, err
 	}

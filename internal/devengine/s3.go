@@ -58,6 +58,9 @@ func S3Binary() (string, error) {
 // and creates bucket unless it exists (a restart on the same dir keeps the
 // objects).
 func StartS3(ctx context.Context, dir, bucket string) (*S3, error) {
+	if n := len(bucket); n < 3 || n > 63 {
+		return nil, fmt.Errorf("versitygw: bucket name %q: S3 wants 3 to 63 characters", bucket)
+	}
 	bin, err := S3Binary()
 	if err != nil {
 		return nil, err
