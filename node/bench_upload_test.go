@@ -37,7 +37,7 @@ import (
 
 // benchTusChunkBytes is the size of one tus PATCH, as `streamgate upload`
 // sends them (cmd/streamgate: uploadChunkBytes).
-const benchTusChunkBytes = 4 << 20
+const benchTusChunkBytes = 16 << 20
 
 // BenchmarkTusUploadS3VsMultipartPUT measures issue #17's target: a tus
 // upload of a 500 MiB file through the gateway to upload on PostgreSQL and
@@ -52,7 +52,7 @@ const benchTusChunkBytes = 4 << 20
 //     16 MiB parts (tusd's part size here, services/upload: tusS3PartSize)
 //     sent one after the other, CompleteMultipartUpload.
 //   - tus: what `streamgate upload` does, signed in with SIWE:
-//     CreateUpload through the gateway, a HEAD of the tus URL, then 4 MiB
+//     CreateUpload through the gateway, a HEAD of the tus URL, then 16 MiB
 //     PATCHes one at a time, until the last one is answered (tusd has then
 //     completed the multipart upload and the service has marked it
 //     received). The validation that follows (the copy into the media
@@ -67,11 +67,14 @@ const benchTusChunkBytes = 4 << 20
 // MiB/s of each side and the median of the rounds' ratios tus/put (ratio,
 // aim >= 0.8). The size is STREAMGATE_BENCH_UPLOAD_MB MiB (default 500; 64
 // with -short); the bytes are a seeded pseudo-random file on disk.
+// STREAMGATE_BENCH_TUS_CHUNK_MB sets the PATCH size in MiB instead of the
+// CLI's.
 //
 //	go test -run '^$' -bench BenchmarkTusUploadS3VsMultipartPUT -count 1 -timeout 30m ./node/
 func BenchmarkTusUploadS3VsMultipartPUT(b *testing.B) {
 	size := int64(benchEnvInt(b, "STREAMGATE_BENCH_UPLOAD_MB", map[bool]int{false: 500, true: 64}[testing.Short()])) << 20
 	rounds := benchEnvInt(b, "STREAMGATE_BENCH_UPLOAD_ROUNDS", 3)
+	chunk := int64(benchEnvInt(b, "STREAMGATE_BENCH_TUS_CHUNK_MB", benchTusChunkBytes>>20)) << 20
 	ctx := b.Context()
 	src := filepath.Join(b.TempDir(), "upload.bin")
 	writeBenchFile(b, src, size)
@@ -163,7 +166,7 @@ func BenchmarkTusUploadS3VsMultipartPUT(b *testing.B) {
 		tusURL := u.String()
 		offset := benchTusHead(b, httpClient, tusURL, token)
 		for offset < size {
-			n := min(int64(benchTusChunkBytes), size-offset)
+			n := min(chunk, size-offset)
 			offset = benchTusPatch(b, httpClient, tusURL, token, io.NewSectionReader(f, offset, n), offset, n)
 		}
 		took := time.Since(started)
