@@ -130,7 +130,7 @@ func wallet(t *testing.T) (*ecdsa.PrivateKey, common.Address) {
 
 // startNode runs services with node.Run until stop or the end of the test,
 // and returns their addresses once they serve, or why they did not start.
-func startNode(t *testing.T, etcdEndpoint, natsURL string, settings node.Settings, services ...string) (addrs map[string]string, stop func(), err error) {
+func startNode(t testing.TB, etcdEndpoint, natsURL string, settings node.Settings, services ...string) (addrs map[string]string, stop func(), err error) {
 	t.Helper()
 	ready := make(chan map[string]string, 1)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -31,8 +31,13 @@ import (
 // when --dev-address is not given.
 const defaultDevAddress = "0xd0d0000000000000000000000000000000000001"
 
-// uploadChunkBytes is the size of one tus PATCH.
-const uploadChunkBytes = 4 << 20
+// uploadChunkBytes is the size of one tus PATCH: the upload service's S3
+// part size (services/upload: tusS3PartSize), so that on an S3 media store
+// every PATCH becomes one part. A PATCH under S3's 5 MiB minimum part size
+// is kept as an incomplete part object, read back and rewritten by the next
+// PATCH: 4 MiB PATCHes ran at half the throughput of a plain multipart
+// upload (node: BenchmarkTusUploadS3VsMultipartPUT, docs/BENCHMARKS.md).
+const uploadChunkBytes = 16 << 20
 
 type uploadOptions struct {
 	file       string
