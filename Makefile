@@ -98,6 +98,12 @@ bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
 .PHONY: test
 test: tools lint breaking check-generate vet web go-test ts-check ## every check CI runs, in order
 
+.PHONY: cluster
+cluster: build ## the platform as a production cluster is laid out, on this machine: 3 etcd, 3 NATS (R3), PostgreSQL, Redis, S3, two processes of every service
+	scripts/install-deps.sh ffmpeg postgresql redis-server
+	scripts/install-versitygw.sh
+	bin/streamgate cluster
+
 .PHONY: dev
 dev: build ## build the web app and the binary, then run all nine services on embedded defaults with a seeded demo
 	scripts/install-deps.sh ffmpeg

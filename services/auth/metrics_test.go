@@ -8,6 +8,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
 )
@@ -18,8 +19,12 @@ func TestMetricsCountDecisionsAndSignIns(t *testing.T) {
 	tel := telemetrytest.New(t, "auth")
 	clk := &clock{now: time.Now()}
 	access := &fakeAccess{allowed: map[common.Address]bool{}}
+	videos := map[string]*metadatav1.Video{
+		"vid_gated":  readyVideo("vid_gated", nftPolicy),
+		"vid_public": readyVideo("vid_public", &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC}),
+	}
 	svc, err := New(Config{Domain: testDomain, URI: testURI, DataDir: t.TempDir(), Now: clk.Now},
-		&fakeWallets{}, access, &fakeVideos{videos: map[string]*metadatav1.Video{}},
+		&fakeWallets{}, access, &fakeVideos{videos: videos},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), WithMeterProvider(tel.MeterProvider))
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +33,7 @@ func TestMetricsCountDecisionsAndSignIns(t *testing.T) {
 
 	holder, stranger := newWallet(t), newWallet(t)
 	access.allowed[holder.addr] = true
+	var session string
 	for _, w := range []wallet{holder, stranger} {
 		ch, err := svc.CreateChallenge(t.Context(), w.addr.Hex(), 1337)
 		if err != nil {
@@ -37,8 +43,17 @@ func TestMetricsCountDecisionsAndSignIns(t *testing.T) {
 		if w == stranger {
 			sig = holder.sign(t, ch.Message) // not the stranger's signature
 		}
-		if _, err := svc.SignIn(t.Context(), ch.Message, sig); (err == nil) != (w == holder) {
+		tok, err := svc.SignIn(t.Context(), ch.Message, sig)
+		if (err == nil) != (w == holder) {
 			t.Fatalf("SignIn(%s): %v", w.addr, err)
+		}
+		if w == holder {
+			session = tok.AccessToken
+		}
+	}
+	for _, v := range []string{"vid_gated", "vid_public", "vid_public"} {
+		if _, err := svc.IssuePlaybackToken(t.Context(), v, session); err != nil {
+			t.Fatalf("IssuePlaybackToken(%s): %v", v, err)
 		}
 	}
 	for _, w := range []wallet{holder, holder, stranger} {
@@ -58,7 +73,9 @@ func TestMetricsCountDecisionsAndSignIns(t *testing.T) {
 		want   float64
 	}{
 		{"streamgate_auth_sign_ins_total", nil, 1},
-		{"streamgate_auth_access_decisions_total", []string{"decision", "allowed"}, 2},
+		{"streamgate_auth_access_decisions_total", []string{"decision", "allowed"}, 3},
+		{"streamgate_auth_playback_tokens_total", []string{"gated", "true"}, 1},
+		{"streamgate_auth_playback_tokens_total", []string{"gated", "false"}, 2},
 		{"streamgate_auth_access_decisions_total", []string{"decision", "denied"}, 1},
 		{"streamgate_auth_access_decisions_total", []string{"decision", "error"}, 1},
 	} {
