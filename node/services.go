@@ -451,7 +451,9 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 		chains.Close()
 		return nil, err
 	}
-	opts := []auth.Option{auth.WithMeterProvider(deps.MeterProvider)}
+	// The watcher also follows the contracts of the grants already in the
+	// database (issued before this instance started, or by another one).
+	opts := []auth.Option{auth.WithMeterProvider(deps.MeterProvider), auth.WithPolicyFollower(ev)}
 	if deps.Bus != nil {
 		opts = append(opts, auth.WithPublisher(deps.Bus))
 	}

@@ -30,6 +30,44 @@ func WithPublisher(p Publisher) Option {
 	return func(s *Service) { s.publisher = p }
 }
 
+// PolicyFollower makes the transfer watcher follow the contracts a policy
+// names; *access.Evaluator implements it.
+type PolicyFollower interface {
+	Follow(policy *authv1.AccessPolicy) error
+}
+
+// WithPolicyFollower makes Run hand f the policies of the live grants in
+// the database when it starts (and after each sweep), so that the
+// transfer watcher follows the contracts of grants issued before this
+// instance started, or by another instance, and OnTransfer revokes them.
+// Without it the watcher only follows the contracts this instance has
+// checked since it started.
+func WithPolicyFollower(f PolicyFollower) Option {
+	return func(s *Service) { s.follower = f }
+}
+
+// followGrants hands the policies of the live grants to the follower. A
+// policy that does not decode or is invalid is skipped (logged).
+func (s *Service) followGrants(ctx context.Context) error {
+	if s.follower == nil {
+		return nil
+	}
+	policies, err := s.store.grantPolicies(ctx, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	for _, b := range policies {
+		p := new(authv1.AccessPolicy)
+		if err := proto.Unmarshal(b, p); err != nil {
+			continue // decodeGrant deletes such grants when it meets them
+		}
+		if err := s.follower.Follow(p); err != nil {
+			s.logger.WarnContext(ctx, "stored playback grant has a policy the watcher cannot follow", "err", err)
+		}
+	}
+	return nil
+}
+
 // Playback grants: every playback token issued under a non-public policy
 // (any token standard) is recorded in the store's playback_grants, keyed
 // by (video, address), with the policy it was checked against and the

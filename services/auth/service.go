@@ -70,7 +70,8 @@ type Service struct {
 	access  AccessChecker
 	videos  Videos
 
-	publisher Publisher // optional: ownership.changed
+	publisher Publisher      // optional: ownership.changed
+	follower  PolicyFollower // optional: WithPolicyFollower
 
 	meterProvider metric.MeterProvider // optional: WithMeterProvider
 	metrics       *metrics
@@ -139,11 +140,31 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 // playback grants go.
 const sweepInterval = 10 * time.Minute
 
+// followRetry is how soon Run reads the stored grants' policies again
+// after a failed read (see WithPolicyFollower).
+const followRetry = 5 * time.Second
+
 // Run rotates signing keys on schedule and sweeps expired rows until ctx
-// is done.
+// is done. With WithPolicyFollower it first hands the policies of the
+// stored grants to the follower, and again after each sweep.
 func (s *Service) Run(ctx context.Context) error {
 	nextSweep := s.cfg.Now().Add(sweepInterval)
+	// The grants in the database are followed before anything else:
+	// retried every followRetry until the database answers.
+	followed := false
+	nextFollow := s.cfg.Now()
 	for {
+		if now := s.cfg.Now(); !followed && !now.Before(nextFollow) {
+			if err := s.followGrants(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.logger.ErrorContext(ctx, "read the contracts of stored playback grants failed; retrying", "err", err)
+				nextFollow = now.Add(followRetry)
+			} else {
+				followed = true
+			}
+		}
 		next, err := s.keys.ensure(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -158,9 +179,16 @@ func (s *Service) Run(ctx context.Context) error {
 				s.logger.WarnContext(ctx, "sweep failed", "err", err)
 			}
 			nextSweep = now.Add(sweepInterval)
+			// Grants other instances issued since: followed too, should
+			// those instances be gone.
+			followed = false
+			nextFollow = now
 		}
 		if nextSweep.Before(next) {
 			next = nextSweep
+		}
+		if !followed && nextFollow.Before(next) {
+			next = nextFollow
 		}
 		t := time.NewTimer(max(next.Sub(now), 10*time.Millisecond))
 		select {

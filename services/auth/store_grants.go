@@ -60,6 +60,27 @@ func (s *store) grantsOf(ctx context.Context, address string, now time.Time) ([]
 	return scanGrants(rows)
 }
 
+// grantPolicies returns the distinct policies of the live grants, of
+// every instance: as many as gated videos with live grants. It reads the
+// whole table (no index gives distinct policies), which is why it runs
+// at start-up and once per sweep only (see Service.followGrants).
+func (s *store) grantPolicies(ctx context.Context, now time.Time) ([][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT policy FROM playback_grants WHERE expires > ?`), ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var p []byte
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
 // grantCursor is where a walk of the grants in (checked, video_id,
 // address) order stands: the key of the last row returned.
 type grantCursor struct {

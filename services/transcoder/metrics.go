@@ -11,8 +11,9 @@ import (
 	"github.com/streamgate/streamgate/internal/transcode"
 )
 
-// queueScanTimeout bounds one collection's scan of the job bucket.
-const queueScanTimeout = 5 * time.Second
+// queueReadTimeout bounds one collection's read of the queue index (and
+// of the queued jobs, to check it).
+const queueReadTimeout = 5 * time.Second
 
 // metrics are the transcoder's domain instruments, recorded from
 // Config.MeterProvider. The queue gauges describe the shared queue, so every
@@ -65,19 +66,16 @@ func newMetrics(s *Service, mp metric.MeterProvider) (*metrics, error) {
 		if st == nil {
 			return nil // Run has not reached the bucket yet: nothing known
 		}
-		ctx, cancel := context.WithTimeout(ctx, queueScanTimeout)
+		ctx, cancel := context.WithTimeout(ctx, queueReadTimeout)
 		defer cancel()
-		jobs, err := st.all(ctx)
+		queue, err := st.repairQueue(ctx)
 		if err != nil {
 			return err
 		}
-		var n int64
+		n := int64(len(queue))
 		var oldest time.Duration
-		for _, j := range jobs {
-			if j.State == StateQueued {
-				n++
-				oldest = max(oldest, time.Since(j.CreateTime))
-			}
+		if n > 0 {
+			oldest = max(0, time.Since(queue[0].created))
 		}
 		o.ObserveInt64(depth, n)
 		o.ObserveFloat64(age, oldest.Seconds())

@@ -229,6 +229,31 @@ func (s *Service) Run(ctx context.Context) error {
 	for range s.cfg.Workers {
 		wg.Go(func() { s.workerLoop(ctx, st, cons) })
 	}
+	wg.Go(func() { s.repairLoop(ctx, st) })
 	wg.Wait()
 	return nil
+}
+
+// queueRepairInterval is how often each instance checks the queue index
+// against the queued jobs (see store.repairQueue).
+const queueRepairInterval = time.Minute
+
+// repairLoop mends the queue index now and then, so an entry left by an
+// instance that died between two writes does not hold a place in the
+// queue (or count against MaxQueueDepth) for long.
+func (s *Service) repairLoop(ctx context.Context, st *store) {
+	t := time.NewTicker(queueRepairInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, queueReadTimeout)
+			if _, err := st.repairQueue(rctx); err != nil && ctx.Err() == nil {
+				s.logger.Warn("transcoder: repair the queue index", "err", err)
+			}
+			cancel()
+		}
+	}
 }

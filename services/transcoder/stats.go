@@ -134,15 +134,13 @@ func (s *Service) GetPoolStats(ctx context.Context, caller identity.Caller) (*Po
 		wait = 200 * time.Millisecond // the others answer about as fast
 	}
 	slices.SortFunc(out.Instances, func(a, b InstanceStats) int { return strings.Compare(a.InstanceID, b.InstanceID) })
-	jobs, err := st.all(ctx)
+	queue, err := st.repairQueue(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	for _, j := range jobs {
-		if j.State == StateQueued {
-			out.QueueDepth++
-			out.OldestQueued = max(out.OldestQueued, time.Since(j.CreateTime))
-		}
+	out.QueueDepth = len(queue)
+	if len(queue) > 0 {
+		out.OldestQueued = max(0, time.Since(queue[0].created))
 	}
 	return out, nil
 }

@@ -111,11 +111,31 @@ const markerTTL = time.Minute
 // whose finished jobs all expire (see store.backfill).
 const indexedKey = "meta.indexed"
 
+// queueIndexedKey marks a bucket whose QUEUED jobs all have queue entries
+// and whose uploads all have upload entries (see store.backfill).
+const queueIndexedKey = "meta.indexed.queue"
+
 func jobKey(id string) string       { return "job." + id }
 func activeKey(video string) string { return "active." + video }
 func requestKey(req string) string {
 	h := sha256.Sum256([]byte(req))
 	return "req." + hex.EncodeToString(h[:16])
+}
+
+// queuedKey is the entry of job id in the queue index while the job is
+// QUEUED: its value is the job's create time, so the queue's order, depth
+// and age are read from "queued.*" alone, never from every job. A job that
+// leaves the queue gets an empty value that expires (dropQueued).
+func queuedKey(id string) string { return "queued." + id }
+
+// uploadKey is the entry naming the latest job of an upload, which
+// Resubmit starts from.
+func uploadKey(upload string) string {
+	if !idPattern.MatchString(upload) { // not an upload id: a token safe in a key
+		h := sha256.Sum256([]byte(upload))
+		upload = "h" + hex.EncodeToString(h[:16])
+	}
+	return "upload." + upload
 }
 
 // creatorKey is the index entry of job id under its creator: ListJobs
@@ -141,10 +161,15 @@ func isHexAddress(a string) bool {
 
 // store keeps jobs in a JetStream KV bucket, visible from every instance.
 // Besides "job.<id>" it holds "creator.<address>.<id>" per job, so one
-// creator's jobs are found without reading everyone's, "req.<hash>" per
-// request id and "active.<video>" per running job. A finished job, its
-// index entry and its request id expire retention after the job ended
+// creator's jobs are found without reading everyone's, "queued.<id>" per
+// QUEUED job, so the queue is read without reading every job,
+// "upload.<upload>" per upload (its latest job), "req.<hash>" per request
+// id and "active.<video>" per running job. A finished job, its index entry,
+// its upload entry and its request id expire retention after the job ended
 // (per-message TTLs); queued and running jobs never expire.
+//
+// No request and no metric collection lists "job.*": only the one-time
+// backfill of a bucket from an older layout does.
 type store struct {
 	kv        jetstream.KeyValue
 	js        jetstream.JetStream
@@ -192,7 +217,76 @@ func (s *store) expire(ctx context.Context, j *Job) error {
 			return fmt.Errorf("transcoder: request id of job %s: %w", j.ID, err)
 		}
 	}
+	return s.expireUpload(ctx, j, ttl)
+}
+
+// expireUpload gives the upload entry of a finished job j time to live ttl,
+// if it still names j (a later job of the upload owns it otherwise).
+func (s *store) expireUpload(ctx context.Context, j *Job, ttl time.Duration) error {
+	if j.UploadID == "" {
+		return nil
+	}
+	for range 10 {
+		e, err := s.kv.Get(ctx, uploadKey(j.UploadID))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("transcoder: upload entry of job %s: %w", j.ID, err)
+		}
+		if string(e.Value()) != j.ID {
+			return nil
+		}
+		err = s.put(ctx, uploadKey(j.UploadID), []byte(j.ID), ttl, e.Revision())
+		if err == nil || !isConflict(err) {
+			if err != nil {
+				return fmt.Errorf("transcoder: upload entry of job %s: %w", j.ID, err)
+			}
+			return nil
+		}
+	}
+	return nil // others keep writing it: the latest writer's TTL stands
+}
+
+// indexUpload makes j the latest job of its upload.
+func (s *store) indexUpload(ctx context.Context, j *Job) error {
+	if j.UploadID == "" {
+		return nil
+	}
+	if _, err := s.kv.Put(ctx, uploadKey(j.UploadID), []byte(j.ID)); err != nil {
+		return fmt.Errorf("transcoder: upload entry of job %s: %w", j.ID, err)
+	}
 	return nil
+}
+
+// byUpload returns the latest job of an upload, ErrNotFound if none is
+// held.
+func (s *store) byUpload(ctx context.Context, upload string) (*Job, error) {
+	e, err := s.kv.Get(ctx, uploadKey(upload))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transcoder: read upload entry: %w", err)
+	}
+	j, _, err := s.get(ctx, string(e.Value()))
+	return j, err
+}
+
+// enqueued writes the queue entry of a QUEUED job. It is written after the
+// job, and dropped after the job left the queue, so that repairQueue, which
+// reads them in the other order, never drops the entry of a QUEUED job.
+func (s *store) enqueued(ctx context.Context, j *Job) error {
+	_, err := s.kv.Put(ctx, queuedKey(j.ID), []byte(j.CreateTime.UTC().Format(time.RFC3339Nano)))
+	return err
+}
+
+// dropQueued empties the queue entry of job id, which then expires (a KV
+// delete would leave a marker per job forever, which every read of
+// "queued.*" would walk). rev > 0 makes it conditional on the entry's
+// revision.
+func (s *store) dropQueued(ctx context.Context, id string, rev uint64) error {
+	return s.put(ctx, queuedKey(id), nil, time.Second, rev)
 }
 
 func (s *store) get(ctx context.Context, id string) (*Job, uint64, error) {
@@ -221,11 +315,17 @@ func (s *store) create(ctx context.Context, j *Job) error {
 	if _, err := s.kv.Put(ctx, creatorKey(j.CreatorAddress, j.ID), []byte(j.ID)); err != nil {
 		return fmt.Errorf("transcoder: index job: %w", err)
 	}
+	if j.State == StateQueued {
+		if err := s.enqueued(ctx, j); err != nil {
+			return fmt.Errorf("transcoder: queue entry: %w", err)
+		}
+	}
 	return nil
 }
 
 // remove deletes a job that lost a race before anyone saw it.
 func (s *store) remove(ctx context.Context, j *Job) {
+	_ = s.dropQueued(ctx, j.ID, 0)
 	_ = s.kv.Delete(ctx, jobKey(j.ID))
 	_ = s.kv.Delete(ctx, creatorKey(j.CreatorAddress, j.ID))
 }
@@ -237,13 +337,15 @@ var errNoChange = errors.New("no change")
 // between, retrying on conflicts. fn returning errNoChange stops without
 // writing (update then returns the job and nil). A finished job is written
 // with what is left of its retention as time to live, and so are its index
-// entry and request id.
+// entry and request id. The queue entry follows the job in and out of
+// QUEUED; a missed write of it is mended by repairQueue.
 func (s *store) update(ctx context.Context, id string, fn func(*Job) error) (*Job, error) {
 	for range 50 {
 		j, rev, err := s.get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
+		was := j.State
 		if err := fn(j); err != nil {
 			if errors.Is(err, errNoChange) {
 				return j, nil
@@ -265,6 +367,12 @@ func (s *store) update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 			}
 			return nil, fmt.Errorf("transcoder: update job: %w", err)
 		}
+		switch {
+		case j.State == StateQueued && was != StateQueued:
+			_ = s.enqueued(ctx, j)
+		case j.State != StateQueued && was == StateQueued:
+			_ = s.dropQueued(ctx, j.ID, 0)
+		}
 		if j.State.Terminal() {
 			if err := s.expire(ctx, j); err != nil {
 				return nil, err
@@ -284,7 +392,8 @@ func isConflict(err error) bool {
 }
 
 // all returns every job the bucket holds: the queued and running ones and
-// those that finished within the retention.
+// those that finished within the retention. It reads every job, so only
+// the one-time backfill uses it.
 func (s *store) all(ctx context.Context) ([]*Job, error) {
 	return s.list(ctx, "job.*")
 }
@@ -327,10 +436,67 @@ func (s *store) list(ctx context.Context, filter string) ([]*Job, error) {
 // its time to live (one that ended more than the retention ago expires at
 // once). Instances may run it together; each step is idempotent.
 func (s *store) backfill(ctx context.Context) error {
-	if _, err := s.kv.Get(ctx, indexedKey); err == nil {
-		return nil
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("transcoder: read %s: %w", indexedKey, err)
+	if err := s.backfillCreators(ctx); err != nil {
+		return err
+	}
+	return s.backfillQueue(ctx)
+}
+
+// done reports whether the marker key is written.
+func (s *store) done(ctx context.Context, key string) (bool, error) {
+	_, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("transcoder: read %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// backfillQueue gives a bucket written before the queue and upload
+// entries those of its jobs, once: the full scan is the price of the
+// migration, paid by the first instance of the new layout and never again.
+// Instances may run it together; each step is idempotent.
+func (s *store) backfillQueue(ctx context.Context) error {
+	if ok, err := s.done(ctx, queueIndexedKey); ok || err != nil {
+		return err
+	}
+	jobs, err := s.all(ctx)
+	if err != nil {
+		return err
+	}
+	latest := map[string]*Job{}
+	for _, j := range jobs {
+		if j.State == StateQueued {
+			if _, err := s.kv.Create(ctx, queuedKey(j.ID), []byte(j.CreateTime.UTC().Format(time.RFC3339Nano))); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+				return fmt.Errorf("transcoder: queue entry of job %s: %w", j.ID, err)
+			}
+		}
+		if p := latest[j.UploadID]; j.UploadID != "" && (p == nil || j.CreateTime.After(p.CreateTime)) {
+			latest[j.UploadID] = j
+		}
+	}
+	for _, j := range latest {
+		// An entry already there is a later job's.
+		if _, err := s.kv.Create(ctx, uploadKey(j.UploadID), []byte(j.ID)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("transcoder: upload entry of job %s: %w", j.ID, err)
+		}
+		if j.State.Terminal() {
+			if err := s.expireUpload(ctx, j, s.ttl(j)+s.grace); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := s.kv.Put(ctx, queueIndexedKey, []byte("1")); err != nil {
+		return fmt.Errorf("transcoder: write %s: %w", queueIndexedKey, err)
+	}
+	return nil
+}
+
+func (s *store) backfillCreators(ctx context.Context) error {
+	if ok, err := s.done(ctx, indexedKey); ok || err != nil {
+		return err
 	}
 	jobs, err := s.all(ctx)
 	if err != nil {
@@ -355,6 +521,84 @@ func (s *store) backfill(ctx context.Context) error {
 	return nil
 }
 
+// queueEntry is a job of the queue index.
+type queueEntry struct {
+	id      string
+	created time.Time
+	rev     uint64
+}
+
+// before reports whether e is ahead of a job created at t with id.
+func (e queueEntry) before(t time.Time, id string) bool {
+	return e.created.Before(t) || (e.created.Equal(t) && e.id < id)
+}
+
+// queue reads the queue index: the QUEUED jobs, oldest first, as their
+// entries tell (see repairQueue). It reads the "queued.*" entries only,
+// as many as jobs wait, never the jobs themselves.
+func (s *store) queue(ctx context.Context) ([]queueEntry, error) {
+	w, err := s.kv.WatchFiltered(ctx, []string{queuedKey("*")}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("transcoder: read the queue: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []queueEntry
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("transcoder: read the queue: %w", ctx.Err())
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("transcoder: read the queue: watcher stopped")
+			}
+			if e == nil { // all current entries read
+				slices.SortFunc(out, func(a, b queueEntry) int {
+					if c := a.created.Compare(b.created); c != 0 {
+						return c
+					}
+					return strings.Compare(a.id, b.id)
+				})
+				return out, nil
+			}
+			if e.Operation() != jetstream.KeyValuePut || len(e.Value()) == 0 {
+				continue // left the queue
+			}
+			t, err := time.Parse(time.RFC3339Nano, string(e.Value()))
+			if err != nil {
+				continue
+			}
+			out = append(out, queueEntry{id: strings.TrimPrefix(e.Key(), "queued."), created: t, rev: e.Revision()})
+		}
+	}
+}
+
+// repairQueue reads the queue index and checks every entry against its job
+// (as many reads as jobs wait): an entry whose job is no longer QUEUED (an
+// instance died between the two writes) is dropped, conditionally on its
+// revision, so an entry rewritten meanwhile stays. It returns the entries
+// of QUEUED jobs.
+func (s *store) repairQueue(ctx context.Context) ([]queueEntry, error) {
+	entries, err := s.queue(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := entries[:0]
+	for _, e := range entries {
+		j, _, err := s.get(ctx, e.id)
+		switch {
+		case err == nil && j.State == StateQueued:
+			out = append(out, e)
+			continue
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+		if err := s.dropQueued(ctx, e.id, e.rev); err != nil && !isConflict(err) {
+			return nil, fmt.Errorf("transcoder: drop queue entry of %s: %w", e.id, err)
+		}
+	}
+	return out, nil
+}
+
 // withQueuePosition fills in QueuePosition of a QUEUED job: 1 plus the
 // number of QUEUED jobs created before it.
 func (s *store) withQueuePosition(ctx context.Context, j *Job) *Job {
@@ -363,12 +607,12 @@ func (s *store) withQueuePosition(ctx context.Context, j *Job) *Job {
 }
 
 // withQueuePositions fills in QueuePosition of the QUEUED jobs among js,
-// reading the other jobs once, and only if one of js is QUEUED.
+// reading the queue index once, and only if one of js is QUEUED.
 func (s *store) withQueuePositions(ctx context.Context, js []*Job) {
 	if !slices.ContainsFunc(js, func(j *Job) bool { return j.State == StateQueued }) {
 		return
 	}
-	jobs, err := s.all(ctx)
+	queue, err := s.queue(ctx)
 	if err != nil {
 		return
 	}
@@ -377,8 +621,8 @@ func (s *store) withQueuePositions(ctx context.Context, js []*Job) {
 			continue
 		}
 		pos := 1
-		for _, o := range jobs {
-			if o.State == StateQueued && o.ID != j.ID && (o.CreateTime.Before(j.CreateTime) || (o.CreateTime.Equal(j.CreateTime) && o.ID < j.ID)) {
+		for _, e := range queue {
+			if e.id != j.ID && e.before(j.CreateTime, j.ID) {
 				pos++
 			}
 		}

@@ -210,3 +210,176 @@ func TestConfigJobRetention(t *testing.T) {
 		t.Error("JobRetention 1ms accepted, want an error")
 	}
 }
+
+func queueIDs(t *testing.T, st *store) []string {
+	t.Helper()
+	q, err := st.queue(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range q {
+		out = append(out, e.id)
+	}
+	return out
+}
+
+// The queue entries follow the jobs in and out of QUEUED, in create order,
+// and leave no key behind (an empty value that expires, not a delete
+// marker every read would walk).
+func TestStoreQueueIndex(t *testing.T) {
+	st := newTestStore(t, time.Hour)
+	base := time.Now().UTC()
+	for _, id := range []string{"job_q3", "job_q1", "job_q2"} {
+		j := testJob(id, alice, StateQueued)
+		j.CreateTime = base.Add(time.Duration(map[string]int{"job_q1": 1, "job_q2": 2, "job_q3": 3}[id]) * time.Millisecond)
+		if err := st.create(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := queueIDs(t, st), []string{"job_q1", "job_q2", "job_q3"}; !slices.Equal(got, want) {
+		t.Fatalf("queue = %v, want %v", got, want)
+	}
+	set := func(id string, s State) {
+		t.Helper()
+		if _, err := st.update(t.Context(), id, func(j *Job) error {
+			j.State = s
+			if s.Terminal() {
+				j.FinishTime = time.Now().UTC()
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("job_q1", StateRunning)
+	if got, want := queueIDs(t, st), []string{"job_q2", "job_q3"}; !slices.Equal(got, want) {
+		t.Fatalf("queue after q1 runs = %v, want %v", got, want)
+	}
+	j3, _, err := st.get(t.Context(), "job_q3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.withQueuePosition(t.Context(), j3).QueuePosition != 2 {
+		t.Errorf("q3 at %d, want 2", j3.QueuePosition)
+	}
+	set("job_q1", StateQueued) // retried: back in its place
+	if got, want := queueIDs(t, st), []string{"job_q1", "job_q2", "job_q3"}; !slices.Equal(got, want) {
+		t.Fatalf("queue after q1 is retried = %v, want %v", got, want)
+	}
+	set("job_q2", StateCanceled)
+	if got, want := queueIDs(t, st), []string{"job_q1", "job_q3"}; !slices.Equal(got, want) {
+		t.Fatalf("queue after q2 is canceled = %v, want %v", got, want)
+	}
+	poll.Until(t, 15*time.Second, "the emptied entry of q2 to expire", func() bool {
+		return gone(t, st, queuedKey("job_q2"))
+	})
+}
+
+// repairQueue drops the entries of jobs that are not QUEUED (an instance
+// died between the job's write and its entry's) and keeps the others.
+func TestStoreRepairQueue(t *testing.T) {
+	st := newTestStore(t, time.Hour)
+	waiting, running, done := testJob("job_w", alice, StateQueued), testJob("job_r", alice, StateRunning), testJob("job_d", alice, StateSucceeded)
+	for _, j := range []*Job{waiting, running, done} {
+		if err := st.create(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.enqueued(t.Context(), j); err != nil { // stale for r and d
+			t.Fatal(err)
+		}
+	}
+	if err := st.enqueued(t.Context(), testJob("job_gone", alice, StateQueued)); err != nil {
+		t.Fatal(err)
+	}
+	if got := queueIDs(t, st); len(got) != 4 {
+		t.Fatalf("queue before repair = %v", got)
+	}
+	q, err := st.repairQueue(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].id != "job_w" {
+		t.Errorf("repairQueue = %v, want job_w only", q)
+	}
+	if got, want := queueIDs(t, st), []string{"job_w"}; !slices.Equal(got, want) {
+		t.Errorf("queue after repair = %v, want %v", got, want)
+	}
+}
+
+// The upload entry names the upload's latest job; a finished job's entry
+// expires with it.
+func TestStoreByUpload(t *testing.T) {
+	st := newTestStore(t, 2*time.Second)
+	first, second := testJob("job_u1", alice, StateQueued), testJob("job_u2", alice, StateQueued)
+	first.UploadID, second.UploadID = "upl_1", "upl_1"
+	for _, j := range []*Job{first, second} {
+		if err := st.create(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.indexUpload(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.kv.Put(t.Context(), jobKey("job_corrupt"), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := st.byUpload(t.Context(), "upl_1"); err != nil || j.ID != "job_u2" {
+		t.Fatalf("byUpload = %v, %v; want job_u2", j, err)
+	}
+	if _, err := st.byUpload(t.Context(), "upl_2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("byUpload of an unknown upload: %v", err)
+	}
+	if _, err := st.byUpload(t.Context(), "not an id.*"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("byUpload of a malformed upload id: %v", err)
+	}
+	// The older job finishing leaves the entry to the newer one.
+	for _, id := range []string{"job_u1", "job_u2"} {
+		if _, err := st.update(t.Context(), id, func(j *Job) error {
+			j.State, j.FinishTime = StateSucceeded, time.Now().UTC()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if id == "job_u1" {
+			if j, err := st.byUpload(t.Context(), "upl_1"); err != nil || j.ID != "job_u2" {
+				t.Fatalf("byUpload after the older job ended = %v, %v; want job_u2", j, err)
+			}
+		}
+	}
+	poll.Until(t, 15*time.Second, "the upload entry to expire with the job", func() bool {
+		return gone(t, st, uploadKey("upl_1"))
+	})
+}
+
+// A bucket from before the queue and upload entries: backfill writes them.
+func TestStoreBackfillQueue(t *testing.T) {
+	st := newTestStore(t, time.Hour)
+	old, waiting := testJob("job_old", alice, StateSucceeded), testJob("job_waiting", alice, StateQueued)
+	old.UploadID, waiting.UploadID = "upl_1", "upl_1"
+	old.CreateTime, old.FinishTime = time.Now().Add(-time.Hour), time.Now().Add(-time.Minute)
+	for _, j := range []*Job{old, waiting} {
+		b, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.kv.Create(t.Context(), jobKey(j.ID), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.kv.Put(t.Context(), indexedKey, []byte("1")); err != nil { // the creator backfill done
+		t.Fatal(err)
+	}
+	if err := st.backfill(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := queueIDs(t, st), []string{"job_waiting"}; !slices.Equal(got, want) {
+		t.Errorf("queue after backfill = %v, want %v", got, want)
+	}
+	if j, err := st.byUpload(t.Context(), "upl_1"); err != nil || j.ID != "job_waiting" {
+		t.Errorf("byUpload after backfill = %v, %v; want job_waiting", j, err)
+	}
+	if gone(t, st, queueIndexedKey) {
+		t.Errorf("%s not written", queueIndexedKey)
+	}
+}

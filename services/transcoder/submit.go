@@ -92,17 +92,12 @@ func (s *Service) Submit(ctx context.Context, p SubmitParams) (*Job, error) {
 		}
 	}
 	if s.cfg.MaxQueueDepth > 0 {
-		jobs, err := st.all(ctx)
+		// The queue index, not the jobs: as many entries as jobs wait.
+		queue, err := st.queue(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		queued := 0
-		for _, j := range jobs {
-			if j.State == StateQueued {
-				queued++
-			}
-		}
-		if queued >= s.cfg.MaxQueueDepth {
+		if len(queue) >= s.cfg.MaxQueueDepth {
 			return nil, ErrQueueFull
 		}
 	}
@@ -126,6 +121,9 @@ func (s *Service) Submit(ctx context.Context, p SubmitParams) (*Job, error) {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if _, err := st.kv.Put(ctx, activeKey(p.VideoID), []byte(j.ID)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if err := st.indexUpload(ctx, j); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return j, s.enqueue(ctx, j)
@@ -176,24 +174,16 @@ func (s *Service) Resubmit(ctx context.Context, requestID, videoID, uploadID str
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := st.all(ctx)
+	// The upload's entry names its latest job: no other job is read.
+	prev, err := st.byUpload(ctx, uploadID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: no completed upload %s of video %s is known", ErrNotFound, uploadID, videoID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	var prev *Job
-	for _, j := range jobs {
-		if j.UploadID != uploadID {
-			continue
-		}
-		if j.VideoID != videoID {
-			return nil, precondition("upload %s does not belong to video %s", uploadID, videoID)
-		}
-		if prev == nil || j.CreateTime.After(prev.CreateTime) {
-			prev = j
-		}
-	}
-	if prev == nil {
-		return nil, fmt.Errorf("%w: no completed upload %s of video %s is known", ErrNotFound, uploadID, videoID)
+	if prev.VideoID != videoID {
+		return nil, precondition("upload %s does not belong to video %s", uploadID, videoID)
 	}
 	return s.Submit(ctx, SubmitParams{RequestID: requestID, VideoID: videoID, UploadID: uploadID,
 		CreatorAddress: prev.CreatorAddress, SourceKey: prev.SourceKey, Ladder: ladder})

@@ -224,6 +224,21 @@ func (e *Evaluator) SeenContracts() []ContractRef {
 	return out
 }
 
+// Follow records the ERC-721 and ERC-1155 contracts policy names as seen,
+// as a check of it would, so that the watcher follows their transfers
+// before any check names them: auth hands it the policies of its stored
+// grants when it starts. It returns the policy's error if it is invalid.
+func (e *Evaluator) Follow(policy *authv1.AccessPolicy) error {
+	_, rules, err := parsePolicy(policy, e.chain.HasChain, e.addrs)
+	if err != nil {
+		return err
+	}
+	for i := range rules {
+		e.remember(&rules[i])
+	}
+	return nil
+}
+
 func (e *Evaluator) remember(r *rule) {
 	if r.standard == authv1.TokenStandard_TOKEN_STANDARD_ERC20 {
 		return
