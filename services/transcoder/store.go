@@ -408,14 +408,21 @@ func (s *store) byCreator(ctx context.Context, addr string) ([]*Job, error) {
 // an index entry whose last token is the id. Keys whose job is gone are
 // skipped.
 func (s *store) list(ctx context.Context, filter string) ([]*Job, error) {
-	lister, err := s.kv.ListKeysFiltered(ctx, filter)
+	ids, err := retryRead(ctx, func(ctx context.Context) ([]string, error) {
+		lister, err := s.kv.ListKeysFiltered(ctx, filter)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = lister.Stop() }()
+		var ids []string
+		for k := range lister.Keys() {
+			ids = append(ids, k[strings.LastIndexByte(k, '.')+1:])
+		}
+		// The channel also closes when ctx ends: that is no full list.
+		return ids, ctx.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("transcoder: list jobs: %w", err)
-	}
-	defer func() { _ = lister.Stop() }()
-	var ids []string
-	for k := range lister.Keys() {
-		ids = append(ids, k[strings.LastIndexByte(k, '.')+1:])
 	}
 	out := make([]*Job, 0, len(ids))
 	for _, id := range ids {
@@ -429,6 +436,25 @@ func (s *store) list(ctx context.Context, filter string) ([]*Job, error) {
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+// readAttempt bounds one read of the bucket through an ordered consumer
+// (a key listing, a watch to the current end). A consumer created while its
+// stream changes leader, as when a NATS server of the cluster dies, may
+// never deliver; a new one, placed on the new leader, does.
+const readAttempt = 5 * time.Second
+
+// retryRead runs read with up to four attempts of readAttempt each, while
+// ctx lasts; an error other than an attempt's timeout returns at once.
+func retryRead[T any](ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, readAttempt)
+		v, err := read(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || attempt == 4 || !errors.Is(err, context.DeadlineExceeded) {
+			return v, err
+		}
+	}
 }
 
 // backfill brings a bucket written before the creator index and job expiry
@@ -537,6 +563,10 @@ func (e queueEntry) before(t time.Time, id string) bool {
 // entries tell (see repairQueue). It reads the "queued.*" entries only,
 // as many as jobs wait, never the jobs themselves.
 func (s *store) queue(ctx context.Context) ([]queueEntry, error) {
+	return retryRead(ctx, s.readQueue)
+}
+
+func (s *store) readQueue(ctx context.Context) ([]queueEntry, error) {
 	w, err := s.kv.WatchFiltered(ctx, []string{queuedKey("*")}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("transcoder: read the queue: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
@@ -381,5 +382,37 @@ func TestStoreBackfillQueue(t *testing.T) {
 	}
 	if gone(t, st, queueIndexedKey) {
 		t.Errorf("%s not written", queueIndexedKey)
+	}
+}
+
+// TestRetryRead: a read whose attempt timed out (a consumer stuck on a
+// stream that changed leader) is made again; other errors are answers.
+func TestRetryRead(t *testing.T) {
+	calls := 0
+	got, err := retryRead(t.Context(), func(ctx context.Context) (int, error) {
+		calls++
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("an attempt without its own deadline")
+		}
+		if calls < 3 {
+			return 0, fmt.Errorf("list: %w", context.DeadlineExceeded)
+		}
+		return 42, nil
+	})
+	if got != 42 || err != nil || calls != 3 {
+		t.Errorf("retryRead = %d, %v after %d calls; want 42 after 3", got, err, calls)
+	}
+	calls = 0
+	_, err = retryRead(t.Context(), func(context.Context) (int, error) {
+		calls++
+		return 0, context.DeadlineExceeded
+	})
+	if calls != 4 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a read timing out every time: %d calls, %v; want 4 and the timeout", calls, err)
+	}
+	calls = 0
+	_, err = retryRead(t.Context(), func(context.Context) (int, error) { calls++; return 0, ErrNotFound })
+	if calls != 1 || !errors.Is(err, ErrNotFound) {
+		t.Errorf("an answer was retried: %d calls, %v", calls, err)
 	}
 }
