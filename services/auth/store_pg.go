@@ -4,11 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-
+	"github.com/streamgate/streamgate/internal/pgdb"
 	"github.com/streamgate/streamgate/internal/sqlbind"
 )
 
@@ -23,12 +20,8 @@ const pgSchema = "streamgate_auth"
 // the second key is a hash of the lock's name.
 const pgLockClass int32 = 0x53474155 // "SGAU"
 
-// pgMaxConns bounds the connections one instance opens.
-const pgMaxConns = 10
-
 // pgSchemaDDL is idempotent: every instance applies it at start, one at a
-// time under the "migrate" lock (concurrent CREATE SCHEMA/TABLE IF NOT
-// EXISTS can otherwise fail on a unique violation in the catalog).
+// time (pgdb.Migrate).
 const pgSchemaDDL = `
 CREATE SCHEMA IF NOT EXISTS ` + pgSchema + `;
 CREATE TABLE IF NOT EXISTS ` + pgSchema + `.nonces (
@@ -77,30 +70,12 @@ CREATE INDEX IF NOT EXISTS grants_by_checked ON ` + pgSchema + `.playback_grants
 // openPostgres connects to the database at url (postgres://...), shared
 // by every auth instance, and creates auth's schema if needed.
 func openPostgres(ctx context.Context, url string) (*store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	db, closePool, err := pgdb.Open(ctx, url, pgdb.Options{Schema: pgSchema})
 	if err != nil {
-		return nil, fmt.Errorf("auth: database URL: %w", err)
+		return nil, fmt.Errorf("auth: %w", err)
 	}
-	cfg.MaxConns = pgMaxConns
-	// The queries name tables unqualified, as on SQLite.
-	cfg.ConnConfig.RuntimeParams["search_path"] = pgSchema
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("auth: database: %w", err)
-	}
-	// The queries are shared with SQLite through database/sql; the pool
-	// still owns the connections.
-	s := &store{db: stdlib.OpenDBFromPool(pool), d: pgDialect{}, closePool: pool.Close}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	err = s.inTx(ctx, nil, func(tx *sql.Tx) error {
-		if err := s.d.lock(ctx, tx, "migrate"); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, pgSchemaDDL)
-		return err
-	})
-	if err != nil {
+	s := &store{db: db, d: pgDialect{}, closePool: closePool}
+	if err := pgdb.Migrate(ctx, db, pgLockClass, pgSchemaDDL); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("auth: create schema: %w", err)
 	}
@@ -115,8 +90,7 @@ func (pgDialect) rebind(query string) string { return sqlbind.Numbered(query) }
 // lock takes a transaction-scoped advisory lock: it is released at commit
 // or rollback, and by the server if the instance dies.
 func (pgDialect) lock(ctx context.Context, tx *sql.Tx, key string) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, pgLockClass, key)
-	return err
+	return pgdb.LockXact(ctx, tx, pgLockClass, key)
 }
 
 func (pgDialect) forUpdate() string { return " FOR UPDATE" }

@@ -7,14 +7,9 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-
+	"github.com/streamgate/streamgate/internal/pgdb"
 	"github.com/streamgate/streamgate/internal/sqlbind"
 )
-
-// pgMaxConns bounds the connections one Store opens.
-const pgMaxConns = 10
 
 // pgMigrationLock is the advisory lock key held while migrating ("STGMD",
 // one-key form, as every version of this store has taken it).
@@ -24,29 +19,16 @@ const pgMigrationLock int64 = 0x5354474d44
 // (postgres://...), which several instances may share, and applies pending
 // migrations; instances starting at once migrate one after the other.
 func OpenPostgres(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: %w", err)
-	}
-	cfg.MaxConns = pgMaxConns
 	// pgx prepares statements; after five runs PostgreSQL may switch to a
 	// generic plan, which cannot see how selective a search query or a tag
 	// is and then scans the status index instead of the GIN indexes. Our
 	// queries plan in well under a millisecond, so always plan for the
 	// actual values.
-	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
-		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	db, closePool, err := pgdb.Open(ctx, url, pgdb.Options{RuntimeParams: map[string]string{"plan_cache_mode": "force_custom_plan"}})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	// The queries are shared with SQLite through database/sql; the pool
-	// still owns the connections.
-	db := stdlib.OpenDBFromPool(pool)
-	db.SetMaxOpenConns(pgMaxConns)
-	db.SetMaxIdleConns(pgMaxConns)
-	return open(ctx, db, pgDialect{}, pool.Close, logger)
+	return open(ctx, db, pgDialect{}, closePool, logger)
 }
 
 // pgDialect: $n placeholders, a generated tsvector for search and a
