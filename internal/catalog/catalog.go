@@ -7,6 +7,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"google.golang.org/genproto/googleapis/api/annotations"
@@ -77,6 +78,9 @@ type Method struct {
 	Idempotency descriptorpb.MethodOptions_IdempotencyLevel
 	// StreamType says which side streams.
 	StreamType StreamType
+	// Callers are the services (short names) that may call an internal
+	// RPC, from its (streamgate.options.v1.callers) options.
+	Callers []string
 	// HTTP is the REST mapping, nil when the RPC has none.
 	HTTP *annotations.HttpRule
 	// Descriptor is the method's descriptor.
@@ -161,8 +165,22 @@ func describe(md protoreflect.MethodDescriptor) Method {
 	if a, ok := proto.GetExtension(opts, optionsv1.E_Access).(optionsv1.Access); ok {
 		m.Access = a
 	}
+	if cs, ok := proto.GetExtension(opts, optionsv1.E_Callers).([]string); ok {
+		m.Callers = cs
+	}
 	if r, ok := proto.GetExtension(opts, annotations.E_Http).(*annotations.HttpRule); ok && r != nil {
 		m.HTTP = r
 	}
 	return m
+}
+
+// MayCall reports whether the service named caller (a short name, as in
+// a mesh certificate) may call m over the mesh: any service may call an
+// RPC open to clients (the caller's own claims decide the rest), only the
+// listed callers an internal one.
+func (m Method) MayCall(caller string) bool {
+	if m.EffectiveAccess() != optionsv1.Access_ACCESS_INTERNAL {
+		return true
+	}
+	return slices.Contains(m.Callers, caller)
 }

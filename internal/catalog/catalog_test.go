@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +19,9 @@ import (
 // lint cannot: every RPC declares who may call it, reads are marked free of
 // side effects, internal RPCs have no REST route, and the server-streaming
 // RPCs are the three the product names.
+// services are the short names mesh certificates carry.
+var services = []string{"gateway", "upload", "transcoder", "metadata", "auth", "streaming", "cache", "worker", "monitor"}
+
 func TestContractRules(t *testing.T) {
 	c := catalog.Default()
 	if got := len(catalog.Services()); got != 9 {
@@ -36,6 +40,17 @@ func TestContractRules(t *testing.T) {
 		}
 		if m.Access == optionsv1.Access_ACCESS_INTERNAL && m.HTTP != nil {
 			t.Errorf("%s: internal RPC has a google.api.http route", m.Procedure)
+		}
+		if m.Access == optionsv1.Access_ACCESS_INTERNAL && len(m.Callers) == 0 {
+			t.Errorf("%s: internal RPC names no (streamgate.options.v1.callers)", m.Procedure)
+		}
+		if m.Access != optionsv1.Access_ACCESS_INTERNAL && len(m.Callers) > 0 {
+			t.Errorf("%s: callers are for internal RPCs only", m.Procedure)
+		}
+		for _, c := range m.Callers {
+			if !slices.Contains(services, c) {
+				t.Errorf("%s: caller %q is not a service", m.Procedure, c)
+			}
 		}
 		if m.StreamType != catalog.Unary {
 			streaming = append(streaming, string(m.Service.Name())+"."+name)
@@ -72,6 +87,14 @@ func TestLookup(t *testing.T) {
 	if _, ok := c.Lookup("/streamgate.metadata.v1.MetadataService/Nope"); ok {
 		t.Error("Lookup of an unknown procedure succeeded")
 	}
+	m, _ = c.Lookup("/streamgate.upload.v1.UploadService/DeleteVideoSource")
+	if !m.MayCall("worker") || m.MayCall("gateway") || m.MayCall("metadata") || m.MayCall("") {
+		t.Errorf("DeleteVideoSource callers %v: want the worker only", m.Callers)
+	}
+	m, _ = c.Lookup("/streamgate.metadata.v1.MetadataService/GetVideo")
+	if !m.MayCall("gateway") || !m.MayCall("streaming") {
+		t.Error("a public RPC refuses a mesh caller")
+	}
 	if got := (catalog.Method{}).EffectiveAccess(); got != optionsv1.Access_ACCESS_INTERNAL {
 		t.Errorf("undeclared access enforces as %v, want ACCESS_INTERNAL", got)
 	}
@@ -92,6 +115,9 @@ func TestEventOptions(t *testing.T) {
 			n++
 			if ev.GetSubject() == "" || ev.GetStream() == "" || strings.ContainsAny(ev.GetSubject(), "*> ") {
 				t.Errorf("%s: event option %v needs a literal subject and a stream", md.FullName(), ev)
+			}
+			if p := ev.GetPublisher(); p != "*" && !slices.Contains(services, p) {
+				t.Errorf("%s: publisher %q is neither a service nor \"*\"", md.FullName(), p)
 			}
 			if prev, dup := subjects[ev.GetSubject()]; dup {
 				t.Errorf("subject %q used by %s and %s", ev.GetSubject(), prev, md.FullName())

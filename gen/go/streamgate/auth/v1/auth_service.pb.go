@@ -1395,18 +1395,18 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x16ReverifyGrantsResponse\x12#\n" +
 	"\rchecked_count\x18\x01 \x01(\x05R\fcheckedCount\x12#\n" +
 	"\rrevoked_count\x18\x02 \x01(\x05R\frevokedCount\x12!\n" +
-	"\ffailed_count\x18\x03 \x01(\x05R\vfailedCount2\xaf\t\n" +
+	"\ffailed_count\x18\x03 \x01(\x05R\vfailedCount2\xd0\t\n" +
 	"\vAuthService\x12\x8e\x01\n" +
 	"\x0fCreateChallenge\x12*.streamgate.auth.v1.CreateChallengeRequest\x1a+.streamgate.auth.v1.CreateChallengeResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/auth/challenges\x12q\n" +
 	"\x06SignIn\x12!.streamgate.auth.v1.SignInRequest\x1a\".streamgate.auth.v1.SignInResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/auth/sessions\x12\x91\x01\n" +
 	"\x0eRefreshSession\x12).streamgate.auth.v1.RefreshSessionRequest\x1a*.streamgate.auth.v1.RefreshSessionResponse\"(\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/auth/sessions:refresh\x12|\n" +
 	"\aSignOut\x12\".streamgate.auth.v1.SignOutRequest\x1a#.streamgate.auth.v1.SignOutResponse\"(\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/auth/sessions:signOut\x12|\n" +
 	"\n" +
-	"GetSession\x12%.streamgate.auth.v1.GetSessionRequest\x1a&.streamgate.auth.v1.GetSessionResponse\"\x1f\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/auth/session\x90\x02\x01\x12g\n" +
-	"\vCheckAccess\x12&.streamgate.auth.v1.CheckAccessRequest\x1a'.streamgate.auth.v1.CheckAccessResponse\"\a\xc8\xf3\x18\x04\x90\x02\x01\x12\xa8\x01\n" +
+	"GetSession\x12%.streamgate.auth.v1.GetSessionRequest\x1a&.streamgate.auth.v1.GetSessionResponse\"\x1f\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/auth/session\x90\x02\x01\x12~\n" +
+	"\vCheckAccess\x12&.streamgate.auth.v1.CheckAccessRequest\x1a'.streamgate.auth.v1.CheckAccessResponse\"\x1e\xc8\xf3\x18\x04\xda\xf3\x18\tstreaming\xda\xf3\x18\x06worker\x90\x02\x01\x12\xa8\x01\n" +
 	"\x12IssuePlaybackToken\x12-.streamgate.auth.v1.IssuePlaybackTokenRequest\x1a..streamgate.auth.v1.IssuePlaybackTokenResponse\"3\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02):\x01*\"$/v1/videos/{video_id}/playbackTokens\x12\x85\x01\n" +
-	"\x0eGetSigningKeys\x12).streamgate.auth.v1.GetSigningKeysRequest\x1a*.streamgate.auth.v1.GetSigningKeysResponse\"\x1c\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/auth/jwks\x90\x02\x01\x12p\n" +
-	"\x0eReverifyGrants\x12).streamgate.auth.v1.ReverifyGrantsRequest\x1a*.streamgate.auth.v1.ReverifyGrantsResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02B\xd7\x01\n" +
+	"\x0eGetSigningKeys\x12).streamgate.auth.v1.GetSigningKeysRequest\x1a*.streamgate.auth.v1.GetSigningKeysResponse\"\x1c\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/auth/jwks\x90\x02\x01\x12z\n" +
+	"\x0eReverifyGrants\x12).streamgate.auth.v1.ReverifyGrantsRequest\x1a*.streamgate.auth.v1.ReverifyGrantsResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02B\xd7\x01\n" +
 	"\x16com.streamgate.auth.v1B\x10AuthServiceProtoP\x01ZAgithub.com/streamgate/streamgate/gen/go/streamgate/auth/v1;authv1\xa2\x02\x03SAX\xaa\x02\x12Streamgate.Auth.V1\xca\x02\x12Streamgate\\Auth\\V1\xe2\x02\x1eStreamgate\\Auth\\V1\\GPBMetadata\xea\x02\x14Streamgate::Auth::V1b\x06proto3"
 
 var (

@@ -1085,14 +1085,14 @@ const file_streamgate_cache_v1_cache_service_proto_rawDesc = "" +
 	"\aBackend\x12\x17\n" +
 	"\x13BACKEND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eBACKEND_MEMORY\x10\x01\x12\x11\n" +
-	"\rBACKEND_REDIS\x10\x022\xd0\x04\n" +
-	"\fCacheService\x12Q\n" +
-	"\x03Get\x12\x1f.streamgate.cache.v1.GetRequest\x1a .streamgate.cache.v1.GetResponse\"\a\xc8\xf3\x18\x04\x90\x02\x01\x12Q\n" +
-	"\x03Set\x12\x1f.streamgate.cache.v1.SetRequest\x1a .streamgate.cache.v1.SetResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02\x12Z\n" +
-	"\x06Delete\x12\".streamgate.cache.v1.DeleteRequest\x1a#.streamgate.cache.v1.DeleteResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02\x12]\n" +
-	"\aGetMany\x12#.streamgate.cache.v1.GetManyRequest\x1a$.streamgate.cache.v1.GetManyResponse\"\a\xc8\xf3\x18\x04\x90\x02\x01\x12f\n" +
+	"\rBACKEND_REDIS\x10\x022\xf8\x04\n" +
+	"\fCacheService\x12Y\n" +
+	"\x03Get\x12\x1f.streamgate.cache.v1.GetRequest\x1a .streamgate.cache.v1.GetResponse\"\x0f\xc8\xf3\x18\x04\xda\xf3\x18\x04auth\x90\x02\x01\x12Y\n" +
+	"\x03Set\x12\x1f.streamgate.cache.v1.SetRequest\x1a .streamgate.cache.v1.SetResponse\"\x0f\xc8\xf3\x18\x04\xda\xf3\x18\x04auth\x90\x02\x02\x12b\n" +
+	"\x06Delete\x12\".streamgate.cache.v1.DeleteRequest\x1a#.streamgate.cache.v1.DeleteResponse\"\x0f\xc8\xf3\x18\x04\xda\xf3\x18\x04auth\x90\x02\x02\x12e\n" +
+	"\aGetMany\x12#.streamgate.cache.v1.GetManyRequest\x1a$.streamgate.cache.v1.GetManyResponse\"\x0f\xc8\xf3\x18\x04\xda\xf3\x18\x04auth\x90\x02\x01\x12n\n" +
 	"\n" +
-	"Invalidate\x12&.streamgate.cache.v1.InvalidateRequest\x1a'.streamgate.cache.v1.InvalidateResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02\x12w\n" +
+	"Invalidate\x12&.streamgate.cache.v1.InvalidateRequest\x1a'.streamgate.cache.v1.InvalidateResponse\"\x0f\xc8\xf3\x18\x04\xda\xf3\x18\x04auth\x90\x02\x02\x12w\n" +
 	"\bGetStats\x12$.streamgate.cache.v1.GetStatsRequest\x1a%.streamgate.cache.v1.GetStatsResponse\"\x1e\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/cache/stats\x90\x02\x01B\xdf\x01\n" +
 	"\x17com.streamgate.cache.v1B\x11CacheServiceProtoP\x01ZCgithub.com/streamgate/streamgate/gen/go/streamgate/cache/v1;cachev1\xa2\x02\x03SCX\xaa\x02\x13Streamgate.Cache.V1\xca\x02\x13Streamgate\\Cache\\V1\xe2\x02\x1fStreamgate\\Cache\\V1\\GPBMetadata\xea\x02\x15Streamgate::Cache::V1b\x06proto3"
 

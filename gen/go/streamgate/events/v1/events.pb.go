@@ -1582,7 +1582,7 @@ var File_streamgate_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"!streamgate/events/v1/events.proto\x12\x14streamgate.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a-streamgate/metadata/v1/metadata_service.proto\x1a#streamgate/options/v1/options.proto\"\x9e\x04\n" +
+	"!streamgate/events/v1/events.proto\x12\x14streamgate.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a-streamgate/metadata/v1/metadata_service.proto\x1a#streamgate/options/v1/options.proto\"\xa6\x04\n" +
 	"\x0fUploadCompleted\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1600,8 +1600,8 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	" \x01(\tB\x02\x18\x01R\x05title\x12$\n" +
 	"\vdescription\x18\v \x01(\tB\x02\x18\x01R\vdescription\x12\x16\n" +
 	"\x04tags\x18\f \x03(\tB\x02\x18\x01R\x04tags\x12I\n" +
-	"\raccess_policy\x18\r \x01(\v2 .streamgate.auth.v1.AccessPolicyB\x02\x18\x01R\faccessPolicy:\x1d\xd2\xf3\x18\x19\n" +
-	"\x10upload.completed\x12\x05MEDIA\"\xf9\x01\n" +
+	"\raccess_policy\x18\r \x01(\v2 .streamgate.auth.v1.AccessPolicyB\x02\x18\x01R\faccessPolicy:%\xd2\xf3\x18!\n" +
+	"\x10upload.completed\x12\x05MEDIA\x1a\x06upload\"\x81\x02\n" +
 	"\fUploadFailed\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1609,8 +1609,8 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\tupload_id\x18\x03 \x01(\tR\buploadId\x12\x19\n" +
 	"\bvideo_id\x18\x04 \x01(\tR\avideoId\x12'\n" +
 	"\x0fcreator_address\x18\x05 \x01(\tR\x0ecreatorAddress\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason:\x1a\xd2\xf3\x18\x16\n" +
-	"\rupload.failed\x12\x05MEDIA\"\xf3\x02\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason:\"\xd2\xf3\x18\x1e\n" +
+	"\rupload.failed\x12\x05MEDIA\x1a\x06upload\"\xff\x02\n" +
 	"\x11TranscodeProgress\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1622,12 +1622,13 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\x05speed\x18\a \x01(\x01R\x05speed\x12G\n" +
 	"\n" +
 	"renditions\x18\b \x03(\v2'.streamgate.events.v1.RenditionProgressR\n" +
-	"renditions:\x1f\xd2\xf3\x18\x1b\n" +
-	"\x12transcode.progress\x12\x05MEDIA\"w\n" +
+	"renditions:+\xd2\xf3\x18'\n" +
+	"\x12transcode.progress\x12\x05MEDIA\x1a\n" +
+	"transcoder\"w\n" +
 	"\x11RenditionProgress\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x10progress_percent\x18\x02 \x01(\x01R\x0fprogressPercent\x12#\n" +
-	"\rsegments_done\x18\x03 \x01(\rR\fsegmentsDone\"\x8d\x03\n" +
+	"\rsegments_done\x18\x03 \x01(\rR\fsegmentsDone\"\x99\x03\n" +
 	"\fSegmentReady\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1641,8 +1642,9 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\t \x01(\x04R\tsizeBytes\x125\n" +
 	"\bduration\x18\n" +
-	" \x01(\v2\x19.google.protobuf.DurationR\bduration:\x1a\xd2\xf3\x18\x16\n" +
-	"\rsegment.ready\x12\x05MEDIA\"\x91\x04\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\bduration:&\xd2\xf3\x18\"\n" +
+	"\rsegment.ready\x12\x05MEDIA\x1a\n" +
+	"transcoder\"\x9d\x04\n" +
 	"\x12TranscodeCompleted\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1659,8 +1661,9 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\x11hls_manifest_path\x18\t \x01(\tR\x0fhlsManifestPath\x12,\n" +
 	"\x12dash_manifest_path\x18\n" +
 	" \x01(\tR\x10dashManifestPath\x123\n" +
-	"\aelapsed\x18\v \x01(\v2\x19.google.protobuf.DurationR\aelapsed: \xd2\xf3\x18\x1c\n" +
-	"\x13transcode.completed\x12\x05MEDIA\"\xec\x01\n" +
+	"\aelapsed\x18\v \x01(\v2\x19.google.protobuf.DurationR\aelapsed:,\xd2\xf3\x18(\n" +
+	"\x13transcode.completed\x12\x05MEDIA\x1a\n" +
+	"transcoder\"\xf8\x01\n" +
 	"\x0fTranscodeFailed\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1668,21 +1671,22 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bvideo_id\x18\x04 \x01(\tR\avideoId\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1a\n" +
-	"\bcanceled\x18\x06 \x01(\bR\bcanceled:\x1d\xd2\xf3\x18\x19\n" +
-	"\x10transcode.failed\x12\x05MEDIA\"\xb2\x01\n" +
+	"\bcanceled\x18\x06 \x01(\bR\bcanceled:)\xd2\xf3\x18%\n" +
+	"\x10transcode.failed\x12\x05MEDIA\x1a\n" +
+	"transcoder\"\xbc\x01\n" +
 	"\n" +
 	"VideoReady\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
 	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x123\n" +
-	"\x05video\x18\x03 \x01(\v2\x1d.streamgate.metadata.v1.VideoR\x05video:\x19\xd2\xf3\x18\x15\n" +
-	"\vvideo.ready\x12\x06VIDEOS\"\xb4\x01\n" +
+	"\x05video\x18\x03 \x01(\v2\x1d.streamgate.metadata.v1.VideoR\x05video:#\xd2\xf3\x18\x1f\n" +
+	"\vvideo.ready\x12\x06VIDEOS\x1a\bmetadata\"\xbe\x01\n" +
 	"\vVideoFailed\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
 	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x123\n" +
-	"\x05video\x18\x03 \x01(\v2\x1d.streamgate.metadata.v1.VideoR\x05video:\x1a\xd2\xf3\x18\x16\n" +
-	"\fvideo.failed\x12\x06VIDEOS\"\xfb\x01\n" +
+	"\x05video\x18\x03 \x01(\v2\x1d.streamgate.metadata.v1.VideoR\x05video:$\xd2\xf3\x18 \n" +
+	"\fvideo.failed\x12\x06VIDEOS\x1a\bmetadata\"\x81\x02\n" +
 	"\x10OwnershipChanged\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1690,8 +1694,8 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\bvideo_id\x18\x03 \x01(\tR\avideoId\x12\x18\n" +
 	"\aaddress\x18\x04 \x01(\tR\aaddress\x12\x18\n" +
 	"\aallowed\x18\x05 \x01(\bR\aallowed\x12!\n" +
-	"\fblock_number\x18\x06 \x01(\x04R\vblockNumber:\x1f\xd2\xf3\x18\x1b\n" +
-	"\x11ownership.changed\x12\x06ACCESS\"\xbf\x02\n" +
+	"\fblock_number\x18\x06 \x01(\x04R\vblockNumber:%\xd2\xf3\x18!\n" +
+	"\x11ownership.changed\x12\x06ACCESS\x1a\x04auth\"\xc5\x02\n" +
 	"\x0eSessionRevoked\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1701,8 +1705,8 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\aaddress\x18\x04 \x01(\tR\aaddress\x12B\n" +
 	"\x06reason\x18\x05 \x01(\x0e2*.streamgate.events.v1.SessionRevokedReasonR\x06reason\x12;\n" +
 	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime:\x1d\xd2\xf3\x18\x19\n" +
-	"\x0fsession.revoked\x12\x06ACCESS\"\xc0\x04\n" +
+	"expireTime:#\xd2\xf3\x18\x1f\n" +
+	"\x0fsession.revoked\x12\x06ACCESS\x1a\x04auth\"\xc9\x04\n" +
 	"\x11AlertTransitioned\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1721,8 +1725,8 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:!\xd2\xf3\x18\x1d\n" +
-	"\x12alert.transitioned\x12\aMONITOR\"\xc8\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:*\xd2\xf3\x18&\n" +
+	"\x12alert.transitioned\x12\aMONITOR\x1a\amonitor\"\xcb\x03\n" +
 	"\tLogRecord\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1739,9 +1743,9 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\aspan_id\x18\t \x01(\tR\x06spanId\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x16\xd2\xf3\x18\x12\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x19\xd2\xf3\x18\x15\n" +
 	"\n" +
-	"log.record\x12\x04LOGS*Z\n" +
+	"log.record\x12\x04LOGS\x1a\x01**Z\n" +
 	"\vSegmentKind\x12\x1c\n" +
 	"\x18SEGMENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SEGMENT_KIND_INIT\x10\x01\x12\x16\n" +

@@ -1801,18 +1801,18 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\vGatedFilter\x12\x1c\n" +
 	"\x18GATED_FILTER_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13GATED_FILTER_PUBLIC\x10\x01\x12\x16\n" +
-	"\x12GATED_FILTER_GATED\x10\x022\xe1\b\n" +
-	"\x0fMetadataService\x12l\n" +
-	"\vCreateVideo\x12*.streamgate.metadata.v1.CreateVideoRequest\x1a+.streamgate.metadata.v1.CreateVideoResponse\"\x04\xc8\xf3\x18\x04\x12\x83\x01\n" +
+	"\x12GATED_FILTER_GATED\x10\x022\xff\b\n" +
+	"\x0fMetadataService\x12v\n" +
+	"\vCreateVideo\x12*.streamgate.metadata.v1.CreateVideoRequest\x1a+.streamgate.metadata.v1.CreateVideoResponse\"\x0e\xc8\xf3\x18\x04\xda\xf3\x18\x06upload\x12\x83\x01\n" +
 	"\bGetVideo\x12'.streamgate.metadata.v1.GetVideoRequest\x1a(.streamgate.metadata.v1.GetVideoResponse\"$\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/videos/{video_id}\x90\x02\x01\x12\x90\x01\n" +
 	"\vUpdateVideo\x12*.streamgate.metadata.v1.UpdateVideoRequest\x1a+.streamgate.metadata.v1.UpdateVideoResponse\"(\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1e:\x05video2\x15/v1/videos/{video.id}\x12\x8c\x01\n" +
 	"\vDeleteVideo\x12*.streamgate.metadata.v1.DeleteVideoRequest\x1a+.streamgate.metadata.v1.DeleteVideoResponse\"$\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x17*\x15/v1/videos/{video_id}\x90\x02\x02\x12~\n" +
 	"\n" +
 	"ListVideos\x12).streamgate.metadata.v1.ListVideosRequest\x1a*.streamgate.metadata.v1.ListVideosResponse\"\x19\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/videos\x90\x02\x01\x12\x8b\x01\n" +
-	"\fSearchVideos\x12+.streamgate.metadata.v1.SearchVideosRequest\x1a,.streamgate.metadata.v1.SearchVideosResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/videos:search\x90\x02\x01\x12\x99\x01\n" +
-	"\x19ListPendingMediaDeletions\x128.streamgate.metadata.v1.ListPendingMediaDeletionsRequest\x1a9.streamgate.metadata.v1.ListPendingMediaDeletionsResponse\"\a\xc8\xf3\x18\x04\x90\x02\x01\x12\x8d\x01\n" +
-	"\x15CompleteMediaDeletion\x124.streamgate.metadata.v1.CompleteMediaDeletionRequest\x1a5.streamgate.metadata.v1.CompleteMediaDeletionResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02B\xf7\x01\n" +
+	"\fSearchVideos\x12+.streamgate.metadata.v1.SearchVideosRequest\x1a,.streamgate.metadata.v1.SearchVideosResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/videos:search\x90\x02\x01\x12\xa3\x01\n" +
+	"\x19ListPendingMediaDeletions\x128.streamgate.metadata.v1.ListPendingMediaDeletionsRequest\x1a9.streamgate.metadata.v1.ListPendingMediaDeletionsResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x01\x12\x97\x01\n" +
+	"\x15CompleteMediaDeletion\x124.streamgate.metadata.v1.CompleteMediaDeletionRequest\x1a5.streamgate.metadata.v1.CompleteMediaDeletionResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02B\xf7\x01\n" +
 	"\x1acom.streamgate.metadata.v1B\x14MetadataServiceProtoP\x01ZIgithub.com/streamgate/streamgate/gen/go/streamgate/metadata/v1;metadatav1\xa2\x02\x03SMX\xaa\x02\x16Streamgate.Metadata.V1\xca\x02\x16Streamgate\\Metadata\\V1\xe2\x02\"Streamgate\\Metadata\\V1\\GPBMetadata\xea\x02\x18Streamgate::Metadata::V1b\x06proto3"
 
 var (

@@ -97,7 +97,12 @@ type EventOptions struct {
 	// contain no wildcards. Consumers subscribe by this exact subject.
 	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
 	// JetStream stream that captures the subject, e.g. "MEDIA".
-	Stream        string `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	Stream string `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	// The service that publishes the event (its short name, e.g. "upload"),
+	// or "*" for one every service publishes (log.record). With authenticated
+	// NATS only the publisher's credentials may publish on the subject, so a
+	// consumer knows who published it.
+	Publisher     string `protobuf:"bytes,3,opt,name=publisher,proto3" json:"publisher,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -146,6 +151,13 @@ func (x *EventOptions) GetStream() string {
 	return ""
 }
 
+func (x *EventOptions) GetPublisher() string {
+	if x != nil {
+		return x.Publisher
+	}
+	return ""
+}
+
 var file_streamgate_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -153,6 +165,14 @@ var file_streamgate_options_v1_options_proto_extTypes = []protoimpl.ExtensionInf
 		Field:         51001,
 		Name:          "streamgate.options.v1.access",
 		Tag:           "varint,51001,opt,name=access,enum=streamgate.options.v1.Access",
+		Filename:      "streamgate/options/v1/options.proto",
+	},
+	{
+		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
+		ExtensionType: ([]string)(nil),
+		Field:         51003,
+		Name:          "streamgate.options.v1.callers",
+		Tag:           "bytes,51003,rep,name=callers",
 		Filename:      "streamgate/options/v1/options.proto",
 	},
 	{
@@ -171,6 +191,12 @@ var (
 	//
 	// optional streamgate.options.v1.Access access = 51001;
 	E_Access = &file_streamgate_options_v1_options_proto_extTypes[0]
+	// For an ACCESS_INTERNAL RPC: the services (short names, e.g. "worker")
+	// that may call it, checked by the serving instance against the caller's
+	// mesh certificate. Required on every ACCESS_INTERNAL RPC.
+	//
+	// repeated string callers = 51003;
+	E_Callers = &file_streamgate_options_v1_options_proto_extTypes[1]
 )
 
 // Extension fields to descriptorpb.MessageOptions.
@@ -178,24 +204,26 @@ var (
 	// Set on each event payload message in streamgate.events.v1.
 	//
 	// optional streamgate.options.v1.EventOptions event = 51002;
-	E_Event = &file_streamgate_options_v1_options_proto_extTypes[1]
+	E_Event = &file_streamgate_options_v1_options_proto_extTypes[2]
 )
 
 var File_streamgate_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_streamgate_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"#streamgate/options/v1/options.proto\x12\x15streamgate.options.v1\x1a google/protobuf/descriptor.proto\"@\n" +
+	"#streamgate/options/v1/options.proto\x12\x15streamgate.options.v1\x1a google/protobuf/descriptor.proto\"^\n" +
 	"\fEventOptions\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
-	"\x06stream\x18\x02 \x01(\tR\x06stream*q\n" +
+	"\x06stream\x18\x02 \x01(\tR\x06stream\x12\x1c\n" +
+	"\tpublisher\x18\x03 \x01(\tR\tpublisher*q\n" +
 	"\x06Access\x12\x16\n" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rACCESS_PUBLIC\x10\x01\x12\x12\n" +
 	"\x0eACCESS_SESSION\x10\x02\x12\x13\n" +
 	"\x0fACCESS_OPERATOR\x10\x03\x12\x13\n" +
 	"\x0fACCESS_INTERNAL\x10\x04:W\n" +
-	"\x06access\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e2\x1d.streamgate.options.v1.AccessR\x06access:\\\n" +
+	"\x06access\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e2\x1d.streamgate.options.v1.AccessR\x06access::\n" +
+	"\acallers\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x03(\tR\acallers:\\\n" +
 	"\x05event\x12\x1f.google.protobuf.MessageOptions\x18\xba\x8e\x03 \x01(\v2#.streamgate.options.v1.EventOptionsR\x05eventB\xe8\x01\n" +
 	"\x19com.streamgate.options.v1B\fOptionsProtoP\x01ZGgithub.com/streamgate/streamgate/gen/go/streamgate/options/v1;optionsv1\xa2\x02\x03SOX\xaa\x02\x15Streamgate.Options.V1\xca\x02\x15Streamgate\\Options\\V1\xe2\x02!Streamgate\\Options\\V1\\GPBMetadata\xea\x02\x17Streamgate::Options::V1b\x06proto3"
 
@@ -221,13 +249,14 @@ var file_streamgate_options_v1_options_proto_goTypes = []any{
 }
 var file_streamgate_options_v1_options_proto_depIdxs = []int32{
 	2, // 0: streamgate.options.v1.access:extendee -> google.protobuf.MethodOptions
-	3, // 1: streamgate.options.v1.event:extendee -> google.protobuf.MessageOptions
-	0, // 2: streamgate.options.v1.access:type_name -> streamgate.options.v1.Access
-	1, // 3: streamgate.options.v1.event:type_name -> streamgate.options.v1.EventOptions
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	2, // [2:4] is the sub-list for extension type_name
-	0, // [0:2] is the sub-list for extension extendee
+	2, // 1: streamgate.options.v1.callers:extendee -> google.protobuf.MethodOptions
+	3, // 2: streamgate.options.v1.event:extendee -> google.protobuf.MessageOptions
+	0, // 3: streamgate.options.v1.access:type_name -> streamgate.options.v1.Access
+	1, // 4: streamgate.options.v1.event:type_name -> streamgate.options.v1.EventOptions
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	3, // [3:5] is the sub-list for extension type_name
+	0, // [0:3] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -243,7 +272,7 @@ func file_streamgate_options_v1_options_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_options_v1_options_proto_rawDesc), len(file_streamgate_options_v1_options_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   1,
-			NumExtensions: 2,
+			NumExtensions: 3,
 			NumServices:   0,
 		},
 		GoTypes:           file_streamgate_options_v1_options_proto_goTypes,

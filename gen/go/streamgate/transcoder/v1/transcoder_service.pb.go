@@ -1877,15 +1877,15 @@ const file_streamgate_transcoder_v1_transcoder_service_proto_rawDesc = "" +
 	"\vSegmentKind\x12\x1c\n" +
 	"\x18SEGMENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SEGMENT_KIND_INIT\x10\x01\x12\x16\n" +
-	"\x12SEGMENT_KIND_MEDIA\x10\x022\xb7\a\n" +
-	"\x11TranscoderService\x12j\n" +
-	"\tSubmitJob\x12*.streamgate.transcoder.v1.SubmitJobRequest\x1a+.streamgate.transcoder.v1.SubmitJobResponse\"\x04\xc8\xf3\x18\x04\x12\x88\x01\n" +
+	"\x12SEGMENT_KIND_MEDIA\x10\x022\xcb\a\n" +
+	"\x11TranscoderService\x12t\n" +
+	"\tSubmitJob\x12*.streamgate.transcoder.v1.SubmitJobRequest\x1a+.streamgate.transcoder.v1.SubmitJobResponse\"\x0e\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x12\x88\x01\n" +
 	"\x06GetJob\x12'.streamgate.transcoder.v1.GetJobRequest\x1a(.streamgate.transcoder.v1.GetJobResponse\"+\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/transcoder/jobs/{job_id}\x90\x02\x01\x12\x9b\x01\n" +
 	"\tCancelJob\x12*.streamgate.transcoder.v1.CancelJobRequest\x1a+.streamgate.transcoder.v1.CancelJobResponse\"5\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/transcoder/jobs/{job_id}:cancel\x90\x02\x02\x12\x85\x01\n" +
 	"\bListJobs\x12).streamgate.transcoder.v1.ListJobsRequest\x1a*.streamgate.transcoder.v1.ListJobsResponse\"\"\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/transcoder/jobs\x90\x02\x01\x12l\n" +
 	"\bWatchJob\x12).streamgate.transcoder.v1.WatchJobRequest\x1a*.streamgate.transcoder.v1.WatchJobResponse\"\a\xc8\xf3\x18\x02\x90\x02\x010\x01\x12\x91\x01\n" +
-	"\fGetPoolStats\x12-.streamgate.transcoder.v1.GetPoolStatsRequest\x1a..streamgate.transcoder.v1.GetPoolStatsResponse\"\"\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/transcoder/pool\x90\x02\x01\x12\x82\x01\n" +
-	"\x10DeleteVideoMedia\x121.streamgate.transcoder.v1.DeleteVideoMediaRequest\x1a2.streamgate.transcoder.v1.DeleteVideoMediaResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02B\x87\x02\n" +
+	"\fGetPoolStats\x12-.streamgate.transcoder.v1.GetPoolStatsRequest\x1a..streamgate.transcoder.v1.GetPoolStatsResponse\"\"\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/transcoder/pool\x90\x02\x01\x12\x8c\x01\n" +
+	"\x10DeleteVideoMedia\x121.streamgate.transcoder.v1.DeleteVideoMediaRequest\x1a2.streamgate.transcoder.v1.DeleteVideoMediaResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02B\x87\x02\n" +
 	"\x1ccom.streamgate.transcoder.v1B\x16TranscoderServiceProtoP\x01ZMgithub.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1;transcoderv1\xa2\x02\x03STX\xaa\x02\x18Streamgate.Transcoder.V1\xca\x02\x18Streamgate\\Transcoder\\V1\xe2\x02$Streamgate\\Transcoder\\V1\\GPBMetadata\xea\x02\x1aStreamgate::Transcoder::V1b\x06proto3"
 
 var (

@@ -1053,14 +1053,14 @@ const file_streamgate_upload_v1_upload_service_proto_rawDesc = "" +
 	"\x16UPLOAD_STATE_COMPLETED\x10\x04\x12\x17\n" +
 	"\x13UPLOAD_STATE_FAILED\x10\x05\x12\x19\n" +
 	"\x15UPLOAD_STATE_CANCELED\x10\x06\x12\x18\n" +
-	"\x14UPLOAD_STATE_EXPIRED\x10\a2\xc2\x06\n" +
+	"\x14UPLOAD_STATE_EXPIRED\x10\a2\xd7\x06\n" +
 	"\rUploadService\x12\x81\x01\n" +
 	"\fCreateUpload\x12).streamgate.upload.v1.CreateUploadRequest\x1a*.streamgate.upload.v1.CreateUploadResponse\"\x1a\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/uploads\x12\x84\x01\n" +
 	"\tGetUpload\x12&.streamgate.upload.v1.GetUploadRequest\x1a'.streamgate.upload.v1.GetUploadResponse\"&\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/uploads/{upload_id}\x90\x02\x01\x12~\n" +
 	"\vListUploads\x12(.streamgate.upload.v1.ListUploadsRequest\x1a).streamgate.upload.v1.ListUploadsResponse\"\x1a\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\r\x12\v/v1/uploads\x90\x02\x01\x12\x97\x01\n" +
-	"\fCancelUpload\x12).streamgate.upload.v1.CancelUploadRequest\x1a*.streamgate.upload.v1.CancelUploadResponse\"0\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/uploads/{upload_id}:cancel\x90\x02\x02\x12\x8c\x01\n" +
-	"\x16ExpireAbandonedUploads\x123.streamgate.upload.v1.ExpireAbandonedUploadsRequest\x1a4.streamgate.upload.v1.ExpireAbandonedUploadsResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02\x12}\n" +
-	"\x11DeleteVideoSource\x12..streamgate.upload.v1.DeleteVideoSourceRequest\x1a/.streamgate.upload.v1.DeleteVideoSourceResponse\"\a\xc8\xf3\x18\x04\x90\x02\x02B\xe7\x01\n" +
+	"\fCancelUpload\x12).streamgate.upload.v1.CancelUploadRequest\x1a*.streamgate.upload.v1.CancelUploadResponse\"0\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/uploads/{upload_id}:cancel\x90\x02\x02\x12\x96\x01\n" +
+	"\x16ExpireAbandonedUploads\x123.streamgate.upload.v1.ExpireAbandonedUploadsRequest\x1a4.streamgate.upload.v1.ExpireAbandonedUploadsResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02\x12\x87\x01\n" +
+	"\x11DeleteVideoSource\x12..streamgate.upload.v1.DeleteVideoSourceRequest\x1a/.streamgate.upload.v1.DeleteVideoSourceResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02B\xe7\x01\n" +
 	"\x18com.streamgate.upload.v1B\x12UploadServiceProtoP\x01ZEgithub.com/streamgate/streamgate/gen/go/streamgate/upload/v1;uploadv1\xa2\x02\x03SUX\xaa\x02\x14Streamgate.Upload.V1\xca\x02\x14Streamgate\\Upload\\V1\xe2\x02 Streamgate\\Upload\\V1\\GPBMetadata\xea\x02\x16Streamgate::Upload::V1b\x06proto3"
 
 var (

@@ -2681,9 +2681,10 @@ const file_streamgate_worker_v1_worker_service_proto_rawDesc = "" +
 	"\x12JOB_STATE_RETRYING\x10\x04\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x12\n" +
 	"\x0eJOB_STATE_DEAD\x10\x06\x12\x16\n" +
-	"\x12JOB_STATE_CANCELED\x10\a2\x93\x14\n" +
-	"\rWorkerService\x12b\n" +
-	"\tSubmitJob\x12&.streamgate.worker.v1.SubmitJobRequest\x1a'.streamgate.worker.v1.SubmitJobResponse\"\x04\xc8\xf3\x18\x04\x12u\n" +
+	"\x12JOB_STATE_CANCELED\x10\a2\xc0\x14\n" +
+	"\rWorkerService\x12\x8e\x01\n" +
+	"\tSubmitJob\x12&.streamgate.worker.v1.SubmitJobRequest\x1a'.streamgate.worker.v1.SubmitJobResponse\"0\xc8\xf3\x18\x04\xda\xf3\x18\x04auth\xda\xf3\x18\bmetadata\xda\xf3\x18\n" +
+	"transcoder\xda\xf3\x18\x06upload\x12u\n" +
 	"\x06GetJob\x12#.streamgate.worker.v1.GetJobRequest\x1a$.streamgate.worker.v1.GetJobResponse\" \xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/jobs/{job_id}\x90\x02\x01\x12r\n" +
 	"\bListJobs\x12%.streamgate.worker.v1.ListJobsRequest\x1a&.streamgate.worker.v1.ListJobsResponse\"\x17\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/jobs\x90\x02\x01\x12\x88\x01\n" +

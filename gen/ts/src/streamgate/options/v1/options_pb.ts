@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamgate/options/v1/options.proto.
  */
 export const file_streamgate_options_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("CiNzdHJlYW1nYXRlL29wdGlvbnMvdjEvb3B0aW9ucy5wcm90bxIVc3RyZWFtZ2F0ZS5vcHRpb25zLnYxIi8KDEV2ZW50T3B0aW9ucxIPCgdzdWJqZWN0GAEgASgJEg4KBnN0cmVhbRgCIAEoCSpxCgZBY2Nlc3MSFgoSQUNDRVNTX1VOU1BFQ0lGSUVEEAASEQoNQUNDRVNTX1BVQkxJQxABEhIKDkFDQ0VTU19TRVNTSU9OEAISEwoPQUNDRVNTX09QRVJBVE9SEAMSEwoPQUNDRVNTX0lOVEVSTkFMEAQ6VwoGYWNjZXNzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYuY4DIAEoDjIdLnN0cmVhbWdhdGUub3B0aW9ucy52MS5BY2Nlc3NSBmFjY2VzczpcCgVldmVudBIfLmdvb2dsZS5wcm90b2J1Zi5NZXNzYWdlT3B0aW9ucxi6jgMgASgLMiMuc3RyZWFtZ2F0ZS5vcHRpb25zLnYxLkV2ZW50T3B0aW9uc1IFZXZlbnRC6AEKGWNvbS5zdHJlYW1nYXRlLm9wdGlvbnMudjFCDE9wdGlvbnNQcm90b1ABWkdnaXRodWIuY29tL3N0cmVhbWdhdGUvc3RyZWFtZ2F0ZS9nZW4vZ28vc3RyZWFtZ2F0ZS9vcHRpb25zL3YxO29wdGlvbnN2MaICA1NPWKoCFVN0cmVhbWdhdGUuT3B0aW9ucy5WMcoCFVN0cmVhbWdhdGVcT3B0aW9uc1xWMeICIVN0cmVhbWdhdGVcT3B0aW9uc1xWMVxHUEJNZXRhZGF0YeoCF1N0cmVhbWdhdGU6Ok9wdGlvbnM6OlYxYgZwcm90bzM", [file_google_protobuf_descriptor]);
+  fileDesc("CiNzdHJlYW1nYXRlL29wdGlvbnMvdjEvb3B0aW9ucy5wcm90bxIVc3RyZWFtZ2F0ZS5vcHRpb25zLnYxIkIKDEV2ZW50T3B0aW9ucxIPCgdzdWJqZWN0GAEgASgJEg4KBnN0cmVhbRgCIAEoCRIRCglwdWJsaXNoZXIYAyABKAkqcQoGQWNjZXNzEhYKEkFDQ0VTU19VTlNQRUNJRklFRBAAEhEKDUFDQ0VTU19QVUJMSUMQARISCg5BQ0NFU1NfU0VTU0lPThACEhMKD0FDQ0VTU19PUEVSQVRPUhADEhMKD0FDQ0VTU19JTlRFUk5BTBAEOlcKBmFjY2VzcxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLmOAyABKA4yHS5zdHJlYW1nYXRlLm9wdGlvbnMudjEuQWNjZXNzUgZhY2Nlc3M6OgoHY2FsbGVycxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLuOAyADKAlSB2NhbGxlcnM6XAoFZXZlbnQSHy5nb29nbGUucHJvdG9idWYuTWVzc2FnZU9wdGlvbnMYuo4DIAEoCzIjLnN0cmVhbWdhdGUub3B0aW9ucy52MS5FdmVudE9wdGlvbnNSBWV2ZW50QugBChljb20uc3RyZWFtZ2F0ZS5vcHRpb25zLnYxQgxPcHRpb25zUHJvdG9QAVpHZ2l0aHViLmNvbS9zdHJlYW1nYXRlL3N0cmVhbWdhdGUvZ2VuL2dvL3N0cmVhbWdhdGUvb3B0aW9ucy92MTtvcHRpb25zdjGiAgNTT1iqAhVTdHJlYW1nYXRlLk9wdGlvbnMuVjHKAhVTdHJlYW1nYXRlXE9wdGlvbnNcVjHiAiFTdHJlYW1nYXRlXE9wdGlvbnNcVjFcR1BCTWV0YWRhdGHqAhdTdHJlYW1nYXRlOjpPcHRpb25zOjpWMWIGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * EventOptions names where an event message travels.
@@ -37,6 +37,16 @@ export type EventOptions = Message<"streamgate.options.v1.EventOptions"> & {
    * @generated from field: string stream = 2;
    */
   stream: string;
+
+  /**
+   * The service that publishes the event (its short name, e.g. "upload"),
+   * or "*" for one every service publishes (log.record). With authenticated
+   * NATS only the publisher's credentials may publish on the subject, so a
+   * consumer knows who published it.
+   *
+   * @generated from field: string publisher = 3;
+   */
+  publisher: string;
 };
 
 /**
@@ -107,10 +117,20 @@ export const access: GenExtension<MethodOptions, Access> = /*@__PURE__*/
   extDesc(file_streamgate_options_v1_options, 0);
 
 /**
+ * For an ACCESS_INTERNAL RPC: the services (short names, e.g. "worker")
+ * that may call it, checked by the serving instance against the caller's
+ * mesh certificate. Required on every ACCESS_INTERNAL RPC.
+ *
+ * @generated from extension: repeated string callers = 51003;
+ */
+export const callers: GenExtension<MethodOptions, string[]> = /*@__PURE__*/
+  extDesc(file_streamgate_options_v1_options, 1);
+
+/**
  * Set on each event payload message in streamgate.events.v1.
  *
  * @generated from extension: streamgate.options.v1.EventOptions event = 51002;
  */
 export const event: GenExtension<MessageOptions, EventOptions> = /*@__PURE__*/
-  extDesc(file_streamgate_options_v1_options, 1);
+  extDesc(file_streamgate_options_v1_options, 2);
 
