@@ -79,6 +79,12 @@ func serveCache(t testing.TB, b cache.Backend) cachev1connect.CacheServiceClient
 
 func newShared(t testing.TB, client access.CacheClient, cfg access.SharedConfig) *access.SharedCache {
 	t.Helper()
+	if cfg.Timeout == 0 {
+		// The production bound (250 ms: a slow cache is a miss) is too
+		// tight for a loaded CI machine under -race, and these tests are
+		// about what is served, not how fast.
+		cfg.Timeout = 10 * time.Second
+	}
 	c, err := access.NewSharedCache(cfg, client, discard())
 	if err != nil {
 		t.Fatal(err)
