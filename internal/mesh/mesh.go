@@ -9,6 +9,7 @@
 package mesh
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -50,6 +51,11 @@ type Options struct {
 	RetryBackoff time.Duration
 	// RetryBackoffMax caps the backoff; default 1s.
 	RetryBackoffMax time.Duration
+	// TLS gives the client configuration for calling a service (the mesh's
+	// mutual TLS: meshtls.Source.ClientConfig presents this process's
+	// certificate and accepts only a server whose certificate names that
+	// service). Nil, or nil for a service: HTTP/2 cleartext (h2c).
+	TLS func(service string) *tls.Config
 	// TracerProvider, MeterProvider and Propagator feed the OpenTelemetry
 	// interceptor; nil means the otel globals, which cmd/ sets up.
 	TracerProvider trace.TracerProvider
@@ -183,9 +189,19 @@ func (c *Client) ClientOptions() []connect.ClientOption {
 
 // Transport is the resolving RoundTripper, for callers that are not Connect
 // clients, such as the gateway's reverse proxy: set req.URL.Host to the
-// short service name. It speaks HTTP/2 cleartext only, so gRPC and
+// short service name. It speaks HTTP/2 only (over mutual TLS when
+// Options.TLS gives a configuration, else cleartext), so gRPC and
 // bidirectional streams pass through.
 func (c *Client) Transport() http.RoundTripper { return c.transport }
+
+// Direct is an http.Client that sends "http://<address>/..." straight to
+// that address, to reach one known instance of service rather than any
+// (the monitor's probes and scrapes). It shares the mesh's connections
+// and, with Options.TLS, its TLS: the instance must prove it is service.
+// No breaker, no failover.
+func (c *Client) Direct(service string) *http.Client {
+	return &http.Client{Transport: directTransport{t: c.transport, service: service}}
+}
 
 // Endpoints reports the endpoints of service as the transport sees them,
 // sorted by instance ID; for health pages and tests.
