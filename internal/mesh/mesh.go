@@ -51,16 +51,23 @@ type Options struct {
 	RetryBackoff time.Duration
 	// RetryBackoffMax caps the backoff; default 1s.
 	RetryBackoffMax time.Duration
-	// TLS gives the client configuration for calling a service (the mesh's
-	// mutual TLS: meshtls.Source.ClientConfig presents this process's
+	// TLS gives the client configuration for calling each service (the
+	// mesh's mutual TLS: *meshtls.Source presents this process's
 	// certificate and accepts only a server whose certificate names that
-	// service). Nil, or nil for a service: HTTP/2 cleartext (h2c).
-	TLS func(service string) *tls.Config
+	// service). Nil, or a nil configuration for a service: HTTP/2
+	// cleartext (h2c).
+	TLS ClientTLS
 	// TracerProvider, MeterProvider and Propagator feed the OpenTelemetry
 	// interceptor; nil means the otel globals, which cmd/ sets up.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
 	Propagator     propagation.TextMapPropagator
+}
+
+// ClientTLS is where the transport gets its TLS configurations; it asks
+// once per service and keeps a pool of connections per service.
+type ClientTLS interface {
+	ClientConfig(service string) *tls.Config
 }
 
 func (o Options) withDefaults() Options {

@@ -147,7 +147,7 @@ func (t *transport) base(service string) (*http.Transport, string) {
 		return b.(*tlsBase).pick(t.h2c)
 	}
 	b := &tlsBase{}
-	if cfg := t.opts.TLS(service); cfg != nil {
+	if cfg := t.opts.TLS.ClientConfig(service); cfg != nil {
 		protocols := new(http.Protocols)
 		protocols.SetHTTP2(true)
 		b.rt = t.newBase(protocols, cfg)
