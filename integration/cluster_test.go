@@ -44,6 +44,7 @@ import (
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/worker/v1/workerv1connect"
 	"github.com/streamgate/streamgate/internal/devchain"
+	"github.com/streamgate/streamgate/internal/meshtls"
 )
 
 // clusterState is the part of the launcher's cluster.json the test reads.
@@ -61,6 +62,23 @@ type clusterState struct {
 		PID     int    `json:"pid"`
 		Addr    string `json:"addr"`
 	} `json:"processes"`
+
+	// tlsDir is where the launcher made the mesh certificates: the test
+	// reads instances' /metrics as the monitor does, over mutual TLS.
+	tlsDir string
+}
+
+// metrics is a client that reads the /metrics of service's instances with
+// the monitor's certificate, checking theirs.
+func (c *clusterState) metrics(t *testing.T, service string) *http.Client {
+	t.Helper()
+	src, err := meshtls.Load(meshtls.Options{Dir: filepath.Join(c.tlsDir, "monitor"), Service: "monitor"})
+	if err != nil {
+		t.Fatalf("the cluster's mesh certificates: %v", err)
+	}
+	p := new(http.Protocols)
+	p.SetHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: p, TLSClientConfig: src.ClientConfig(service)}, Timeout: 30 * time.Second}
 }
 
 func (c *clusterState) pid(t *testing.T, name string) int {
@@ -151,6 +169,7 @@ func startCluster(t *testing.T) *clusterState {
 	if len(c.Gateways) != 2 || len(c.NATS) != 3 {
 		t.Fatalf("cluster.json: %d gateways, %d NATS servers; want 2 and 3", len(c.Gateways), len(c.NATS))
 	}
+	c.tlsDir = filepath.Join(dir, "tls")
 	return &c
 }
 
@@ -301,6 +320,7 @@ func TestCluster(t *testing.T) {
 	uploadID, videoID := up.GetId(), up.GetVideoId()
 	tusPath := strings.TrimPrefix(up.GetTusUrl(), c.Public)
 	upAddrs := c.addrsOf("upload")
+	upMetrics := c.metrics(t, "upload")
 	cut := len(data) / 3
 	tusCut(t, gwA, tusPath, creator, data, cut)
 	var off int64
@@ -313,14 +333,14 @@ func TestCluster(t *testing.T) {
 	}
 	first := map[string]float64{}
 	for name, addr := range upAddrs {
-		first[name] = metricSum(t, addr, uploadBytes)
+		first[name] = metricSum(t, upMetrics, addr, uploadBytes)
 	}
 	// Resume through gateway B in chunks until the instance that did not
 	// take the cut PATCH has taken part; then send the rest.
 	const chunk = 256 << 10
 	for off < int64(len(data)) {
 		end := min(off+chunk, int64(len(data)))
-		if grew(t, upAddrs, uploadBytes, first) {
+		if grew(t, upMetrics, upAddrs, uploadBytes, first) {
 			end = int64(len(data))
 		}
 		if err := tusPatch(ctx, gwB+tusPath, creator, off, data[:end]); err != nil {
@@ -328,7 +348,7 @@ func TestCluster(t *testing.T) {
 		}
 		off = tusOffset(t, gwB+tusPath, creator)
 	}
-	if !grew(t, upAddrs, uploadBytes, first) {
+	if !grew(t, upMetrics, upAddrs, uploadBytes, first) {
 		t.Fatalf("the upload never reached the second upload instance (bytes per instance before the resume %v)", first)
 	}
 	waitFor(t, "upload completed", 60*time.Second, func() (bool, string) {
@@ -418,20 +438,21 @@ func TestCluster(t *testing.T) {
 	}
 	viewer := signIn(t, c.Public, "--key", keyFile)
 	authAddrs := c.addrsOf("auth")
+	authMetrics := c.metrics(t, "auth")
 	issuedBefore := map[string]float64{}
 	for name, addr := range authAddrs {
-		issuedBefore[name] = metricSum(t, addr, tokensIssued)
+		issuedBefore[name] = metricSum(t, authMetrics, addr, tokensIssued)
 	}
 	authB := authv1connect.NewAuthServiceClient(http.DefaultClient, gwB, connect.WithInterceptors(viewer))
 	var tokens []string
-	for i := 0; i < 40 && (len(tokens) < 2 || !grew(t, authAddrs, tokensIssued, issuedBefore)); i++ {
+	for i := 0; i < 40 && (len(tokens) < 2 || !grew(t, authMetrics, authAddrs, tokensIssued, issuedBefore)); i++ {
 		res, err := authB.IssuePlaybackToken(ctx, connect.NewRequest(&authv1.IssuePlaybackTokenRequest{VideoId: videoID}))
 		if err != nil {
 			t.Fatalf("IssuePlaybackToken for the holder: %v", err)
 		}
 		tokens = append(tokens, res.Msg.GetToken())
 	}
-	if !grew(t, authAddrs, tokensIssued, issuedBefore) {
+	if !grew(t, authMetrics, authAddrs, tokensIssued, issuedBefore) {
 		t.Fatalf("40 playback tokens all came from one auth instance (issued before: %v)", issuedBefore)
 	}
 
@@ -656,9 +677,9 @@ func tusOffset(t *testing.T, url string, auth bearer) int64 {
 
 // metricSum adds up every sample of the metrics whose name starts with
 // prefix on one instance's /metrics.
-func metricSum(t *testing.T, addr, prefix string) float64 {
+func metricSum(t *testing.T, client *http.Client, addr, prefix string) float64 {
 	t.Helper()
-	res, err := http.Get("http://" + addr + "/metrics")
+	res, err := client.Get("https://" + addr + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics of %s: %v", addr, err)
 	}
@@ -680,10 +701,10 @@ func metricSum(t *testing.T, addr, prefix string) float64 {
 }
 
 // grew: every instance's metric has grown since before.
-func grew(t *testing.T, addrs map[string]string, metric string, before map[string]float64) bool {
+func grew(t *testing.T, client *http.Client, addrs map[string]string, metric string, before map[string]float64) bool {
 	t.Helper()
 	for name, addr := range addrs {
-		if metricSum(t, addr, metric) <= before[name] {
+		if metricSum(t, client, addr, metric) <= before[name] {
 			return false
 		}
 	}

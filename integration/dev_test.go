@@ -35,6 +35,8 @@ type devPlatform struct {
 	natsURL     string
 	// operatorToken is the dev operator credential printed at start.
 	operatorToken string
+	// dataDir is dev's --data-dir; its mesh certificates are in tls/.
+	dataDir string
 }
 
 // operatorAuth sends the operator credential on every call.
@@ -68,8 +70,9 @@ func (a streamingAuth) WrapStreamingHandler(next connect.StreamingHandlerFunc) c
 func startDev(t *testing.T) *devPlatform {
 	t.Helper()
 	addr := freeAddr(t)
+	dataDir := t.TempDir()
 	cmd := exec.Command(streamgateBinary(t), "dev",
-		"--data-dir", t.TempDir(),
+		"--data-dir", dataDir,
 		"--http-addr", addr,
 		"--probe-interval", "200ms",
 		"--chain-port", "0",
@@ -121,7 +124,7 @@ func startDev(t *testing.T) *devPlatform {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "http://"+addr) }) {
 			t.Errorf("ready output %q does not print the gateway URL http://%s", lines, addr)
 		}
-		p := &devPlatform{gatewayURL: "http://" + addr, gatewayAddr: addr}
+		p := &devPlatform{gatewayURL: "http://" + addr, gatewayAddr: addr, dataDir: dataDir}
 		for _, l := range lines {
 			if v, ok := strings.CutPrefix(l, "etcd:"); ok {
 				p.etcdURL = strings.TrimSpace(v)
@@ -302,7 +305,10 @@ func TestDev(t *testing.T) {
 	})
 
 	t.Run("a serve process joins the mesh and leaves it when killed", func(t *testing.T) {
+		// dev's mesh certificates: the cache's listener serves mTLS, and
+		// the monitor's probes must get through it.
 		cmd := exec.Command(streamgateBinary(t), "serve", "--etcd", p.etcdURL, "--nats", p.natsURL,
+			"--mesh-tls-dir", filepath.Join(p.dataDir, "tls"),
 			"--registry-ttl", "2s", "--log-level", "WARN", "cache")
 		var stderr strings.Builder
 		cmd.Stderr = &stderr

@@ -9,11 +9,14 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +31,7 @@ import (
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/logship"
 	"github.com/streamgate/streamgate/internal/mesh"
+	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/server"
 	"github.com/streamgate/streamgate/internal/telemetry"
@@ -65,6 +69,18 @@ type Config struct {
 	// DevMode accepts the dev identity header in place of a session
 	// (streamgate dev only).
 	DevMode bool
+	// MeshTLSDir holds the mesh's certificates (see meshtls): each
+	// service's tls.crt, tls.key and ca.crt are in MeshTLSDir/<service>/
+	// when that holds them, else (one service per process, e.g. a
+	// Kubernetes Secret mounted there) in MeshTLSDir itself. With it, every
+	// service's listener serves mutual TLS, except the gateway's public
+	// one, and every call between services presents the caller's
+	// certificate and checks the callee's. Empty: cleartext h2c, no
+	// authentication between services.
+	MeshTLSDir string
+	// TrustDomain is the trust domain the mesh certificates name; default
+	// meshtls.DefaultTrustDomain.
+	TrustDomain string
 	// Settings carries per-service settings.
 	Settings Settings
 	// OnReady, when set, is called once every service is registered and
@@ -94,6 +110,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	if len(cfg.EtcdEndpoints) == 0 || cfg.NATSURL == "" {
 		return errors.New("etcd endpoints and a NATS URL are required")
+	}
+	sources, err := loadMeshTLS(cfg, logger)
+	if err != nil {
+		return err
 	}
 	version := buildinfo.Read().Version
 
@@ -134,14 +154,23 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer watcher.Close()
 
 	cat := catalog.Default()
-	meshClient := mesh.New(watcher, cat, mesh.Options{
-		TracerProvider: nodeTel.TracerProvider,
-		MeterProvider:  nodeTel.MeterProvider,
-		Propagator:     nodeTel.Propagator,
-	}, logger.With("component", "mesh"))
-	defer meshClient.Close()
-
-	deps := Deps{Catalog: cat, Registry: watcher, Mesh: meshClient, Bus: bus, Etcd: etcd, Settings: cfg.Settings}
+	newMesh := func(clientTLS mesh.ClientTLS) *mesh.Client {
+		return mesh.New(watcher, cat, mesh.Options{
+			TLS:            clientTLS,
+			TracerProvider: nodeTel.TracerProvider,
+			MeterProvider:  nodeTel.MeterProvider,
+			Propagator:     nodeTel.Propagator,
+		}, logger.With("component", "mesh"))
+	}
+	deps := Deps{Catalog: cat, Registry: watcher, Bus: bus, Etcd: etcd, Settings: cfg.Settings}
+	// Without TLS the services of this process share one mesh client;
+	// with it each has its own, presenting its own certificate.
+	meshFor := func(name string) *mesh.Client { return newMesh(plainEdge{sources[name]}) }
+	if sources == nil {
+		shared := newMesh(nil)
+		defer shared.Close()
+		deps.Mesh = shared
+	}
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -153,7 +182,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		wg.Wait()
 	}
 	for _, name := range cfg.Services {
-		inst, err := start(runCtx, name, cfg, deps, version, logger, &wg)
+		inst, err := start(runCtx, name, cfg, deps, sources[name], meshFor, version, logger, &wg)
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("%s: %w", name, err)
@@ -213,9 +242,61 @@ type instance struct {
 	// release frees the claim of a service whose state is local, once it
 	// is closed (nil when it keeps none).
 	release func()
+	// mesh is the instance's own mesh client (mesh TLS), closed last.
+	mesh *mesh.Client
 }
 
-func start(ctx context.Context, name string, cfg Config, deps Deps, version string, logger *slog.Logger, wg *sync.WaitGroup) (inst *instance, err error) {
+// edgeService is the service whose listener is the public edge: it stays
+// plain HTTP (behind a load balancer) with mesh TLS on, and is called over
+// h2c by the monitor's probes.
+const edgeService = "gateway"
+
+// plainEdge calls every service over mesh TLS but the edge, whose
+// listener is plain HTTP.
+type plainEdge struct{ *meshtls.Source }
+
+func (p plainEdge) ClientConfig(service string) *tls.Config {
+	if service == edgeService {
+		return nil
+	}
+	return p.Source.ClientConfig(service)
+}
+
+// loadMeshTLS reads each service's mesh certificates; nil without
+// Config.MeshTLSDir.
+func loadMeshTLS(cfg Config, logger *slog.Logger) (map[string]*meshtls.Source, error) {
+	if cfg.MeshTLSDir == "" {
+		return nil, nil
+	}
+	sources := map[string]*meshtls.Source{}
+	for _, name := range cfg.Services {
+		dir := filepath.Join(cfg.MeshTLSDir, name)
+		if _, err := os.Stat(filepath.Join(dir, meshtls.CertFile)); err != nil && len(cfg.Services) == 1 {
+			dir = cfg.MeshTLSDir
+		}
+		src, err := meshtls.Load(meshtls.Options{
+			Dir: dir, Service: name, TrustDomain: cfg.TrustDomain,
+			Logger: logger.With("service", name, "component", "meshtls"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: mesh TLS: %w", name, err)
+		}
+		sources[name] = src
+	}
+	return sources, nil
+}
+
+func start(ctx context.Context, name string, cfg Config, deps Deps, tlsSrc *meshtls.Source, meshFor func(string) *mesh.Client, version string, logger *slog.Logger, wg *sync.WaitGroup) (inst *instance, err error) {
+	var ownMesh *mesh.Client
+	if tlsSrc != nil {
+		ownMesh = meshFor(name)
+		deps.Mesh = ownMesh
+		defer func() {
+			if inst == nil {
+				ownMesh.Close()
+			}
+		}()
+	}
 	id := name + "-" + randomID()
 	var release func()
 	if why := localState(name, cfg.Settings); why != "" {
@@ -267,7 +348,11 @@ func start(ctx context.Context, name string, cfg Config, deps Deps, version stri
 	if r, ok := svc.(Reflector); ok {
 		opts = append(opts, server.WithReflection(r.ReflectionNames()...))
 	}
-	srv, err := server.New(server.Config{Addr: addr, DrainTimeout: cfg.DrainTimeout}, []server.Service{svc}, log, opts...)
+	scfg := server.Config{Addr: addr, DrainTimeout: cfg.DrainTimeout}
+	if tlsSrc != nil && name != edgeService {
+		scfg.TLS = tlsSrc.ServerConfig()
+	}
+	srv, err := server.New(scfg, []server.Service{svc}, log, opts...)
 	if err != nil {
 		_ = tel.Shutdown(context.Background())
 		return nil, err
@@ -276,7 +361,7 @@ func start(ctx context.Context, name string, cfg Config, deps Deps, version stri
 		_ = tel.Shutdown(context.Background())
 		return nil, err
 	}
-	inst = &instance{name: name, server: srv, telemetry: tel, release: release, shipperDone: make(chan struct{})}
+	inst = &instance{name: name, server: srv, telemetry: tel, release: release, mesh: ownMesh, shipperDone: make(chan struct{})}
 	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
 	inst.stopShipping = stopShipping
 	go func() {
@@ -350,6 +435,9 @@ func shutdown(instances []*instance, logger *slog.Logger) {
 			_ = in.telemetry.Shutdown(ctx)
 			in.stopShipping()
 			<-in.shipperDone
+			if in.mesh != nil {
+				in.mesh.Close()
+			}
 		}()
 	}
 	wg.Wait()

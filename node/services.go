@@ -230,7 +230,19 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		if deps.Registry == nil {
 			return nil, errors.New("monitor: needs the registry watcher")
 		}
+		// Probes and scrapes reach each instance at its address; through
+		// the mesh client they present the monitor's certificate and
+		// check the instance's (mesh TLS), else speak h2c.
+		probe := monitor.GRPCHealthProbe(h2cClient())
 		opts := []monitor.Option{monitor.WithMetricsClient(&http.Client{Timeout: 10 * time.Second})}
+		if m := deps.Mesh; m != nil {
+			probe = monitor.GRPCHealthProbeVia(func(service string) connect.HTTPClient { return m.Direct(service) })
+			opts[0] = monitor.WithMetricsClients(func(service string) monitor.HTTPDoer {
+				c := m.Direct(service)
+				c.Timeout = 10 * time.Second
+				return c
+			})
+		}
 		if deps.Bus != nil {
 			opts = append(opts, monitor.WithBus(deps.Bus))
 		}
@@ -242,7 +254,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			ProbeInterval: cfg.ProbeInterval,
 			Chains:        cfg.Chains,
 			ChainNames:    cfg.ChainNames,
-		}, deps.Registry, monitor.GRPCHealthProbe(h2cClient()), logger, opts...)
+		}, deps.Registry, probe, logger, opts...)
 	case "cache":
 		return buildCache(ctx, cfg, deps.MeterProvider, logger)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/devengine"
+	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/node"
 )
 
@@ -146,7 +147,13 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	// The token goes through the environment, not argv, where ps shows it.
 	env := append(s3.Env(), "STREAMGATE_OPERATOR_TOKEN="+token)
-	common := []string{"serve",
+	// Every service's certificate, made once and reused on restart; each
+	// process finds its own in tls/<service>/.
+	tlsDir := filepath.Join(dir, "tls")
+	if err := meshtls.EnsureDev(tlsDir, meshtls.DefaultTrustDomain, node.Names); err != nil {
+		return fmt.Errorf("mesh certificates: %w", err)
+	}
+	common := []string{"serve", "--mesh-tls-dir", tlsDir,
 		"--etcd", strings.Join(etcdURLs, ","), "--nats", strings.Join(natsURLs, ","), "--nats-replicas", "3",
 		"--database-url", dbURL, "--blob-url", s3.URL("media/"),
 		"--cache-backend", "redis", "--redis-url", redis.URL(),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/etcdserver"
+	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/internal/natsserver"
 	"github.com/streamgate/streamgate/node"
 )
@@ -66,6 +67,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if cfg.MeshTLSDir == "" && !m.insecureMesh {
+		// Made once, reused on restart: a CA and each service's
+		// certificate, as a deployment mounts them.
+		cfg.MeshTLSDir = filepath.Join(*dataDir, "tls")
+		if err := meshtls.EnsureDev(cfg.MeshTLSDir, cfg.TrustDomain, node.Names); err != nil {
+			return fmt.Errorf("mesh certificates: %w", err)
+		}
+	}
 	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
 	cfg.NATSURL = nats.ClientURL()
 	cfg.DevMode = true
@@ -98,7 +107,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "chain:    %s (id %d)\n", chain.RPCURL(), devchain.ChainID)
 		fmt.Fprintf(stdout, "demo NFT: ERC-721 %s, ERC-1155 %s; demo wallet %s\n", chain.PassAddress(), chain.ItemsAddress(), chain.DemoWallet())
 		fmt.Fprintf(stdout, "operator: %s (send as Authorization: Bearer)\n", cfg.Settings.OperatorToken)
-		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s <service...>\n", etcd.Endpoint(), nats.ClientURL())
+		join := " --insecure-mesh"
+		if cfg.MeshTLSDir != "" {
+			join = " --mesh-tls-dir " + cfg.MeshTLSDir
+		}
+		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s%s <service...>\n", etcd.Endpoint(), nats.ClientURL(), join)
 		fmt.Fprintln(stdout, "streamgate dev ready")
 		if *noSeed {
 			return

@@ -27,6 +27,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{name: "certs", short: "make the mesh's mutual TLS certificates: a CA (init), a service's certificate (issue)", run: runCerts},
 		{name: "cluster", short: "run a local production-shaped cluster: 3 etcd, 3 NATS, PostgreSQL, Redis, S3, two processes of every service", run: runCluster},
 		{name: "dev", short: "run the whole platform on this machine (embedded etcd, NATS and dev chain) with a seeded demo", run: runDev},
 		{name: "dev-mint", short: "mint a demo pass on the dev chain (streamgate dev only)", run: runDevMint},

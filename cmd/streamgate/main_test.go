@@ -22,6 +22,10 @@ func TestRun(t *testing.T) {
 		{name: "serve lists the replicas flag", args: []string{"serve", "-h"}, wantCode: 2, wantStderr: "-nats-replicas"},
 		{name: "serve refuses 0 replicas", args: []string{"serve", "--nats-replicas", "0", "gateway"}, wantCode: 2, wantStderr: "--nats-replicas 0: want 1 to 5"},
 		{name: "serve refuses 7 replicas", args: []string{"serve", "--nats-replicas", "7", "gateway"}, wantCode: 2, wantStderr: "--nats-replicas 7"},
+		{name: "serve refuses a cleartext mesh it was not asked for", args: []string{"serve", "--mesh-tls-dir", "", "gateway"}, wantCode: 2, wantStderr: "no --mesh-tls-dir"},
+		{name: "serve refuses TLS and --insecure-mesh at once", args: []string{"serve", "--mesh-tls-dir", "x", "--insecure-mesh", "gateway"}, wantCode: 2, wantStderr: "exclude each other"},
+		{name: "certs without a subcommand", args: []string{"certs"}, wantCode: 2, wantStderr: "usage: streamgate certs init"},
+		{name: "certs issue needs a service", args: []string{"certs", "issue", "--ca", "x", "--out", "y"}, wantCode: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

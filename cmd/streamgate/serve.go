@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/node"
 )
 
@@ -38,6 +40,9 @@ type meshFlags struct {
 	otlpEndpoint  string
 	alertRules    string
 	segCacheBytes int64
+	meshTLSDir    string
+	trustDomain   string
+	insecureMesh  bool
 }
 
 func (m *meshFlags) register(fs *flag.FlagSet) {
@@ -64,6 +69,21 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.otlpEndpoint, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector to export traces to, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no export)")
 	fs.StringVar(&m.alertRules, "alert-rules", "", "JSON `file` of monitor alert rules over the defaults, e.g. {\"instance_down_for\":\"1m\",\"base_fee_above_gwei\":0}")
 	fs.Var(&m.origins, "allowed-origin", "browser `origin` the gateway answers CORS for (repeatable; dev allows the public URL)")
+	fs.StringVar(&m.meshTLSDir, "mesh-tls-dir", os.Getenv("STREAMGATE_MESH_TLS_DIR"), "`dir` of the mesh's mutual TLS files, tls.crt, tls.key and ca.crt (a Kubernetes TLS Secret), in <dir>/<service>/ when several services run here (default: $STREAMGATE_MESH_TLS_DIR; dev and cluster generate them in <data-dir>/tls)")
+	fs.StringVar(&m.trustDomain, "trust-domain", meshtls.DefaultTrustDomain, "trust domain the mesh certificates name: spiffe://<trust-domain>/svc/<service>")
+	fs.BoolVar(&m.insecureMesh, "insecure-mesh", false, "run the mesh in cleartext (h2c) with no --mesh-tls-dir: any process that reaches a service's port can call it as any service")
+}
+
+// meshTLS checks the mesh TLS flags of serve: a TLS directory, or the
+// explicit choice of a cleartext mesh.
+func (m *meshFlags) meshTLS() error {
+	if m.meshTLSDir != "" && m.insecureMesh {
+		return errors.New("--mesh-tls-dir and --insecure-mesh exclude each other")
+	}
+	if m.meshTLSDir == "" && !m.insecureMesh {
+		return errors.New("no --mesh-tls-dir (or $STREAMGATE_MESH_TLS_DIR): the mesh ports authenticate callers with mutual TLS, so each service needs its certificate, key and the mesh CA (make them with `streamgate certs`); --insecure-mesh runs without, where anything that reaches a port can call any RPC as any service")
+	}
+	return nil
 }
 
 // stringsFlag collects repeated values.
@@ -115,6 +135,8 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 			SegmentCacheBytes: m.segCacheBytes,
 		},
 		OTLPEndpoint: m.otlpEndpoint,
+		MeshTLSDir:   m.meshTLSDir,
+		TrustDomain:  m.trustDomain,
 	}, nil
 }
 
@@ -204,6 +226,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *natsReplicas < 1 || *natsReplicas > 5 {
 		fmt.Fprintf(stderr, "--nats-replicas %d: want 1 to 5 (1 on one NATS server, 3 in a cluster)\n", *natsReplicas)
+		return errUsage
+	}
+	if err := m.meshTLS(); err != nil {
+		fmt.Fprintf(stderr, "streamgate serve: %v\n", err)
 		return errUsage
 	}
 	services := fs.Args()

@@ -56,7 +56,7 @@ func TestDevModeOnLoopbackOnly(t *testing.T) {
 		}
 	}
 	var stderr strings.Builder
-	err := runServe(t.Context(), []string{"--dev-mode", "--http-addr", "0.0.0.0:8080", "gateway"}, io.Discard, &stderr)
+	err := runServe(t.Context(), []string{"--insecure-mesh", "--dev-mode", "--http-addr", "0.0.0.0:8080", "gateway"}, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "loopback only") {
 		t.Errorf("serve --dev-mode on 0.0.0.0: %v, want a refusal naming loopback", err)
 	}

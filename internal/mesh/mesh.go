@@ -9,6 +9,7 @@
 package mesh
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -50,11 +51,23 @@ type Options struct {
 	RetryBackoff time.Duration
 	// RetryBackoffMax caps the backoff; default 1s.
 	RetryBackoffMax time.Duration
+	// TLS gives the client configuration for calling each service (the
+	// mesh's mutual TLS: *meshtls.Source presents this process's
+	// certificate and accepts only a server whose certificate names that
+	// service). Nil, or a nil configuration for a service: HTTP/2
+	// cleartext (h2c).
+	TLS ClientTLS
 	// TracerProvider, MeterProvider and Propagator feed the OpenTelemetry
 	// interceptor; nil means the otel globals, which cmd/ sets up.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
 	Propagator     propagation.TextMapPropagator
+}
+
+// ClientTLS is where the transport gets its TLS configurations; it asks
+// once per service and keeps a pool of connections per service.
+type ClientTLS interface {
+	ClientConfig(service string) *tls.Config
 }
 
 func (o Options) withDefaults() Options {
@@ -183,9 +196,19 @@ func (c *Client) ClientOptions() []connect.ClientOption {
 
 // Transport is the resolving RoundTripper, for callers that are not Connect
 // clients, such as the gateway's reverse proxy: set req.URL.Host to the
-// short service name. It speaks HTTP/2 cleartext only, so gRPC and
+// short service name. It speaks HTTP/2 only (over mutual TLS when
+// Options.TLS gives a configuration, else cleartext), so gRPC and
 // bidirectional streams pass through.
 func (c *Client) Transport() http.RoundTripper { return c.transport }
+
+// Direct is an http.Client that sends "http://<address>/..." straight to
+// that address, to reach one known instance of service rather than any
+// (the monitor's probes and scrapes). It shares the mesh's connections
+// and, with Options.TLS, its TLS: the instance must prove it is service.
+// No breaker, no failover.
+func (c *Client) Direct(service string) *http.Client {
+	return &http.Client{Transport: directTransport{t: c.transport, service: service}}
+}
 
 // Endpoints reports the endpoints of service as the transport sees them,
 // sorted by instance ID; for health pages and tests.

@@ -2,6 +2,8 @@ package mesh
 
 import (
 	"cmp"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,34 +71,96 @@ type EndpointStatus struct {
 
 // transport resolves "http://<service>/..." to an instance per request.
 type transport struct {
-	base   *http.Transport
+	// h2c is the pool of cleartext connections; with TLS, each service
+	// has a pool of its own (bases), whose connections were verified to
+	// reach that service, so none is ever reused to call another.
+	h2c    *http.Transport
+	bases  sync.Map // service -> *tlsBase
 	opts   Options
 	logger *slog.Logger
+	dialer *net.Dialer
 
 	updateMu  sync.Mutex // serializes update
 	endpoints atomic.Pointer[map[string][]*endpoint]
 }
 
+// tlsBase is one service's pool, or nil for a service called over h2c.
+type tlsBase struct{ rt *http.Transport }
+
 func newTransport(opts Options, logger *slog.Logger) *transport {
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
 	t := &transport{
-		base: &http.Transport{
-			Protocols:       protocols,
-			DialContext:     dialer.DialContext,
-			IdleConnTimeout: 90 * time.Second,
-			// Pings find a connection to a host that vanished without a FIN
-			// (power loss, partition) long before TCP would.
-			HTTP2: &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second},
-			// No Proxy: mesh traffic never goes through HTTP_PROXY.
-		},
 		opts:   opts,
 		logger: logger,
+		dialer: &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
 	}
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	t.h2c = t.newBase(protocols, nil)
 	empty := map[string][]*endpoint{}
 	t.endpoints.Store(&empty)
 	return t
+}
+
+func (t *transport) newBase(protocols *http.Protocols, tlsConfig *tls.Config) *http.Transport {
+	rt := &http.Transport{
+		Protocols:       protocols,
+		DialContext:     t.dialer.DialContext,
+		IdleConnTimeout: 90 * time.Second,
+		// Pings find a connection to a host that vanished without a FIN
+		// (power loss, partition) long before TCP would.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second},
+		// No Proxy: mesh traffic never goes through HTTP_PROXY.
+	}
+	if tlsConfig != nil {
+		rt.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return t.dialTLS(ctx, network, addr, tlsConfig)
+		}
+	}
+	return rt
+}
+
+// dialTLS connects and completes the handshake, within the dial timeout.
+// A failed handshake (the instance is not the service it registered as,
+// or its certificate is not from the mesh CA) is reported as a dial error:
+// nothing was sent, so RoundTrip moves the call to another instance.
+func (t *transport) dialTLS(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.opts.DialTimeout)
+	defer cancel()
+	raw, err := t.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raw.RemoteAddr(), Err: fmt.Errorf("TLS handshake: %w", err)}
+	}
+	return conn, nil
+}
+
+// base is the pool to reach service with, and the URL scheme to use.
+func (t *transport) base(service string) (*http.Transport, string) {
+	if t.opts.TLS == nil {
+		return t.h2c, "http"
+	}
+	if b, ok := t.bases.Load(service); ok {
+		return b.(*tlsBase).pick(t.h2c)
+	}
+	b := &tlsBase{}
+	if cfg := t.opts.TLS.ClientConfig(service); cfg != nil {
+		protocols := new(http.Protocols)
+		protocols.SetHTTP2(true)
+		b.rt = t.newBase(protocols, cfg)
+	}
+	actual, _ := t.bases.LoadOrStore(service, b)
+	return actual.(*tlsBase).pick(t.h2c)
+}
+
+func (b *tlsBase) pick(h2c *http.Transport) (*http.Transport, string) {
+	if b.rt == nil {
+		return h2c, "http"
+	}
+	return b.rt, "https"
 }
 
 func (t *transport) newEndpoint(in registry.Instance) *endpoint {
@@ -162,8 +226,16 @@ func (t *transport) status(service string) []EndpointStatus {
 	return out
 }
 
-// CloseIdleConnections lets http.Client.CloseIdleConnections reach the pool.
-func (t *transport) CloseIdleConnections() { t.base.CloseIdleConnections() }
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the pools.
+func (t *transport) CloseIdleConnections() {
+	t.h2c.CloseIdleConnections()
+	t.bases.Range(func(_, b any) bool {
+		if rt := b.(*tlsBase).rt; rt != nil {
+			rt.CloseIdleConnections()
+		}
+		return true
+	})
+}
 
 // RoundTrip sends req to one instance of the service named by
 // req.URL.Host. When the connection to the chosen instance cannot be made,
@@ -179,6 +251,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w for service %q", ErrNoEndpoints, service))
 	}
+	base, scheme := t.base(service)
 	ctx := req.Context()
 	prior := attemptsFrom(ctx)
 	body := newReplayBody(req.Body)
@@ -198,7 +271,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 		ep.requests.Add(1)
 		ep.inflight.Add(1)
-		resp, err := t.base.RoundTrip(outgoing(req, ep.addr, body))
+		resp, err := base.RoundTrip(outgoing(req, scheme, ep.addr, body))
 		if err != nil {
 			ep.inflight.Add(-1)
 			if ctx.Err() != nil {
@@ -325,12 +398,28 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// directTransport sends requests to the address they name, as a caller of
+// one service.
+type directTransport struct {
+	t       *transport
+	service string
+}
+
+func (d directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base, scheme := d.t.base(d.service)
+	resp, err := base.RoundTrip(outgoing(req, scheme, req.URL.Host, nil))
+	if resp != nil {
+		resp.Request = req
+	}
+	return resp, err
+}
+
 // outgoing is req aimed at addr, with body in place of req.Body.
-func outgoing(req *http.Request, addr string, body *replayBody) *http.Request {
+func outgoing(req *http.Request, scheme, addr string, body *replayBody) *http.Request {
 	out := new(http.Request)
 	*out = *req
 	u := *req.URL
-	u.Scheme = "http"
+	u.Scheme = scheme
 	u.Host = addr
 	out.URL = &u
 	if body != nil {

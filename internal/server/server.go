@@ -1,5 +1,6 @@
 // Package server is the one runtime every StreamGate service runs in: an
-// http.Server speaking HTTP/1.1 and cleartext HTTP/2 (h2c), so each Connect
+// http.Server speaking HTTP/1.1 and HTTP/2, cleartext (h2c) or over the
+// mesh's mutual TLS (Config.TLS), so each Connect
 // handler answers the Connect, gRPC and gRPC-Web protocols; gRPC health and
 // reflection; one interceptor chain (tracing and metrics, access log,
 // request validation, a default deadline) shared by all services; and a
@@ -8,6 +9,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +22,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 
+	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/internal/telemetry"
 )
 
@@ -73,6 +76,10 @@ type Config struct {
 	// ReadMaxBytes caps one decoded request message. Default 8 MiB; uploads
 	// go through tus, not RPC messages.
 	ReadMaxBytes int
+	// TLS, when set, makes the listener serve TLS with it (the mesh's
+	// mutual TLS, meshtls.Source.ServerConfig) instead of h2c; ALPN offers
+	// h2 and http/1.1. The handshake is bounded by ReadHeaderTimeout.
+	TLS *tls.Config
 }
 
 func (c *Config) validate() error {
@@ -278,10 +285,21 @@ func New(cfg Config, services []Service, logger *slog.Logger, opts ...Option) (*
 
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true) // h2c: gRPC without TLS, no x/net.
+	if cfg.TLS != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true) // h2c: gRPC without TLS, no x/net.
+	}
+	handler := s.inflight.wrap(mux, isHealthWatch)
+	if cfg.TLS != nil {
+		// The calling service, as its certificate names it, for handlers
+		// and interceptors (meshtls.PeerServiceFromContext).
+		handler = meshtls.WithPeerService(handler)
+	}
 	s.http = &http.Server{
+		TLSConfig:         cfg.TLS,
 		Addr:              cfg.Addr,
-		Handler:           s.inflight.wrap(mux, isHealthWatch),
+		Handler:           handler,
 		Protocols:         protocols,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
@@ -327,7 +345,12 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (s *Server) serve(ln net.Listener) {
-	err := s.http.Serve(ln)
+	var err error
+	if s.cfg.TLS != nil {
+		err = s.http.ServeTLS(ln, "", "") // certificates come from TLSConfig
+	} else {
+		err = s.http.Serve(ln)
+	}
 	if !errors.Is(err, http.ErrServerClosed) {
 		// The listener failed underneath us: nothing new can arrive, so
 		// stop advertising and let the owner see Done.

@@ -68,10 +68,10 @@ type ServiceMetrics struct {
 
 // metricsScraper scrapes every registered instance's /metrics.
 type metricsScraper struct {
-	src     InstanceSource
-	client  HTTPDoer
-	every   time.Duration
-	timeout time.Duration
+	src       InstanceSource
+	clientFor func(service string) HTTPDoer
+	every     time.Duration
+	timeout   time.Duration
 
 	mu      sync.Mutex
 	samples map[string][]rpcSample // instance id -> samples, oldest first
@@ -141,7 +141,7 @@ func (m *metricsScraper) scrape(ctx context.Context, inst registry.Instance) (*r
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	res, err := m.client.Do(req)
+	res, err := m.clientFor(inst.Service).Do(req)
 	if err != nil {
 		return nil, err
 	}

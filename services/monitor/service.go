@@ -71,7 +71,16 @@ func WithBreakers(b BreakerSource) Option { return func(s *Service) { s.breakers
 // WithMetricsClient has Run scrape every registered instance's /metrics
 // (http://<address>/metrics) with c, which GetMetrics summarizes. Without
 // it, GetMetrics answers Unimplemented.
-func WithMetricsClient(c HTTPDoer) Option { return func(s *Service) { s.metricsClient = c } }
+func WithMetricsClient(c HTTPDoer) Option {
+	return WithMetricsClients(func(string) HTTPDoer { return c })
+}
+
+// WithMetricsClients is WithMetricsClient with a client per service, for a
+// mesh whose instances each prove their service (mutual TLS): clientFor
+// returns the client to scrape an instance of that service with.
+func WithMetricsClients(clientFor func(service string) HTTPDoer) Option {
+	return func(s *Service) { s.metricsClient = clientFor }
+}
 
 // Service is the monitor service.
 type Service struct {
@@ -83,7 +92,7 @@ type Service struct {
 	breakers BreakerSource
 	chains   map[uint64]*chainPoller
 
-	metricsClient HTTPDoer
+	metricsClient func(service string) HTTPDoer
 	metrics       *metricsScraper // nil without WithMetricsClient
 	alerts        *alertEngine
 	notifier      *notifyLeader // nil: every instance publishes
@@ -144,7 +153,7 @@ func New(cfg Config, src InstanceSource, probe ProbeFunc, logger *slog.Logger, o
 		s.metrics = &metricsScraper{
 			// A scrape may take longer than a short interval on a busy
 			// machine: rounds do not overlap (the ticker drops ticks).
-			src: src, client: s.metricsClient, every: every, timeout: min(max(every, 2*time.Second), 5*time.Second),
+			src: src, clientFor: s.metricsClient, every: every, timeout: min(max(every, 2*time.Second), 5*time.Second),
 			samples: make(map[string][]rpcSample), service: make(map[string]string),
 		}
 	}
@@ -217,8 +226,16 @@ func (s *Service) Health() *HealthView { return s.health }
 // at its registered address rather than through the mesh: the point is to
 // learn about that one instance.
 func GRPCHealthProbe(client connect.HTTPClient) ProbeFunc {
+	return GRPCHealthProbeVia(func(string) connect.HTTPClient { return client })
+}
+
+// GRPCHealthProbeVia is GRPCHealthProbe with a client per service, for a
+// mesh whose instances each prove their service (mutual TLS): clientFor
+// returns the client to reach an instance of that service with, which
+// takes "http://<address>" URLs.
+func GRPCHealthProbeVia(clientFor func(service string) connect.HTTPClient) ProbeFunc {
 	return func(ctx context.Context, inst registry.Instance) (bool, error) {
-		res, err := grpchealth.NewClient(client, "http://"+inst.Address).Check(ctx, &grpchealth.CheckRequest{})
+		res, err := grpchealth.NewClient(clientFor(inst.Service), "http://"+inst.Address).Check(ctx, &grpchealth.CheckRequest{})
 		if err != nil {
 			return false, err
 		}
