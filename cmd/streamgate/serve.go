@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/streamgate/streamgate/node"
+	"github.com/streamgate/streamgate/services/gateway/edge"
 )
 
 // meshFlags are the flags serve and dev share.
@@ -38,6 +40,11 @@ type meshFlags struct {
 	otlpEndpoint  string
 	alertRules    string
 	segCacheBytes int64
+	rateLimit     float64
+	rateBurst     int
+	maxConc       int
+	maxConcClient int
+	proxies       prefixFlag
 }
 
 func (m *meshFlags) register(fs *flag.FlagSet) {
@@ -64,6 +71,35 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.otlpEndpoint, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector to export traces to, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no export)")
 	fs.StringVar(&m.alertRules, "alert-rules", "", "JSON `file` of monitor alert rules over the defaults, e.g. {\"instance_down_for\":\"1m\",\"base_fee_above_gwei\":0}")
 	fs.Var(&m.origins, "allowed-origin", "browser `origin` the gateway answers CORS for (repeatable; dev allows the public URL)")
+	fs.Float64Var(&m.rateLimit, "rate-limit", edge.DefaultPerIP.Rate, "gateway requests per second per client IP, on average (negative: no limit)")
+	fs.IntVar(&m.rateBurst, "rate-burst", edge.DefaultPerIP.Burst, "gateway requests per client IP at once, over --rate-limit")
+	fs.IntVar(&m.maxConc, "max-concurrent", edge.DefaultMaxConcurrent, "gateway requests in flight in all, streams and uploads included; past it 503 (negative: no cap)")
+	fs.IntVar(&m.maxConcClient, "max-concurrent-per-client", edge.DefaultMaxConcurrentPerClient, "gateway requests in flight per client IP; past it 429 (negative: no cap)")
+	fs.Var(&m.proxies, "trusted-proxy", "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (repeatable; default none: the TCP peer is the client)")
+}
+
+// prefixFlag collects CIDR prefixes; a bare address is its own /32 or /128.
+type prefixFlag []netip.Prefix
+
+func (p *prefixFlag) String() string {
+	var parts []string
+	for _, x := range *p {
+		parts = append(parts, x.String())
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *prefixFlag) Set(s string) error {
+	if a, err := netip.ParseAddr(s); err == nil {
+		*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
+		return nil
+	}
+	x, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("want a CIDR prefix such as 10.0.0.0/8 or an address, got %q", s)
+	}
+	*p = append(*p, x.Masked())
+	return nil
 }
 
 // stringsFlag collects repeated values.
@@ -84,6 +120,9 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 	alerts, err := node.LoadAlertRules(m.alertRules)
 	if err != nil {
 		return node.Config{}, fmt.Errorf("--alert-rules: %w", err)
+	}
+	if m.rateLimit == 0 || (m.rateLimit > 0 && m.rateBurst < 1) {
+		return node.Config{}, fmt.Errorf("--rate-limit %v --rate-burst %d: want a positive rate and a burst of at least 1, or a negative rate for no limit", m.rateLimit, m.rateBurst)
 	}
 	addrs := map[string]string{}
 	for k, v := range m.addrs {
@@ -113,6 +152,11 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 			AllowedOrigins:    m.origins,
 			Alerts:            alerts,
 			SegmentCacheBytes: m.segCacheBytes,
+			ClientRateLimit:   edge.RateLimit{Rate: m.rateLimit, Burst: m.rateBurst},
+			MaxConcurrent:     m.maxConc,
+			TrustedProxies:    m.proxies,
+
+			MaxConcurrentPerClient: m.maxConcClient,
 		},
 		OTLPEndpoint: m.otlpEndpoint,
 	}, nil
