@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -150,6 +151,16 @@ type Settings struct {
 	// from a BlobURL without local files (S3), kept in
 	// <DataDir>/streaming-cache; 0 for 2 GiB.
 	SegmentCacheBytes int64
+	// ClientRateLimit is the gateway's token bucket per client IP; zero
+	// value: edge.DefaultPerIP (50/s, burst 200); a negative Rate: none.
+	ClientRateLimit edge.RateLimit
+	// MaxConcurrent and MaxConcurrentPerClient cap the gateway's requests
+	// in flight, in all and per client IP; 0: the edge's defaults;
+	// negative: no cap.
+	MaxConcurrent, MaxConcurrentPerClient int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
+	// gateway believes to identify clients; empty: none.
+	TrustedProxies []netip.Prefix
 }
 
 // Limits both upload and the gateway's client configuration state.
@@ -326,6 +337,11 @@ func buildGateway(cfg Settings, deps Deps, logger *slog.Logger) (Service, error)
 		DevMode:        cfg.DevMode,
 		OperatorToken:  cfg.OperatorToken,
 		AllowedOrigins: cfg.AllowedOrigins,
+		PerIP:          cfg.ClientRateLimit,
+		MaxConcurrent:  cfg.MaxConcurrent,
+		TrustedProxies: cfg.TrustedProxies,
+
+		MaxConcurrentPerClient: cfg.MaxConcurrentPerClient,
 	}, deps.Mesh.Transport(), deps.Catalog, verifier, logger)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	natsPort := fs.Int("nats-port", -1, "embedded NATS port (random by default)")
 	chainPort := fs.Int("chain-port", 8545, "loopback port of the dev chain's JSON-RPC (streamgate dev-mint's default --rpc); 0 picks a free one")
 	noSeed := fs.Bool("no-seed", false, "do not seed the demo video (a generated clip gated by the demo NFT, uploaded as the demo wallet)")
+	insecurePublic := fs.Bool("insecure-public-dev", false, "let dev listen on non-loopback addresses (--http-addr, --listen-host, --addr, --etcd-addr): INSECURE, anyone who reaches it can act as any wallet through the dev identity header")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -42,6 +43,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return errUsage
 	}
 	logger := m.logger(stderr)
+	if err := devBindCheck(&m, *etcdAddr, *insecurePublic); err != nil {
+		return err
+	}
+	if *insecurePublic {
+		logger.Warn("--insecure-public-dev: dev may listen beyond loopback and trusts the dev identity header from anyone who reaches it")
+	}
 	if err := os.MkdirAll(*dataDir, 0o750); err != nil {
 		return err
 	}
@@ -138,4 +145,22 @@ func randomToken() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// devBindCheck refuses, unless insecure, a dev whose gateway, services or
+// embedded etcd would listen beyond loopback: dev accepts the dev identity
+// header (any caller may claim any wallet) and runs an unauthenticated
+// etcd, so other machines must not reach it.
+func devBindCheck(m *meshFlags, etcdAddr string, insecure bool) error {
+	if insecure {
+		return nil
+	}
+	addrs := map[string]string{"gateway": m.httpAddr, "etcd": etcdAddr}
+	for k, v := range m.addrs {
+		addrs[k] = v
+	}
+	if err := loopbackOnly(m.listenHost, addrs); err != nil {
+		return fmt.Errorf("streamgate dev %w; pass --insecure-public-dev to run it there anyway", err)
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/node"
+	"github.com/streamgate/streamgate/services/gateway/edge"
 )
 
 // meshFlags are the flags serve and dev share.
@@ -43,6 +45,11 @@ type meshFlags struct {
 	meshTLSDir    string
 	trustDomain   string
 	insecureMesh  bool
+	rateLimit     float64
+	rateBurst     int
+	maxConc       int
+	maxConcClient int
+	proxies       prefixFlag
 }
 
 func (m *meshFlags) register(fs *flag.FlagSet) {
@@ -72,6 +79,35 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.meshTLSDir, "mesh-tls-dir", os.Getenv("STREAMGATE_MESH_TLS_DIR"), "`dir` of the mesh's mutual TLS files, tls.crt, tls.key and ca.crt (a Kubernetes TLS Secret), in <dir>/<service>/ when several services run here (default: $STREAMGATE_MESH_TLS_DIR; dev and cluster generate them in <data-dir>/tls)")
 	fs.StringVar(&m.trustDomain, "trust-domain", meshtls.DefaultTrustDomain, "trust domain the mesh certificates name: spiffe://<trust-domain>/svc/<service>")
 	fs.BoolVar(&m.insecureMesh, "insecure-mesh", false, "run the mesh in cleartext (h2c) with no --mesh-tls-dir: any process that reaches a service's port can call it as any service")
+	fs.Float64Var(&m.rateLimit, "rate-limit", edge.DefaultPerIP.Rate, "gateway requests per second per client IP, on average (negative: no limit)")
+	fs.IntVar(&m.rateBurst, "rate-burst", edge.DefaultPerIP.Burst, "gateway requests per client IP at once, over --rate-limit")
+	fs.IntVar(&m.maxConc, "max-concurrent", edge.DefaultMaxConcurrent, "gateway requests in flight in all, streams and uploads included; past it 503 (negative: no cap)")
+	fs.IntVar(&m.maxConcClient, "max-concurrent-per-client", edge.DefaultMaxConcurrentPerClient, "gateway requests in flight per client IP; past it 429 (negative: no cap)")
+	fs.Var(&m.proxies, "trusted-proxy", "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (repeatable; default none: the TCP peer is the client)")
+}
+
+// prefixFlag collects CIDR prefixes; a bare address is its own /32 or /128.
+type prefixFlag []netip.Prefix
+
+func (p *prefixFlag) String() string {
+	var parts []string
+	for _, x := range *p {
+		parts = append(parts, x.String())
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *prefixFlag) Set(s string) error {
+	if a, err := netip.ParseAddr(s); err == nil {
+		*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
+		return nil
+	}
+	x, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("want a CIDR prefix such as 10.0.0.0/8 or an address, got %q", s)
+	}
+	*p = append(*p, x.Masked())
+	return nil
 }
 
 // meshTLS checks the mesh TLS flags of serve: a TLS directory, or the
@@ -105,6 +141,9 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 	if err != nil {
 		return node.Config{}, fmt.Errorf("--alert-rules: %w", err)
 	}
+	if m.rateLimit == 0 || (m.rateLimit > 0 && m.rateBurst < 1) {
+		return node.Config{}, fmt.Errorf("--rate-limit %v --rate-burst %d: want a positive rate and a burst of at least 1, or a negative rate for no limit", m.rateLimit, m.rateBurst)
+	}
 	addrs := map[string]string{}
 	for k, v := range m.addrs {
 		addrs[k] = v
@@ -133,6 +172,11 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 			AllowedOrigins:    m.origins,
 			Alerts:            alerts,
 			SegmentCacheBytes: m.segCacheBytes,
+			ClientRateLimit:   edge.RateLimit{Rate: m.rateLimit, Burst: m.rateBurst},
+			MaxConcurrent:     m.maxConc,
+			TrustedProxies:    m.proxies,
+
+			MaxConcurrentPerClient: m.maxConcClient,
 		},
 		OTLPEndpoint: m.otlpEndpoint,
 		MeshTLSDir:   m.meshTLSDir,

@@ -3,8 +3,13 @@ package main
 import (
 	"flag"
 	"io"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/streamgate/streamgate/node"
+	"github.com/streamgate/streamgate/services/gateway/edge"
 )
 
 func TestBlobURLFlagAndEnvironment(t *testing.T) {
@@ -59,5 +64,48 @@ func TestDevModeOnLoopbackOnly(t *testing.T) {
 	err := runServe(t.Context(), []string{"--insecure-mesh", "--dev-mode", "--http-addr", "0.0.0.0:8080", "gateway"}, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "loopback only") {
 		t.Errorf("serve --dev-mode on 0.0.0.0: %v, want a refusal naming loopback", err)
+	}
+}
+
+// TestEdgeFlags: the gateway's admission flags reach the node settings,
+// with the edge's defaults when not given.
+func TestEdgeFlags(t *testing.T) {
+	parse := func(args ...string) (node.Settings, error) {
+		t.Helper()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var m meshFlags
+		m.register(fs)
+		if err := fs.Parse(args); err != nil {
+			return node.Settings{}, err
+		}
+		cfg, err := m.nodeConfig([]string{"gateway"}, ".streamgate")
+		return cfg.Settings, err
+	}
+	s, err := parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ClientRateLimit != edge.DefaultPerIP || s.MaxConcurrent != edge.DefaultMaxConcurrent ||
+		s.MaxConcurrentPerClient != edge.DefaultMaxConcurrentPerClient || len(s.TrustedProxies) != 0 {
+		t.Errorf("defaults: %+v %d %d %v; want 50/s burst 200, the edge's caps and no trusted proxy",
+			s.ClientRateLimit, s.MaxConcurrent, s.MaxConcurrentPerClient, s.TrustedProxies)
+	}
+	s, err = parse("--rate-limit", "5", "--rate-burst", "10", "--max-concurrent", "100", "--max-concurrent-per-client", "4",
+		"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "192.168.1.7", "--trusted-proxy", "fd00::/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("fd00::/8")}
+	if s.ClientRateLimit != (edge.RateLimit{Rate: 5, Burst: 10}) || s.MaxConcurrent != 100 || s.MaxConcurrentPerClient != 4 || !slices.Equal(s.TrustedProxies, want) {
+		t.Errorf("flags: %+v %d %d %v", s.ClientRateLimit, s.MaxConcurrent, s.MaxConcurrentPerClient, s.TrustedProxies)
+	}
+	if s, err := parse("--rate-limit", "-1"); err != nil || s.ClientRateLimit.Rate >= 0 {
+		t.Errorf("--rate-limit -1: %v %+v, want no limit", err, s.ClientRateLimit)
+	}
+	for _, bad := range [][]string{{"--rate-limit", "0"}, {"--rate-burst", "0"}, {"--trusted-proxy", "not-a-cidr"}, {"--trusted-proxy", "10.0.0.0/33"}} {
+		if _, err := parse(bad...); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -260,12 +259,6 @@ func isLoopbackHost(h string) bool {
 	return err == nil && a.Unmap().IsLoopback()
 }
 
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsUnspecified() || a.IsMulticast() || a.IsInterfaceLocalMulticast())
-}
-
 func (s *Service) deleteWebhook(ctx context.Context, owner, id string) error {
 	h, err := s.webhooks.get(ctx, owner, id)
 	if err != nil {
@@ -449,20 +442,11 @@ func truncateN(s string, n int) string {
 	return s
 }
 
-// newHTTPClient does not follow redirects and, outside dev mode, refuses to
-// connect to non-public addresses (checked on the resolved address, so DNS
-// rebinding cannot bypass it).
+// newHTTPClient does not follow redirects and refuses to connect to
+// non-public addresses (dialControl; in dev mode loopback is allowed),
+// checked on the resolved address, so DNS rebinding cannot bypass it.
 func newHTTPClient(devMode bool) *http.Client {
-	dialer := &net.Dialer{Timeout: deliveryTimeout}
-	if !devMode {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !publicAddr(ap.Addr()) {
-				return fmt.Errorf("refused address %s", address)
-			}
-			return nil
-		}
-	}
+	dialer := &net.Dialer{Timeout: deliveryTimeout, Control: dialControl(devMode)}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = dialer.DialContext
 	tr.Proxy = nil

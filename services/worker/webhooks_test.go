@@ -186,6 +186,9 @@ func TestWebhookRPCs(t *testing.T) {
 		"long request_id":   {Url: "https://93.184.215.14/h", EventTypes: []string{"video.ready"}, RequestId: strings.Repeat("r", 65)},
 		"ipv6 loopback":     {Url: "https://[::1]/h", EventTypes: []string{"video.ready"}},
 		"mapped v4 private": {Url: "https://[::ffff:192.168.0.1]/h", EventTypes: []string{"video.ready"}},
+		"shared address":    {Url: "https://100.64.0.1/h", EventTypes: []string{"video.ready"}},
+		"benchmarking":      {Url: "https://198.18.0.1/h", EventTypes: []string{"video.ready"}},
+		"nat64 private":     {Url: "https://[64:ff9b::a00:1]/h", EventTypes: []string{"video.ready"}},
 	} {
 		if _, err := c.CreateWebhook(ctx, asWallet(alice, req)); codeOf(err) != connect.CodeInvalidArgument {
 			t.Errorf("CreateWebhook %s: %v, want InvalidArgument", name, err)

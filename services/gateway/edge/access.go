@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,9 +57,10 @@ func stateOf(ctx context.Context) *requestState {
 	return st
 }
 
-// handle is the edge's pipeline: CORS, identity header stripping, the
-// per-IP limit, the route and its access class, the caller's credential,
-// the per-identity limit and the body limit; then the proxy (local nil) or
+// handle is the edge's pipeline after admission (admit: the client, its
+// rate limit and the concurrency caps): CORS, identity header stripping,
+// the route and its access class, the caller's credential, the
+// per-identity limit and the body limit; then the proxy (local nil) or
 // local.
 func (e *Edge) handle(w http.ResponseWriter, r *http.Request, local http.Handler) {
 	start := time.Now()
@@ -81,12 +81,6 @@ func (e *Edge) handle(w http.ResponseWriter, r *http.Request, local http.Handler
 	}
 	if !e.cfg.DevMode {
 		r.Header.Del(identity.DevAddressHeader)
-	}
-
-	ip := clientIP(r)
-	if ok, wait := e.perIP.allow(ip); !ok {
-		e.refuseRate(rec, r, wait, "too many requests from this address")
-		return
 	}
 
 	target, access, lenient, limitBody, err := e.route(r, local != nil)
@@ -263,16 +257,6 @@ func authorize(access optionsv1.Access, c caller) *connect.Error {
 func (e *Edge) refuseRate(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
 	e.writeError(w, r, connect.NewError(connect.CodeResourceExhausted, errors.New(msg+"; retry after the Retry-After delay")))
-}
-
-// clientIP is the TCP peer. X-Forwarded-For is not trusted: a client could
-// name any address and escape its limit.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // countingBody counts the request bytes and, with a limit, stops the body

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -33,9 +34,23 @@ type Config struct {
 	// gRPC-Web); 0 means DefaultMaxRequestBytes. tus PATCH bodies are not
 	// bounded here: the upload service holds them to the upload's size.
 	MaxRequestBytes int64
-	// PerIP limits requests per client IP (the TCP peer; the edge does not
-	// trust X-Forwarded-For). Zero value: DefaultPerIP.
+	// PerIP limits requests per client IP: the TCP peer, or the client a
+	// trusted proxy names (TrustedProxies). Zero value: DefaultPerIP.
 	PerIP RateLimit
+	// MaxConcurrent caps the requests in flight at the edge (streams and
+	// uploads included, for as long as they last); a request past it is
+	// refused with Unavailable (503). 0: DefaultMaxConcurrent; negative:
+	// no cap.
+	MaxConcurrent int
+	// MaxConcurrentPerClient caps one client IP's requests in flight; a
+	// request past it is refused with ResourceExhausted (429). 0:
+	// DefaultMaxConcurrentPerClient; negative: no cap.
+	MaxConcurrentPerClient int
+	// TrustedProxies are the reverse proxies (load balancers, CDNs) whose
+	// X-Forwarded-For the edge believes: when the TCP peer is in one of
+	// them, the client is the right-most X-Forwarded-For address that is
+	// not. Empty: X-Forwarded-For is ignored and the peer is the client.
+	TrustedProxies []netip.Prefix
 	// PerIdentity limits requests per signed-in wallet, across IPs. Zero
 	// value: DefaultPerIdentity.
 	PerIdentity RateLimit
@@ -53,6 +68,13 @@ type RateLimit struct {
 	Rate  float64
 	Burst int
 }
+
+// The concurrency caps' defaults: room for a busy node, and for a
+// browser's parallel segment fetches, uploads and watch streams per client.
+const (
+	DefaultMaxConcurrent          = 4096
+	DefaultMaxConcurrentPerClient = 128
+)
 
 var (
 	// DefaultPerIP admits a page load's burst of playlist and segment
@@ -89,6 +111,23 @@ func (c *Config) normalize() error {
 		}
 	}
 	c.PerIP = c.PerIP.orDefault(DefaultPerIP)
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.MaxConcurrentPerClient == 0 {
+		c.MaxConcurrentPerClient = DefaultMaxConcurrentPerClient
+	}
+	proxies := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for i, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("gateway: trusted proxy %d is not a CIDR prefix", i)
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		proxies = append(proxies, p.Masked())
+	}
+	c.TrustedProxies = proxies
 	c.PerIdentity = c.PerIdentity.orDefault(DefaultPerIdentity)
 	if c.Now == nil {
 		c.Now = time.Now

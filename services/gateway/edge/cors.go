@@ -48,3 +48,17 @@ func (e *Edge) cors(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 	return false
 }
+
+// corsExpose sets, for an allowed origin, the headers a browser needs to
+// read an answer the edge gives before its pipeline (a refusal at
+// admission): the origin and the exposed headers, Retry-After among them.
+func (e *Edge) corsExpose(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if origin == "" || !(e.origins["*"] || e.origins[normalizeOrigin(origin)]) {
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+}

@@ -31,7 +31,10 @@
 // edge sets its own, and the dev header is stripped outside dev mode. The
 // edge also answers CORS for the configured origins, bounds RPC bodies,
 // rate-limits per client IP and per wallet (ResourceExhausted with
-// Retry-After), and writes one access-log line per request.
+// Retry-After), caps the requests in flight in all and per client IP, and
+// writes one access-log line per request. The client IP is the TCP peer,
+// or X-Forwarded-For's when the peer is a trusted proxy; its rate limit and
+// concurrency cap apply before anything reads the request's body.
 package edge
 
 import (
@@ -63,6 +66,7 @@ type Edge struct {
 	errors   *connect.ErrorWriter
 	perIP    *limiter
 	perID    *limiter
+	inflight *inflight // requests in flight, in all and per client
 	logger   *slog.Logger
 	rest     *vanguard.Transcoder         // REST/JSON routes -> Connect, then handle
 	restPost *vanguard.Transcoder         // the same, never a Connect GET (long GET URLs)
@@ -94,6 +98,7 @@ func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier Sessio
 		errors:   connect.NewErrorWriter(),
 		perIP:    newLimiter(cfg.PerIP, cfg.Now),
 		perID:    newLimiter(cfg.PerIdentity, cfg.Now),
+		inflight: newInflight(cfg.MaxConcurrent, cfg.MaxConcurrentPerClient),
 		logger:   logger,
 		revoked:  newRevokedSessions(cfg.Now, maxRevokedSessions),
 	}
@@ -119,6 +124,9 @@ func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier Sessio
 			pr.Out.URL.Host = pr.In.Context().Value(targetKey{}).(string)
 			pr.Out.Host = pr.Out.URL.Host
 			pr.SetXForwarded()
+			// The client as admit identified it (through trusted
+			// proxies), not necessarily the TCP peer.
+			pr.Out.Header.Set("X-Forwarded-For", clientIP(pr.In))
 			// The identity headers were stripped from the incoming
 			// request and set from the verified caller in handle; pr.Out
 			// carries exactly those.
@@ -171,7 +179,14 @@ var httpRoutes = []struct {
 // paths are the REST/JSON routes of the google.api.http annotations,
 // transcoded to Connect calls that take the same path through the edge,
 // and the OpenAPI document at OpenAPIPath.
+//
+// Every request is first admitted (admit), before its body is read.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, release, ok := e.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	switch {
 	case e.isRPCPath(r):
 		e.handle(w, r, nil)
@@ -191,7 +206,14 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // to Wrap.
 func (e *Edge) Wrap(local http.Handler) http.Handler {
 	e.local.Store(&local)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.handle(w, r, local) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, release, ok := e.admit(w, r)
+		if !ok {
+			return
+		}
+		defer release()
+		e.handle(w, r, local)
+	})
 }
 
 // proxyError answers in the caller's protocol when no instance could take

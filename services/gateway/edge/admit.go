@@ -1,0 +1,194 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+)
+
+// admit is the first step of every request, before anything reads its
+// body: it identifies the client (clientAddr), takes a token of the
+// client's rate limit (Config.PerIP) and a slot under the concurrency caps
+// (Config.MaxConcurrent, Config.MaxConcurrentPerClient). A refused request
+// is answered at once, its body unread: 429 / ResourceExhausted with
+// Retry-After for the client's own limits, 503 / Unavailable with
+// Retry-After when the edge as a whole is full. An admitted request goes on
+// with the client in its context; release gives its slot back when it is
+// done.
+func (e *Edge) admit(w http.ResponseWriter, r *http.Request) (_ *http.Request, release func(), ok bool) {
+	if a, _ := r.Context().Value(clientKey{}).(string); a != "" {
+		return r, func() {}, true // admitted already (the gateway's own REST routes)
+	}
+	client := e.clientAddr(r)
+	r = r.WithContext(context.WithValue(r.Context(), clientKey{}, client))
+	if ok, wait := e.perIP.allow(client); !ok {
+		e.refuseAdmission(w, r, wait, connect.CodeResourceExhausted, "too many requests from this address")
+		return r, nil, false
+	}
+	switch e.inflight.acquire(client) {
+	case admitClientFull:
+		e.refuseAdmission(w, r, time.Second, connect.CodeResourceExhausted, "too many requests in flight from this address")
+		return r, nil, false
+	case admitGlobalFull:
+		e.refuseAdmission(w, r, time.Second, connect.CodeUnavailable, "the gateway is at capacity")
+		return r, nil, false
+	}
+	return r, func() { e.inflight.release(client) }, true
+}
+
+type clientKey struct{}
+
+// refuseAdmission answers a request refused at admission in its protocol,
+// with Retry-After and the CORS headers a browser needs to read it, and
+// logs it.
+func (e *Edge) refuseAdmission(w http.ResponseWriter, r *http.Request, wait time.Duration, code connect.Code, msg string) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	e.corsExpose(rec, r)
+	rec.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// Hang up after the answer rather than read the body: net/http
+		// would otherwise drain a chunked one (up to 256 KiB, waiting
+		// for it) before it sends the answer, to reuse the connection.
+		rec.Header().Set("Connection", "close")
+	}
+	e.writeError(rec, r, connect.NewError(code, errors.New(msg+"; retry after the Retry-After delay")))
+	e.logAccess(r, rec, &requestState{}, time.Since(start))
+}
+
+// clientIP is the client the edge identified at admission (clientAddr);
+// for a request that did not pass admission, the TCP peer.
+func clientIP(r *http.Request) string {
+	if a, _ := r.Context().Value(clientKey{}).(string); a != "" {
+		return a
+	}
+	return peerAddr(r)
+}
+
+func peerAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// clientAddr identifies the client: the TCP peer, unless the peer is one of
+// Config.TrustedProxies, in which case X-Forwarded-For names it. The list is
+// read from the right (the hop nearest the edge) and the first address that
+// is not a trusted proxy is the client: everything to its left was written
+// by the client or by hops nobody vouches for, so a client cannot pick the
+// address it is limited under. When every hop is trusted, the left-most is
+// the client; an entry that is not an address stops the walk at the last
+// trusted hop.
+func (e *Edge) clientAddr(r *http.Request) string {
+	peer := peerAddr(r)
+	if len(e.cfg.TrustedProxies) == 0 {
+		return peer
+	}
+	p, err := netip.ParseAddr(peer)
+	if err != nil || !e.trustedProxy(p) {
+		return peer
+	}
+	hops := forwardedFor(r.Header)
+	client := p
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseForwarded(hops[i])
+		if !ok {
+			break
+		}
+		client = a
+		if !e.trustedProxy(a) {
+			break
+		}
+	}
+	return client.String()
+}
+
+func (e *Edge) trustedProxy(a netip.Addr) bool {
+	a = a.Unmap().WithZone("")
+	for _, p := range e.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedFor is every X-Forwarded-For entry, in order, across the
+// header's lines.
+func forwardedFor(h http.Header) []string {
+	var out []string
+	for _, line := range h.Values("X-Forwarded-For") {
+		for part := range strings.SplitSeq(line, ",") {
+			out = append(out, strings.TrimSpace(part))
+		}
+	}
+	return out
+}
+
+// parseForwarded reads one X-Forwarded-For entry: an address, with or
+// without a port.
+func parseForwarded(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	return netip.Addr{}, false
+}
+
+// inflight caps the requests in flight, in all and per client.
+type inflight struct {
+	max, perClient int // <= 0: no cap
+
+	mu       sync.Mutex
+	total    int
+	byClient map[string]int
+}
+
+type admitResult int
+
+const (
+	admitted admitResult = iota
+	admitClientFull
+	admitGlobalFull
+)
+
+func newInflight(max, perClient int) *inflight {
+	return &inflight{max: max, perClient: perClient, byClient: map[string]int{}}
+}
+
+func (f *inflight) acquire(client string) admitResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.perClient > 0 && f.byClient[client] >= f.perClient {
+		return admitClientFull
+	}
+	if f.max > 0 && f.total >= f.max {
+		return admitGlobalFull
+	}
+	f.total++
+	f.byClient[client]++
+	return admitted
+}
+
+func (f *inflight) release(client string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.total--
+	if n := f.byClient[client] - 1; n > 0 {
+		f.byClient[client] = n
+	} else {
+		delete(f.byClient, client)
+	}
+}
