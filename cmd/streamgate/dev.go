@@ -15,6 +15,7 @@ import (
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/etcdserver"
 	"github.com/streamgate/streamgate/internal/natsserver"
+	"github.com/streamgate/streamgate/internal/operatortokens"
 	"github.com/streamgate/streamgate/node"
 )
 
@@ -62,10 +63,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer chain.Close()
 
+	if m.kekFile == "" && os.Getenv(envKEK) == "" {
+		if m.kekFile, err = devKEKFile(*dataDir); err != nil {
+			return fmt.Errorf("key-encryption key: %w", err)
+		}
+	}
 	cfg, err := m.nodeConfig(node.Names, *dataDir)
 	if err != nil {
 		return err
 	}
+	m.watchTokens(ctx, logger)
 	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
 	cfg.NATSURL = nats.ClientURL()
 	cfg.DevMode = true
@@ -82,8 +89,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(cfg.Settings.AllowedOrigins) == 0 {
 		cfg.Settings.AllowedOrigins = []string{m.public()}
 	}
-	if cfg.Settings.OperatorToken == "" {
-		cfg.Settings.OperatorToken = randomToken()
+	// A new operator token each run, named "dev", unless the file or the
+	// environment names some.
+	operator := "the tokens of --operator-tokens-file or the environment"
+	if cfg.Settings.OperatorTokens == nil {
+		tok := randomToken()
+		set, err := operatortokens.New(map[string]string{"dev": tok})
+		if err != nil {
+			return err
+		}
+		cfg.Settings.OperatorTokens = set
+		operator = tok + " (send as Authorization: Bearer)"
 	}
 	// The seed runs after the ready line, so whoever waits for it is not
 	// slowed; it is stopped and waited for before dev returns.
@@ -97,7 +113,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "nats:     %s\n", nats.ClientURL())
 		fmt.Fprintf(stdout, "chain:    %s (id %d)\n", chain.RPCURL(), devchain.ChainID)
 		fmt.Fprintf(stdout, "demo NFT: ERC-721 %s, ERC-1155 %s; demo wallet %s\n", chain.PassAddress(), chain.ItemsAddress(), chain.DemoWallet())
-		fmt.Fprintf(stdout, "operator: %s (send as Authorization: Bearer)\n", cfg.Settings.OperatorToken)
+		fmt.Fprintf(stdout, "operator: %s\n", operator)
 		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s <service...>\n", etcd.Endpoint(), nats.ClientURL())
 		fmt.Fprintln(stdout, "streamgate dev ready")
 		if *noSeed {
@@ -120,7 +136,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // randomToken makes a dev operator credential, new each run unless
-// --operator-token or $STREAMGATE_OPERATOR_TOKEN sets one.
+// --operator-tokens-file or the environment sets some.
 func randomToken() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
