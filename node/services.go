@@ -35,7 +35,9 @@ import (
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
 	"github.com/streamgate/streamgate/internal/mesh"
+	"github.com/streamgate/streamgate/internal/operatortokens"
 	"github.com/streamgate/streamgate/internal/registry"
+	"github.com/streamgate/streamgate/internal/secretbox"
 	"github.com/streamgate/streamgate/internal/video"
 	"github.com/streamgate/streamgate/services/auth"
 	"github.com/streamgate/streamgate/services/auth/access"
@@ -134,9 +136,17 @@ type Settings struct {
 	// TranscodeWorkers is the transcoder pool size per instance; 0 for its
 	// default.
 	TranscodeWorkers int
-	// OperatorToken is the operator credential the gateway accepts
-	// (Authorization: Bearer); empty: no operator access from outside.
+	// OperatorTokens are the named operator credentials the gateway
+	// accepts (Authorization: Bearer; operatortokens.File reloads its
+	// file). Nil, and no OperatorToken: no operator access from outside.
+	OperatorTokens operatortokens.Matcher
+	// OperatorToken is one operator credential, named "default", for
+	// callers that have a single one; used when OperatorTokens is nil.
 	OperatorToken string
+	// KEK is the key-encryption key auth's signing keys and the worker's
+	// webhook secrets are sealed under at rest. Nil: they are stored in
+	// clear (tests; streamgate serve refuses it outside --dev-mode).
+	KEK *secretbox.Keyring
 	// AllowedOrigins are the browser origins the gateway answers CORS for.
 	AllowedOrigins []string
 	// ChainNames names the chains for clients; DemoNFTs gives a chain's
@@ -193,6 +203,18 @@ func (c Settings) alertRules() monitor.AlertRules {
 		return monitor.DefaultAlertRules()
 	}
 	return *c.Alerts
+}
+
+// operators is OperatorTokens, or else the one OperatorToken; nil for
+// none.
+func (c Settings) operators() operatortokens.Matcher {
+	if c.OperatorTokens != nil {
+		return c.OperatorTokens
+	}
+	if set, err := operatortokens.Single(c.OperatorToken); err == nil && set != nil {
+		return set
+	}
+	return nil
 }
 
 func (c Settings) maxUploadBytes() uint64 {
@@ -319,8 +341,18 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		}, blobs,
 			video.FromMetadata(metadataClient(deps.Mesh)), verifier, deps.Bus, logger)
 	case "worker":
-		return worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID}, deps.Bus, deps.Etcd, logger,
+		w, err := worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID, KEK: cfg.KEK}, deps.Bus, deps.Etcd, logger,
 			worker.WithMeterProvider(deps.MeterProvider), worker.WithBuiltins(workerBuiltins(deps.Mesh)))
+		if err != nil {
+			return nil, err
+		}
+		// A wrong KEK fails the start; NATS not ready yet is retried by Run.
+		if err := w.CheckSecrets(ctx); errors.Is(err, worker.ErrKEK) {
+			return nil, err
+		} else if err != nil {
+			logger.Warn("worker setup failed; retrying in the background", "err", err)
+		}
+		return w, nil
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Names)
 }
@@ -335,7 +367,7 @@ func buildGateway(cfg Settings, deps Deps, logger *slog.Logger) (Service, error)
 	e, err := edge.New(edge.Config{
 		PublicBaseURL:  cfg.PublicBaseURL,
 		DevMode:        cfg.DevMode,
-		OperatorToken:  cfg.OperatorToken,
+		Operators:      cfg.operators(),
 		AllowedOrigins: cfg.AllowedOrigins,
 		PerIP:          cfg.ClientRateLimit,
 		MaxConcurrent:  cfg.MaxConcurrent,
@@ -492,6 +524,7 @@ func buildAuth(_ context.Context, cfg Settings, deps Deps, logger *slog.Logger) 
 		DataDir:         filepath.Join(cfg.DataDir, "auth"),
 		DatabaseURL:     cfg.postgresURL(),
 		DevMode:         cfg.DevMode,
+		KEK:             cfg.KEK,
 	}, chains, accessChecker{ev}, video.FromMetadata(metadataClient(deps.Mesh)), logger, opts...)
 	if err != nil {
 		chains.Close()

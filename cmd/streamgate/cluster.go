@@ -24,6 +24,7 @@ import (
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/devengine"
 	"github.com/streamgate/streamgate/internal/meshtls"
+	"github.com/streamgate/streamgate/internal/operatortokens"
 	"github.com/streamgate/streamgate/node"
 )
 
@@ -141,12 +142,28 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	c.onStop(chain.Close)
 
-	token := os.Getenv("STREAMGATE_OPERATOR_TOKEN")
-	if token == "" {
-		token = randomToken()
-	}
 	// The token goes through the environment, not argv, where ps shows it.
-	env := append(s3.Env(), "STREAMGATE_OPERATOR_TOKEN="+token)
+	env := s3.Env()
+	token := os.Getenv(operatortokens.EnvToken)
+	operator := token + " (send as Authorization: Bearer)"
+	switch {
+	case os.Getenv(operatortokens.EnvTokens) != "":
+		operator = "the tokens of $" + operatortokens.EnvTokens // inherited by every process
+	case token == "":
+		token = randomToken()
+		operator = token + " (send as Authorization: Bearer)"
+		env = append(env, operatortokens.EnvToken+"="+token)
+	}
+	// One key-encryption key for every process, made once: auth's and the
+	// worker's secrets are sealed under it in the shared stores.
+	kekArgs := []string{}
+	if os.Getenv(envKEK) == "" {
+		kekFile, err := devKEKFile(dir)
+		if err != nil {
+			return fmt.Errorf("key-encryption key: %w", err)
+		}
+		kekArgs = []string{"--kek-file", kekFile}
+	}
 	// Every service's certificate, made once and reused on restart; each
 	// process finds its own in tls/<service>/.
 	tlsDir := filepath.Join(dir, "tls")
@@ -164,6 +181,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"--publish-chain-rpc", "--dev-mode",
 		"--registry-ttl", registryTTL.String(), "--transcode-workers", "1", "--log-level", *childLog,
 	}
+	common = append(common, kekArgs...)
 	// One instance of every service first, then the others: the first
 	// ones create the streams, buckets and tables the rest find.
 	for i := range *instances {
@@ -217,7 +235,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "redis:     %s\n", redis.URL())
 	fmt.Fprintf(stdout, "s3:        %s (bucket %s)\n", s3.Endpoint, s3.Bucket)
 	fmt.Fprintf(stdout, "chain:     %s (id %d)\n", chain.RPCURL(), devchain.ChainID)
-	fmt.Fprintf(stdout, "operator:  %s (send as Authorization: Bearer)\n", token)
+	fmt.Fprintf(stdout, "operator:  %s\n", operator)
 	fmt.Fprintf(stdout, "state:     %s (every process with its pid and log)\n", statePath)
 	fmt.Fprintln(stdout, "streamgate cluster ready")
 

@@ -16,6 +16,7 @@ import (
 	"github.com/streamgate/streamgate/internal/etcdserver"
 	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/internal/natsserver"
+	"github.com/streamgate/streamgate/internal/operatortokens"
 	"github.com/streamgate/streamgate/node"
 )
 
@@ -70,6 +71,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer chain.Close()
 
+	if m.kekFile == "" && os.Getenv(envKEK) == "" {
+		if m.kekFile, err = devKEKFile(*dataDir); err != nil {
+			return fmt.Errorf("key-encryption key: %w", err)
+		}
+	}
 	cfg, err := m.nodeConfig(node.Names, *dataDir)
 	if err != nil {
 		return err
@@ -82,6 +88,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("mesh certificates: %w", err)
 		}
 	}
+	m.watchTokens(ctx, logger)
 	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
 	cfg.NATSURL = nats.ClientURL()
 	cfg.DevMode = true
@@ -98,8 +105,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(cfg.Settings.AllowedOrigins) == 0 {
 		cfg.Settings.AllowedOrigins = []string{m.public()}
 	}
-	if cfg.Settings.OperatorToken == "" {
-		cfg.Settings.OperatorToken = randomToken()
+	// A new operator token each run, named "dev", unless the file or the
+	// environment names some.
+	operator := "the tokens of --operator-tokens-file or the environment"
+	if cfg.Settings.OperatorTokens == nil {
+		tok := randomToken()
+		set, err := operatortokens.New(map[string]string{"dev": tok})
+		if err != nil {
+			return err
+		}
+		cfg.Settings.OperatorTokens = set
+		operator = tok + " (send as Authorization: Bearer)"
 	}
 	// The seed runs after the ready line, so whoever waits for it is not
 	// slowed; it is stopped and waited for before dev returns.
@@ -113,7 +129,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "nats:     %s\n", nats.ClientURL())
 		fmt.Fprintf(stdout, "chain:    %s (id %d)\n", chain.RPCURL(), devchain.ChainID)
 		fmt.Fprintf(stdout, "demo NFT: ERC-721 %s, ERC-1155 %s; demo wallet %s\n", chain.PassAddress(), chain.ItemsAddress(), chain.DemoWallet())
-		fmt.Fprintf(stdout, "operator: %s (send as Authorization: Bearer)\n", cfg.Settings.OperatorToken)
+		fmt.Fprintf(stdout, "operator: %s\n", operator)
 		join := " --insecure-mesh"
 		if cfg.MeshTLSDir != "" {
 			join = " --mesh-tls-dir " + cfg.MeshTLSDir
@@ -140,7 +156,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // randomToken makes a dev operator credential, new each run unless
-// --operator-token or $STREAMGATE_OPERATOR_TOKEN sets one.
+// --operator-tokens-file or the environment sets some.
 func randomToken() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)

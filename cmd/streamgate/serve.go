@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/meshtls"
+	"github.com/streamgate/streamgate/internal/operatortokens"
+	"github.com/streamgate/streamgate/internal/secretbox"
 	"github.com/streamgate/streamgate/node"
 	"github.com/streamgate/streamgate/services/gateway/edge"
 )
@@ -37,7 +39,9 @@ type meshFlags struct {
 	cacheBackend  string
 	redisURL      string
 	workers       int
-	operatorToken string
+	operatorToken refusedFlag
+	tokensFile    string
+	kekFile       string
 	origins       stringsFlag
 	otlpEndpoint  string
 	alertRules    string
@@ -50,6 +54,8 @@ type meshFlags struct {
 	maxConc       int
 	maxConcClient int
 	proxies       prefixFlag
+
+	tokens *operatortokens.File // the tokens file read, for watchTokens
 }
 
 func (m *meshFlags) register(fs *flag.FlagSet) {
@@ -72,7 +78,9 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.cacheBackend, "cache-backend", "memory", "cache backend: memory or redis")
 	fs.StringVar(&m.redisURL, "redis-url", "", "Redis URL for --cache-backend=redis")
 	fs.IntVar(&m.workers, "transcode-workers", 0, "transcoder jobs run at once per instance (default: one per two cores)")
-	fs.StringVar(&m.operatorToken, "operator-token", "", "operator credential the gateway accepts as a bearer token (default: $STREAMGATE_OPERATOR_TOKEN; dev generates one)")
+	fs.Var(&m.operatorToken, "operator-token", "refused: a token on the command line shows in ps; use --operator-tokens-file or $STREAMGATE_OPERATOR_TOKENS")
+	fs.StringVar(&m.tokensFile, "operator-tokens-file", "", "`file` of the operator credentials the gateway accepts as bearer tokens, one name:token a line (# comments; mode 0600, reloaded when it changes) (default: $STREAMGATE_OPERATOR_TOKENS=name:token,name2:token2, or $STREAMGATE_OPERATOR_TOKEN=token named default; dev generates one named dev)")
+	fs.StringVar(&m.kekFile, "kek-file", "", "`file` of the key-encryption key that seals auth's signing keys and the worker's webhook secrets at rest: 32 random bytes in base64 (or raw), then previous keys one a line during a rotation (mode 0600; make one: "+secretbox.HowToMake+") (default: $STREAMGATE_KEK, base64 keys separated by commas; dev and cluster make <data-dir>/kek)")
 	fs.StringVar(&m.otlpEndpoint, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector to export traces to, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no export)")
 	fs.StringVar(&m.alertRules, "alert-rules", "", "JSON `file` of monitor alert rules over the defaults, e.g. {\"instance_down_for\":\"1m\",\"base_fee_above_gwei\":0}")
 	fs.Var(&m.origins, "allowed-origin", "browser `origin` the gateway answers CORS for (repeatable; dev allows the public URL)")
@@ -151,6 +159,14 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 	if _, ok := addrs["gateway"]; !ok {
 		addrs["gateway"] = m.httpAddr
 	}
+	operators, err := m.operators()
+	if err != nil {
+		return node.Config{}, err
+	}
+	kek, err := m.kek()
+	if err != nil {
+		return node.Config{}, err
+	}
 	return node.Config{
 		Services:      services,
 		Addrs:         addrs,
@@ -168,7 +184,8 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 			RedisURL:          m.redisURL,
 			ProbeInterval:     m.probeInterval,
 			TranscodeWorkers:  m.workers,
-			OperatorToken:     m.operator(),
+			OperatorTokens:    operators,
+			KEK:               kek,
 			AllowedOrigins:    m.origins,
 			Alerts:            alerts,
 			SegmentCacheBytes: m.segCacheBytes,
@@ -184,11 +201,77 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 	}, nil
 }
 
-func (m *meshFlags) operator() string {
-	if m.operatorToken != "" {
-		return m.operatorToken
+// refusedFlag is --operator-token, kept so that its use gets a message
+// saying where the tokens go now.
+type refusedFlag struct{}
+
+func (refusedFlag) String() string { return "" }
+func (refusedFlag) Set(string) error {
+	return errors.New("refused: a token on the command line shows in ps and in shell history; put the operator tokens in a file (--operator-tokens-file FILE, lines name:token, chmod 600) or in the environment ($" +
+		operatortokens.EnvTokens + "=name:token,... or $" + operatortokens.EnvToken + "=token)")
+}
+
+// operators reads the operator tokens: --operator-tokens-file, else the
+// environment. Nil: no operator tokens. The file, when one is named, is
+// kept in m.tokens for watchTokens.
+func (m *meshFlags) operators() (operatortokens.Matcher, error) {
+	if m.tokensFile != "" {
+		if os.Getenv(operatortokens.EnvTokens) != "" || os.Getenv(operatortokens.EnvToken) != "" {
+			return nil, fmt.Errorf("--operator-tokens-file and $%s or $%s are both set: use one", operatortokens.EnvTokens, operatortokens.EnvToken)
+		}
+		f, err := operatortokens.OpenFile(m.tokensFile)
+		if err != nil {
+			return nil, err
+		}
+		m.tokens = f
+		return f, nil
 	}
-	return os.Getenv("STREAMGATE_OPERATOR_TOKEN")
+	set, err := operatortokens.FromEnv(nil)
+	if err != nil || set == nil {
+		return nil, err // a nil *Set would be a non-nil Matcher
+	}
+	return set, nil
+}
+
+// watchTokens reloads the operator tokens file when it changes, until ctx
+// ends.
+func (m *meshFlags) watchTokens(ctx context.Context, logger *slog.Logger) {
+	if m.tokens != nil {
+		go m.tokens.Watch(ctx, 5*time.Second, logger.With("component", "operator-tokens"))
+	}
+}
+
+// kek reads the key-encryption key: --kek-file, else $STREAMGATE_KEK; nil
+// when neither is set.
+func (m *meshFlags) kek() (*secretbox.Keyring, error) {
+	env := os.Getenv(envKEK)
+	switch {
+	case m.kekFile != "" && env != "":
+		return nil, fmt.Errorf("--kek-file and $%s are both set: use one", envKEK)
+	case m.kekFile != "":
+		return secretbox.LoadFile(m.kekFile)
+	case env != "":
+		k, err := secretbox.FromEnv(env)
+		if err != nil {
+			return nil, fmt.Errorf("$%s: %w (make a key with: head -c32 /dev/urandom | base64)", envKEK, err)
+		}
+		return k, nil
+	}
+	return nil, nil
+}
+
+// envKEK holds the key-encryption key when --kek-file does not.
+const envKEK = "STREAMGATE_KEK"
+
+// needKEK refuses to run auth or the worker, which seal secrets at rest,
+// without a key-encryption key.
+func needKEK(services []string) error {
+	for _, s := range services {
+		if s == "auth" || s == "worker" {
+			return fmt.Errorf("%s seals secrets at rest (auth's signing keys, the worker's webhook secrets) and needs a key-encryption key; make one with\n\t%s\nand pass --kek-file kek (or put it in $%s); --dev-mode runs without one", s, secretbox.HowToMake, envKEK)
+		}
+	}
+	return nil
 }
 
 func (m *meshFlags) blob() string {
@@ -289,6 +372,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if cfg.Settings.KEK == nil && !*devMode {
+		if err := needKEK(services); err != nil {
+			return err
+		}
+	}
+	m.watchTokens(ctx, logger)
 	if *devMode {
 		if err := loopbackOnly(m.listenHost, cfg.Addrs); err != nil {
 			return fmt.Errorf("--dev-mode: %w", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/streamgate/streamgate/internal/secretbox"
 )
 
 // Config configures the auth service.
@@ -52,6 +54,10 @@ type Config struct {
 	// the database may be metadata's too. Empty: SQLite in DataDir, one
 	// instance only.
 	DatabaseURL string
+	// KEK seals the signing keys at rest (internal/secretbox); keys stored
+	// in clear before are sealed at start. Nil: keys are stored in clear
+	// (tests); a key already sealed then fails the start.
+	KEK *secretbox.Keyring
 	// DevMode lets a dev identity without a session ask for playback
 	// tokens (the identity interceptor refuses that header otherwise).
 	DevMode bool

@@ -114,6 +114,12 @@ func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Video
 		return nil, fmt.Errorf("auth: metrics: %w", err)
 	}
 	s.access = s.metrics.countDecisions(s.access)
+	if n, err := st.sealKeys(ctx); err != nil {
+		st.Close()
+		return nil, err
+	} else if n > 0 {
+		logger.Info("signing keys sealed under the current key-encryption key", "keys", n, "kek", cfg.KEK.CurrentID())
+	}
 	s.keys = newKeyring(st, &s.cfg)
 	if _, err := s.keys.ensure(ctx); err != nil {
 		st.Close()

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/streamgate/streamgate/internal/secretbox"
 )
 
 // store keeps nonces, sessions, refresh tokens, signing keys and playback
@@ -24,13 +26,20 @@ import (
 // rows decide, never a read followed by a write, so it stays single-use
 // across instances sharing one PostgreSQL database.
 //
-// Private signing keys sit in the database, readable by whoever can read
-// it. In production the answer is a KMS (or an HSM) that signs without
-// ever handing out the key; the keys type is the seam for it.
+// Private signing keys are sealed (secretbox, AES-256-GCM) under the
+// key-encryption key of Config.KEK, bound to their kid, so the database
+// alone (a dump, a backup, a replica) does not hold them. Without a KEK
+// (tests, and dev before it had one) they are stored in clear; a clear
+// key is told from a sealed one by its length (an Ed25519 private key is
+// 64 bytes, a sealed one 64 + secretbox.Overhead), and is sealed at the
+// next start with a KEK (sealKeys). A KMS or an HSM that signs without
+// ever handing out the key would go further; the keys type is the seam
+// for it.
 type store struct {
 	db        *sql.DB
 	d         dialect
 	closePool func() // PostgreSQL: the pool under db
+	kek       *secretbox.Keyring
 }
 
 // dialect is what the two engines do differently for the same queries.
@@ -49,10 +58,18 @@ type dialect interface {
 // openStore opens the PostgreSQL database at cfg.DatabaseURL, or else the
 // SQLite one in cfg.DataDir, and creates the schema if needed.
 func openStore(ctx context.Context, cfg *Config) (*store, error) {
+	var s *store
+	var err error
 	if cfg.DatabaseURL != "" {
-		return openPostgres(ctx, cfg.DatabaseURL)
+		s, err = openPostgres(ctx, cfg.DatabaseURL)
+	} else {
+		s, err = openSQLite(ctx, cfg.DataDir)
 	}
-	return openSQLite(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.kek = cfg.KEK
+	return s, nil
 }
 
 func (s *store) Close() error {
@@ -350,8 +367,8 @@ func (s *store) keys(ctx context.Context) ([]storedKey, error) {
 		if err := rows.Scan(&k.ID, &priv, &activate, &retire); err != nil {
 			return nil, err
 		}
-		if len(priv) != ed25519.PrivateKeySize {
-			return nil, fmt.Errorf("auth: signing key %s: stored private key has %d bytes", k.ID, len(priv))
+		if priv, err = s.openKey(k.ID, priv); err != nil {
+			return nil, err
 		}
 		k.Private, k.Activate = ed25519.PrivateKey(priv), fromMS(activate)
 		if retire.Valid {
@@ -389,7 +406,7 @@ func (s *store) addKey(ctx context.Context, k storedKey, prevID string) (added b
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO signing_keys (kid, private_key, activate) VALUES (?, ?, ?)`), k.ID, []byte(k.Private), ms(k.Activate)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO signing_keys (kid, private_key, activate) VALUES (?, ?, ?)`), k.ID, s.sealKey(k.ID, k.Private), ms(k.Activate)); err != nil {
 			return err
 		}
 		added = true
@@ -402,4 +419,87 @@ func (s *store) addKey(ctx context.Context, k storedKey, prevID string) (added b
 func (s *store) pruneKeys(ctx context.Context, before time.Time) error {
 	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE retire IS NOT NULL AND retire < ?`), ms(before))
 	return err
+}
+
+// keyContext binds a sealed signing key to its kid: a sealed key copied
+// into another row does not open.
+func keyContext(kid string) []byte { return []byte("streamgate/auth/signing_key\x00" + kid) }
+
+// sealKey is the stored form of a private key: sealed under the KEK, or
+// in clear without one.
+func (s *store) sealKey(kid string, priv ed25519.PrivateKey) []byte {
+	if s.kek == nil {
+		return []byte(priv)
+	}
+	return s.kek.Seal(priv, keyContext(kid))
+}
+
+// openKey reads a stored private key: clear (64 bytes, stored before the
+// KEK) or sealed.
+func (s *store) openKey(kid string, stored []byte) ([]byte, error) {
+	switch {
+	case len(stored) == ed25519.PrivateKeySize:
+		return stored, nil
+	case !secretbox.IsSealed(stored):
+		return nil, fmt.Errorf("auth: signing key %s: stored private key has %d bytes and is not sealed", kid, len(stored))
+	case s.kek == nil:
+		return nil, fmt.Errorf("auth: signing key %s is encrypted, and no key-encryption key is configured (--kek-file or $STREAMGATE_KEK)", kid)
+	}
+	priv, err := s.kek.Open(stored, keyContext(kid))
+	if err != nil {
+		return nil, fmt.Errorf("auth: signing key %s cannot be decrypted with the configured key-encryption key (a wrong KEK, or its previous key was dropped from the KEK file?): %w", kid, err)
+	}
+	if len(priv) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("auth: signing key %s: decrypted private key has %d bytes", kid, len(priv))
+	}
+	return priv, nil
+}
+
+// sealKeys seals, under the current KEK, every stored key that is in
+// clear or sealed under a previous KEK, so that after a start with a
+// rotated KEK the previous one can be dropped. Each update is a
+// compare-and-set on the stored bytes: instances starting together
+// re-seal each key once, and a key rotated or pruned meanwhile is left
+// alone. A key that does not open fails the start.
+func (s *store) sealKeys(ctx context.Context) (resealed int, err error) {
+	if s.kek == nil {
+		return 0, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT kid, private_key FROM signing_keys`)
+	if err != nil {
+		return 0, err
+	}
+	type row struct {
+		kid    string
+		stored []byte
+	}
+	var stale []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.kid, &r.stored); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if !s.kek.SealedWithCurrent(r.stored) {
+			stale = append(stale, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, r := range stale {
+		priv, err := s.openKey(r.kid, r.stored)
+		if err != nil {
+			return resealed, err
+		}
+		res, err := s.db.ExecContext(ctx, s.q(`UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?`), s.sealKey(r.kid, priv), r.kid, r.stored)
+		if err != nil {
+			return resealed, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			resealed++
+		}
+	}
+	return resealed, nil
 }

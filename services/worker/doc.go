@@ -27,7 +27,7 @@
 // by the due marker rather than a transaction.
 //
 // Webhooks are stored in the KV bucket "worker_webhooks": "whk.<id>" (with
-// the secret), "own.<wallet>.<id>" (listing), "req.<wallet>.<sha(request
+// the secret, sealed under the key-encryption key: webhooksecrets.go), "own.<wallet>.<id>" (listing), "req.<wallet>.<sha(request
 // id)>" (CreateWebhook retries) and "dlv.<webhook>.<ulid>" (attempt log).
 // The worker subscribes to video.ready, video.failed, upload.completed and
 // upload.failed and queues one "webhook.deliver" job per matching webhook

@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamgate/streamgate/gen/go/streamgate/worker/v1/workerv1connect"
 	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/secretbox"
 )
 
 // Config configures the worker service. Zero values take the defaults.
@@ -37,6 +38,10 @@ type Config struct {
 	// DevMode accepts http:// webhook URLs on loopback hosts and lets
 	// deliveries reach them.
 	DevMode bool
+	// KEK seals the webhook secrets at rest (internal/secretbox); secrets
+	// stored in clear before are sealed at start. Nil: secrets are stored
+	// in clear (tests); one already sealed then fails the start.
+	KEK *secretbox.Keyring
 	// NodeName identifies this replica in the scheduler election.
 	NodeName string
 	// LeaderTTL is the etcd session TTL of the scheduler leader: a dead
@@ -123,7 +128,7 @@ func New(cfg Config, bus *events.Bus, etcd *clientv3.Client, logger *slog.Logger
 	s := &Service{
 		cfg: cfg, logger: logger, etcd: etcd, bus: bus,
 		jobs:       &jobStore{cfg: cfg, bus: bus, js: bus.JetStream(), kinds: map[string]kindEntry{}, now: time.Now, logger: logger},
-		webhooks:   &webhookStore{},
+		webhooks:   &webhookStore{kek: cfg.KEK},
 		httpClient: newHTTPClient(cfg.DevMode),
 	}
 	for _, o := range opts {
@@ -161,6 +166,13 @@ func (s *Service) ensureSetup(ctx context.Context) error {
 		return fmt.Errorf("worker: kv %s: %w", webhookBucket, err)
 	}
 	s.webhooks.kv = kv
+	n, err := s.webhooks.sealSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.logger.InfoContext(ctx, "webhook secrets sealed under the current key-encryption key", "webhooks", n, "kek", s.cfg.KEK.CurrentID())
+	}
 	s.ready = true
 	return nil
 }
@@ -182,6 +194,8 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		if err := s.ensureSetup(ctx); err == nil {
 			break
+		} else if errors.Is(err, ErrKEK) {
+			return err
 		} else {
 			s.logger.WarnContext(ctx, "worker setup failed; retrying", "err", err)
 		}

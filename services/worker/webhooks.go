@@ -29,6 +29,7 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/secretbox"
 )
 
 // KindWebhookDeliver is the built-in kind that POSTs one event to one
@@ -101,7 +102,8 @@ func reqKey(owner, requestID string) string {
 func dlvKey(webhookID, id string) string { return "dlv." + webhookID + "." + id }
 
 type webhookStore struct {
-	kv jetstream.KeyValue
+	kv  jetstream.KeyValue
+	kek *secretbox.Keyring // seals the secrets at rest; nil: clear
 }
 
 func (w *webhookStore) get(ctx context.Context, owner, id string) (Webhook, error) {
@@ -115,8 +117,8 @@ func (w *webhookStore) get(ctx context.Context, owner, id string) (Webhook, erro
 	if err != nil {
 		return Webhook{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	var h Webhook
-	if err := json.Unmarshal(e.Value(), &h); err != nil {
+	h, err := w.decode(e.Value())
+	if err != nil {
 		return Webhook{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if owner != "" && h.Owner != owner {
@@ -200,8 +202,7 @@ func (s *Service) createWebhook(ctx context.Context, owner, rawURL string, types
 		ID: "whk_" + ulid.Make().String(), Owner: owner, URL: rawURL, EventTypes: types,
 		Secret: "whsec_" + base64.RawURLEncoding.EncodeToString(b[:]), CreateTime: time.Now(), RequestID: requestID,
 	}
-	val, _ := json.Marshal(h)
-	if _, err := w.kv.Put(ctx, whkKey(h.ID), val); err != nil {
+	if _, err := w.kv.Put(ctx, whkKey(h.ID), w.encode(h)); err != nil {
 		return Webhook{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if _, err := w.kv.Put(ctx, ownKey(owner, h.ID), []byte(h.ID)); err != nil {

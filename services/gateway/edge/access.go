@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -26,14 +25,15 @@ type caller struct {
 	address  string // EIP-55; from a session token, or the dev header in dev mode
 	session  string // session id; empty for the dev header
 	dev      bool   // address came from identity.DevAddressHeader
-	operator bool   // the operator credential was presented
+	operator bool   // an operator credential was presented
+	opName   string // the name of the operator credential presented
 	token    bool   // an Authorization header was present
 }
 
 func (c caller) String() string {
 	switch {
 	case c.operator:
-		return "operator"
+		return "operator:" + c.opName
 	case c.address != "" && c.dev:
 		return "dev:" + c.address
 	case c.address != "":
@@ -193,8 +193,7 @@ func (e *Edge) authenticate(r *http.Request, access optionsv1.Access, lenient bo
 			if !lenient {
 				return c, connect.NewError(connect.CodeUnauthenticated, errors.New(`the Authorization header must be "Bearer <token>"`))
 			}
-		case e.cfg.OperatorToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(e.cfg.OperatorToken)) == 1:
-			c.operator = true
+		case e.isOperator(token, &c):
 		case access == optionsv1.Access_ACCESS_OPERATOR:
 			// Not the operator credential, and no session could satisfy
 			// an operator RPC: authorize answers PermissionDenied.
@@ -229,6 +228,19 @@ func (e *Edge) authenticate(r *http.Request, access optionsv1.Access, lenient bo
 		c.address, c.dev = addr, true
 	}
 	return c, nil
+}
+
+// isOperator reports whether token is one of the operator credentials
+// (every one compared in constant time), recording its name in c.
+func (e *Edge) isOperator(token string, c *caller) bool {
+	if e.cfg.Operators == nil {
+		return false
+	}
+	name, ok := e.cfg.Operators.Match(token)
+	if ok {
+		c.operator, c.opName = true, name
+	}
+	return ok
 }
 
 // authorize applies the access class to the verified caller.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/authtoken"
+	"github.com/streamgate/streamgate/internal/operatortokens"
 )
 
 // DefaultMaxRequestBytes bounds an RPC request body when Config leaves
@@ -22,9 +23,13 @@ type Config struct {
 	// and lets it stand in for a session. Outside dev mode the header is
 	// stripped from every request.
 	DevMode bool
-	// OperatorToken is the operator credential, sent by the operator as
-	// "Authorization: Bearer <OperatorToken>". Empty: no caller is an
-	// operator, and operator RPCs are refused.
+	// Operators are the operator credentials, each named, sent by an
+	// operator as "Authorization: Bearer <token>"; the access log names
+	// the one used. Nil (and no OperatorToken): no caller is an operator,
+	// and operator RPCs are refused.
+	Operators operatortokens.Matcher
+	// OperatorToken is a single operator credential named "default",
+	// used when Operators is nil.
 	OperatorToken string
 	// AllowedOrigins are the browser origins ("https://video.example.com",
 	// "http://localhost:5173") CORS admits; "*" admits any origin. Empty:
@@ -109,6 +114,13 @@ func (c *Config) normalize() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			return fmt.Errorf("gateway: allowed origin %q is not scheme://host[:port]", o)
 		}
+	}
+	if c.Operators == nil && c.OperatorToken != "" {
+		set, err := operatortokens.Single(c.OperatorToken)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		c.Operators = set
 	}
 	c.PerIP = c.PerIP.orDefault(DefaultPerIP)
 	if c.MaxConcurrent == 0 {

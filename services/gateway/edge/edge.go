@@ -18,9 +18,10 @@
 //     locally against auth's JWKS; the caller is forwarded in
 //     identity.AddressHeader and identity.SessionHeader. In dev mode
 //     identity.DevAddressHeader stands in for a session.
-//   - ACCESS_OPERATOR: "Authorization: Bearer <operator token>", the
-//     credential from Config.OperatorToken (compared in constant time);
-//     forwarded as identity.OperatorHeader "true".
+//   - ACCESS_OPERATOR: "Authorization: Bearer <operator token>", one of
+//     the named credentials of Config.Operators (each compared in constant
+//     time, all of them every time); forwarded as identity.OperatorHeader
+//     "true", and logged as "operator:<name>", never the token.
 //   - ACCESS_INTERNAL: NotFound, as if there were no such route. Internal
 //     RPCs are reachable only over the mesh: instances listen on loopback
 //     (streamgate dev) or pod-private addresses (Kubernetes, where only the
