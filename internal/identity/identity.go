@@ -4,19 +4,24 @@
 // credential) and forwards the result in trusted headers; it strips those
 // headers from every incoming request first, so only the gateway can set
 // them. Services read the caller from the context, filled by the server
-// interceptor from those headers. Until the gateway's session check lands,
-// `streamgate dev` lets a dev identity header stand in for a session; it is
-// refused outside dev mode.
+// interceptor from those headers, which count only when the gateway sent
+// them: over mutual TLS the peer's certificate says who that is (see
+// fromPeer). `streamgate dev` lets a dev identity header stand in for a
+// session; it is refused outside dev mode.
 package identity
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/streamgate/streamgate/internal/catalog"
+	"github.com/streamgate/streamgate/internal/meshtls"
 )
 
 const (
@@ -47,6 +52,9 @@ type Caller struct {
 	SessionID string
 	// Operator is true for the operator credential.
 	Operator bool
+	// Service is the calling service as its mesh certificate names it;
+	// empty on a cleartext mesh or at the edge.
+	Service string
 }
 
 // Authenticated reports whether the caller is a signed-in wallet.
@@ -133,12 +141,38 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		c, err := FromHeaders(req.Header(), i.devMode)
+		c, err := fromPeer(ctx, req.Spec().Procedure, req.Header(), i.devMode)
 		if err != nil {
 			return nil, err
 		}
 		return next(WithCaller(ctx, c), req)
 	}
+}
+
+// Gateway is the service whose word on users and operators counts.
+const Gateway = "gateway"
+
+// fromPeer is the caller of a request that reached a service's mesh port.
+// Over mutual TLS the peer is the service its certificate names: only the
+// gateway vouches for users (the wallet, session and operator headers of
+// any other peer are ignored, so the call runs as that service alone), and
+// an internal RPC answers only the services its contract lists. Over a
+// cleartext mesh (--insecure-mesh) no peer is known and the headers are
+// believed, as they must be there.
+func fromPeer(ctx context.Context, procedure string, h http.Header, devMode bool) (Caller, error) {
+	peer, tls := meshtls.PeerServiceFromContext(ctx)
+	if !tls {
+		return FromHeaders(h, devMode)
+	}
+	if m, ok := catalog.Default().Lookup(procedure); ok && !m.MayCall(peer) {
+		return Caller{}, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s is not among the services that may call %s", peer, procedure))
+	}
+	if peer != Gateway {
+		return Caller{Service: peer}, nil
+	}
+	c, err := FromHeaders(h, devMode)
+	c.Service = peer
+	return c, err
 }
 
 func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
@@ -147,7 +181,7 @@ func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 
 func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		c, err := FromHeaders(conn.RequestHeader(), i.devMode)
+		c, err := fromPeer(ctx, conn.Spec().Procedure, conn.RequestHeader(), i.devMode)
 		if err != nil {
 			return err
 		}
@@ -158,7 +192,7 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 // HTTPMiddleware does the same for plain HTTP routes (tus, media).
 func HTTPMiddleware(devMode bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := FromHeaders(r.Header, devMode)
+		c, err := fromPeer(r.Context(), "", r.Header, devMode)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
