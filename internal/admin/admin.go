@@ -236,7 +236,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		if status[i] != grpchealth.StatusServing {
 			ready = false
 		}
-		fmt.Fprintf(&b, "%s %s\n", n, status[i])
+		fmt.Fprintf(&b, "%s %s\n", n, strings.ToUpper(status[i].String()))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !ready {
