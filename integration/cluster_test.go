@@ -60,6 +60,7 @@ type clusterState struct {
 		Service string `json:"service"`
 		PID     int    `json:"pid"`
 		Addr    string `json:"addr"`
+		Admin   string `json:"admin"`
 	} `json:"processes"`
 }
 
@@ -74,14 +75,40 @@ func (c *clusterState) pid(t *testing.T, name string) int {
 	return 0
 }
 
-func (c *clusterState) addrsOf(service string) map[string]string {
+// adminsOf maps each process of a service to its admin listener, where
+// its metrics are.
+func (c *clusterState) adminsOf(t *testing.T, service string) map[string]string {
+	t.Helper()
 	out := map[string]string{}
 	for _, p := range c.Processes {
 		if p.Service == service {
-			out[p.Name] = p.Addr
+			if p.Admin == "" {
+				t.Fatalf("cluster.json names no admin listener for %s", p.Name)
+			}
+			out[p.Name] = p.Admin
 		}
 	}
 	return out
+}
+
+// meshMetricsRefused: a service's mesh listener serves no /metrics; they
+// are on the admin listener. (Any answer but 200 will do: a mesh listener
+// that takes TLS only refuses a plain request too.)
+func (c *clusterState) meshMetricsRefused(t *testing.T, service string) {
+	t.Helper()
+	for _, p := range c.Processes {
+		if p.Service != service {
+			continue
+		}
+		res, err := http.Get("http://" + p.Addr + "/metrics")
+		if err != nil {
+			continue // refused
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Errorf("GET /metrics of %s's mesh listener: %s, want a refusal", p.Name, res.Status)
+		}
+	}
 }
 
 // startCluster runs `streamgate cluster` (make cluster) and waits for its
@@ -300,7 +327,8 @@ func TestCluster(t *testing.T) {
 	up := created.Msg.GetUpload()
 	uploadID, videoID := up.GetId(), up.GetVideoId()
 	tusPath := strings.TrimPrefix(up.GetTusUrl(), c.Public)
-	upAddrs := c.addrsOf("upload")
+	upAddrs := c.adminsOf(t, "upload")
+	c.meshMetricsRefused(t, "upload")
 	cut := len(data) / 3
 	tusCut(t, gwA, tusPath, creator, data, cut)
 	var off int64
@@ -417,7 +445,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	viewer := signIn(t, c.Public, "--key", keyFile)
-	authAddrs := c.addrsOf("auth")
+	authAddrs := c.adminsOf(t, "auth")
 	issuedBefore := map[string]float64{}
 	for name, addr := range authAddrs {
 		issuedBefore[name] = metricSum(t, addr, tokensIssued)
@@ -655,7 +683,8 @@ func tusOffset(t *testing.T, url string, auth bearer) int64 {
 }
 
 // metricSum adds up every sample of the metrics whose name starts with
-// prefix on one instance's /metrics.
+// prefix on one process's admin listener's /metrics (each cluster process
+// runs one service).
 func metricSum(t *testing.T, addr, prefix string) float64 {
 	t.Helper()
 	res, err := http.Get("http://" + addr + "/metrics")
