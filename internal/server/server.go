@@ -154,7 +154,7 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 
 // WithReflection adds services to the ones gRPC reflection lists, for a
 // listener that passes calls through to other instances (the gateway), so
-// `grpcurl list` there shows the whole API. Their descriptors must be
+// `grpcurl list` there shows the API (WithReflectionFilter narrows it). Their descriptors must be
 // linked into the binary.
 func WithReflection(names ...string) Option {
 	return func(o *options) { o.reflection = append(o.reflection, names...) }
