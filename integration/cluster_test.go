@@ -44,7 +44,6 @@ import (
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/worker/v1/workerv1connect"
 	"github.com/streamgate/streamgate/internal/devchain"
-	"github.com/streamgate/streamgate/internal/meshtls"
 )
 
 // clusterState is the part of the launcher's cluster.json the test reads.
@@ -61,24 +60,8 @@ type clusterState struct {
 		Service string `json:"service"`
 		PID     int    `json:"pid"`
 		Addr    string `json:"addr"`
+		Admin   string `json:"admin"`
 	} `json:"processes"`
-
-	// tlsDir is where the launcher made the mesh certificates: the test
-	// reads instances' /metrics as the monitor does, over mutual TLS.
-	tlsDir string
-}
-
-// metrics is a client that reads the /metrics of service's instances with
-// the monitor's certificate, checking theirs.
-func (c *clusterState) metrics(t *testing.T, service string) *http.Client {
-	t.Helper()
-	src, err := meshtls.Load(meshtls.Options{Dir: filepath.Join(c.tlsDir, "monitor"), Service: "monitor"})
-	if err != nil {
-		t.Fatalf("the cluster's mesh certificates: %v", err)
-	}
-	p := new(http.Protocols)
-	p.SetHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: p, TLSClientConfig: src.ClientConfig(service)}, Timeout: 30 * time.Second}
 }
 
 func (c *clusterState) pid(t *testing.T, name string) int {
@@ -92,14 +75,40 @@ func (c *clusterState) pid(t *testing.T, name string) int {
 	return 0
 }
 
-func (c *clusterState) addrsOf(service string) map[string]string {
+// adminsOf maps each process of a service to its admin listener, where
+// its metrics are.
+func (c *clusterState) adminsOf(t *testing.T, service string) map[string]string {
+	t.Helper()
 	out := map[string]string{}
 	for _, p := range c.Processes {
 		if p.Service == service {
-			out[p.Name] = p.Addr
+			if p.Admin == "" {
+				t.Fatalf("cluster.json names no admin listener for %s", p.Name)
+			}
+			out[p.Name] = p.Admin
 		}
 	}
 	return out
+}
+
+// meshMetricsRefused: a service's mesh listener serves no /metrics; they
+// are on the admin listener. (Any answer but 200 will do: a mesh listener
+// that takes TLS only refuses a plain request too.)
+func (c *clusterState) meshMetricsRefused(t *testing.T, service string) {
+	t.Helper()
+	for _, p := range c.Processes {
+		if p.Service != service {
+			continue
+		}
+		res, err := http.Get("http://" + p.Addr + "/metrics")
+		if err != nil {
+			continue // refused
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Errorf("GET /metrics of %s's mesh listener: %s, want a refusal", p.Name, res.Status)
+		}
+	}
 }
 
 // startCluster runs `streamgate cluster` (make cluster) and waits for its
@@ -169,7 +178,6 @@ func startCluster(t *testing.T) *clusterState {
 	if len(c.Gateways) != 2 || len(c.NATS) != 3 {
 		t.Fatalf("cluster.json: %d gateways, %d NATS servers; want 2 and 3", len(c.Gateways), len(c.NATS))
 	}
-	c.tlsDir = filepath.Join(dir, "tls")
 	return &c
 }
 
@@ -319,8 +327,8 @@ func TestCluster(t *testing.T) {
 	up := created.Msg.GetUpload()
 	uploadID, videoID := up.GetId(), up.GetVideoId()
 	tusPath := strings.TrimPrefix(up.GetTusUrl(), c.Public)
-	upAddrs := c.addrsOf("upload")
-	upMetrics := c.metrics(t, "upload")
+	upAddrs := c.adminsOf(t, "upload")
+	c.meshMetricsRefused(t, "upload")
 	cut := len(data) / 3
 	tusCut(t, gwA, tusPath, creator, data, cut)
 	var off int64
@@ -333,14 +341,14 @@ func TestCluster(t *testing.T) {
 	}
 	first := map[string]float64{}
 	for name, addr := range upAddrs {
-		first[name] = metricSum(t, upMetrics, addr, uploadBytes)
+		first[name] = metricSum(t, addr, uploadBytes)
 	}
 	// Resume through gateway B in chunks until the instance that did not
 	// take the cut PATCH has taken part; then send the rest.
 	const chunk = 256 << 10
 	for off < int64(len(data)) {
 		end := min(off+chunk, int64(len(data)))
-		if grew(t, upMetrics, upAddrs, uploadBytes, first) {
+		if grew(t, upAddrs, uploadBytes, first) {
 			end = int64(len(data))
 		}
 		if err := tusPatch(ctx, gwB+tusPath, creator, off, data[:end]); err != nil {
@@ -348,7 +356,7 @@ func TestCluster(t *testing.T) {
 		}
 		off = tusOffset(t, gwB+tusPath, creator)
 	}
-	if !grew(t, upMetrics, upAddrs, uploadBytes, first) {
+	if !grew(t, upAddrs, uploadBytes, first) {
 		t.Fatalf("the upload never reached the second upload instance (bytes per instance before the resume %v)", first)
 	}
 	waitFor(t, "upload completed", 60*time.Second, func() (bool, string) {
@@ -437,22 +445,21 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	viewer := signIn(t, c.Public, "--key", keyFile)
-	authAddrs := c.addrsOf("auth")
-	authMetrics := c.metrics(t, "auth")
+	authAddrs := c.adminsOf(t, "auth")
 	issuedBefore := map[string]float64{}
 	for name, addr := range authAddrs {
-		issuedBefore[name] = metricSum(t, authMetrics, addr, tokensIssued)
+		issuedBefore[name] = metricSum(t, addr, tokensIssued)
 	}
 	authB := authv1connect.NewAuthServiceClient(http.DefaultClient, gwB, connect.WithInterceptors(viewer))
 	var tokens []string
-	for i := 0; i < 40 && (len(tokens) < 2 || !grew(t, authMetrics, authAddrs, tokensIssued, issuedBefore)); i++ {
+	for i := 0; i < 40 && (len(tokens) < 2 || !grew(t, authAddrs, tokensIssued, issuedBefore)); i++ {
 		res, err := authB.IssuePlaybackToken(ctx, connect.NewRequest(&authv1.IssuePlaybackTokenRequest{VideoId: videoID}))
 		if err != nil {
 			t.Fatalf("IssuePlaybackToken for the holder: %v", err)
 		}
 		tokens = append(tokens, res.Msg.GetToken())
 	}
-	if !grew(t, authMetrics, authAddrs, tokensIssued, issuedBefore) {
+	if !grew(t, authAddrs, tokensIssued, issuedBefore) {
 		t.Fatalf("40 playback tokens all came from one auth instance (issued before: %v)", issuedBefore)
 	}
 
@@ -676,10 +683,11 @@ func tusOffset(t *testing.T, url string, auth bearer) int64 {
 }
 
 // metricSum adds up every sample of the metrics whose name starts with
-// prefix on one instance's /metrics.
-func metricSum(t *testing.T, client *http.Client, addr, prefix string) float64 {
+// prefix on one process's admin listener's /metrics (each cluster process
+// runs one service).
+func metricSum(t *testing.T, addr, prefix string) float64 {
 	t.Helper()
-	res, err := client.Get("https://" + addr + "/metrics")
+	res, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics of %s: %v", addr, err)
 	}
@@ -701,10 +709,10 @@ func metricSum(t *testing.T, client *http.Client, addr, prefix string) float64 {
 }
 
 // grew: every instance's metric has grown since before.
-func grew(t *testing.T, client *http.Client, addrs map[string]string, metric string, before map[string]float64) bool {
+func grew(t *testing.T, addrs map[string]string, metric string, before map[string]float64) bool {
 	t.Helper()
 	for name, addr := range addrs {
-		if metricSum(t, client, addr, metric) <= before[name] {
+		if metricSum(t, addr, metric) <= before[name] {
 			return false
 		}
 	}

@@ -31,8 +31,11 @@ var serviceNames = []string{"auth", "cache", "gateway", "metadata", "monitor", "
 type devPlatform struct {
 	gatewayURL  string
 	gatewayAddr string
-	etcdURL     string
-	natsURL     string
+	// adminAddr is the process's admin listener (metrics, health, full
+	// reflection).
+	adminAddr string
+	etcdURL   string
+	natsURL   string
 	// operatorToken is the dev operator credential printed at start.
 	operatorToken string
 	// dataDir is dev's --data-dir; its mesh certificates are in tls/.
@@ -135,9 +138,13 @@ func startDev(t *testing.T) *devPlatform {
 			if v, ok := strings.CutPrefix(l, "operator:"); ok {
 				p.operatorToken, _, _ = strings.Cut(strings.TrimSpace(v), " ")
 			}
+			if v, ok := strings.CutPrefix(l, "admin:"); ok {
+				u, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+				p.adminAddr = strings.TrimPrefix(u, "http://")
+			}
 		}
-		if p.etcdURL == "" || p.natsURL == "" || p.operatorToken == "" {
-			t.Fatalf("ready output %q does not name the etcd and NATS endpoints", lines)
+		if p.etcdURL == "" || p.natsURL == "" || p.operatorToken == "" || p.adminAddr == "" {
+			t.Fatalf("ready output %q does not name the etcd and NATS endpoints, the operator token and the admin listener", lines)
 		}
 		return p
 	case <-time.After(2 * time.Minute):
@@ -350,14 +357,32 @@ func TestDev(t *testing.T) {
 		instances(1)
 	})
 
-	t.Run("grpcurl list through the gateway shows every service", func(t *testing.T) {
-		out, err := exec.CommandContext(t.Context(), "go", "tool", "grpcurl", "-plaintext", p.gatewayAddr, "list").CombinedOutput()
+	grpcurl := func(t *testing.T, args ...string) (string, error) {
+		t.Helper()
+		out, err := exec.CommandContext(t.Context(), "go", append([]string{"tool", "grpcurl", "-plaintext"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	// Internal and operator-only RPCs, and a service no client may call.
+	hidden := []string{
+		"streamgate.upload.v1.UploadService.DeleteVideoSource",
+		"streamgate.upload.v1.UploadService.ExpireAbandonedUploads",
+		"streamgate.monitor.v1.MonitorService.GetSystemHealth",
+	}
+
+	t.Run("grpcurl list through the gateway shows only what a client may call", func(t *testing.T) {
+		out, err := grpcurl(t, p.gatewayAddr, "list")
 		if err != nil {
 			t.Fatalf("grpcurl list: %v\n%s", err, out)
 		}
-		listed := strings.Fields(string(out))
+		listed := strings.Fields(out)
 		for _, s := range serviceNames {
 			want := fmt.Sprintf("streamgate.%s.v1.%sService", s, strings.ToUpper(s[:1])+s[1:])
+			if s == "cache" { // internal only
+				if slices.Contains(listed, want) {
+					t.Errorf("grpcurl list = %v lists the internal %s", listed, want)
+				}
+				continue
+			}
 			if !slices.Contains(listed, want) {
 				t.Errorf("grpcurl list = %v, missing %s", listed, want)
 			}
@@ -365,22 +390,100 @@ func TestDev(t *testing.T) {
 		if !slices.Contains(listed, "grpc.health.v1.Health") {
 			t.Errorf("grpcurl list = %v, missing grpc.health.v1.Health", listed)
 		}
+		for _, svc := range []string{"streamgate.upload.v1.UploadService", "streamgate.monitor.v1.MonitorService"} {
+			out, err := grpcurl(t, p.gatewayAddr, "list", svc)
+			if err != nil {
+				t.Fatalf("grpcurl list %s: %v\n%s", svc, err, out)
+			}
+			methods := strings.Fields(out)
+			for _, m := range hidden {
+				if slices.Contains(methods, m) {
+					t.Errorf("grpcurl list %s through the gateway shows %s", svc, m)
+				}
+			}
+			if svc == "streamgate.upload.v1.UploadService" && !slices.Contains(methods, svc+".CreateUpload") {
+				t.Errorf("grpcurl list %s = %v, missing CreateUpload", svc, methods)
+			}
+		}
+		if out, err := grpcurl(t, p.gatewayAddr, "describe", "streamgate.upload.v1.DeleteVideoSourceRequest"); err == nil {
+			t.Errorf("the gateway describes an internal RPC's request:\n%s", out)
+		}
+	})
+
+	t.Run("grpcurl list on the admin listener shows every RPC", func(t *testing.T) {
+		out, err := grpcurl(t, p.adminAddr, "list")
+		if err != nil {
+			t.Fatalf("grpcurl list: %v\n%s", err, out)
+		}
+		listed := strings.Fields(out)
+		for _, s := range serviceNames {
+			want := fmt.Sprintf("streamgate.%s.v1.%sService", s, strings.ToUpper(s[:1])+s[1:])
+			if !slices.Contains(listed, want) {
+				t.Errorf("admin grpcurl list = %v, missing %s", listed, want)
+			}
+		}
+		for _, svc := range []string{"streamgate.upload.v1.UploadService", "streamgate.monitor.v1.MonitorService"} {
+			out, err := grpcurl(t, p.adminAddr, "list", svc)
+			if err != nil {
+				t.Fatalf("admin grpcurl list %s: %v\n%s", svc, err, out)
+			}
+			for _, m := range hidden {
+				if strings.HasPrefix(m, svc+".") && !slices.Contains(strings.Fields(out), m) {
+					t.Errorf("admin grpcurl list %s = %s, missing %s", svc, out, m)
+				}
+			}
+		}
+		// Health of every service of the process, for probes.
+		out, err = grpcurl(t, "-d", `{"service":"upload"}`, p.adminAddr, "grpc.health.v1.Health/Check")
+		if err != nil || !strings.Contains(out, `"status": "SERVING"`) {
+			t.Errorf("admin health of upload: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("metrics only on the admin listener", func(t *testing.T) {
+		for _, u := range []string{"http://" + p.gatewayAddr + "/metrics", "http://" + p.adminAddr + "/metrics", "http://" + p.adminAddr + "/readyz"} {
+			res, err := http.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			want := http.StatusOK
+			if strings.HasPrefix(u, "http://"+p.gatewayAddr) {
+				want = http.StatusNotFound
+			}
+			if res.StatusCode != want {
+				t.Errorf("GET %s: %s, want %d", u, res.Status, want)
+			}
+			if strings.HasSuffix(u, p.adminAddr+"/metrics") && !strings.Contains(string(body), `service_name="gateway"`) {
+				t.Errorf("admin /metrics has no gateway series")
+			}
+		}
 	})
 
 	t.Run("grpcurl calls pass through the gateway over gRPC", func(t *testing.T) {
-		out, err := exec.CommandContext(t.Context(), "go", "tool", "grpcurl", "-plaintext", "-d", `{"service":"monitor"}`,
+		// An operator RPC is hidden from the gateway's reflection: the
+		// operator takes its descriptors from the admin listener.
+		if out, err := grpcurl(t, "-H", "authorization: Bearer "+p.operatorToken, "-d", `{"service":"monitor"}`,
+			p.gatewayAddr, "streamgate.monitor.v1.MonitorService/GetSystemHealth"); err == nil {
+			t.Errorf("the gateway's reflection resolved the operator-only GetSystemHealth:\n%s", out)
+		}
+		protoset := filepath.Join(t.TempDir(), "monitor.protoset")
+		if out, err := grpcurl(t, "-protoset-out", protoset, p.adminAddr, "describe", "streamgate.monitor.v1.MonitorService"); err != nil {
+			t.Fatalf("grpcurl -protoset-out from the admin listener: %v\n%s", err, out)
+		}
+		out, err := grpcurl(t, "-protoset", protoset, "-d", `{"service":"monitor"}`,
 			"-H", "authorization: Bearer "+p.operatorToken,
-			p.gatewayAddr, "streamgate.monitor.v1.MonitorService/GetSystemHealth").CombinedOutput()
+			p.gatewayAddr, "streamgate.monitor.v1.MonitorService/GetSystemHealth")
 		if err != nil {
 			t.Fatalf("grpcurl GetSystemHealth: %v\n%s", err, out)
 		}
-		if !strings.Contains(string(out), `"service": "monitor"`) {
+		if !strings.Contains(out, `"service": "monitor"`) {
 			t.Errorf("grpcurl output %s does not describe the monitor service", out)
 		}
 		// Error codes cross the gateway in the gRPC protocol.
-		out, err = exec.CommandContext(t.Context(), "go", "tool", "grpcurl", "-plaintext", "-d", `{"video_id":"vid_x"}`,
-			p.gatewayAddr, "streamgate.metadata.v1.MetadataService/GetVideo").CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "NotFound") {
+		out, err = grpcurl(t, "-d", `{"video_id":"vid_x"}`, p.gatewayAddr, "streamgate.metadata.v1.MetadataService/GetVideo")
+		if err == nil || !strings.Contains(out, "NotFound") {
 			t.Errorf("grpcurl GetVideo(unknown): err %v, output %s; want NotFound", err, out)
 		}
 	})

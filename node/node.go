@@ -25,6 +25,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/streamgate/streamgate/internal/admin"
 	"github.com/streamgate/streamgate/internal/buildinfo"
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/events"
@@ -83,10 +84,21 @@ type Config struct {
 	TrustDomain string
 	// Settings carries per-service settings.
 	Settings Settings
+	// AdminAddr is the listen address of the process's admin listener
+	// (internal/admin: /metrics, gRPC health, /healthz, /readyz, full gRPC
+	// reflection); default 127.0.0.1:0, a random loopback port. Its
+	// advertised address is registered with every instance, for the
+	// monitor's scrapes.
+	AdminAddr string
 	// OnReady, when set, is called once every service is registered and
-	// serving, with each service's bound address.
+	// serving, with each service's bound address and, under AdminKey, the
+	// admin listener's.
 	OnReady func(addrs map[string]string)
 }
+
+// AdminKey is the key of the admin listener's address in the map OnReady
+// gets; no service has this name.
+const AdminKey = "admin"
 
 // Run starts the services and blocks until ctx is done, then shuts them
 // down: deregister first (so no new calls arrive), then drain.
@@ -104,6 +116,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	if cfg.RegistryTTL <= 0 {
 		cfg.RegistryTTL = 10 * time.Second
+	}
+	if cfg.AdminAddr == "" {
+		cfg.AdminAddr = "127.0.0.1:0"
 	}
 	if cfg.NATSReplicas == 0 {
 		cfg.NATSReplicas = 1
@@ -135,6 +150,22 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer func() { _ = nodeTel.Shutdown(context.Background()) }()
+
+	// The admin listener outlives the services: it reports NOT_SERVING
+	// through their drain and closes last.
+	adm, err := admin.New(cfg.AdminAddr, logger.With("component", "admin"))
+	if err != nil {
+		return err
+	}
+	if err := adm.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = adm.Shutdown(sctx)
+	}()
+	adm.Add(admin.Target{Name: "streamgate-node", Metrics: nodeTel.Gatherer()})
 
 	bus, err := events.Connect(ctx, cfg.NATSURL, logger,
 		events.WithPropagator(nodeTel.Propagator), events.WithTracerProvider(nodeTel.TracerProvider),
@@ -171,18 +202,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		defer shared.Close()
 		deps.Mesh = shared
 	}
+	host := hostOf{cfg: cfg, admin: adm}
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	var running []*instance
 	var wg sync.WaitGroup
 	stopAll := func() {
+		adm.Drain()
 		cancelRun()
 		shutdown(running, logger)
 		wg.Wait()
 	}
 	for _, name := range cfg.Services {
-		inst, err := start(runCtx, name, cfg, deps, sources[name], meshFor, version, logger, &wg)
+		inst, err := start(runCtx, name, host, deps, sources[name], meshFor, version, logger, &wg)
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("%s: %w", name, err)
@@ -194,7 +227,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	for _, in := range running {
 		in.server.SetServing(true)
 	}
-	addrs := map[string]string{}
+	addrs := map[string]string{AdminKey: adm.Addr()}
 	for _, in := range running {
 		addrs[in.name] = in.server.Addr()
 	}
@@ -246,6 +279,13 @@ type instance struct {
 	mesh *mesh.Client
 }
 
+// hostOf is what start needs of the process: its config and admin
+// listener.
+type hostOf struct {
+	cfg   Config
+	admin *admin.Server
+}
+
 // edgeService is the service whose listener is the public edge: it stays
 // plain HTTP (behind a load balancer) with mesh TLS on, and is called over
 // h2c by the monitor's probes.
@@ -286,7 +326,8 @@ func loadMeshTLS(cfg Config, logger *slog.Logger) (map[string]*meshtls.Source, e
 	return sources, nil
 }
 
-func start(ctx context.Context, name string, cfg Config, deps Deps, tlsSrc *meshtls.Source, meshFor func(string) *mesh.Client, version string, logger *slog.Logger, wg *sync.WaitGroup) (inst *instance, err error) {
+func start(ctx context.Context, name string, host hostOf, deps Deps, tlsSrc *meshtls.Source, meshFor func(string) *mesh.Client, version string, logger *slog.Logger, wg *sync.WaitGroup) (inst *instance, err error) {
+	cfg := host.cfg
 	var ownMesh *mesh.Client
 	if tlsSrc != nil {
 		ownMesh = meshFor(name)
@@ -335,7 +376,6 @@ func start(ctx context.Context, name string, cfg Config, deps Deps, tlsSrc *mesh
 	opts := []server.Option{
 		server.WithTelemetry(tel),
 		server.WithInterceptors(identity.NewInterceptor(cfg.DevMode)),
-		server.WithHandler("/metrics", tel.MetricsHandler()),
 	}
 	if h, ok := svc.(HTTPMounter); ok {
 		for pattern, handler := range h.HTTPHandlers() {
@@ -345,8 +385,17 @@ func start(ctx context.Context, name string, cfg Config, deps Deps, tlsSrc *mesh
 	if _, ok := svc.(EdgeLogged); ok {
 		opts = append(opts, server.WithoutAccessLog())
 	}
+	// Metrics and full reflection are the admin listener's. A listener
+	// that passes calls through (the gateway's, public) reflects only what
+	// a client may call; the others (mesh) reflect nothing. Health stays on
+	// every listener: the monitor probes each instance at its registered
+	// address, and load balancers probe the gateway's.
+	var reflected []string
 	if r, ok := svc.(Reflector); ok {
-		opts = append(opts, server.WithReflection(r.ReflectionNames()...))
+		reflected = r.ReflectionNames()
+		opts = append(opts, server.WithReflection(reflected...), server.WithReflectionFilter(deps.Catalog.ClientCallable))
+	} else {
+		opts = append(opts, server.WithoutReflection())
 	}
 	scfg := server.Config{Addr: addr, DrainTimeout: cfg.DrainTimeout}
 	if tlsSrc != nil && name != edgeService {
@@ -361,6 +410,7 @@ func start(ctx context.Context, name string, cfg Config, deps Deps, tlsSrc *mesh
 		_ = tel.Shutdown(context.Background())
 		return nil, err
 	}
+	host.admin.Add(admin.Target{Name: name, ServiceName: svc.ServiceName(), Health: srv.HealthChecker(), Metrics: tel.Gatherer(), Reflection: reflected})
 	inst = &instance{name: name, server: srv, telemetry: tel, release: release, mesh: ownMesh, shipperDone: make(chan struct{})}
 	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
 	inst.stopShipping = stopShipping
@@ -388,6 +438,7 @@ func start(ctx context.Context, name string, cfg Config, deps Deps, tlsSrc *mesh
 		Service:   name,
 		ID:        id,
 		Address:   advertised(srv.Addr(), cfg.AdvertiseHost),
+		Admin:     advertised(host.admin.Addr(), cfg.AdvertiseHost),
 		Protocols: []string{"connect", "grpc", "grpc-web"},
 		Version:   version,
 		StartTime: time.Now().UTC(),

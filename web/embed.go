@@ -84,7 +84,8 @@ func (notBuilt) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // IsAPIPath reports whether p belongs to the API rather than to the app:
 // Connect and gRPC procedures ("/streamgate.upload.v1.UploadService/...",
 // "/grpc.health.v1.Health/..."), REST routes under /v1/, tus uploads,
-// media delivery, the OpenAPI document and the metrics endpoint.
+// media delivery, the OpenAPI document, and /metrics (served on the admin
+// listener only: the gateway answers it 404 rather than with the app).
 func IsAPIPath(p string) bool {
 	for _, prefix := range []string{"/v1/", "/uploads/", "/play/", "/streamgate.", "/grpc."} {
 		if strings.HasPrefix(p, prefix) {

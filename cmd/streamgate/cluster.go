@@ -180,6 +180,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"--demo-nft", fmt.Sprintf("%d=%s", devchain.ChainID, chain.PassAddress().Hex()),
 		"--publish-chain-rpc", "--dev-mode",
 		"--registry-ttl", registryTTL.String(), "--transcode-workers", "1", "--log-level", *childLog,
+		"--admin-addr", "127.0.0.1:0", // many processes on one machine: random ports
 	}
 	common = append(common, kekArgs...)
 	// One instance of every service first, then the others: the first
@@ -386,7 +387,8 @@ type processInfo struct {
 	Kind    string `json:"kind"`              // etcd, nats or service
 	Service string `json:"service,omitempty"` // for kind service
 	PID     int    `json:"pid"`
-	Addr    string `json:"addr"` // the service's mesh address, the member's client URL
+	Addr    string `json:"addr"`            // the service's mesh address, the member's client URL
+	Admin   string `json:"admin,omitempty"` // a service process's admin listener (/metrics, health, reflection)
 	Log     string `json:"log"`
 }
 
@@ -423,7 +425,8 @@ func (c *cluster) list() []processInfo {
 }
 
 // spawn starts a child of this binary and waits for its "ready" line; the
-// lines before it name its addresses. A child's stderr goes to its log.
+// lines before it name its addresses (a service's "admin" line its admin
+// listener's). A child's stderr goes to its log.
 // Children run in their own process group (a Ctrl-C reaches the launcher
 // only, which stops them in order) and die with the launcher (Pdeathsig).
 func (c *cluster) spawn(ctx context.Context, name, kind, svc string, env []string, args ...string) (*child, error) {
@@ -450,15 +453,18 @@ func (c *cluster) spawn(ctx context.Context, name, kind, svc string, env []strin
 	c.procs = append(c.procs, ch)
 	c.mu.Unlock()
 
-	ready := make(chan string, 1)
+	type addrs struct{ addr, admin string }
+	ready := make(chan addrs, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
-		var addr string
+		var addr, admin string
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
 			switch {
 			case len(f) == 1 && f[0] == "ready":
-				ready <- addr
+				ready <- addrs{addr, admin}
+			case len(f) == 2 && f[0] == node.AdminKey:
+				admin = f[1]
 			case len(f) == 2 && addr == "":
 				addr = f[1] // "etcd URL", "nats URL" or "<service> host:port"
 			}
@@ -474,9 +480,9 @@ func (c *cluster) spawn(ctx context.Context, name, kind, svc string, env []strin
 		}
 	}()
 	select {
-	case addr := <-ready:
+	case a := <-ready:
 		c.mu.Lock()
-		ch.info.Addr = addr
+		ch.info.Addr, ch.info.Admin = a.addr, a.admin
 		c.mu.Unlock()
 		return ch, nil
 	case <-ch.exited:

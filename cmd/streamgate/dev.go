@@ -125,6 +125,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer stopSeed()
 	cfg.OnReady = func(addrs map[string]string) {
 		fmt.Fprintf(stdout, "gateway:  http://%s\n", addrs["gateway"])
+		fmt.Fprintf(stdout, "admin:    http://%s (metrics, health, full gRPC reflection)\n", addrs[node.AdminKey])
 		fmt.Fprintf(stdout, "etcd:     %s\n", etcd.Endpoint())
 		fmt.Fprintf(stdout, "nats:     %s\n", nats.ClientURL())
 		fmt.Fprintf(stdout, "chain:    %s (id %d)\n", chain.RPCURL(), devchain.ChainID)

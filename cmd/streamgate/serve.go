@@ -347,6 +347,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	demoNFTs := chainFlag{}
 	fs.Var(&demoNFTs, "demo-nft", "`id=address` a chain's demo ERC-721 collection, minted from the web app in dev mode (repeatable)")
 	publishRPC := fs.Bool("publish-chain-rpc", false, "tell clients the --chain JSON-RPC URLs (a dev chain's; never a keyed provider URL)")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "admin listener of this process: /metrics, gRPC health, /healthz, /readyz and gRPC reflection of every service here, internal RPCs included; never expose it publicly (in a Kubernetes pod: 0.0.0.0:9090 with --advertise-host); :0 picks a port")
 	natsReplicas := fs.Int("nats-replicas", 1, "copies JetStream keeps of each stream and bucket created at start: 1 on one NATS server, 3 in a cluster; existing ones keep theirs")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -391,10 +392,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.EtcdEndpoints = strings.Split(*etcd, ",")
 	cfg.NATSURL = *nats
 	cfg.NATSReplicas = *natsReplicas
+	cfg.AdminAddr = *adminAddr
 	cfg.OnReady = func(addrs map[string]string) {
 		for _, s := range services {
 			fmt.Fprintf(stdout, "%-10s %s\n", s, addrs[s])
 		}
+		fmt.Fprintf(stdout, "%-10s %s\n", node.AdminKey, addrs[node.AdminKey])
 		fmt.Fprintln(stdout, "ready")
 	}
 	return node.Run(ctx, cfg, logger)

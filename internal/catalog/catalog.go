@@ -138,6 +138,18 @@ func (c *Catalog) Lookup(procedure string) (Method, bool) {
 	return c.methods[i], true
 }
 
+// ClientCallable reports whether a client may call md through the edge: a
+// public or session RPC of this catalog. Operator-only, internal and
+// unknown ones are not (the public listener's reflection hides them).
+func (c *Catalog) ClientCallable(md protoreflect.MethodDescriptor) bool {
+	m, ok := c.Lookup(fmt.Sprintf("/%s/%s", md.Parent().FullName(), md.Name()))
+	if !ok {
+		return false
+	}
+	a := m.EffectiveAccess()
+	return a == optionsv1.Access_ACCESS_PUBLIC || a == optionsv1.Access_ACCESS_SESSION
+}
+
 // Methods returns every method, ordered by procedure.
 func (c *Catalog) Methods() []Method { return append([]Method(nil), c.methods...) }
 

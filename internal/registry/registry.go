@@ -23,6 +23,11 @@ type Instance struct {
 	ID string `json:"id"`
 	// Address is the host:port other instances dial (HTTP/2 cleartext).
 	Address string `json:"address"`
+	// Admin is the host:port of the admin listener of the instance's
+	// process (internal/admin), shared by the services of that process:
+	// the monitor scrapes http://<Admin>/metrics/<Service>. Empty for an
+	// instance of a release before it.
+	Admin string `json:"admin,omitempty"`
 	// Protocols lists the RPC protocols served, e.g. ["connect","grpc","grpc-web"].
 	Protocols []string `json:"protocols"`
 	// Version is the build version of the instance.

@@ -36,6 +36,9 @@ func (s *Server) mountHealthAndReflection(mux *http.ServeMux) error {
 		return err
 	}
 
+	if s.noReflection {
+		return nil
+	}
 	// The static reflector lists only the names it is given: health too, so
 	// `grpcurl list` shows it.
 	names := append(append([]string(nil), s.names...), grpchealth.HealthV1ServiceName)
@@ -45,6 +48,12 @@ func (s *Server) mountHealthAndReflection(mux *http.ServeMux) error {
 		}
 	}
 	reflector := grpcreflect.NewStaticReflector(names...)
+	if s.reflectKeep != nil {
+		var err error
+		if reflector, err = filteredReflector(names, s.reflectKeep); err != nil {
+			return err
+		}
+	}
 	path, h = grpcreflect.NewHandlerV1(reflector, opts...)
 	if err := mount(mux, path, h); err != nil {
 		return err
@@ -52,6 +61,11 @@ func (s *Server) mountHealthAndReflection(mux *http.ServeMux) error {
 	path, h = grpcreflect.NewHandlerV1Alpha(reflector, opts...)
 	return mount(mux, path, h)
 }
+
+// HealthChecker answers for this server's health: the status of each of its
+// services and of the whole server (""), as its gRPC health service does.
+// The process's admin listener asks it.
+func (s *Server) HealthChecker() grpchealth.Checker { return s.health }
 
 // SetServing sets the health of every service and of the process ("").
 // Call it with true once dependencies are ready. After Shutdown has begun,

@@ -21,6 +21,7 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/internal/telemetry"
@@ -129,6 +130,8 @@ type options struct {
 	interceptors []connect.Interceptor
 	telemetry    *telemetry.Telemetry
 	reflection   []string
+	noReflection bool
+	reflectKeep  func(protoreflect.MethodDescriptor) bool
 	noAccessLog  bool
 }
 
@@ -158,10 +161,24 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 
 // WithReflection adds services to the ones gRPC reflection lists, for a
 // listener that passes calls through to other instances (the gateway), so
-// `grpcurl list` there shows the whole API. Their descriptors must be
+// `grpcurl list` there shows the API (WithReflectionFilter narrows it). Their descriptors must be
 // linked into the binary.
 func WithReflection(names ...string) Option {
 	return func(o *options) { o.reflection = append(o.reflection, names...) }
+}
+
+// WithoutReflection serves no gRPC reflection on this listener: a mesh
+// listener, whose process answers reflection on its admin port instead.
+func WithoutReflection() Option {
+	return func(o *options) { o.noReflection = true }
+}
+
+// WithReflectionFilter makes reflection list only the methods keep accepts
+// (a service left with none is not listed), and only the message types
+// those reach: the public listener shows what a client may call and hides
+// internal RPCs. Health is always listed.
+func WithReflectionFilter(keep func(protoreflect.MethodDescriptor) bool) Option {
+	return func(o *options) { o.reflectKeep = keep }
 }
 
 // WithoutAccessLog leaves the per-RPC access log out of the chain, for a
@@ -181,9 +198,11 @@ type Server struct {
 	health *grpchealth.StaticChecker
 	names  []string // protobuf service names, for health
 	// reflection lists services served elsewhere but reflected here.
-	reflection []string
-	inflight   *tracker
-	watches    *watchSet
+	reflection   []string
+	noReflection bool
+	reflectKeep  func(protoreflect.MethodDescriptor) bool
+	inflight     *tracker
+	watches      *watchSet
 	// streamsStop ends the server streams still open when the drain
 	// deadline passes, so they answer Unavailable (retry elsewhere) before
 	// their connections are cut.
@@ -237,6 +256,9 @@ func New(cfg Config, services []Service, logger *slog.Logger, opts ...Option) (*
 		watches:    newWatchSet(),
 		done:       make(chan struct{}),
 		reflection: o.reflection,
+
+		noReflection: o.noReflection,
+		reflectKeep:  o.reflectKeep,
 	}
 	s.streamsStop, s.stopStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()

@@ -197,6 +197,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 // runtime and process collectors, from a registry private to this Telemetry.
 func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
 
+// Gatherer is the registry MetricsHandler serves, for a handler that serves
+// several instances' metrics together (the process's admin listener).
+func (t *Telemetry) Gatherer() prometheus.Gatherer { return t.registry }
+
 // Shutdown flushes and stops both providers; spans and metrics recorded
 // afterwards are dropped. It is safe to call more than once: later calls
 // return the first result.

@@ -42,6 +42,8 @@ func TestGetMetricsFiguresFromARealInstance(t *testing.T) {
 	instance := httptest.NewServer(mux)
 	t.Cleanup(instance.Close)
 
+	// Registered without an admin address (a release before it), the
+	// instance is scraped at its own address.
 	src := &oneInstance{inst: []registry.Instance{{Service: "cache", ID: "cache-1", Address: strings.TrimPrefix(instance.URL, "http://")}}}
 	svc, err := monitor.New(monitor.Config{Services: []string{"cache", "monitor"}, MetricsScrapeInterval: 50 * time.Millisecond},
 		src, noProbe, testLogger(t), monitor.WithMetricsClient(http.DefaultClient))

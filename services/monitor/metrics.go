@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -66,7 +67,7 @@ type ServiceMetrics struct {
 	Figures map[string]float64
 }
 
-// metricsScraper scrapes every registered instance's /metrics.
+// metricsScraper scrapes the metrics of every registered instance (metricsURL).
 type metricsScraper struct {
 	src       InstanceSource
 	clientFor func(service string) HTTPDoer
@@ -136,7 +137,7 @@ func (m *metricsScraper) scrapeAll(ctx context.Context) {
 func (m *metricsScraper) scrape(ctx context.Context, inst registry.Instance) (*rpcSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+inst.Address+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL(inst), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +170,17 @@ func (m *metricsScraper) scrape(ctx context.Context, inst registry.Instance) (*r
 		}
 	}
 	return s, nil
+}
+
+// metricsURL is where an instance's own metrics are: on its process's admin
+// listener, under the service's name (internal/admin). An instance
+// registered without one (a release before the admin listener) served them
+// on its own listener.
+func metricsURL(inst registry.Instance) string {
+	if inst.Admin != "" {
+		return "http://" + inst.Admin + "/metrics/" + url.PathEscape(inst.Service)
+	}
+	return "http://" + inst.Address + "/metrics"
 }
 
 func labelValue(m *dto.Metric, name string) string {

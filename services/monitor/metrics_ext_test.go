@@ -66,11 +66,16 @@ func TestGetMetricsScrapesInstances(t *testing.T) {
 	path, h := svc.Handler(connect.WithInterceptors(otel, failing))
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
-	mux.Handle("/metrics", tel.MetricsHandler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
+	// The metrics are on the process's admin listener, under the service's
+	// name, not on the service's own.
+	adminMux := http.NewServeMux()
+	adminMux.Handle("/metrics/monitor", tel.MetricsHandler())
+	adminSrv := httptest.NewServer(adminMux)
+	t.Cleanup(adminSrv.Close)
 	src.mu.Lock()
-	src.inst = []registry.Instance{{Service: "monitor", ID: "m-1", Address: strings.TrimPrefix(srv.URL, "http://")}}
+	src.inst = []registry.Instance{{Service: "monitor", ID: "m-1", Address: strings.TrimPrefix(srv.URL, "http://"), Admin: strings.TrimPrefix(adminSrv.URL, "http://")}}
 	src.mu.Unlock()
 
 	ctx, cancel := context.WithCancel(context.Background())
