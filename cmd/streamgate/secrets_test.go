@@ -130,7 +130,7 @@ func TestKEKFlagAndEnvironment(t *testing.T) {
 func TestServeNeedsKEK(t *testing.T) {
 	clearSecretEnv(t)
 	for _, svc := range []string{"auth", "worker"} {
-		err := runServe(t.Context(), []string{"--data-dir", t.TempDir(), svc}, io.Discard, io.Discard)
+		err := runServe(t.Context(), []string{"--insecure-mesh", "--data-dir", t.TempDir(), svc}, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "head -c32 /dev/urandom | base64") || !strings.Contains(err.Error(), "--kek-file") {
 			t.Errorf("serve %s without a KEK: %v, want a refusal saying how to make one", svc, err)
 		}
