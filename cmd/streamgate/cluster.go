@@ -81,6 +81,13 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	c := &cluster{dir: dir, self: self, logger: logger, logLevel: *childLog}
 	defer c.stop()
+	// The public address first: the processes started next take random
+	// loopback ports, and one could take it meanwhile.
+	lb, err := listenBalancer(*httpAddr, topo.Gateways[:*instances], logger)
+	if err != nil {
+		return err
+	}
+	c.onStop(func() { _ = lb.Close() })
 
 	// Shared engines first: everything after depends on them.
 	logger.Info("starting PostgreSQL, Redis and the S3 server")
@@ -210,11 +217,6 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for i := range *instances {
 		gateways = append(gateways, "http://"+topo.Gateways[i])
 	}
-	lb, err := listenBalancer(*httpAddr, topo.Gateways[:*instances], logger)
-	if err != nil {
-		return err
-	}
-	c.onStop(func() { _ = lb.Close() })
 
 	state := clusterState{
 		Public: public, Gateways: gateways, Etcd: etcdURLs, NATS: natsURLs,
