@@ -80,6 +80,14 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 			return PlaybackToken{}, unavailable(err, "cannot record the playback grant now; try again")
 		}
 		gated = true
+		// The decision may have come from the shared cache, another
+		// instance's check: follow the policy's contracts here too, so this
+		// instance's watcher revokes the grant it just recorded.
+		if s.follower != nil {
+			if err := s.follower.Follow(p); err != nil {
+				s.logger.WarnContext(ctx, "the transfer watcher cannot follow a granted policy", "video_id", videoID, "err", err)
+			}
+		}
 	}
 	s.metrics.issued(ctx, gated)
 	return tok, nil
