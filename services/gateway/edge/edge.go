@@ -39,8 +39,10 @@
 package edge
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -131,8 +133,9 @@ func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier Sessio
 			// The identity headers were stripped from the incoming
 			// request and set from the verified caller in handle; pr.Out
 			// carries exactly those.
+			e.replayable(pr.Out)
 		},
-		Transport: rt,
+		Transport: replayOnFailure{rt},
 		// Flush every write at once: server streams (WatchJob,
 		// StreamSegments) must reach the client as they are produced.
 		FlushInterval: -1,
@@ -264,3 +267,65 @@ func newBufferPool() *bufferPool {
 
 func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
 func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// replayLimit bounds the body of a call the edge keeps to send again.
+const replayLimit = 1 << 20
+
+// replayable keeps the body of a unary call the contract marks safe to
+// repeat (a read, or an idempotent write) and sets GetBody, which tells
+// replayOnFailure it may send the call again: an instance that dies while
+// it answers must not fail an idempotent call through the gateway, as the
+// mesh client's retries ensure between services.
+func (e *Edge) replayable(out *http.Request) {
+	out.GetBody = nil // set below only for what may be sent twice
+	m, ok := e.cat.Lookup(out.URL.Path)
+	if !ok || !m.Retryable() || m.StreamType != catalog.Unary {
+		return
+	}
+	if out.Body == nil || out.Body == http.NoBody {
+		out.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return
+	}
+	if out.ContentLength < 0 || out.ContentLength > replayLimit {
+		return
+	}
+	buf, err := io.ReadAll(io.LimitReader(out.Body, replayLimit+1))
+	_ = out.Body.Close()
+	if err != nil || len(buf) > replayLimit {
+		// Send what arrived followed by the failure; no replay.
+		out.Body = io.NopCloser(io.MultiReader(bytes.NewReader(buf), errReader{err}))
+		return
+	}
+	out.Body = io.NopCloser(bytes.NewReader(buf))
+	out.ContentLength = int64(len(buf))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) {
+	if r.err == nil {
+		return 0, io.ErrUnexpectedEOF
+	}
+	return 0, r.err
+}
+
+// replayOnFailure sends a replayable call (GetBody set) again, up to twice,
+// when it failed without a response: the mesh transport picks an instance
+// anew (a dead one's breaker has counted the failure, and a refused dial
+// moves on by itself).
+type replayOnFailure struct{ next http.RoundTripper }
+
+func (t replayOnFailure) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := t.next.RoundTrip(r)
+	for attempt := 1; err != nil && r.GetBody != nil && attempt <= 2 && r.Context().Err() == nil; attempt++ {
+		body, berr := r.GetBody()
+		if berr != nil {
+			return res, err
+		}
+		again := r.Clone(r.Context())
+		again.Body = body
+		res, err = t.next.RoundTrip(again)
+	}
+	return res, err
+}
