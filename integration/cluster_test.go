@@ -518,7 +518,7 @@ func TestCluster(t *testing.T) {
 	if len(p.failures) > 0 {
 		t.Errorf("%d of %d idempotent calls through gateway B failed:\n%s", len(p.failures), p.calls, strings.Join(p.failures, "\n"))
 	}
-	t.Logf("%d idempotent calls through gateway B, none failed; slowest %s", p.calls, p.slowest.Round(time.Millisecond))
+	t.Logf("%d idempotent calls through gateway B, %d failed; slowest %s", p.calls, len(p.failures), p.slowest.Round(time.Millisecond))
 
 	// --- READY exactly once -----------------------------------------------
 	if n := countReadyEvents(t, c, videoID); n != 1 {
