@@ -132,10 +132,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	version := buildinfo.Read().Version
 
+	etcdTLS, err := etcdClientTLS(cfg, sources)
+	if err != nil {
+		return err
+	}
 	etcd, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.EtcdEndpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      quietEtcdLogger(),
+		TLS:         etcdTLS,
 	})
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
@@ -324,6 +329,33 @@ func loadMeshTLS(cfg Config, logger *slog.Logger) (map[string]*meshtls.Source, e
 		sources[name] = src
 	}
 	return sources, nil
+}
+
+// The names the certificates of etcd and NATS carry in the mesh trust
+// domain; a node's clients check them as they check any peer.
+const (
+	etcdService = "etcd"
+	natsService = "nats"
+)
+
+// Engines are the shared engines that take mesh certificates, for the
+// launchers that issue them (meshtls.EnsureDev) beside Names.
+var Engines = []string{etcdService, natsService}
+
+// etcdClientTLS is the etcd client's TLS: with mesh TLS on, etcd must
+// serve https, the node presents the certificate of its first service (etcd
+// checks only that it chains to the mesh CA: every service reads and writes
+// the registry), and the server must name etcd. Without mesh TLS, nil.
+func etcdClientTLS(cfg Config, sources map[string]*meshtls.Source) (*tls.Config, error) {
+	if sources == nil {
+		return nil, nil
+	}
+	for _, ep := range cfg.EtcdEndpoints {
+		if !strings.HasPrefix(ep, "https://") {
+			return nil, fmt.Errorf("etcd endpoint %s is not https: with mesh TLS on, etcd must require client certificates too, or anyone who reaches it can register a fake instance", ep)
+		}
+	}
+	return sources[cfg.Services[0]].ClientConfig(etcdService), nil
 }
 
 func start(ctx context.Context, name string, host hostOf, deps Deps, tlsSrc *meshtls.Source, meshFor func(string) *mesh.Client, version string, logger *slog.Logger, wg *sync.WaitGroup) (inst *instance, err error) {

@@ -111,11 +111,17 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	c.onStop(func() { _ = s3.Stop() })
 
+	// The certificates of every service, etcd and NATS, made once and
+	// reused on restart; each process finds its own in tls/<name>/.
+	tlsDir := filepath.Join(dir, "tls")
+	if err := meshtls.EnsureDev(tlsDir, meshtls.DefaultTrustDomain, slices.Concat(node.Names, node.Engines)); err != nil {
+		return fmt.Errorf("mesh certificates: %w", err)
+	}
 	// Members of a static cluster start together: each waits for a quorum.
 	logger.Info("starting 3 etcd members and 3 NATS servers")
 	var initial, routes []string
 	for _, m := range topo.Etcd {
-		initial = append(initial, m.Name+"=http://"+m.Peer)
+		initial = append(initial, m.Name+"=https://"+m.Peer)
 	}
 	for _, n := range topo.NATS {
 		routes = append(routes, "nats-route://"+n.Route)
@@ -124,7 +130,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, m := range topo.Etcd {
 		starts = append(starts, func() error {
 			_, err := c.spawn(ctx, m.Name, "etcd", "", nil, "embedded", "etcd", "--data-dir", filepath.Join(dir, m.Name), "--name", m.Name,
-				"--client-addr", m.Client, "--peer-addr", m.Peer, "--initial-cluster", strings.Join(initial, ","), "--log-level", *childLog)
+				"--client-addr", m.Client, "--peer-addr", m.Peer, "--initial-cluster", strings.Join(initial, ","), "--log-level", *childLog,
+				"--tls-dir", filepath.Join(tlsDir, "etcd"))
 			return err
 		})
 	}
@@ -170,12 +177,6 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("key-encryption key: %w", err)
 		}
 		kekArgs = []string{"--kek-file", kekFile}
-	}
-	// Every service's certificate, made once and reused on restart; each
-	// process finds its own in tls/<service>/.
-	tlsDir := filepath.Join(dir, "tls")
-	if err := meshtls.EnsureDev(tlsDir, meshtls.DefaultTrustDomain, node.Names); err != nil {
-		return fmt.Errorf("mesh certificates: %w", err)
 	}
 	common := []string{"serve", "--mesh-tls-dir", tlsDir,
 		"--etcd", strings.Join(etcdURLs, ","), "--nats", strings.Join(natsURLs, ","), "--nats-replicas", "3",
@@ -304,7 +305,7 @@ type natsMember struct{ Name, Client, Route string }
 func (t topology) etcdURLs() []string {
 	var u []string
 	for _, m := range t.Etcd {
-		u = append(u, "http://"+m.Client)
+		u = append(u, "https://"+m.Client)
 	}
 	return u
 }

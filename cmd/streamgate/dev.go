@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/streamgate/streamgate/internal/devchain"
@@ -54,7 +55,31 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	etcd, err := etcdserver.Start(ctx, etcdserver.Config{Dir: filepath.Join(*dataDir, "etcd"), ClientAddr: *etcdAddr, Name: "streamgate-dev"}, logger.With("component", "etcd"))
+	if m.kekFile == "" && os.Getenv(envKEK) == "" {
+		var err error
+		if m.kekFile, err = devKEKFile(*dataDir); err != nil {
+			return fmt.Errorf("key-encryption key: %w", err)
+		}
+	}
+	cfg, err := m.nodeConfig(node.Names, *dataDir)
+	if err != nil {
+		return err
+	}
+	if cfg.MeshTLSDir == "" && !m.insecureMesh {
+		// Made once, reused on restart: a CA and the certificates of each
+		// service, etcd and NATS, as a deployment mounts them.
+		cfg.MeshTLSDir = filepath.Join(*dataDir, "tls")
+		if err := meshtls.EnsureDev(cfg.MeshTLSDir, cfg.TrustDomain, slices.Concat(node.Names, node.Engines)); err != nil {
+			return fmt.Errorf("mesh certificates: %w", err)
+		}
+	}
+	// etcd is configured as a deployment's: TLS, client certificates of
+	// the mesh CA.
+	etcdCfg := etcdserver.Config{Dir: filepath.Join(*dataDir, "etcd"), ClientAddr: *etcdAddr, Name: "streamgate-dev"}
+	if cfg.MeshTLSDir != "" {
+		etcdCfg.TLSDir = filepath.Join(cfg.MeshTLSDir, "etcd")
+	}
+	etcd, err := etcdserver.Start(ctx, etcdCfg, logger.With("component", "etcd"))
 	if err != nil {
 		return fmt.Errorf("embedded etcd: %w", err)
 	}
@@ -71,23 +96,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer chain.Close()
 
-	if m.kekFile == "" && os.Getenv(envKEK) == "" {
-		if m.kekFile, err = devKEKFile(*dataDir); err != nil {
-			return fmt.Errorf("key-encryption key: %w", err)
-		}
-	}
-	cfg, err := m.nodeConfig(node.Names, *dataDir)
-	if err != nil {
-		return err
-	}
-	if cfg.MeshTLSDir == "" && !m.insecureMesh {
-		// Made once, reused on restart: a CA and each service's
-		// certificate, as a deployment mounts them.
-		cfg.MeshTLSDir = filepath.Join(*dataDir, "tls")
-		if err := meshtls.EnsureDev(cfg.MeshTLSDir, cfg.TrustDomain, node.Names); err != nil {
-			return fmt.Errorf("mesh certificates: %w", err)
-		}
-	}
 	m.watchTokens(ctx, logger)
 	cfg.EtcdEndpoints = []string{etcd.Endpoint()}
 	cfg.NATSURL = nats.ClientURL()

@@ -29,7 +29,8 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	name := fs.String("name", "", "member (etcd) or server (NATS) name, unique in the cluster")
 	client := fs.String("client-addr", "127.0.0.1:0", "etcd: client listen host:port")
 	peer := fs.String("peer-addr", "127.0.0.1:0", "etcd: raft peer listen host:port (fixed in a cluster)")
-	initial := fs.String("initial-cluster", "", "etcd: name=http://peer-addr,... of every member; empty for a single node")
+	initial := fs.String("initial-cluster", "", "etcd: name=http(s)://peer-addr,... of every member; empty for a single node")
+	tlsDir := fs.String("tls-dir", "", "`dir` of the server's certificate in the mesh layout (tls.crt, tls.key, ca.crt): serve TLS and require client certificates of that CA")
 	port := fs.Int("port", -1, "NATS: client port (-1: random)")
 	clusterName := fs.String("cluster", "", "NATS: cluster name; empty for a single server")
 	routePort := fs.Int("route-port", 0, "NATS: route listen port (fixed in a cluster)")
@@ -44,7 +45,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	logger := m.logger(stderr).With("component", args[0], "name", *name)
 	switch args[0] {
 	case "etcd":
-		srv, err := etcdserver.Start(ctx, etcdserver.Config{Dir: *dir, Name: *name, ClientAddr: *client, PeerAddr: *peer, InitialCluster: *initial}, logger)
+		srv, err := etcdserver.Start(ctx, etcdserver.Config{Dir: *dir, Name: *name, ClientAddr: *client, PeerAddr: *peer, InitialCluster: *initial, TLSDir: *tlsDir}, logger)
 		if err != nil {
 			return err
 		}

@@ -10,13 +10,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/streamgate/streamgate/internal/meshtls"
 )
 
 // readyTimeout bounds Start even when the caller's context has no deadline:
@@ -37,7 +41,7 @@ type Config struct {
 	// Name is the member name; default "streamgate".
 	Name string
 	// InitialCluster lists every member of a static cluster as
-	// name=http://peer-host:port pairs, comma-separated, this one included
+	// name=http(s)://peer-host:port pairs, comma-separated, this one included
 	// (its entry must match Name and PeerAddr). Empty: a single node. Only
 	// read when Dir holds no member yet; a restart rejoins from Dir.
 	InitialCluster string
@@ -47,6 +51,21 @@ type Config struct {
 	// UnsafeNoFsync skips fsync: faster, and fine for tests and throwaway
 	// dev data, where a crash may lose the last writes.
 	UnsafeNoFsync bool
+	// TLSDir, when set, holds the member's certificate in the mesh layout
+	// (tls.crt, tls.key, ca.crt; see internal/meshtls): clients and peers
+	// then talk TLS 1.3 and must present a certificate chained to ca.crt,
+	// and every URL is https (InitialCluster's too). etcd reads the
+	// certificate files again on each handshake, so a rotation needs no
+	// restart.
+	TLSDir string
+}
+
+// scheme is the scheme of the member's URLs.
+func (c *Config) scheme() string {
+	if c.TLSDir != "" {
+		return "https"
+	}
+	return "http"
 }
 
 func (c *Config) validate() error {
@@ -93,11 +112,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	clientURL, err := url.Parse("http://" + cfg.ClientAddr)
+	clientURL, err := url.Parse(cfg.scheme() + "://" + cfg.ClientAddr)
 	if err != nil {
 		return nil, fmt.Errorf("etcdserver: client address %q: %w", cfg.ClientAddr, err)
 	}
-	peerURL, err := url.Parse("http://" + cfg.PeerAddr)
+	peerURL, err := url.Parse(cfg.scheme() + "://" + cfg.PeerAddr)
 	if err != nil {
 		return nil, fmt.Errorf("etcdserver: peer address %q: %w", cfg.PeerAddr, err)
 	}
@@ -115,6 +134,17 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	}
 	ec.InitialClusterToken = cfg.ClusterToken
 	ec.UnsafeNoFsync = cfg.UnsafeNoFsync
+	if cfg.TLSDir != "" {
+		info := transport.TLSInfo{
+			CertFile:       filepath.Join(cfg.TLSDir, meshtls.CertFile),
+			KeyFile:        filepath.Join(cfg.TLSDir, meshtls.KeyFile),
+			TrustedCAFile:  filepath.Join(cfg.TLSDir, meshtls.CAFile),
+			ClientCertAuth: true,
+		}
+		ec.ClientTLSInfo = info
+		ec.PeerTLSInfo = info
+		ec.TlsMinVersion = "TLS1.3"
+	}
 	// Registrations churn (one lease and key per instance start), so keep an
 	// hour of history for watchers and compact the rest.
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
@@ -145,7 +175,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	}
 	s := &Server{
 		etcd:     e,
-		endpoint: "http://" + e.Clients[0].Addr().String(),
+		endpoint: cfg.scheme() + "://" + e.Clients[0].Addr().String(),
 		logger:   logger,
 		closing:  closing,
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,9 +159,12 @@ func TestQuietLogging(t *testing.T) {
 
 // TestThreeMemberCluster runs the static cluster `streamgate cluster`
 // starts: a write through one member is read through another, and the
-// cluster keeps accepting writes with one member gone.
+// cluster keeps accepting writes with one member gone. Peers and clients
+// talk mutual TLS, as in `streamgate cluster`.
 func TestThreeMemberCluster(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
+	certs := devCerts(t, "upload")
+	upload := source(t, certs, "upload")
 	var peers, names []string
 	for i := range 3 {
 		names = append(names, "m"+strconv.Itoa(i+1))
@@ -168,13 +172,13 @@ func TestThreeMemberCluster(t *testing.T) {
 	}
 	var initial []string
 	for i := range names {
-		initial = append(initial, names[i]+"=http://"+peers[i])
+		initial = append(initial, names[i]+"=https://"+peers[i])
 	}
 	srvs := make([]*etcdserver.Server, 3)
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i := range 3 {
-		cfg := etcdserver.Config{Dir: t.TempDir(), Name: names[i], PeerAddr: peers[i], InitialCluster: strings.Join(initial, ","), UnsafeNoFsync: true}
+		cfg := etcdserver.Config{Dir: t.TempDir(), Name: names[i], PeerAddr: peers[i], InitialCluster: strings.Join(initial, ","), UnsafeNoFsync: true, TLSDir: filepath.Join(certs, "etcd")}
 		// Together: each waits for a quorum before it is ready.
 		wg.Go(func() { srvs[i], errs[i] = etcdserver.Start(t.Context(), cfg, logger) })
 	}
@@ -185,9 +189,7 @@ func TestThreeMemberCluster(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = srvs[i].Close() })
 	}
-	a, b := newClient(t, srvs[0].Endpoint()), newClient(t, srvs[1].Endpoint())
-	defer a.Close()
-	defer b.Close()
+	a, b := tlsClient(t, srvs[0].Endpoint(), upload.ClientConfig("etcd")), tlsClient(t, srvs[1].Endpoint(), upload.ClientConfig("etcd"))
 	if _, err := a.Put(t.Context(), "/k", "v"); err != nil {
 		t.Fatalf("Put via member 1: %v", err)
 	}
