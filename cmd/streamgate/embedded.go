@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/streamgate/streamgate/internal/etcdserver"
@@ -29,12 +30,15 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	name := fs.String("name", "", "member (etcd) or server (NATS) name, unique in the cluster")
 	client := fs.String("client-addr", "127.0.0.1:0", "etcd: client listen host:port")
 	peer := fs.String("peer-addr", "127.0.0.1:0", "etcd: raft peer listen host:port (fixed in a cluster)")
+	advClient := fs.String("advertise-client-addr", "", "etcd: client host:port others dial, when --client-addr is 0.0.0.0 (default --client-addr)")
+	advPeer := fs.String("advertise-peer-addr", "", "etcd: peer host:port the other members dial, e.g. etcd-0.etcd-peer:2380 (default --peer-addr)")
 	initial := fs.String("initial-cluster", "", "etcd: name=http(s)://peer-addr,... of every member; empty for a single node")
 	tlsDir := fs.String("tls-dir", "", "`dir` of the server's certificate in the mesh layout (tls.crt, tls.key, ca.crt): serve TLS and require client certificates of that CA")
 	port := fs.Int("port", -1, "NATS: client port (-1: random)")
 	clusterName := fs.String("cluster", "", "NATS: cluster name; empty for a single server")
 	routePort := fs.Int("route-port", 0, "NATS: route listen port (fixed in a cluster)")
 	routes := fs.String("routes", "", "NATS: nats-route://host:port,... of every server")
+	check := fs.Bool("check", false, "check the flags and the environment without starting, then exit: for manifests in CI")
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
 	}
@@ -42,10 +46,13 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.Usage()
 		return errUsage
 	}
+	if *check {
+		return unknownEnv(os.Environ())
+	}
 	logger := m.logger(stderr).With("component", args[0], "name", *name)
 	switch args[0] {
 	case "etcd":
-		srv, err := etcdserver.Start(ctx, etcdserver.Config{Dir: *dir, Name: *name, ClientAddr: *client, PeerAddr: *peer, InitialCluster: *initial, TLSDir: *tlsDir}, logger)
+		srv, err := etcdserver.Start(ctx, etcdserver.Config{Dir: *dir, Name: *name, ClientAddr: *client, PeerAddr: *peer, InitialCluster: *initial, TLSDir: *tlsDir, AdvertiseClientAddr: *advClient, AdvertisePeerAddr: *advPeer}, logger)
 		if err != nil {
 			return err
 		}

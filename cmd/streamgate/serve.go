@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,12 +72,12 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&m.logJSON, "log-json", false, "log as JSON lines instead of text")
 	m.chains = chainFlag{}
 	fs.StringVar(&m.publicURL, "public-url", "", "the gateway's URL as clients reach it (default http://<http-addr>); tus URLs and the SIWE domain derive from it")
-	fs.StringVar(&m.databaseURL, "database-url", "", "metadata's and auth's database: postgres://... (auth instances share it) or a SQLite path for metadata only (default: SQLite files in <data-dir>)")
+	fs.StringVar(&m.databaseURL, "database-url", os.Getenv(envDatabaseURL), "metadata's and auth's database: postgres://... (auth instances share it) or a SQLite path for metadata only (default: $"+envDatabaseURL+", else SQLite files in <data-dir>)")
 	fs.StringVar(&m.blobURL, "blob-url", "", "media store of upload, transcoder and streaming: file:///abs/dir, or s3://bucket[/prefix]?endpoint=http://host:port&region=us-east-1&path_style=true with credentials from the AWS environment; upload keeps its partial tus uploads under <prefix>tus/ in an S3 bucket, so with a postgres --database-url it runs several instances (default: $STREAMGATE_BLOB_URL, else <data-dir>/media)")
 	fs.Int64Var(&m.segCacheBytes, "segment-cache-bytes", 2<<30, "bound of streaming's local cache of segments read from an s3:// --blob-url, kept in <data-dir>/streaming-cache")
-	fs.Var(&m.chains, "chain", "`id=url` JSON-RPC endpoint of an EIP-155 chain (repeatable)")
+	fs.Var(&m.chains, "chain", "`id=url` JSON-RPC endpoint of an EIP-155 chain (repeatable; default: $"+envChains+", id=url pairs separated by commas, where a provider's URL with its key belongs)")
 	fs.StringVar(&m.cacheBackend, "cache-backend", "memory", "cache backend: memory or redis")
-	fs.StringVar(&m.redisURL, "redis-url", "", "Redis URL for --cache-backend=redis")
+	fs.StringVar(&m.redisURL, "redis-url", os.Getenv(envRedisURL), "Redis URL for --cache-backend=redis (default: $"+envRedisURL+")")
 	fs.IntVar(&m.workers, "transcode-workers", 0, "transcoder jobs run at once per instance (default: one per two cores)")
 	fs.Var(&m.operatorToken, "operator-token", "refused: a token on the command line shows in ps; use --operator-tokens-file or $STREAMGATE_OPERATOR_TOKENS")
 	fs.StringVar(&m.tokensFile, "operator-tokens-file", "", "`file` of the operator credentials the gateway accepts as bearer tokens, one name:token a line (# comments; mode 0600, reloaded when it changes) (default: $STREAMGATE_OPERATOR_TOKENS=name:token,name2:token2, or $STREAMGATE_OPERATOR_TOKEN=token named default; dev generates one named dev)")
@@ -84,7 +85,7 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.otlpEndpoint, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector to export traces to, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no export)")
 	fs.StringVar(&m.alertRules, "alert-rules", "", "JSON `file` of monitor alert rules over the defaults, e.g. {\"instance_down_for\":\"1m\",\"base_fee_above_gwei\":0}")
 	fs.Var(&m.origins, "allowed-origin", "browser `origin` the gateway answers CORS for (repeatable; dev allows the public URL)")
-	fs.StringVar(&m.meshTLSDir, "mesh-tls-dir", os.Getenv("STREAMGATE_MESH_TLS_DIR"), "`dir` of the mesh's mutual TLS files, tls.crt, tls.key and ca.crt (a Kubernetes TLS Secret), in <dir>/<service>/ when several services run here (default: $STREAMGATE_MESH_TLS_DIR; dev and cluster generate them in <data-dir>/tls)")
+	fs.StringVar(&m.meshTLSDir, "mesh-tls-dir", os.Getenv(envMeshTLSDir), "`dir` of the mesh's mutual TLS files, tls.crt, tls.key and ca.crt (a Kubernetes TLS Secret), in <dir>/<service>/ when several services run here (default: $STREAMGATE_MESH_TLS_DIR; dev and cluster generate them in <data-dir>/tls)")
 	fs.StringVar(&m.trustDomain, "trust-domain", meshtls.DefaultTrustDomain, "trust domain the mesh certificates name: spiffe://<trust-domain>/svc/<service>")
 	fs.BoolVar(&m.insecureMesh, "insecure-mesh", false, "run the mesh in cleartext (h2c) with no --mesh-tls-dir: any process that reaches a service's port can call it as any service")
 	fs.Float64Var(&m.rateLimit, "rate-limit", edge.DefaultPerIP.Rate, "gateway requests per second per client IP, on average (negative: no limit)")
@@ -278,7 +279,7 @@ func (m *meshFlags) blob() string {
 	if m.blobURL != "" {
 		return m.blobURL
 	}
-	return os.Getenv("STREAMGATE_BLOB_URL")
+	return os.Getenv(envBlobURL)
 }
 
 func (m *meshFlags) public() string {
@@ -348,9 +349,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&demoNFTs, "demo-nft", "`id=address` a chain's demo ERC-721 collection, minted from the web app in dev mode (repeatable)")
 	publishRPC := fs.Bool("publish-chain-rpc", false, "tell clients the --chain JSON-RPC URLs (a dev chain's; never a keyed provider URL)")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "admin listener of this process: /metrics, gRPC health, /healthz, /readyz and gRPC reflection of every service here, internal RPCs included; never expose it publicly (in a Kubernetes pod: 0.0.0.0:9090 with --advertise-host); :0 picks a port")
+	check := fs.Bool("check", false, "check the flags and the environment (unknown STREAMGATE_ variables included) without reading files or connecting, then exit: for manifests in CI")
 	natsReplicas := fs.Int("nats-replicas", 1, "copies JetStream keeps of each stream and bucket created at start: 1 on one NATS server, 3 in a cluster; existing ones keep theirs")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if len(m.chains) == 0 && os.Getenv(envChains) != "" {
+		for _, pair := range strings.Split(os.Getenv(envChains), ",") {
+			if err := m.chains.Set(strings.TrimSpace(pair)); err != nil {
+				return fmt.Errorf("$%s: %w", envChains, err)
+			}
+		}
 	}
 	if *natsReplicas < 1 || *natsReplicas > 5 {
 		fmt.Fprintf(stderr, "--nats-replicas %d: want 1 to 5 (1 on one NATS server, 3 in a cluster)\n", *natsReplicas)
@@ -367,6 +376,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(services) == 0 {
 		fs.Usage()
 		return errUsage
+	}
+	if *check {
+		return checkServe(services, &m, *devMode)
 	}
 	logger := m.logger(stderr)
 	cfg, err := m.nodeConfig(services, *dataDir)
@@ -401,6 +413,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, "ready")
 	}
 	return node.Run(ctx, cfg, logger)
+}
+
+// checkServe is `serve --check`: what can be told wrong from the flags and
+// the environment alone (the files they name are mounted at run time).
+func checkServe(services []string, m *meshFlags, devMode bool) error {
+	for _, s := range services {
+		if !slices.Contains(node.Names, s) {
+			return fmt.Errorf("unknown service %q (want some of %s)", s, strings.Join(node.Names, ", "))
+		}
+	}
+	if err := unknownEnv(os.Environ()); err != nil {
+		return err
+	}
+	if m.kekFile == "" && os.Getenv(envKEK) == "" && !devMode {
+		if err := needKEK(services); err != nil {
+			return err
+		}
+	}
+	if devMode {
+		if err := loopbackOnly(m.listenHost, m.addrs); err != nil {
+			return fmt.Errorf("--dev-mode: %w", err)
+		}
+	}
+	return nil
 }
 
 // loopbackOnly refuses dev mode on an address other machines reach: it

@@ -38,6 +38,12 @@ type Config struct {
 	// PeerAddr is the host:port of the raft peer listener; default
 	// "127.0.0.1:0". A single node has no peers, but etcd still listens.
 	PeerAddr string
+	// AdvertiseClientAddr and AdvertisePeerAddr are the host:port others
+	// dial when the listen address is not one they can (0.0.0.0 in a pod:
+	// etcd-0.etcd-peer:2380); default the listen addresses. In a cluster
+	// the peer one must be this member's InitialCluster entry.
+	AdvertiseClientAddr string
+	AdvertisePeerAddr   string
 	// Name is the member name; default "streamgate".
 	Name string
 	// InitialCluster lists every member of a static cluster as
@@ -84,7 +90,7 @@ func (c *Config) validate() error {
 	if c.ClusterToken == "" {
 		c.ClusterToken = "streamgate"
 	}
-	if c.InitialCluster != "" && strings.HasSuffix(c.PeerAddr, ":0") {
+	if c.InitialCluster != "" && strings.HasSuffix(c.PeerAddr, ":0") && c.AdvertisePeerAddr == "" {
 		return errors.New("etcdserver: a member of a cluster needs a fixed PeerAddr: its peers dial it")
 	}
 	return nil
@@ -121,13 +127,25 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		return nil, fmt.Errorf("etcdserver: peer address %q: %w", cfg.PeerAddr, err)
 	}
 
+	advClient, advPeer := clientURL, peerURL
+	if cfg.AdvertiseClientAddr != "" {
+		if advClient, err = url.Parse(cfg.scheme() + "://" + cfg.AdvertiseClientAddr); err != nil {
+			return nil, fmt.Errorf("etcdserver: advertised client address %q: %w", cfg.AdvertiseClientAddr, err)
+		}
+	}
+	if cfg.AdvertisePeerAddr != "" {
+		if advPeer, err = url.Parse(cfg.scheme() + "://" + cfg.AdvertisePeerAddr); err != nil {
+			return nil, fmt.Errorf("etcdserver: advertised peer address %q: %w", cfg.AdvertisePeerAddr, err)
+		}
+	}
+
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
 	ec.Dir = cfg.Dir
 	ec.ListenClientUrls = []url.URL{*clientURL}
-	ec.AdvertiseClientUrls = []url.URL{*clientURL}
+	ec.AdvertiseClientUrls = []url.URL{*advClient}
 	ec.ListenPeerUrls = []url.URL{*peerURL}
-	ec.AdvertisePeerUrls = []url.URL{*peerURL}
+	ec.AdvertisePeerUrls = []url.URL{*advPeer}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
 	if cfg.InitialCluster != "" {
 		ec.InitialCluster = cfg.InitialCluster
@@ -140,6 +158,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 			KeyFile:        filepath.Join(cfg.TLSDir, meshtls.KeyFile),
 			TrustedCAFile:  filepath.Join(cfg.TLSDir, meshtls.CAFile),
 			ClientCertAuth: true,
+			// A peer is known by its certificate chaining to the mesh CA
+			// (and names its service in a URI SAN), not by its address:
+			// pod IPs are in no certificate, and a wildcard DNS SAN
+			// (*.etcd-peer) resolves to nothing etcd could compare.
+			SkipClientSANVerify: true,
 		}
 		ec.ClientTLSInfo = info
 		ec.PeerTLSInfo = info
