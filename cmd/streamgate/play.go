@@ -61,7 +61,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return c.result(stdout, errors.New("--ffplay: ffplay is not on PATH (it comes with FFmpeg)"))
 		}
 	}
-	info, err := playbackInfo(ctx, base, videoID)
+	info, grant, err := playbackInfo(ctx, base, videoID)
 	if err != nil {
 		return c.result(stdout, err)
 	}
@@ -73,6 +73,12 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		err = printProto(stdout, info)
 	} else {
 		_, err = fmt.Fprintln(stdout, u)
+		switch grant {
+		case authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR:
+			fmt.Fprintln(stderr, "you created this video: you watch it whatever its access policy")
+		case authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER:
+			fmt.Fprintln(stderr, "your wallet holds what the video's access policy asks for")
+		}
 		if e := info.GetTokenExpireTime(); e != nil {
 			fmt.Fprintf(stderr, "the token in this URL expires at %s (run play again for a new one)\n", e.AsTime().Local().Format(time.TimeOnly))
 		}
@@ -89,8 +95,9 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // playbackInfo gets a playback token when a session for base is stored,
-// then the video's playback URLs. A refusal names what the video needs.
-func playbackInfo(ctx context.Context, base, videoID string) (*streamingv1.GetPlaybackInfoResponse, error) {
+// then the video's playback URLs, and why the token was granted. A refusal
+// names what the video needs.
+func playbackInfo(ctx context.Context, base, videoID string) (_ *streamingv1.GetPlaybackInfoResponse, grant authv1.PlaybackGrant, _ error) {
 	sess := sessionFor(base)
 	token := ""
 	if sess != nil {
@@ -98,32 +105,32 @@ func playbackInfo(ctx context.Context, base, videoID string) (*streamingv1.GetPl
 		res, err := auth.IssuePlaybackToken(ctx, connect.NewRequest(&authv1.IssuePlaybackTokenRequest{VideoId: videoID}))
 		switch connect.CodeOf(err) {
 		case connect.CodePermissionDenied:
-			return nil, refusal(ctx, base, videoID, sess.Address, err)
+			return nil, 0, refusal(ctx, base, videoID, sess.Address, err)
 		case connect.CodeFailedPrecondition:
-			return nil, fmt.Errorf("video %s cannot be played yet: %w", videoID, err)
+			return nil, 0, fmt.Errorf("video %s cannot be played yet: %w", videoID, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("playback token for %s: %w", videoID, err)
+			return nil, 0, fmt.Errorf("playback token for %s: %w", videoID, err)
 		}
-		token = res.Msg.GetToken()
+		token, grant = res.Msg.GetToken(), res.Msg.GetGrant()
 	}
 	streaming := streamingv1connect.NewStreamingServiceClient(&http.Client{}, base)
 	res, err := streaming.GetPlaybackInfo(ctx, connect.NewRequest(&streamingv1.GetPlaybackInfoRequest{VideoId: videoID, Token: token}))
 	switch connect.CodeOf(err) {
 	case connect.CodeUnauthenticated:
 		// Gated, and we had no session to ask for a token with.
-		return nil, refusal(ctx, base, videoID, "", err)
+		return nil, 0, refusal(ctx, base, videoID, "", err)
 	case connect.CodePermissionDenied:
 		addr := ""
 		if sess != nil {
 			addr = sess.Address
 		}
-		return nil, refusal(ctx, base, videoID, addr, err)
+		return nil, 0, refusal(ctx, base, videoID, addr, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("playback info for %s: %w", videoID, err)
+		return nil, 0, fmt.Errorf("playback info for %s: %w", videoID, err)
 	}
-	return res.Msg, nil
+	return res.Msg, grant, nil
 }
 
 // refusal explains a refused playback: which tokens the video's policy

@@ -85,7 +85,7 @@ func (h *handler) IssuePlaybackToken(ctx context.Context, req *connect.Request[a
 	if err != nil {
 		return nil, h.err(ctx, err)
 	}
-	return connect.NewResponse(&authv1.IssuePlaybackTokenResponse{Token: t.Token, ExpireTime: timestamppb.New(t.Expires)}), nil
+	return connect.NewResponse(&authv1.IssuePlaybackTokenResponse{Token: t.Token, ExpireTime: timestamppb.New(t.Expires), Grant: t.Grant}), nil
 }
 
 func (h *handler) GetSigningKeys(context.Context, *connect.Request[authv1.GetSigningKeysRequest]) (*connect.Response[authv1.GetSigningKeysResponse], error) {

@@ -20,6 +20,7 @@ import (
 type PlaybackToken struct {
 	Token   string
 	Expires time.Time
+	Grant   authv1.PlaybackGrant // why: public, creator or holder
 }
 
 // IssuePlaybackToken checks the video's policy for the caller and signs a
@@ -56,7 +57,15 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 	default:
 		return PlaybackToken{}, newErr(connect.CodeFailedPrecondition, "video %s is not playable (status %s)", videoID, v.GetStatus())
 	}
-	if p := v.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
+	grant := authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC
+	p := v.GetAccessPolicy()
+	switch {
+	case p == nil || p.GetMode() == authv1.AccessMode_ACCESS_MODE_PUBLIC:
+	case isCreator(v, addr):
+		// No chain check and no grant to revoke: selling the pass does not
+		// take the work from its creator.
+		grant = authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR
+	default:
 		dec, err := s.access.Check(ctx, p, common.HexToAddress(addr), false)
 		switch {
 		case errors.Is(err, ErrInvalidPolicy), errors.Is(err, ErrPolicyMisconfigured):
@@ -66,20 +75,21 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 		case !dec.GetAllowed():
 			return PlaybackToken{}, newErr(connect.CodePermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
 		}
+		grant = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
 	}
 	tok, err := s.signPlayback(videoID, addr, sid)
 	if err != nil {
 		return PlaybackToken{}, err
 	}
+	tok.Grant = grant
 	// A token that could not be revoked is not handed out: the grant is
-	// recorded first, for every gated policy (ERC-20 ones are re-checked by
-	// ReverifyGrants only, the watcher following NFT transfers).
-	gated := false
-	if p := v.GetAccessPolicy(); p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC {
+	// recorded first, for every holder's token (ERC-20 ones are re-checked
+	// by ReverifyGrants only, the watcher following NFT transfers).
+	gated := grant == authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
+	if gated {
 		if err := s.recordGrant(ctx, videoID, common.HexToAddress(addr), p, tok.Expires); err != nil {
 			return PlaybackToken{}, unavailable(err, "cannot record the playback grant now; try again")
 		}
-		gated = true
 		// The decision may have come from the shared cache, another
 		// instance's check: follow the policy's contracts here too, so this
 		// instance's watcher revokes the grant it just recorded.
@@ -91,6 +101,13 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 	}
 	s.metrics.issued(ctx, gated)
 	return tok, nil
+}
+
+// isCreator reports whether addr created v (addresses compared as
+// addresses, not as strings: case differs between EIP-55 and lower hex).
+func isCreator(v *metadatav1.Video, addr string) bool {
+	c := v.GetCreatorAddress()
+	return common.IsHexAddress(c) && common.IsHexAddress(addr) && common.HexToAddress(c) == common.HexToAddress(addr)
 }
 
 func (s *Service) signPlayback(videoID, addr, sid string) (PlaybackToken, error) {

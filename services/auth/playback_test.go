@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,16 +28,21 @@ var nftPolicy = &authv1.AccessPolicy{
 
 func TestIssuePlaybackToken(t *testing.T) {
 	e := newEnv(t)
-	holder, stranger := newWallet(t), newWallet(t)
+	holder, stranger, creator := newWallet(t), newWallet(t), newWallet(t)
 	e.access.allowed[holder.addr] = true
 	e.videos.videos["vid_public"] = readyVideo("vid_public", &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC})
 	e.videos.videos["vid_unset"] = readyVideo("vid_unset", nil)
 	e.videos.videos["vid_gated"] = readyVideo("vid_gated", nftPolicy)
+	// The creator holds no pass; the address is stored lower-case.
+	mine := readyVideo("vid_mine", nftPolicy)
+	mine.CreatorAddress = strings.ToLower(creator.addr.Hex())
+	e.videos.videos["vid_mine"] = mine
 	e.videos.videos["vid_processing"] = &metadatav1.Video{Id: "vid_processing", Status: metadatav1.VideoStatus_VIDEO_STATUS_PROCESSING, AccessPolicy: nftPolicy}
 	e.videos.videos["vid_uploading"] = &metadatav1.Video{Id: "vid_uploading", Status: metadatav1.VideoStatus_VIDEO_STATUS_UPLOADING}
 	e.videos.videos["vid_deleted"] = &metadatav1.Video{Id: "vid_deleted", Status: metadatav1.VideoStatus_VIDEO_STATUS_DELETED}
 	holderTok := e.login(holder).GetAccessToken()
 	strangerTok := e.login(stranger).GetAccessToken()
+	creatorTok := e.login(creator).GetAccessToken()
 
 	issue := func(token, video string) (*authv1.IssuePlaybackTokenResponse, error) {
 		res, err := e.client.IssuePlaybackToken(t.Context(), withBearer(&authv1.IssuePlaybackTokenRequest{VideoId: video}, token))
@@ -45,22 +51,31 @@ func TestIssuePlaybackToken(t *testing.T) {
 		}
 		return res.Msg, nil
 	}
+	const (
+		public = authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC
+		holds  = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
+		made   = authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR
+	)
 	for _, tt := range []struct {
 		name, token, video string
 		code               connect.Code // 0: issued
+		grant              authv1.PlaybackGrant
 	}{
-		{"public", strangerTok, "vid_public", 0},
-		{"policy unset", strangerTok, "vid_unset", 0},
-		{"holder", holderTok, "vid_gated", 0},
-		{"holder, still processing", holderTok, "vid_processing", 0},
-		{"stranger", strangerTok, "vid_gated", connect.CodePermissionDenied},
-		{"unknown video", holderTok, "vid_nope", connect.CodeNotFound},
-		{"deleted video", holderTok, "vid_deleted", connect.CodeNotFound},
-		{"not playable yet", holderTok, "vid_uploading", connect.CodeFailedPrecondition},
-		{"empty video id", holderTok, "", connect.CodeInvalidArgument},
-		{"path in video id", holderTok, "vid_../x", connect.CodeInvalidArgument},
-		{"not a video id", holderTok, "v1", connect.CodeInvalidArgument},
-		{"no session", "", "vid_public", connect.CodeUnauthenticated},
+		{"public", strangerTok, "vid_public", 0, public},
+		{"policy unset", strangerTok, "vid_unset", 0, public},
+		{"holder", holderTok, "vid_gated", 0, holds},
+		{"holder, still processing", holderTok, "vid_processing", 0, holds},
+		{"creator without the pass", creatorTok, "vid_mine", 0, made},
+		{"creator of another video", creatorTok, "vid_gated", connect.CodePermissionDenied, 0},
+		{"stranger on the creator's video", strangerTok, "vid_mine", connect.CodePermissionDenied, 0},
+		{"stranger", strangerTok, "vid_gated", connect.CodePermissionDenied, 0},
+		{"unknown video", holderTok, "vid_nope", connect.CodeNotFound, 0},
+		{"deleted video", holderTok, "vid_deleted", connect.CodeNotFound, 0},
+		{"not playable yet", holderTok, "vid_uploading", connect.CodeFailedPrecondition, 0},
+		{"empty video id", holderTok, "", connect.CodeInvalidArgument, 0},
+		{"path in video id", holderTok, "vid_../x", connect.CodeInvalidArgument, 0},
+		{"not a video id", holderTok, "v1", connect.CodeInvalidArgument, 0},
+		{"no session", "", "vid_public", connect.CodeUnauthenticated, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := issue(tt.token, tt.video)
@@ -70,6 +85,9 @@ func TestIssuePlaybackToken(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if res.GetGrant() != tt.grant {
+				t.Errorf("grant = %v, want %v", res.GetGrant(), tt.grant)
 			}
 			c, err := authtoken.ParsePlayback(res.GetToken(), e.svc.keys.lookup, authtoken.ParseOptions{Issuer: "streamgate-auth", Now: e.clock.Now})
 			if err != nil {

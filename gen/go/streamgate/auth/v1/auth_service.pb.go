@@ -24,6 +24,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PlaybackGrant says why a playback token was issued.
+type PlaybackGrant int32
+
+const (
+	// Not set (a server older than this field).
+	PlaybackGrant_PLAYBACK_GRANT_UNSPECIFIED PlaybackGrant = 0
+	// The video is public.
+	PlaybackGrant_PLAYBACK_GRANT_PUBLIC PlaybackGrant = 1
+	// The caller created the video: a creator always watches their own
+	// work, whatever its policy, and no transfer revokes it.
+	PlaybackGrant_PLAYBACK_GRANT_CREATOR PlaybackGrant = 2
+	// The caller's wallet satisfies the video's access policy; the token is
+	// revoked when it stops doing so.
+	PlaybackGrant_PLAYBACK_GRANT_HOLDER PlaybackGrant = 3
+)
+
+// Enum value maps for PlaybackGrant.
+var (
+	PlaybackGrant_name = map[int32]string{
+		0: "PLAYBACK_GRANT_UNSPECIFIED",
+		1: "PLAYBACK_GRANT_PUBLIC",
+		2: "PLAYBACK_GRANT_CREATOR",
+		3: "PLAYBACK_GRANT_HOLDER",
+	}
+	PlaybackGrant_value = map[string]int32{
+		"PLAYBACK_GRANT_UNSPECIFIED": 0,
+		"PLAYBACK_GRANT_PUBLIC":      1,
+		"PLAYBACK_GRANT_CREATOR":     2,
+		"PLAYBACK_GRANT_HOLDER":      3,
+	}
+)
+
+func (x PlaybackGrant) Enum() *PlaybackGrant {
+	p := new(PlaybackGrant)
+	*p = x
+	return p
+}
+
+func (x PlaybackGrant) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PlaybackGrant) Descriptor() protoreflect.EnumDescriptor {
+	return file_streamgate_auth_v1_auth_service_proto_enumTypes[0].Descriptor()
+}
+
+func (PlaybackGrant) Type() protoreflect.EnumType {
+	return &file_streamgate_auth_v1_auth_service_proto_enumTypes[0]
+}
+
+func (x PlaybackGrant) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PlaybackGrant.Descriptor instead.
+func (PlaybackGrant) EnumDescriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{0}
+}
+
 // Session is a signed-in wallet.
 type Session struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -944,7 +1003,9 @@ type IssuePlaybackTokenResponse struct {
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// When the token expires (a few minutes, from config). Ask for a new one
 	// before then.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Why the caller may watch.
+	Grant         PlaybackGrant `protobuf:"varint,3,opt,name=grant,proto3,enum=streamgate.auth.v1.PlaybackGrant" json:"grant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -991,6 +1052,13 @@ func (x *IssuePlaybackTokenResponse) GetExpireTime() *timestamppb.Timestamp {
 		return x.ExpireTime
 	}
 	return nil
+}
+
+func (x *IssuePlaybackTokenResponse) GetGrant() PlaybackGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return PlaybackGrant_PLAYBACK_GRANT_UNSPECIFIED
 }
 
 // GetSigningKeysRequest has no fields.
@@ -1370,11 +1438,12 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\n" +
 	"check_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckTime\"6\n" +
 	"\x19IssuePlaybackTokenRequest\x12\x19\n" +
-	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"o\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"\xa8\x01\n" +
 	"\x1aIssuePlaybackTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\x17\n" +
+	"expireTime\x127\n" +
+	"\x05grant\x18\x03 \x01(\x0e2!.streamgate.auth.v1.PlaybackGrantR\x05grant\"\x17\n" +
 	"\x15GetSigningKeysRequest\"\x7f\n" +
 	"\x16GetSigningKeysResponse\x122\n" +
 	"\x04keys\x18\x01 \x03(\v2\x1e.streamgate.auth.v1.JsonWebKeyR\x04keys\x121\n" +
@@ -1395,7 +1464,12 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x16ReverifyGrantsResponse\x12#\n" +
 	"\rchecked_count\x18\x01 \x01(\x05R\fcheckedCount\x12#\n" +
 	"\rrevoked_count\x18\x02 \x01(\x05R\frevokedCount\x12!\n" +
-	"\ffailed_count\x18\x03 \x01(\x05R\vfailedCount2\xd0\t\n" +
+	"\ffailed_count\x18\x03 \x01(\x05R\vfailedCount*\x81\x01\n" +
+	"\rPlaybackGrant\x12\x1e\n" +
+	"\x1aPLAYBACK_GRANT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15PLAYBACK_GRANT_PUBLIC\x10\x01\x12\x1a\n" +
+	"\x16PLAYBACK_GRANT_CREATOR\x10\x02\x12\x19\n" +
+	"\x15PLAYBACK_GRANT_HOLDER\x10\x032\xd0\t\n" +
 	"\vAuthService\x12\x8e\x01\n" +
 	"\x0fCreateChallenge\x12*.streamgate.auth.v1.CreateChallengeRequest\x1a+.streamgate.auth.v1.CreateChallengeResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/auth/challenges\x12q\n" +
 	"\x06SignIn\x12!.streamgate.auth.v1.SignInRequest\x1a\".streamgate.auth.v1.SignInResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/auth/sessions\x12\x91\x01\n" +
@@ -1421,70 +1495,73 @@ func file_streamgate_auth_v1_auth_service_proto_rawDescGZIP() []byte {
 	return file_streamgate_auth_v1_auth_service_proto_rawDescData
 }
 
+var file_streamgate_auth_v1_auth_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_streamgate_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_streamgate_auth_v1_auth_service_proto_goTypes = []any{
-	(*Session)(nil),                    // 0: streamgate.auth.v1.Session
-	(*CreateChallengeRequest)(nil),     // 1: streamgate.auth.v1.CreateChallengeRequest
-	(*CreateChallengeResponse)(nil),    // 2: streamgate.auth.v1.CreateChallengeResponse
-	(*SignInRequest)(nil),              // 3: streamgate.auth.v1.SignInRequest
-	(*SignInResponse)(nil),             // 4: streamgate.auth.v1.SignInResponse
-	(*RefreshSessionRequest)(nil),      // 5: streamgate.auth.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil),     // 6: streamgate.auth.v1.RefreshSessionResponse
-	(*SignOutRequest)(nil),             // 7: streamgate.auth.v1.SignOutRequest
-	(*SignOutResponse)(nil),            // 8: streamgate.auth.v1.SignOutResponse
-	(*GetSessionRequest)(nil),          // 9: streamgate.auth.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),         // 10: streamgate.auth.v1.GetSessionResponse
-	(*CheckAccessRequest)(nil),         // 11: streamgate.auth.v1.CheckAccessRequest
-	(*CheckAccessResponse)(nil),        // 12: streamgate.auth.v1.CheckAccessResponse
-	(*RuleResult)(nil),                 // 13: streamgate.auth.v1.RuleResult
-	(*IssuePlaybackTokenRequest)(nil),  // 14: streamgate.auth.v1.IssuePlaybackTokenRequest
-	(*IssuePlaybackTokenResponse)(nil), // 15: streamgate.auth.v1.IssuePlaybackTokenResponse
-	(*GetSigningKeysRequest)(nil),      // 16: streamgate.auth.v1.GetSigningKeysRequest
-	(*GetSigningKeysResponse)(nil),     // 17: streamgate.auth.v1.GetSigningKeysResponse
-	(*JsonWebKey)(nil),                 // 18: streamgate.auth.v1.JsonWebKey
-	(*ReverifyGrantsRequest)(nil),      // 19: streamgate.auth.v1.ReverifyGrantsRequest
-	(*ReverifyGrantsResponse)(nil),     // 20: streamgate.auth.v1.ReverifyGrantsResponse
-	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
-	(*AccessPolicy)(nil),               // 22: streamgate.auth.v1.AccessPolicy
+	(PlaybackGrant)(0),                 // 0: streamgate.auth.v1.PlaybackGrant
+	(*Session)(nil),                    // 1: streamgate.auth.v1.Session
+	(*CreateChallengeRequest)(nil),     // 2: streamgate.auth.v1.CreateChallengeRequest
+	(*CreateChallengeResponse)(nil),    // 3: streamgate.auth.v1.CreateChallengeResponse
+	(*SignInRequest)(nil),              // 4: streamgate.auth.v1.SignInRequest
+	(*SignInResponse)(nil),             // 5: streamgate.auth.v1.SignInResponse
+	(*RefreshSessionRequest)(nil),      // 6: streamgate.auth.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),     // 7: streamgate.auth.v1.RefreshSessionResponse
+	(*SignOutRequest)(nil),             // 8: streamgate.auth.v1.SignOutRequest
+	(*SignOutResponse)(nil),            // 9: streamgate.auth.v1.SignOutResponse
+	(*GetSessionRequest)(nil),          // 10: streamgate.auth.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),         // 11: streamgate.auth.v1.GetSessionResponse
+	(*CheckAccessRequest)(nil),         // 12: streamgate.auth.v1.CheckAccessRequest
+	(*CheckAccessResponse)(nil),        // 13: streamgate.auth.v1.CheckAccessResponse
+	(*RuleResult)(nil),                 // 14: streamgate.auth.v1.RuleResult
+	(*IssuePlaybackTokenRequest)(nil),  // 15: streamgate.auth.v1.IssuePlaybackTokenRequest
+	(*IssuePlaybackTokenResponse)(nil), // 16: streamgate.auth.v1.IssuePlaybackTokenResponse
+	(*GetSigningKeysRequest)(nil),      // 17: streamgate.auth.v1.GetSigningKeysRequest
+	(*GetSigningKeysResponse)(nil),     // 18: streamgate.auth.v1.GetSigningKeysResponse
+	(*JsonWebKey)(nil),                 // 19: streamgate.auth.v1.JsonWebKey
+	(*ReverifyGrantsRequest)(nil),      // 20: streamgate.auth.v1.ReverifyGrantsRequest
+	(*ReverifyGrantsResponse)(nil),     // 21: streamgate.auth.v1.ReverifyGrantsResponse
+	(*timestamppb.Timestamp)(nil),      // 22: google.protobuf.Timestamp
+	(*AccessPolicy)(nil),               // 23: streamgate.auth.v1.AccessPolicy
 }
 var file_streamgate_auth_v1_auth_service_proto_depIdxs = []int32{
-	21, // 0: streamgate.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	21, // 1: streamgate.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	21, // 2: streamgate.auth.v1.CreateChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 3: streamgate.auth.v1.SignInResponse.session:type_name -> streamgate.auth.v1.Session
-	21, // 4: streamgate.auth.v1.SignInResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: streamgate.auth.v1.RefreshSessionResponse.session:type_name -> streamgate.auth.v1.Session
-	21, // 6: streamgate.auth.v1.RefreshSessionResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 7: streamgate.auth.v1.GetSessionResponse.session:type_name -> streamgate.auth.v1.Session
-	22, // 8: streamgate.auth.v1.CheckAccessRequest.policy:type_name -> streamgate.auth.v1.AccessPolicy
-	13, // 9: streamgate.auth.v1.CheckAccessResponse.rule_results:type_name -> streamgate.auth.v1.RuleResult
-	21, // 10: streamgate.auth.v1.RuleResult.check_time:type_name -> google.protobuf.Timestamp
-	21, // 11: streamgate.auth.v1.IssuePlaybackTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	18, // 12: streamgate.auth.v1.GetSigningKeysResponse.keys:type_name -> streamgate.auth.v1.JsonWebKey
-	21, // 13: streamgate.auth.v1.JsonWebKey.retire_time:type_name -> google.protobuf.Timestamp
-	1,  // 14: streamgate.auth.v1.AuthService.CreateChallenge:input_type -> streamgate.auth.v1.CreateChallengeRequest
-	3,  // 15: streamgate.auth.v1.AuthService.SignIn:input_type -> streamgate.auth.v1.SignInRequest
-	5,  // 16: streamgate.auth.v1.AuthService.RefreshSession:input_type -> streamgate.auth.v1.RefreshSessionRequest
-	7,  // 17: streamgate.auth.v1.AuthService.SignOut:input_type -> streamgate.auth.v1.SignOutRequest
-	9,  // 18: streamgate.auth.v1.AuthService.GetSession:input_type -> streamgate.auth.v1.GetSessionRequest
-	11, // 19: streamgate.auth.v1.AuthService.CheckAccess:input_type -> streamgate.auth.v1.CheckAccessRequest
-	14, // 20: streamgate.auth.v1.AuthService.IssuePlaybackToken:input_type -> streamgate.auth.v1.IssuePlaybackTokenRequest
-	16, // 21: streamgate.auth.v1.AuthService.GetSigningKeys:input_type -> streamgate.auth.v1.GetSigningKeysRequest
-	19, // 22: streamgate.auth.v1.AuthService.ReverifyGrants:input_type -> streamgate.auth.v1.ReverifyGrantsRequest
-	2,  // 23: streamgate.auth.v1.AuthService.CreateChallenge:output_type -> streamgate.auth.v1.CreateChallengeResponse
-	4,  // 24: streamgate.auth.v1.AuthService.SignIn:output_type -> streamgate.auth.v1.SignInResponse
-	6,  // 25: streamgate.auth.v1.AuthService.RefreshSession:output_type -> streamgate.auth.v1.RefreshSessionResponse
-	8,  // 26: streamgate.auth.v1.AuthService.SignOut:output_type -> streamgate.auth.v1.SignOutResponse
-	10, // 27: streamgate.auth.v1.AuthService.GetSession:output_type -> streamgate.auth.v1.GetSessionResponse
-	12, // 28: streamgate.auth.v1.AuthService.CheckAccess:output_type -> streamgate.auth.v1.CheckAccessResponse
-	15, // 29: streamgate.auth.v1.AuthService.IssuePlaybackToken:output_type -> streamgate.auth.v1.IssuePlaybackTokenResponse
-	17, // 30: streamgate.auth.v1.AuthService.GetSigningKeys:output_type -> streamgate.auth.v1.GetSigningKeysResponse
-	20, // 31: streamgate.auth.v1.AuthService.ReverifyGrants:output_type -> streamgate.auth.v1.ReverifyGrantsResponse
-	23, // [23:32] is the sub-list for method output_type
-	14, // [14:23] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	22, // 0: streamgate.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	22, // 1: streamgate.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	22, // 2: streamgate.auth.v1.CreateChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 3: streamgate.auth.v1.SignInResponse.session:type_name -> streamgate.auth.v1.Session
+	22, // 4: streamgate.auth.v1.SignInResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: streamgate.auth.v1.RefreshSessionResponse.session:type_name -> streamgate.auth.v1.Session
+	22, // 6: streamgate.auth.v1.RefreshSessionResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 7: streamgate.auth.v1.GetSessionResponse.session:type_name -> streamgate.auth.v1.Session
+	23, // 8: streamgate.auth.v1.CheckAccessRequest.policy:type_name -> streamgate.auth.v1.AccessPolicy
+	14, // 9: streamgate.auth.v1.CheckAccessResponse.rule_results:type_name -> streamgate.auth.v1.RuleResult
+	22, // 10: streamgate.auth.v1.RuleResult.check_time:type_name -> google.protobuf.Timestamp
+	22, // 11: streamgate.auth.v1.IssuePlaybackTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 12: streamgate.auth.v1.IssuePlaybackTokenResponse.grant:type_name -> streamgate.auth.v1.PlaybackGrant
+	19, // 13: streamgate.auth.v1.GetSigningKeysResponse.keys:type_name -> streamgate.auth.v1.JsonWebKey
+	22, // 14: streamgate.auth.v1.JsonWebKey.retire_time:type_name -> google.protobuf.Timestamp
+	2,  // 15: streamgate.auth.v1.AuthService.CreateChallenge:input_type -> streamgate.auth.v1.CreateChallengeRequest
+	4,  // 16: streamgate.auth.v1.AuthService.SignIn:input_type -> streamgate.auth.v1.SignInRequest
+	6,  // 17: streamgate.auth.v1.AuthService.RefreshSession:input_type -> streamgate.auth.v1.RefreshSessionRequest
+	8,  // 18: streamgate.auth.v1.AuthService.SignOut:input_type -> streamgate.auth.v1.SignOutRequest
+	10, // 19: streamgate.auth.v1.AuthService.GetSession:input_type -> streamgate.auth.v1.GetSessionRequest
+	12, // 20: streamgate.auth.v1.AuthService.CheckAccess:input_type -> streamgate.auth.v1.CheckAccessRequest
+	15, // 21: streamgate.auth.v1.AuthService.IssuePlaybackToken:input_type -> streamgate.auth.v1.IssuePlaybackTokenRequest
+	17, // 22: streamgate.auth.v1.AuthService.GetSigningKeys:input_type -> streamgate.auth.v1.GetSigningKeysRequest
+	20, // 23: streamgate.auth.v1.AuthService.ReverifyGrants:input_type -> streamgate.auth.v1.ReverifyGrantsRequest
+	3,  // 24: streamgate.auth.v1.AuthService.CreateChallenge:output_type -> streamgate.auth.v1.CreateChallengeResponse
+	5,  // 25: streamgate.auth.v1.AuthService.SignIn:output_type -> streamgate.auth.v1.SignInResponse
+	7,  // 26: streamgate.auth.v1.AuthService.RefreshSession:output_type -> streamgate.auth.v1.RefreshSessionResponse
+	9,  // 27: streamgate.auth.v1.AuthService.SignOut:output_type -> streamgate.auth.v1.SignOutResponse
+	11, // 28: streamgate.auth.v1.AuthService.GetSession:output_type -> streamgate.auth.v1.GetSessionResponse
+	13, // 29: streamgate.auth.v1.AuthService.CheckAccess:output_type -> streamgate.auth.v1.CheckAccessResponse
+	16, // 30: streamgate.auth.v1.AuthService.IssuePlaybackToken:output_type -> streamgate.auth.v1.IssuePlaybackTokenResponse
+	18, // 31: streamgate.auth.v1.AuthService.GetSigningKeys:output_type -> streamgate.auth.v1.GetSigningKeysResponse
+	21, // 32: streamgate.auth.v1.AuthService.ReverifyGrants:output_type -> streamgate.auth.v1.ReverifyGrantsResponse
+	24, // [24:33] is the sub-list for method output_type
+	15, // [15:24] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_auth_v1_auth_service_proto_init() }
@@ -1502,13 +1579,14 @@ func file_streamgate_auth_v1_auth_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_auth_v1_auth_service_proto_rawDesc), len(file_streamgate_auth_v1_auth_service_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_streamgate_auth_v1_auth_service_proto_goTypes,
 		DependencyIndexes: file_streamgate_auth_v1_auth_service_proto_depIdxs,
+		EnumInfos:         file_streamgate_auth_v1_auth_service_proto_enumTypes,
 		MessageInfos:      file_streamgate_auth_v1_auth_service_proto_msgTypes,
 	}.Build()
 	File_streamgate_auth_v1_auth_service_proto = out.File

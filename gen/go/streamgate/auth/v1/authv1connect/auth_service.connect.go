@@ -94,7 +94,8 @@ type AuthServiceClient interface {
 	CheckAccess(context.Context, *connect.Request[v1.CheckAccessRequest]) (*connect.Response[v1.CheckAccessResponse], error)
 	// IssuePlaybackToken returns a short-lived token that lets the caller fetch
 	// one video's manifests and segments from StreamingService. The video's
-	// access policy is evaluated for the session's address first. Call it
+	// access policy is evaluated for the session's address first, except for
+	// the video's creator, who may always watch it (grant says which). Call it
 	// again before expire_time to keep playing; it is refused once the wallet
 	// no longer satisfies the policy.
 	// Errors: NOT_FOUND for an unknown video; PERMISSION_DENIED when the policy
@@ -285,7 +286,8 @@ type AuthServiceHandler interface {
 	CheckAccess(context.Context, *connect.Request[v1.CheckAccessRequest]) (*connect.Response[v1.CheckAccessResponse], error)
 	// IssuePlaybackToken returns a short-lived token that lets the caller fetch
 	// one video's manifests and segments from StreamingService. The video's
-	// access policy is evaluated for the session's address first. Call it
+	// access policy is evaluated for the session's address first, except for
+	// the video's creator, who may always watch it (grant says which). Call it
 	// again before expire_time to keep playing; it is refused once the wallet
 	// no longer satisfies the policy.
 	// Errors: NOT_FOUND for an unknown video; PERMISSION_DENIED when the policy
