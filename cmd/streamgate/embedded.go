@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/streamgate/streamgate/internal/etcdserver"
+	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/internal/natsserver"
+	"github.com/streamgate/streamgate/node"
 )
 
 // runEmbedded runs one embedded etcd member or NATS server as its own
@@ -34,6 +36,8 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	clusterName := fs.String("cluster", "", "NATS: cluster name; empty for a single server")
 	routePort := fs.Int("route-port", 0, "NATS: route listen port (fixed in a cluster)")
 	routes := fs.String("routes", "", "NATS: nats-route://host:port,... of every server")
+	natsTLSDir := fs.String("tls-dir", "", "NATS: directory of tls.crt, tls.key, ca.crt of a certificate naming \"nats\"; clients and routes then need mesh TLS, and each service may publish only its own events")
+	trustDomain := fs.String("trust-domain", meshtls.DefaultTrustDomain, "NATS: mesh trust domain of the --tls-dir certificates")
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
 	}
@@ -54,6 +58,13 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		cfg := natsserver.Config{Dir: *dir, Port: *port}
 		if *clusterName != "" {
 			cfg.Cluster = &natsserver.ClusterConfig{Name: *clusterName, ServerName: *name, Port: *routePort, Routes: strings.Split(*routes, ",")}
+		}
+		if *natsTLSDir != "" {
+			src, err := meshtls.Load(meshtls.Options{Dir: *natsTLSDir, Service: natsserver.Service, TrustDomain: *trustDomain, Logger: logger})
+			if err != nil {
+				return err
+			}
+			cfg.TLS = &natsserver.TLSConfig{Source: src, Services: node.Names}
 		}
 		srv, err := natsserver.Start(ctx, cfg, logger)
 		if err != nil {
