@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/streamgate/streamgate/internal/etcdserver"
+	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/internal/natsserver"
+	"github.com/streamgate/streamgate/node"
 )
 
 // runEmbedded runs one embedded etcd member or NATS server as its own
@@ -33,11 +35,13 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	advClient := fs.String("advertise-client-addr", "", "etcd: client host:port others dial, when --client-addr is 0.0.0.0 (default --client-addr)")
 	advPeer := fs.String("advertise-peer-addr", "", "etcd: peer host:port the other members dial, e.g. etcd-0.etcd-peer:2380 (default --peer-addr)")
 	initial := fs.String("initial-cluster", "", "etcd: name=http(s)://peer-addr,... of every member; empty for a single node")
-	tlsDir := fs.String("tls-dir", "", "`dir` of the server's certificate in the mesh layout (tls.crt, tls.key, ca.crt): serve TLS and require client certificates of that CA")
+	tlsDir := fs.String("tls-dir", "", "`dir` of the server's certificate in the mesh layout (tls.crt, tls.key, ca.crt; naming etcd or nats): serve TLS 1.3 and require client certificates of that CA; NATS then gives each service a user that may publish only its own events")
 	port := fs.Int("port", -1, "NATS: client port (-1: random)")
 	clusterName := fs.String("cluster", "", "NATS: cluster name; empty for a single server")
 	routePort := fs.Int("route-port", 0, "NATS: route listen port (fixed in a cluster)")
 	routes := fs.String("routes", "", "NATS: nats-route://host:port,... of every server")
+	trustDomain := fs.String("trust-domain", meshtls.DefaultTrustDomain, "NATS: mesh trust domain of the --tls-dir certificates")
+	host := fs.String("host", "127.0.0.1", "NATS: client (and route) listen host; 0.0.0.0 in a pod")
 	check := fs.Bool("check", false, "check the flags and the environment without starting, then exit: for manifests in CI")
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
@@ -59,9 +63,16 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		defer srv.Close()
 		fmt.Fprintf(stdout, "etcd %s\nready\n", srv.Endpoint())
 	case "nats":
-		cfg := natsserver.Config{Dir: *dir, Port: *port}
+		cfg := natsserver.Config{Dir: *dir, Host: *host, Port: *port}
 		if *clusterName != "" {
 			cfg.Cluster = &natsserver.ClusterConfig{Name: *clusterName, ServerName: *name, Port: *routePort, Routes: strings.Split(*routes, ",")}
+		}
+		if *tlsDir != "" {
+			src, err := meshtls.Load(meshtls.Options{Dir: *tlsDir, Service: natsserver.Service, TrustDomain: *trustDomain, Logger: logger})
+			if err != nil {
+				return err
+			}
+			cfg.TLS = &natsserver.TLSConfig{Source: src, Services: node.Names}
 		}
 		srv, err := natsserver.Start(ctx, cfg, logger)
 		if err != nil {

@@ -9,6 +9,7 @@ package events
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,7 @@ type options struct {
 	propagator     propagation.TextMapPropagator
 	tracerProvider trace.TracerProvider
 	replicas       int
+	tls            *tls.Config
 }
 
 // WithPropagator sets how trace context travels in message headers. The
@@ -62,6 +64,13 @@ func WithReplicas(n int) Option {
 // (default "streamgate"), e.g. the service or node name.
 func WithName(name string) Option {
 	return func(o *options) { o.name = name }
+}
+
+// WithTLS makes Connect speak TLS with cfg, e.g. a meshtls.Source's
+// ClientConfig("nats"): the server maps the certificate the client presents
+// to the service's NATS user and its subject permissions.
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *options) { o.tls = cfg }
 }
 
 // Connect connects to NATS at url and keeps reconnecting forever, with
@@ -95,6 +104,9 @@ func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...Optio
 			}
 			logger.Error("nats async error", attrs...)
 		}),
+	}
+	if o.tls != nil {
+		natsOpts = append(natsOpts, nats.Secure(o.tls))
 	}
 	for attempt := 0; ; attempt++ {
 		nc, err := nats.Connect(url, natsOpts...)

@@ -283,3 +283,42 @@ func usageName(u x509.ExtKeyUsage) string {
 	}
 	return "server authentication"
 }
+
+// PeerConfig is the configuration of a connection between two instances of
+// one kind of server, where either end may have dialled (NATS routes): TLS
+// 1.3, this Source's certificate presented as server and as client, a
+// certificate required from the peer, and the peer's certificate chained to
+// the current CA, valid for both server and client authentication, and
+// naming exactly ServiceURI(trust domain, service). No ALPN is offered.
+func (s *Source) PeerConfig(service string) *tls.Config {
+	want := ServiceURI(s.opts.TrustDomain, service).String()
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		ClientAuth: tls.RequireAnyClientCert, // verified below, against the current CA
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.current().cert, nil
+		},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return s.current().cert, nil
+		},
+		// As in ClientConfig: the chain and the name are verified in
+		// VerifyConnection, against the current CA.
+		InsecureSkipVerify: true, //nolint:gosec // verified in VerifyConnection
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			// The state does not tell which end dialled, so the peer must
+			// be fit for both.
+			leaf, err := s.verifyPeer(cs, x509.ExtKeyUsageServerAuth)
+			if err != nil {
+				return err
+			}
+			if !hasUsage(leaf, x509.ExtKeyUsageClientAuth) {
+				return errors.New("meshtls: peer certificate is not for client authentication")
+			}
+			svc, td, ok := serviceOf(leaf)
+			if !ok || td != s.opts.TrustDomain || svc != service {
+				return fmt.Errorf("meshtls: peer certificate does not name %s (URIs %v)", want, leaf.URIs)
+			}
+			return nil
+		},
+	}
+}

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/meshtls"
 )
 
 // readyTimeout bounds how long Start waits for the client listener.
@@ -32,6 +35,57 @@ type Config struct {
 	// Cluster, when set, makes the server one of a JetStream cluster, so
 	// tests can run replicated streams in one process.
 	Cluster *ClusterConfig
+	// TLS, when set, makes clients and routes speak mesh TLS and gives
+	// each service its own NATS user. Nil: plain TCP and no
+	// authentication, for dev and most tests.
+	TLS *TLSConfig
+}
+
+// Service is the service a NATS server's mesh certificate names.
+const Service = "nats"
+
+// tlsTimeout bounds a TLS handshake, client or route, in seconds;
+// nats-server's default (2s) is short for a loaded CI machine under the
+// race detector.
+const tlsTimeout = 5
+
+// TLSConfig is the mesh TLS of a server. Clients must present a certificate
+// of the mesh CA naming one of Services, and may then publish anything but
+// the events whose contract names another service as publisher (see
+// events.PublishDenied); they may subscribe to anything. Routes between the
+// servers of a cluster must present certificates naming Service.
+type TLSConfig struct {
+	// Source is the server's certificate, naming Service. Required.
+	Source *meshtls.Source
+	// Services are the services that get a NATS user, e.g. node.Names. A
+	// certificate naming any other service is refused.
+	Services []string
+}
+
+// users returns the NATS user of each service: named by the URI SAN of its
+// certificate, which the server matches (TLSMap) to the client's
+// certificate, with publish permissions that keep it to its own events.
+func (c *TLSConfig) users() ([]*server.User, error) {
+	if len(c.Services) == 0 {
+		return nil, errors.New("natsserver: TLSConfig.Services is empty: no client could connect")
+	}
+	users := make([]*server.User, 0, len(c.Services))
+	for _, svc := range c.Services {
+		denied, err := events.PublishDenied(svc)
+		if err != nil {
+			return nil, fmt.Errorf("natsserver: permissions of %s: %w", svc, err)
+		}
+		users = append(users, &server.User{
+			Username: meshtls.ServiceURI(c.Source.TrustDomain(), svc).String(),
+			Permissions: &server.Permissions{
+				// Allow ">" keeps the JetStream API, inboxes, work queues
+				// and key-value buckets open; only other services' events
+				// are closed.
+				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: denied},
+			},
+		})
+	}
+	return users, nil
 }
 
 // ClusterConfig joins a server to a cluster of servers that route to each
@@ -94,6 +148,33 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: cfg.Host, Port: c.Port}
 		routes := strings.Join(c.Routes, ",")
 		opts.Routes = server.RoutesFromStr(routes)
+	}
+	if t := cfg.TLS; t != nil {
+		if t.Source == nil || t.Source.Service() != Service {
+			return nil, fmt.Errorf("natsserver: TLSConfig.Source must hold a certificate naming %q", Service)
+		}
+		users, err := t.users()
+		if err != nil {
+			return nil, err
+		}
+		tc := t.Source.ServerConfig()
+		tc.NextProtos = nil // the NATS protocol negotiates no ALPN
+		opts.TLSConfig = tc
+		opts.TLSTimeout = tlsTimeout
+		// TLSVerify says clients must present a certificate (ServerConfig
+		// verifies it); TLSMap makes the server find the user by the
+		// certificate's URI SAN instead of a password.
+		opts.TLSVerify = true
+		opts.TLSMap = true
+		opts.Users = users
+		if cfg.Cluster != nil {
+			// Both ends present the nats certificate and accept only a
+			// peer naming nats. nats-server warns that solicited routes
+			// are not verified, as it sees InsecureSkipVerify; PeerConfig
+			// verifies them in VerifyConnection.
+			opts.Cluster.TLSConfig = t.Source.PeerConfig(Service)
+			opts.Cluster.TLSTimeout = tlsTimeout
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

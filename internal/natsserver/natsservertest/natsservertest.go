@@ -3,13 +3,16 @@
 package natsservertest
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/streamgate/streamgate/internal/meshtls"
 	"github.com/streamgate/streamgate/internal/natsserver"
 )
 
@@ -84,6 +87,19 @@ func StartConfig(t testing.TB, cfg natsserver.Config) *natsserver.Server {
 // down when the test ends.
 func StartCluster(t testing.TB, n int) []*natsserver.Server {
 	t.Helper()
+	return startCluster(t, n, nil)
+}
+
+// StartTLSCluster is StartCluster with mesh TLS on clients and routes, as
+// StartTLS.
+func StartTLSCluster(t testing.TB, n int) ([]*natsserver.Server, *Mesh) {
+	t.Helper()
+	m, tc := newMesh(t)
+	return startCluster(t, n, tc), m
+}
+
+func startCluster(t testing.TB, n int, tc *natsserver.TLSConfig) []*natsserver.Server {
+	t.Helper()
 	ports := make([]int, n)
 	routes := make([]string, n)
 	for i := range n {
@@ -96,7 +112,7 @@ func StartCluster(t testing.TB, n int) []*natsserver.Server {
 	for i := range n {
 		cfg := natsserver.Config{Dir: t.TempDir(), Cluster: &natsserver.ClusterConfig{
 			Name: "test", ServerName: fmt.Sprintf("n%d", i+1), Port: ports[i], Routes: routes,
-		}}
+		}, TLS: tc}
 		logger := slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 		// Started together: each waits for its routes.
 		wg.Go(func() { srvs[i], errs[i] = natsserver.Start(t.Context(), cfg, logger) })
@@ -122,4 +138,56 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Services are the services a TLS server started here has NATS users for:
+// node.Names, which this package cannot import (node's own tests import it).
+var Services = []string{"gateway", "upload", "transcoder", "metadata", "auth", "streaming", "cache", "worker", "monitor"}
+
+// Mesh is the dev CA of a TLS server started by StartTLS or StartTLSCluster,
+// in the layout meshtls.EnsureDev writes: <Dir>/ca, <Dir>/<service>.
+type Mesh struct {
+	Dir         string
+	TrustDomain string
+}
+
+// newMesh makes a dev CA in t.TempDir with certificates for Services and
+// the server, and the server's TLS configuration.
+func newMesh(t testing.TB) (*Mesh, *natsserver.TLSConfig) {
+	t.Helper()
+	m := &Mesh{Dir: t.TempDir(), TrustDomain: meshtls.DefaultTrustDomain}
+	return m, &natsserver.TLSConfig{Source: m.Source(t, natsserver.Service), Services: Services}
+}
+
+// Source returns service's certificate from the mesh CA, issuing it first
+// if need be, so a test can also make one for a service the server does not
+// know.
+func (m *Mesh) Source(t testing.TB, service string) *meshtls.Source {
+	t.Helper()
+	if err := meshtls.EnsureDev(m.Dir, m.TrustDomain, []string{service}); err != nil {
+		t.Fatalf("issue %s certificate: %v", service, err)
+	}
+	src, err := meshtls.Load(meshtls.Options{Dir: filepath.Join(m.Dir, service), Service: service, TrustDomain: m.TrustDomain})
+	if err != nil {
+		t.Fatalf("load %s certificate: %v", service, err)
+	}
+	return src
+}
+
+// ClientConfig is the TLS configuration service connects to the server
+// with (events.WithTLS, nats.Secure): its certificate, and the server's
+// verified to name natsserver.Service.
+func (m *Mesh) ClientConfig(t testing.TB, service string) *tls.Config {
+	t.Helper()
+	return m.Source(t, service).ClientConfig(natsserver.Service)
+}
+
+// StartTLS starts a server, as Start, whose clients must speak mesh TLS with
+// a certificate of a fresh dev CA naming one of Services, and may publish
+// only their own events (see natsserver.TLSConfig). Its ClientURL is a
+// tls:// URL.
+func StartTLS(t testing.TB) (*natsserver.Server, *Mesh) {
+	t.Helper()
+	m, tc := newMesh(t)
+	return StartConfig(t, natsserver.Config{TLS: tc}), m
 }
