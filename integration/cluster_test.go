@@ -44,6 +44,7 @@ import (
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/worker/v1/workerv1connect"
 	"github.com/streamgate/streamgate/internal/devchain"
+	"github.com/streamgate/streamgate/internal/meshtls"
 )
 
 // clusterState is the part of the launcher's cluster.json the test reads.
@@ -54,6 +55,8 @@ type clusterState struct {
 	S3Dir     string   `json:"s3_dir"`
 	Chain     string   `json:"chain"`
 	Pass      string   `json:"pass"`
+	// dir is the cluster's data dir; its tls/ holds every certificate.
+	dir       string
 	Processes []struct {
 		Name    string `json:"name"`
 		Kind    string `json:"kind"`
@@ -175,6 +178,7 @@ func startCluster(t *testing.T) *clusterState {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		t.Fatal(err)
 	}
+	c.dir = dir
 	if len(c.Gateways) != 2 || len(c.NATS) != 3 {
 		t.Fatalf("cluster.json: %d gateways, %d NATS servers; want 2 and 3", len(c.Gateways), len(c.NATS))
 	}
@@ -904,7 +908,12 @@ func resolve(t *testing.T, base, ref string) string {
 // server still running and counts video.ready messages about videoID.
 func countReadyEvents(t *testing.T, c *clusterState, videoID string) int {
 	t.Helper()
-	nc, err := nats.Connect(strings.Join(c.NATS[1:], ","))
+	// NATS takes mesh certificates only; metadata's may read VIDEOS.
+	src, err := meshtls.Load(meshtls.Options{Dir: filepath.Join(c.dir, "tls", "metadata"), Service: "metadata"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(strings.Join(c.NATS[1:], ","), nats.Secure(src.ClientConfig("nats")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,14 +172,41 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}()
 	adm.Add(admin.Target{Name: "streamgate-node", Metrics: nodeTel.Gatherer()})
 
-	bus, err := events.Connect(ctx, cfg.NATSURL, logger,
-		events.WithPropagator(nodeTel.Propagator), events.WithTracerProvider(nodeTel.TracerProvider),
-		events.WithReplicas(cfg.NATSReplicas))
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+	// With mesh TLS each service connects to NATS as itself, with its own
+	// certificate: NATS lets it publish only the events its contracts name
+	// it the publisher of. Without, the services share one connection.
+	connectBus := func(name string) (*events.Bus, error) {
+		opts := []events.Option{events.WithPropagator(nodeTel.Propagator), events.WithTracerProvider(nodeTel.TracerProvider),
+			events.WithReplicas(cfg.NATSReplicas), events.WithName("streamgate-" + name)}
+		if src := sources[name]; src != nil {
+			opts = append(opts, events.WithTLS(src.ClientConfig(natsService)))
+		}
+		bus, err := events.Connect(ctx, cfg.NATSURL, logger, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		return bus, nil
 	}
-	defer bus.Close()
-	if err := bus.EnsureStreams(ctx); err != nil {
+	buses := map[string]*events.Bus{}
+	defer func() {
+		closed := map[*events.Bus]bool{}
+		for _, b := range buses {
+			if !closed[b] {
+				closed[b] = true
+				b.Close()
+			}
+		}
+	}()
+	for _, name := range cfg.Services {
+		if sources == nil && len(buses) > 0 {
+			buses[name] = buses[cfg.Services[0]]
+			continue
+		}
+		if buses[name], err = connectBus(name); err != nil {
+			return err
+		}
+	}
+	if err := buses[cfg.Services[0]].EnsureStreams(ctx); err != nil {
 		return fmt.Errorf("event streams: %w", err)
 	}
 
@@ -198,7 +225,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			Propagator:     nodeTel.Propagator,
 		}, logger.With("component", "mesh"))
 	}
-	deps := Deps{Catalog: cat, Registry: watcher, Bus: bus, Etcd: etcd, Settings: cfg.Settings}
+	deps := Deps{Catalog: cat, Registry: watcher, Etcd: etcd, Settings: cfg.Settings}
 	// Without TLS the services of this process share one mesh client;
 	// with it each has its own, presenting its own certificate.
 	meshFor := func(name string) *mesh.Client { return newMesh(plainEdge{sources[name]}) }
@@ -220,6 +247,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		wg.Wait()
 	}
 	for _, name := range cfg.Services {
+		deps.Bus = buses[name]
 		inst, err := start(runCtx, name, host, deps, sources[name], meshFor, version, logger, &wg)
 		if err != nil {
 			stopAll()

@@ -140,7 +140,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		_, routePort, _ := net.SplitHostPort(n.Route)
 		starts = append(starts, func() error {
 			_, err := c.spawn(ctx, n.Name, "nats", "", nil, "embedded", "nats", "--data-dir", filepath.Join(dir, n.Name), "--name", n.Name,
-				"--port", port, "--cluster", "streamgate", "--route-port", routePort, "--routes", strings.Join(routes, ","), "--log-level", *childLog)
+				"--port", port, "--cluster", "streamgate", "--route-port", routePort, "--routes", strings.Join(routes, ","), "--log-level", *childLog,
+				"--tls-dir", filepath.Join(tlsDir, "nats"))
 			return err
 		})
 	}

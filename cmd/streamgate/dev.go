@@ -84,7 +84,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("embedded etcd: %w", err)
 	}
 	defer etcd.Close()
-	nats, err := natsserver.Start(ctx, natsserver.Config{Dir: filepath.Join(*dataDir, "nats"), Port: *natsPort}, logger.With("component", "nats"))
+	// NATS too: TLS, and a user per service that may publish only its
+	// own events.
+	natsCfg := natsserver.Config{Dir: filepath.Join(*dataDir, "nats"), Port: *natsPort}
+	if cfg.MeshTLSDir != "" {
+		src, err := meshtls.Load(meshtls.Options{Dir: filepath.Join(cfg.MeshTLSDir, natsserver.Service), Service: natsserver.Service, TrustDomain: cfg.TrustDomain, Logger: logger.With("component", "nats")})
+		if err != nil {
+			return fmt.Errorf("embedded nats: %w", err)
+		}
+		natsCfg.TLS = &natsserver.TLSConfig{Source: src, Services: node.Names}
+	}
+	nats, err := natsserver.Start(ctx, natsCfg, logger.With("component", "nats"))
 	if err != nil {
 		return fmt.Errorf("embedded nats: %w", err)
 	}
