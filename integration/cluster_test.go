@@ -49,12 +49,12 @@ import (
 
 // clusterState is the part of the launcher's cluster.json the test reads.
 type clusterState struct {
-	Public    string   `json:"public"`
-	Gateways  []string `json:"gateways"`
-	NATS      []string `json:"nats"`
-	S3Dir     string   `json:"s3_dir"`
-	Chain     string   `json:"chain"`
-	Pass      string   `json:"pass"`
+	Public   string   `json:"public"`
+	Gateways []string `json:"gateways"`
+	NATS     []string `json:"nats"`
+	S3Dir    string   `json:"s3_dir"`
+	Chain    string   `json:"chain"`
+	Pass     string   `json:"pass"`
 	// dir is the cluster's data dir; its tls/ holds every certificate.
 	dir       string
 	Processes []struct {
