@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,32 @@ type devPlatform struct {
 	operatorToken string
 	// dataDir is dev's --data-dir; its mesh certificates are in tls/.
 	dataDir string
+	// console is what dev printed on stdout after its ready line: the
+	// notable events.
+	console *lines
+}
+
+// lines collects lines written from another goroutine.
+type lines struct {
+	mu sync.Mutex
+	l  []string
+}
+
+func (c *lines) add(l string) { c.mu.Lock(); c.l = append(c.l, l); c.mu.Unlock() }
+
+// waitFor waits up to d for a line containing every part.
+func (c *lines) waitFor(d time.Duration, parts ...string) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		c.mu.Lock()
+		found := slices.ContainsFunc(c.l, func(l string) bool {
+			return !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(l, p) })
+		})
+		c.mu.Unlock()
+		if found {
+			return true
+		}
+	}
+	return false
 }
 
 // operatorAuth sends the operator credential on every call.
@@ -80,6 +107,7 @@ func startDev(t *testing.T) *devPlatform {
 		"--probe-interval", "200ms",
 		"--chain-port", "0",
 		"--log-level", "WARN",
+		"--log-file", filepath.Join(dataDir, "dev.log"),
 		"--no-seed") // the demo seed would add a video and a transcode to every run
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -106,6 +134,7 @@ func startDev(t *testing.T) *devPlatform {
 	})
 
 	ready := make(chan []string, 1)
+	console := &lines{}
 	go func() {
 		var lines []string
 		sc := bufio.NewScanner(stdout)
@@ -113,6 +142,9 @@ func startDev(t *testing.T) *devPlatform {
 			lines = append(lines, sc.Text())
 			if strings.Contains(sc.Text(), "ready") {
 				ready <- lines
+				for sc.Scan() {
+					console.add(sc.Text())
+				}
 				_, _ = io.Copy(io.Discard, stdout)
 				return
 			}
@@ -127,7 +159,7 @@ func startDev(t *testing.T) *devPlatform {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "http://"+addr) }) {
 			t.Errorf("ready output %q does not print the gateway URL http://%s", lines, addr)
 		}
-		p := &devPlatform{gatewayURL: "http://" + addr, gatewayAddr: addr, dataDir: dataDir}
+		p := &devPlatform{gatewayURL: "http://" + addr, gatewayAddr: addr, dataDir: dataDir, console: console}
 		for _, l := range lines {
 			if v, ok := strings.CutPrefix(l, "etcd:"); ok {
 				p.etcdURL = strings.TrimSpace(v)
@@ -267,6 +299,15 @@ func TestDev(t *testing.T) {
 		}
 		if v.GetTitle() != "Integration clip" || len(v.GetRenditions()) == 0 || v.GetHlsManifestPath() == "" || v.GetDashManifestPath() == "" {
 			t.Errorf("READY video = %v, want its title, renditions and manifests", v)
+		}
+		// The console tells the story in a few lines; the full log is in
+		// the file.
+		for _, want := range [][]string{{"upload completed", ids.VideoID}, {"transcoding", ids.VideoID}, {"video ready", ids.VideoID, "Integration clip"}} {
+			if !p.console.waitFor(10*time.Second, want...) {
+				p.console.mu.Lock()
+				t.Errorf("dev's console has no line with %q; it printed:\n%s", want, strings.Join(p.console.l, "\n"))
+				p.console.mu.Unlock()
+			}
 		}
 		// A public video plays through the gateway: ffprobe reads the HLS
 		// master and the DASH MPD over HTTP as any player would.

@@ -27,6 +27,7 @@ import (
 // discovery exactly as separate processes would. Once it is ready, unless
 // --no-seed, it seeds a gated demo video in the background (seed.go).
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = &lockedWriter{w: stdout}
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var m meshFlags
@@ -37,6 +38,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	chainPort := fs.Int("chain-port", 8545, "loopback port of the dev chain's JSON-RPC (streamgate dev-mint's default --rpc); 0 picks a free one")
 	noSeed := fs.Bool("no-seed", false, "do not seed the demo video (a generated clip gated by the demo NFT, uploaded as the demo wallet)")
 	insecurePublic := fs.Bool("insecure-public-dev", false, "let dev listen on non-loopback addresses (--http-addr, --listen-host, --addr, --etcd-addr): INSECURE, anyone who reaches it can act as any wallet through the dev identity header")
+	logFile := fs.String("log-file", "", "`file` the full log goes to (default <data-dir>/dev.log); the console shows the summary, notable events and warnings")
+	verbose := fs.Bool("v", false, "log everything on the console too")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -44,7 +47,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return errUsage
 	}
-	logger := m.logger(stderr)
+	if *logFile == "" {
+		*logFile = filepath.Join(*dataDir, "dev.log")
+	}
+	logger, closeLog, err := devLogger(&m, stderr, *logFile, *verbose)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	if err := devBindCheck(&m, *etcdAddr, *insecurePublic); err != nil {
 		return err
 	}
@@ -154,7 +164,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			join = " --mesh-tls-dir " + cfg.MeshTLSDir
 		}
 		fmt.Fprintf(stdout, "join with: streamgate serve --etcd %s --nats %s%s <service...>\n", etcd.Endpoint(), nats.ClientURL(), join)
+		fmt.Fprintf(stdout, "logs:     %s\n", *logFile)
 		fmt.Fprintln(stdout, "streamgate dev ready")
+		seeding.Go(func() { followNotable(seedCtx, nats.ClientURL(), cfg.MeshTLSDir, cfg.TrustDomain, stdout, logger) })
 		if *noSeed {
 			return
 		}
