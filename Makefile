@@ -84,6 +84,13 @@ web: node_modules/.stamp ## build the web app into web/dist (embedded by the nex
 build: web ## build the web app and the streamgate binary into bin/
 	$(GO) build -o bin/streamgate ./cmd/streamgate
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: image
+image: ## build the container image streamgate:$(VERSION) from the Dockerfile (needs docker)
+	@if ! command -v docker >/dev/null 2>&1; then echo "make image: docker is not installed (or not on PATH); build the Dockerfile with your container builder"; exit 1; fi
+	docker build --build-arg VERSION=$(VERSION) -t streamgate:$(VERSION) .
+
 .PHONY: bench
 bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
 	scripts/install-bench-deps.sh
