@@ -219,3 +219,5 @@ func TestDockerfile(t *testing.T) {
 func TestDockerfileFixture(t *testing.T) {
 	noErr(t, CheckDockerfile("testdata/Dockerfile", repoRoot))
 }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
