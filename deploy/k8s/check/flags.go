@@ -49,7 +49,7 @@ func Invocations(objs []*Object) ([]Invocation, error) {
 				errs = append(errs, fmt.Errorf("%s: sets command %q; the image's entrypoint is the binary, give args only", where, c.Command))
 				continue
 			}
-			env := containerEnv(objs, w.Obj.Namespace, c.Container)
+			env := containerEnv(objs, w.Obj, c.Container)
 			args := make([]string, len(c.Args))
 			for i, a := range c.Args {
 				args[i] = Expand(a, env)
@@ -82,16 +82,96 @@ func withCheck(args []string) ([]string, error) {
 
 type envVar struct{ name, value string }
 
-// placeholderPodIP stands for status.podIP and other field references, so
-// a flag that wants a host gets one.
+// placeholderPodIP stands for status.podIP, so a flag that wants a host
+// gets one.
 const placeholderPodIP = "10.0.0.1"
+
+// placeholders stand for values the overlay does not hold (an operator's
+// Secret), in the form the binary parses, so --check judges the manifest
+// and not the stand-in. Other variables get "placeholder-<NAME>".
+var placeholders = map[string]string{
+	"STREAMGATE_CHAINS":       "1=https://chain.placeholder.invalid",
+	"STREAMGATE_DATABASE_URL": "postgres://user:password@database.placeholder.invalid:5432/streamgate",
+	"STREAMGATE_REDIS_URL":    "redis://redis.placeholder.invalid:6379/0",
+	"STREAMGATE_BLOB_URL":     "s3://placeholder/media?endpoint=https://s3.placeholder.invalid&region=us-east-1",
+}
+
+func placeholder(name string) string {
+	if v, ok := placeholders[name]; ok {
+		return v
+	}
+	return "placeholder-" + name
+}
+
+// fieldValue stands for a downward-API field of a pod of workload.
+func fieldValue(path, workload, namespace string) string {
+	switch path {
+	case "metadata.name":
+		return workload + "-0"
+	case "metadata.namespace":
+		if namespace == "" {
+			return "default"
+		}
+		return namespace
+	case "spec.nodeName":
+		return "node-0"
+	case "spec.serviceAccountName":
+		return "default"
+	}
+	return placeholderPodIP // status.podIP, status.hostIP and their plurals
+}
+
+// keyValue is the value of key in the rendered ConfigMap or Secret named,
+// or ok false when the overlay does not hold it.
+func keyValue(objs []*Object, kind, namespace, name, key string) (string, bool) {
+	o := find(objs, kind, namespace, name)
+	if o == nil {
+		return "", false
+	}
+	switch v := o.Typed.(type) {
+	case *corev1.ConfigMap:
+		d, ok := v.Data[key]
+		return d, ok
+	case *corev1.Secret:
+		if d, ok := v.StringData[key]; ok {
+			return d, true
+		}
+		d, ok := v.Data[key]
+		return string(d), ok
+	}
+	return "", false
+}
+
+// keys is the keys of the rendered ConfigMap or Secret named.
+func keys(objs []*Object, kind, namespace, name string) []string {
+	var ks []string
+	if o := find(objs, kind, namespace, name); o != nil {
+		switch v := o.Typed.(type) {
+		case *corev1.ConfigMap:
+			for k := range v.Data {
+				ks = append(ks, k)
+			}
+		case *corev1.Secret:
+			for k := range v.Data {
+				ks = append(ks, k)
+			}
+			for k := range v.StringData {
+				ks = append(ks, k)
+			}
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}
 
 // containerEnv renders a container's environment as the kubelet does:
 // envFrom first (prefix applied), then env, a later name replacing an
-// earlier one, each value $(VAR)-expanded against the ones before it.
-// Values from Secrets and field references are placeholders: --check
-// validates names and forms, not credentials.
-func containerEnv(objs []*Object, namespace string, c *corev1.Container) []envVar {
+// earlier one, each literal value $(VAR)-expanded against the ones before
+// it. Values come from the rendered ConfigMaps and Secrets; what the
+// overlay lacks (operator Secrets) and downward-API fields get
+// placeholders: --check validates names and forms, not credentials.
+func containerEnv(objs []*Object, workload *Object, c *corev1.Container) []envVar {
+	ns := workload.Namespace
 	var env []envVar
 	set := func(name, value string) {
 		for i := range env {
@@ -102,43 +182,37 @@ func containerEnv(objs []*Object, namespace string, c *corev1.Container) []envVa
 		}
 		env = append(env, envVar{name, value})
 	}
+	from := func(kind, name, key, envName string) {
+		if v, ok := keyValue(objs, kind, ns, name, key); ok {
+			set(envName, v)
+		} else {
+			set(envName, placeholder(envName))
+		}
+	}
 	for _, ef := range c.EnvFrom {
 		if r := ef.ConfigMapRef; r != nil {
-			if o := find(objs, "ConfigMap", namespace, r.Name); o != nil {
-				for k, v := range o.Typed.(*corev1.ConfigMap).Data {
-					set(ef.Prefix+k, v)
-				}
+			for _, k := range keys(objs, "ConfigMap", ns, r.Name) {
+				from("ConfigMap", r.Name, k, ef.Prefix+k)
 			}
 		}
 		if r := ef.SecretRef; r != nil {
-			if o := find(objs, "Secret", namespace, r.Name); o != nil {
-				s := o.Typed.(*corev1.Secret)
-				for k := range s.Data {
-					set(ef.Prefix+k, "placeholder-"+k)
-				}
-				for k := range s.StringData {
-					set(ef.Prefix+k, "placeholder-"+k)
-				}
+			for _, k := range keys(objs, "Secret", ns, r.Name) {
+				from("Secret", r.Name, k, ef.Prefix+k)
 			}
 		}
 	}
 	for _, e := range c.Env {
-		switch {
-		case e.ValueFrom == nil:
+		switch vf := e.ValueFrom; {
+		case vf == nil:
 			set(e.Name, Expand(e.Value, env))
-		case e.ValueFrom.ConfigMapKeyRef != nil:
-			v := "placeholder-" + e.Name
-			r := e.ValueFrom.ConfigMapKeyRef
-			if o := find(objs, "ConfigMap", namespace, r.Name); o != nil {
-				if d, ok := o.Typed.(*corev1.ConfigMap).Data[r.Key]; ok {
-					v = d
-				}
-			}
-			set(e.Name, v)
-		case e.ValueFrom.FieldRef != nil:
-			set(e.Name, placeholderPodIP)
+		case vf.ConfigMapKeyRef != nil:
+			from("ConfigMap", vf.ConfigMapKeyRef.Name, vf.ConfigMapKeyRef.Key, e.Name)
+		case vf.SecretKeyRef != nil:
+			from("Secret", vf.SecretKeyRef.Name, vf.SecretKeyRef.Key, e.Name)
+		case vf.FieldRef != nil:
+			set(e.Name, fieldValue(vf.FieldRef.FieldPath, workload.Name, ns))
 		default:
-			set(e.Name, "placeholder-"+e.Name)
+			set(e.Name, placeholder(e.Name))
 		}
 	}
 	return env

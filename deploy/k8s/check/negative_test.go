@@ -278,3 +278,29 @@ func TestDockerfileCopiedTools(t *testing.T) {
 	}
 	noErr(t, CheckDockerfile(path, repoRoot))
 }
+
+func TestContainerEnvValues(t *testing.T) {
+	objs := rendered(t, fixtureOverlay)
+	d := fixtureObject(t, objs, "Deployment", "auth")
+	c := &d.Typed.(*appsv1.Deployment).Spec.Template.Spec.Containers[0]
+	c.Env = append(c.Env,
+		corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		corev1.EnvVar{Name: "STREAMGATE_CHAINS", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}, Key: "k"}}},
+		corev1.EnvVar{Name: "URL", Value: "nats=$(NATS_URL)"})
+	got := map[string]string{}
+	for _, e := range containerEnv(objs, d, c) {
+		got[e.name] = e.value
+	}
+	for name, want := range map[string]string{
+		"NATS_URL":          "nats://nats:4222", // from the generated ConfigMap
+		"POD_IP":            placeholderPodIP,
+		"POD_NAME":          "auth-0",
+		"STREAMGATE_KEK":    "placeholder-STREAMGATE_KEK", // an operator Secret
+		"STREAMGATE_CHAINS": placeholders["STREAMGATE_CHAINS"],
+		"URL":               "nats=nats://nats:4222",
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %q, want %q", name, got[name], want)
+		}
+	}
+}
