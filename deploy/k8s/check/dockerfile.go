@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -138,6 +139,10 @@ func CheckDockerfile(path, root string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	ignore, err := readDockerignore(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, st := range stages {
 		for _, in := range st.Instrs {
@@ -159,6 +164,8 @@ func CheckDockerfile(path, root string) error {
 				m, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(s)))
 				if err != nil || len(m) == 0 {
 					errs = append(errs, fmt.Errorf("%s line %d: %s source %q is not in the repository", path, in.Line, in.Cmd, s))
+				} else if ignore.excludes(strings.TrimPrefix(filepath.ToSlash(filepath.Clean(s)), "/")) {
+					errs = append(errs, fmt.Errorf("%s line %d: %s source %q is excluded from the build context by .dockerignore", path, in.Line, in.Cmd, s))
 				}
 			}
 		}
@@ -226,4 +233,79 @@ func installsFFmpeg(run string) bool {
 		}
 	}
 	return false
+}
+
+// dockerignore is a .dockerignore's patterns, in order.
+type dockerignore []struct {
+	re     *regexp.Regexp
+	negate bool
+}
+
+func readDockerignore(path string) (dockerignore, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var d dockerignore
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		neg := strings.HasPrefix(l, "!")
+		l = strings.TrimPrefix(filepath.ToSlash(filepath.Clean(strings.TrimPrefix(l, "!"))), "/")
+		var re strings.Builder
+		re.WriteString("^")
+		for i := 0; i < len(l); i++ {
+			switch {
+			case strings.HasPrefix(l[i:], "**/"):
+				re.WriteString("(.*/)?")
+				i += 2
+			case strings.HasPrefix(l[i:], "**"):
+				re.WriteString(".*")
+				i++
+			case l[i] == '*':
+				re.WriteString("[^/]*")
+			case l[i] == '?':
+				re.WriteString("[^/]")
+			default:
+				re.WriteString(regexp.QuoteMeta(l[i : i+1]))
+			}
+		}
+		re.WriteString("$")
+		r, err := regexp.Compile(re.String())
+		if err != nil {
+			return nil, fmt.Errorf("%s: pattern %q: %w", path, l, err)
+		}
+		d = append(d, struct {
+			re     *regexp.Regexp
+			negate bool
+		}{r, neg})
+	}
+	return d, nil
+}
+
+// excludes reports whether the context path p (slash-separated, relative)
+// is left out of the build context: the last pattern matching it or one
+// of its parent directories decides, as in Docker.
+func (d dockerignore) excludes(p string) bool {
+	if p == "." || p == "" {
+		return false // the whole context; patterns drop parts of it
+	}
+	out := false
+	for _, pat := range d {
+		for q := p; ; q = filepath.ToSlash(filepath.Dir(q)) {
+			if pat.re.MatchString(q) {
+				out = !pat.negate
+				break
+			}
+			if !strings.Contains(q, "/") {
+				break
+			}
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -303,4 +304,30 @@ func TestContainerEnvValues(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got[name], want)
 		}
 	}
+}
+
+func TestDockerignoreExcludes(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeFile(dir+"/.dockerignore", "# c\n**/node_modules\ndeploy\nweb/dist/*\n!web/dist/.gitkeep\n"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := readDockerignore(dir + "/.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{
+		"deploy": true, "deploy/k8s/base": true, "web/node_modules/x": true, "node_modules": true,
+		"web/dist/app.js": true, "web/dist/.gitkeep": false, "web": false, "cmd/streamgate": false, ".": false,
+	} {
+		if d.excludes(p) != want {
+			t.Errorf("excludes(%q) = %v, want %v", p, !want, want)
+		}
+	}
+	if err := os.MkdirAll(dir+"/deploy", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(dir+"/Dockerfile", "FROM a\nCOPY deploy /d\nUSER 1\nENTRYPOINT [\"/x\"]\nCOPY --from=a /ffmpeg /ffprobe /bin/\n"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, CheckDockerfile(dir+"/Dockerfile", dir), `COPY source "deploy" is excluded from the build context by .dockerignore`)
 }
