@@ -7,7 +7,7 @@ GO      ?= go
 BUF     := node_modules/.bin/buf
 TSC     := node_modules/.bin/tsc
 VITE    := node_modules/.bin/vite
-MODULES := . gen/go integration
+MODULES := . gen/go integration deploy/k8s/check
 # -race needs cgo; the test timeout bounds a hung test, not a slow machine.
 GOTEST_FLAGS ?= -race -count=1 -timeout 25m
 
