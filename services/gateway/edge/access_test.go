@@ -582,3 +582,43 @@ func TestAccessLog(t *testing.T) {
 		}
 	}
 }
+
+// Media answers CORS for any origin, so a creator's own site can play an
+// embedded video with hls.js or shaka; no credentials are ever allowed,
+// and the API keeps to the configured origins.
+func TestCORSPlayAnyOrigin(t *testing.T) {
+	f := newFixture(t, func(c *edge.Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
+	const site = "https://creator-blog.example.org"
+	do := func(method, path string, preflight bool) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, f.edge+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Origin", site)
+		if preflight {
+			req.Header.Set("Access-Control-Request-Method", "GET")
+			req.Header.Set("Access-Control-Request-Headers", "range")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		return res
+	}
+	res := do(http.MethodOptions, "/play/vid_x/hls/master.m3u8", true)
+	if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != site {
+		t.Errorf("media preflight from another site = %d, Allow-Origin %q; want 204 and %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"), site)
+	}
+	if res.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("media preflight allows credentials: %q", res.Header.Get("Access-Control-Allow-Credentials"))
+	}
+	res = do(http.MethodGet, "/play/vid_x/hls/master.m3u8?token=x", false)
+	if res.Header.Get("Access-Control-Allow-Origin") != site || !strings.Contains(res.Header.Get("Access-Control-Expose-Headers"), "Content-Range") {
+		t.Errorf("media GET from another site: Allow-Origin %q, Expose %q", res.Header.Get("Access-Control-Allow-Origin"), res.Header.Get("Access-Control-Expose-Headers"))
+	}
+	if res := do(http.MethodOptions, "/streamgate.metadata.v1.MetadataService/UpdateVideo", true); res.StatusCode != http.StatusForbidden || res.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("API preflight from the same site = %d, Allow-Origin %q; want 403 and none", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+	}
+}
