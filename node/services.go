@@ -164,6 +164,10 @@ type Settings struct {
 	// ClientRateLimit is the gateway's token bucket per client IP; zero
 	// value: edge.DefaultPerIP (50/s, burst 200); a negative Rate: none.
 	ClientRateLimit edge.RateLimit
+	// PlaybackRateLimit is the gateway's token bucket per viewer (playback
+	// session and video) for media under /play/; zero value:
+	// edge.DefaultPerPlayback; a negative Rate: none.
+	PlaybackRateLimit edge.RateLimit
 	// MaxConcurrent and MaxConcurrentPerClient cap the gateway's requests
 	// in flight, in all and per client IP; 0: the edge's defaults;
 	// negative: no cap.
@@ -370,6 +374,7 @@ func buildGateway(cfg Settings, deps Deps, logger *slog.Logger) (Service, error)
 		Operators:      cfg.operators(),
 		AllowedOrigins: cfg.AllowedOrigins,
 		PerIP:          cfg.ClientRateLimit,
+		PerPlayback:    cfg.PlaybackRateLimit,
 		MaxConcurrent:  cfg.MaxConcurrent,
 		TrustedProxies: cfg.TrustedProxies,
 

@@ -52,6 +52,8 @@ type meshFlags struct {
 	insecureMesh  bool
 	rateLimit     float64
 	rateBurst     int
+	playRate      float64
+	playBurst     int
 	maxConc       int
 	maxConcClient int
 	proxies       prefixFlag
@@ -88,8 +90,10 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.meshTLSDir, "mesh-tls-dir", os.Getenv(envMeshTLSDir), "`dir` of the mesh's mutual TLS files, tls.crt, tls.key and ca.crt (a Kubernetes TLS Secret), in <dir>/<service>/ when several services run here (default: $STREAMGATE_MESH_TLS_DIR; dev and cluster generate them in <data-dir>/tls)")
 	fs.StringVar(&m.trustDomain, "trust-domain", meshtls.DefaultTrustDomain, "trust domain the mesh certificates name: spiffe://<trust-domain>/svc/<service>")
 	fs.BoolVar(&m.insecureMesh, "insecure-mesh", false, "run the mesh in cleartext (h2c) with no --mesh-tls-dir: any process that reaches a service's port can call it as any service")
-	fs.Float64Var(&m.rateLimit, "rate-limit", edge.DefaultPerIP.Rate, "gateway requests per second per client IP, on average (negative: no limit)")
+	fs.Float64Var(&m.rateLimit, "rate-limit", edge.DefaultPerIP.Rate, "gateway requests per second per client IP, on average, media under /play/ aside (--play-rate-limit) (negative: no limit)")
 	fs.IntVar(&m.rateBurst, "rate-burst", edge.DefaultPerIP.Burst, "gateway requests per client IP at once, over --rate-limit")
+	fs.Float64Var(&m.playRate, "play-rate-limit", edge.DefaultPerPlayback.Rate, "gateway media requests (manifests, segments under /play/) per second per viewer, on average: per playback session and video, or per client IP without a valid token (negative: no limit)")
+	fs.IntVar(&m.playBurst, "play-rate-burst", edge.DefaultPerPlayback.Burst, "gateway media requests per viewer at once, over --play-rate-limit (a start or a seek)")
 	fs.IntVar(&m.maxConc, "max-concurrent", edge.DefaultMaxConcurrent, "gateway requests in flight in all, streams and uploads included; past it 503 (negative: no cap)")
 	fs.IntVar(&m.maxConcClient, "max-concurrent-per-client", edge.DefaultMaxConcurrentPerClient, "gateway requests in flight per client IP; past it 429 (negative: no cap)")
 	fs.Var(&m.proxies, "trusted-proxy", "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (repeatable; default none: the TCP peer is the client)")
@@ -153,6 +157,9 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 	if m.rateLimit == 0 || (m.rateLimit > 0 && m.rateBurst < 1) {
 		return node.Config{}, fmt.Errorf("--rate-limit %v --rate-burst %d: want a positive rate and a burst of at least 1, or a negative rate for no limit", m.rateLimit, m.rateBurst)
 	}
+	if m.playRate == 0 || (m.playRate > 0 && m.playBurst < 1) {
+		return node.Config{}, fmt.Errorf("--play-rate-limit %v --play-rate-burst %d: want a positive rate and a burst of at least 1, or a negative rate for no limit", m.playRate, m.playBurst)
+	}
 	addrs := map[string]string{}
 	for k, v := range m.addrs {
 		addrs[k] = v
@@ -191,6 +198,7 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 			Alerts:            alerts,
 			SegmentCacheBytes: m.segCacheBytes,
 			ClientRateLimit:   edge.RateLimit{Rate: m.rateLimit, Burst: m.rateBurst},
+			PlaybackRateLimit: edge.RateLimit{Rate: m.playRate, Burst: m.playBurst},
 			MaxConcurrent:     m.maxConc,
 			TrustedProxies:    m.proxies,
 

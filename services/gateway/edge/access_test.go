@@ -503,6 +503,7 @@ func TestRateLimits(t *testing.T) {
 		clk := &clock{now: time.Unix(1_800_000_000, 0)}
 		f := newFixture(t, func(c *edge.Config) {
 			c.PerIP = edge.RateLimit{Rate: 0.5, Burst: 3}
+			c.PerPlayback = edge.RateLimit{Rate: 0.5, Burst: 1}
 			c.Now = clk.Now
 		})
 		videos := metadatav1connect.NewMetadataServiceClient(http.DefaultClient, f.edge)
@@ -519,7 +520,15 @@ func TestRateLimits(t *testing.T) {
 		if got := cerr.Meta().Get("Retry-After"); got != "2" {
 			t.Errorf("Retry-After = %q, want 2 (one token at 0.5/s)", got)
 		}
-		// Plain-HTTP routes answer 429 with Retry-After.
+		// Plain-HTTP routes answer 429 with Retry-After (media without a
+		// token: per address, at the playback rate).
+		for range 2 {
+			res, err := http.Get(f.edge + "/play/vid_1/master.m3u8")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+		}
 		res, err := http.Get(f.edge + "/play/vid_1/master.m3u8")
 		if err != nil {
 			t.Fatal(err)

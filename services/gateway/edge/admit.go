@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
@@ -29,19 +31,51 @@ func (e *Edge) admit(w http.ResponseWriter, r *http.Request) (_ *http.Request, r
 	}
 	client := e.clientAddr(r)
 	r = r.WithContext(context.WithValue(r.Context(), clientKey{}, client))
-	if ok, wait := e.perIP.allow(client); !ok {
-		e.refuseAdmission(w, r, wait, connect.CodeResourceExhausted, "too many requests from this address")
+	// Media is limited per viewer (playback token), the rest per address.
+	key, limit, who := client, e.perIP, "this address"
+	if strings.HasPrefix(r.URL.Path, playPrefix) {
+		key, limit, who = e.playbackKey(r, client), e.perPlay, "this player"
+	}
+	if ok, wait := limit.allow(key); !ok {
+		e.refuseAdmission(w, r, wait, connect.CodeResourceExhausted, "too many requests from "+who)
 		return r, nil, false
 	}
-	switch e.inflight.acquire(client) {
+	switch e.inflight.acquire(key) {
 	case admitClientFull:
-		e.refuseAdmission(w, r, time.Second, connect.CodeResourceExhausted, "too many requests in flight from this address")
+		e.refuseAdmission(w, r, time.Second, connect.CodeResourceExhausted, "too many requests in flight from "+who)
 		return r, nil, false
 	case admitGlobalFull:
 		e.refuseAdmission(w, r, time.Second, connect.CodeUnavailable, "the gateway is at capacity")
 		return r, nil, false
 	}
-	return r, func() { e.inflight.release(client) }, true
+	return r, func() { e.inflight.release(key) }, true
+}
+
+// playbackKey is the bucket of a media request: the viewer's session and
+// video, from a playback token (?token= or Authorization: Bearer) the
+// edge verifies against auth's keys as streaming will; else (no token, a
+// forged one, keys not at hand) the client address. So made-up tokens
+// cannot spread one client over fresh buckets, and a refreshed token keeps
+// its viewer's bucket.
+func (e *Edge) playbackKey(r *http.Request, client string) string {
+	pv, ok := e.verifier.(PlaybackVerifier)
+	tok := r.URL.Query().Get("token")
+	if tok == "" {
+		tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+	videoID, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, playPrefix), "/")
+	if !ok || tok == "" || videoID == "" {
+		return "ip:" + client
+	}
+	c, err := pv.VerifyPlayback(r.Context(), tok, videoID)
+	if err != nil {
+		return "ip:" + client
+	}
+	if c.SessionID != "" {
+		return "session:" + c.SessionID + "/" + videoID
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return "token:" + hex.EncodeToString(sum[:16])
 }
 
 type clientKey struct{}

@@ -166,8 +166,9 @@ func rawRequest(t *testing.T, base, head string, bodyBytes int64) *http.Response
 func TestAdmissionBeforeBody(t *testing.T) {
 	const body = 100 << 20
 	base, ln, _ := startEdge(t, edge.Config{PerIP: edge.RateLimit{Rate: 0.001, Burst: 1}}, newUpstream())
-	if status, _, _ := get(t, base+"/play/vid_1/master.m3u8", ""); status != http.StatusOK {
-		t.Fatalf("first call: %d, want 200 (within the burst)", status)
+	// The first call takes the address's one token.
+	if res := rawRequest(t, base, "GET /streamgate.metadata.v1.MetadataService/GetVideo HTTP/1.1\r\nHost: edge\r\n\r\n", 0); res.StatusCode == http.StatusTooManyRequests {
+		t.Fatalf("first call: %d, want it admitted (within the burst)", res.StatusCode)
 	}
 	for _, tc := range []struct {
 		name, head string
@@ -259,7 +260,7 @@ func TestTrustedProxies(t *testing.T) {
 	// The upstream echoes the X-Forwarded-For the edge sent it: the
 	// client the edge identified.
 	t.Run("untrusted peer", func(t *testing.T) {
-		base, _, _ := startEdge(t, edge.Config{PerIP: edge.RateLimit{Rate: 0.001, Burst: 1}}, newUpstream())
+		base, _, _ := startEdge(t, edge.Config{PerIP: edge.RateLimit{Rate: 0.001, Burst: 1}, PerPlayback: edge.RateLimit{Rate: 0.001, Burst: 1}}, newUpstream())
 		status, _, client := get(t, base+"/play/vid_1/master.m3u8", "198.51.100.1")
 		if status != http.StatusOK || client != "127.0.0.1" {
 			t.Errorf("first call: %d, client %q; want 200 and the peer 127.0.0.1", status, client)
@@ -271,7 +272,7 @@ func TestTrustedProxies(t *testing.T) {
 	})
 	t.Run("trusted peer", func(t *testing.T) {
 		trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
-		base, _, _ := startEdge(t, edge.Config{PerIP: edge.RateLimit{Rate: -1}, TrustedProxies: trusted}, newUpstream())
+		base, _, _ := startEdge(t, edge.Config{PerIP: edge.RateLimit{Rate: -1}, PerPlayback: edge.RateLimit{Rate: -1}, TrustedProxies: trusted}, newUpstream())
 		for _, tc := range []struct{ xff, want string }{
 			{"", "127.0.0.1"},                                        // no header: the proxy itself
 			{"198.51.100.7", "198.51.100.7"},                         // one hop
@@ -292,7 +293,7 @@ func TestTrustedProxies(t *testing.T) {
 	})
 	t.Run("trusted peer, rate limit keyed on the forwarded client", func(t *testing.T) {
 		trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
-		base, _, _ := startEdge(t, edge.Config{PerIP: edge.RateLimit{Rate: 0.001, Burst: 1}, TrustedProxies: trusted}, newUpstream())
+		base, _, _ := startEdge(t, edge.Config{PerIP: edge.RateLimit{Rate: 0.001, Burst: 1}, PerPlayback: edge.RateLimit{Rate: 0.001, Burst: 1}, TrustedProxies: trusted}, newUpstream())
 		if status, _, _ := get(t, base+"/play/x", "198.51.100.7"); status != http.StatusOK {
 			t.Fatalf("first call: %d", status)
 		}

@@ -42,6 +42,13 @@ type Config struct {
 	// PerIP limits requests per client IP: the TCP peer, or the client a
 	// trusted proxy names (TrustedProxies). Zero value: DefaultPerIP.
 	PerIP RateLimit
+	// PerPlayback limits media requests under /play/ (manifests,
+	// segments) per playback token, not per IP: the viewers of a
+	// household, an office or a campus behind one NAT each have their own
+	// token and bucket. A media request without a token (a public video)
+	// is limited per client IP at this rate. Zero value:
+	// DefaultPerPlayback.
+	PerPlayback RateLimit
 	// MaxConcurrent caps the requests in flight at the edge (streams and
 	// uploads included, for as long as they last); a request past it is
 	// refused with Unavailable (503). 0: DefaultMaxConcurrent; negative:
@@ -82,9 +89,15 @@ const (
 )
 
 var (
-	// DefaultPerIP admits a page load's burst of playlist and segment
-	// requests and a steady player.
+	// DefaultPerIP admits a page load's burst of API calls and the web
+	// app's assets; media is limited per viewer (DefaultPerPlayback).
 	DefaultPerIP = RateLimit{Rate: 50, Burst: 200}
+	// DefaultPerPlayback is per viewer: a player fetching 2 s video and
+	// audio segments (and playlist refreshes) at 8x real time stays under
+	// 10 requests a second, so 20 leaves room for a player that probes
+	// renditions; the burst covers a start or a seek that fetches many at
+	// once.
+	DefaultPerPlayback = RateLimit{Rate: 20, Burst: 100}
 	// DefaultPerIdentity is per wallet, whatever the IP.
 	DefaultPerIdentity = RateLimit{Rate: 20, Burst: 100}
 )
@@ -123,6 +136,7 @@ func (c *Config) normalize() error {
 		c.Operators = set
 	}
 	c.PerIP = c.PerIP.orDefault(DefaultPerIP)
+	c.PerPlayback = c.PerPlayback.orDefault(DefaultPerPlayback)
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
 	}
@@ -154,4 +168,11 @@ func normalizeOrigin(o string) string { return strings.ToLower(strings.TrimSuffi
 // authtoken.ErrKeysUnavailable.
 type SessionVerifier interface {
 	VerifySession(ctx context.Context, token string) (*authtoken.SessionClaims, error)
+}
+
+// PlaybackVerifier checks a playback token locally; a SessionVerifier that
+// is one too (*authtoken.Verifier) lets the edge limit media per viewer
+// (Config.PerPlayback) instead of per address.
+type PlaybackVerifier interface {
+	VerifyPlayback(ctx context.Context, token, videoID string) (*authtoken.PlaybackClaims, error)
 }

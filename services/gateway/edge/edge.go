@@ -68,6 +68,7 @@ type Edge struct {
 	proxy    *httputil.ReverseProxy
 	errors   *connect.ErrorWriter
 	perIP    *limiter
+	perPlay  *limiter // media under /play/, per playback token
 	perID    *limiter
 	inflight *inflight // requests in flight, in all and per client
 	logger   *slog.Logger
@@ -100,6 +101,7 @@ func New(cfg Config, rt http.RoundTripper, cat *catalog.Catalog, verifier Sessio
 		origins:  map[string]bool{},
 		errors:   connect.NewErrorWriter(),
 		perIP:    newLimiter(cfg.PerIP, cfg.Now),
+		perPlay:  newLimiter(cfg.PerPlayback, cfg.Now),
 		perID:    newLimiter(cfg.PerIdentity, cfg.Now),
 		inflight: newInflight(cfg.MaxConcurrent, cfg.MaxConcurrentPerClient),
 		logger:   logger,
