@@ -187,24 +187,24 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		return bus, nil
 	}
-	buses := map[string]*events.Bus{}
+	buses := make(map[string]*events.Bus, len(cfg.Services))
+	var opened []*events.Bus
 	defer func() {
-		closed := map[*events.Bus]bool{}
-		for _, b := range buses {
-			if !closed[b] {
-				closed[b] = true
-				b.Close()
-			}
+		for _, b := range opened {
+			b.Close()
 		}
 	}()
 	for _, name := range cfg.Services {
-		if sources == nil && len(buses) > 0 {
-			buses[name] = buses[cfg.Services[0]]
+		if sources == nil && len(opened) == 1 {
+			buses[name] = opened[0]
 			continue
 		}
-		if buses[name], err = connectBus(name); err != nil {
+		b, err := connectBus(name)
+		if err != nil {
 			return err
 		}
+		opened = append(opened, b)
+		buses[name] = b
 	}
 	if err := buses[cfg.Services[0]].EnsureStreams(ctx); err != nil {
 		return fmt.Errorf("event streams: %w", err)

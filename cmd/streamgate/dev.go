@@ -98,11 +98,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// own events.
 	natsCfg := natsserver.Config{Dir: filepath.Join(*dataDir, "nats"), Port: *natsPort}
 	if cfg.MeshTLSDir != "" {
-		src, err := meshtls.Load(meshtls.Options{Dir: filepath.Join(cfg.MeshTLSDir, natsserver.Service), Service: natsserver.Service, TrustDomain: cfg.TrustDomain, Logger: logger.With("component", "nats")})
-		if err != nil {
+		if natsCfg.TLS, err = natsserver.MeshTLS(filepath.Join(cfg.MeshTLSDir, natsserver.Service), cfg.TrustDomain, node.Names, logger.With("component", "nats")); err != nil {
 			return fmt.Errorf("embedded nats: %w", err)
 		}
-		natsCfg.TLS = &natsserver.TLSConfig{Source: src, Services: node.Names}
 	}
 	nats, err := natsserver.Start(ctx, natsCfg, logger.With("component", "nats"))
 	if err != nil {

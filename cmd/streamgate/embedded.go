@@ -68,11 +68,10 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			cfg.Cluster = &natsserver.ClusterConfig{Name: *clusterName, ServerName: *name, Port: *routePort, Routes: strings.Split(*routes, ",")}
 		}
 		if *tlsDir != "" {
-			src, err := meshtls.Load(meshtls.Options{Dir: *tlsDir, Service: natsserver.Service, TrustDomain: *trustDomain, Logger: logger})
-			if err != nil {
+			var err error
+			if cfg.TLS, err = natsserver.MeshTLS(*tlsDir, *trustDomain, node.Names, logger); err != nil {
 				return err
 			}
-			cfg.TLS = &natsserver.TLSConfig{Source: src, Services: node.Names}
 		}
 		srv, err := natsserver.Start(ctx, cfg, logger)
 		if err != nil {

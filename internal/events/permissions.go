@@ -43,23 +43,6 @@ func publishers() (map[string]string, error) {
 	return bySubject, nil
 }
 
-// Publishers returns, sorted, the services the event contracts name as
-// publishers, AnyPublisher excluded.
-func Publishers() ([]string, error) {
-	bySubject, err := publishers()
-	if err != nil {
-		return nil, err
-	}
-	var svcs []string
-	for _, p := range bySubject {
-		if p != AnyPublisher && !slices.Contains(svcs, p) {
-			svcs = append(svcs, p)
-		}
-	}
-	slices.Sort(svcs)
-	return svcs, nil
-}
-
 // PublishDenied returns, sorted, the event subjects service must not
 // publish: those whose contract names another service as publisher. A NATS
 // server denies them to the service's credentials, so a consumer can trust

@@ -53,14 +53,3 @@ func TestPublishDenied(t *testing.T) {
 		t.Errorf("PublishDenied(gateway) = %v, want %v", denied, want)
 	}
 }
-
-func TestPublishers(t *testing.T) {
-	got, err := events.Publishers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"auth", "metadata", "monitor", "transcoder", "upload"}
-	if !slices.Equal(got, want) {
-		t.Errorf("Publishers() = %v, want %v", got, want)
-	}
-}

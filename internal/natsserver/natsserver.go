@@ -62,6 +62,16 @@ type TLSConfig struct {
 	Services []string
 }
 
+// MeshTLS loads a server's certificate from dir (tls.crt, tls.key, ca.crt,
+// naming Service) and gives services their users.
+func MeshTLS(dir, trustDomain string, services []string, logger *slog.Logger) (*TLSConfig, error) {
+	src, err := meshtls.Load(meshtls.Options{Dir: dir, Service: Service, TrustDomain: trustDomain, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return &TLSConfig{Source: src, Services: services}, nil
+}
+
 // users returns the NATS user of each service: named by the URI SAN of its
 // certificate, which the server matches (TLSMap) to the client's
 // certificate, with publish permissions that keep it to its own events.
