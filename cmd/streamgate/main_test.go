@@ -28,6 +28,7 @@ func TestRun(t *testing.T) {
 		{name: "serve --check refuses an unknown flag", args: []string{"serve", "--check", "--insecure-mesh", "--databse-url", "x", "metadata"}, wantCode: 2, wantStderr: "not defined: -databse-url"},
 		{name: "serve --check refuses an unknown service", args: []string{"serve", "--check", "--insecure-mesh", "metadta"}, wantCode: 1, wantStderr: `unknown service "metadta"`},
 		{name: "serve --check refuses auth without a KEK", args: []string{"serve", "--check", "--insecure-mesh", "auth"}, wantCode: 1, wantStderr: "key-encryption key"},
+		{name: "serve refuses dev mode on a public gateway address", args: []string{"serve", "--check", "--insecure-mesh", "--dev-mode", "--http-addr", "0.0.0.0:8080", "gateway"}, wantCode: 1, wantStderr: "loopback only"},
 		{name: "embedded --check", args: []string{"embedded", "nats", "--check", "--data-dir", "/var/lib/nats"}, wantCode: 0},
 		{name: "certs without a subcommand", args: []string{"certs"}, wantCode: 2, wantStderr: "usage: streamgate certs init"},
 		{name: "certs issue needs a service", args: []string{"certs", "issue", "--ca", "x", "--out", "y"}, wantCode: 2},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -385,24 +386,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errUsage
 	}
+	// What the flags alone tell is checked the same way by --check and
+	// before a start; --check adds the environment's names.
+	if err := checkServe(services, &m, *devMode); err != nil {
+		return err
+	}
 	if *check {
-		return checkServe(services, &m, *devMode)
+		return unknownEnv(os.Environ())
 	}
 	logger := m.logger(stderr)
 	cfg, err := m.nodeConfig(services, *dataDir)
 	if err != nil {
 		return err
 	}
-	if cfg.Settings.KEK == nil && !*devMode {
-		if err := needKEK(services); err != nil {
-			return err
-		}
-	}
 	m.watchTokens(ctx, logger)
 	if *devMode {
-		if err := loopbackOnly(m.listenHost, cfg.Addrs); err != nil {
-			return fmt.Errorf("--dev-mode: %w", err)
-		}
 		cfg.DevMode = true
 		cfg.Settings.DevMode = true
 	}
@@ -423,16 +421,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return node.Run(ctx, cfg, logger)
 }
 
-// checkServe is `serve --check`: what can be told wrong from the flags and
-// the environment alone (the files they name are mounted at run time).
+// checkServe is what can be told wrong from the flags alone, before any
+// file they name is read (in a pod those are mounted at run time).
 func checkServe(services []string, m *meshFlags, devMode bool) error {
 	for _, s := range services {
 		if !slices.Contains(node.Names, s) {
 			return fmt.Errorf("unknown service %q (want some of %s)", s, strings.Join(node.Names, ", "))
 		}
-	}
-	if err := unknownEnv(os.Environ()); err != nil {
-		return err
 	}
 	if m.kekFile == "" && os.Getenv(envKEK) == "" && !devMode {
 		if err := needKEK(services); err != nil {
@@ -440,7 +435,9 @@ func checkServe(services []string, m *meshFlags, devMode bool) error {
 		}
 	}
 	if devMode {
-		if err := loopbackOnly(m.listenHost, m.addrs); err != nil {
+		addrs := map[string]string{"gateway": m.httpAddr}
+		maps.Copy(addrs, m.addrs)
+		if err := loopbackOnly(m.listenHost, addrs); err != nil {
 			return fmt.Errorf("--dev-mode: %w", err)
 		}
 	}
