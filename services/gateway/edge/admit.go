@@ -56,7 +56,9 @@ func (e *Edge) admit(w http.ResponseWriter, r *http.Request) (_ *http.Request, r
 // edge verifies against auth's keys as streaming will; else (no token, a
 // forged one, keys not at hand) the client address. So made-up tokens
 // cannot spread one client over fresh buckets, and a refreshed token keeps
-// its viewer's bucket.
+// its viewer's bucket. A verified token's bucket is remembered until the
+// token expires: a player's segment requests pay one signature check here,
+// not one each (streaming still checks every request).
 func (e *Edge) playbackKey(r *http.Request, client string) string {
 	pv, ok := e.verifier.(PlaybackVerifier)
 	tok := r.URL.Query().Get("token")
@@ -67,15 +69,65 @@ func (e *Edge) playbackKey(r *http.Request, client string) string {
 	if !ok || tok == "" || videoID == "" {
 		return "ip:" + client
 	}
+	sum := sha256.Sum256([]byte(tok))
+	now := e.cfg.Now()
+	if key, ok := e.viewers.get(sum, videoID, now); ok {
+		return key
+	}
 	c, err := pv.VerifyPlayback(r.Context(), tok, videoID)
-	if err != nil {
+	if err != nil || c.ExpiresAt == nil {
 		return "ip:" + client
 	}
+	key := "token:" + hex.EncodeToString(sum[:16])
 	if c.SessionID != "" {
-		return "session:" + c.SessionID + "/" + videoID
+		key = "session:" + c.SessionID + "/" + videoID
 	}
-	sum := sha256.Sum256([]byte(tok))
-	return "token:" + hex.EncodeToString(sum[:16])
+	e.viewers.put(sum, viewer{key: key, videoID: videoID, exp: c.ExpiresAt.Time}, now)
+	return key
+}
+
+// viewers remembers the bucket of each verified playback token, by the
+// token's hash, until it expires.
+type viewers struct {
+	mu        sync.Mutex
+	m         map[[sha256.Size]byte]viewer
+	lastSweep time.Time
+}
+
+type viewer struct {
+	key, videoID string
+	exp          time.Time
+}
+
+// maxViewers bounds the memory of viewers: past it, the map starts over
+// (each live token then pays one more signature check).
+const maxViewers = 200_000
+
+func (v *viewers) get(sum [sha256.Size]byte, videoID string, now time.Time) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	w, ok := v.m[sum]
+	if !ok || w.videoID != videoID || !now.Before(w.exp) {
+		return "", false
+	}
+	return w.key, true
+}
+
+func (v *viewers) put(sum [sha256.Size]byte, w viewer, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil || len(v.m) >= maxViewers {
+		v.m = map[[sha256.Size]byte]viewer{}
+	}
+	if now.Sub(v.lastSweep) >= time.Minute {
+		v.lastSweep = now
+		for k, x := range v.m {
+			if !now.Before(x.exp) {
+				delete(v.m, k)
+			}
+		}
+	}
+	v.m[sum] = w
 }
 
 type clientKey struct{}

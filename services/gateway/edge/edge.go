@@ -68,7 +68,8 @@ type Edge struct {
 	proxy    *httputil.ReverseProxy
 	errors   *connect.ErrorWriter
 	perIP    *limiter
-	perPlay  *limiter // media under /play/, per playback token
+	perPlay  *limiter // media under /play/, per viewer
+	viewers  viewers  // the buckets of verified playback tokens
 	perID    *limiter
 	inflight *inflight // requests in flight, in all and per client
 	logger   *slog.Logger
