@@ -13,6 +13,7 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/meshtls"
+	"github.com/streamgate/streamgate/internal/natsserver"
 )
 
 // devLogger is dev's logging: everything at --log-level to the log file,
@@ -52,7 +53,7 @@ func followNotable(ctx context.Context, natsURL, tlsDir, trustDomain string, out
 			logger.Warn("console events off", "err", err)
 			return
 		}
-		opts = append(opts, events.WithTLS(src.ClientConfig("nats")))
+		opts = append(opts, events.WithTLS(src.ClientConfig(natsserver.Service)))
 	}
 	bus, err := events.Connect(ctx, natsURL, slog.New(slog.DiscardHandler), append(opts, events.WithName("streamgate-dev-console"))...)
 	if err != nil {
