@@ -211,6 +211,14 @@ func TestConsumersOverJetStream(t *testing.T) {
 	if err := e.bus.Publish(ctx, uploadCompleted(id, alice)); err != nil {
 		t.Fatal(err)
 	}
+	// The two subjects have their own consumers, so their order is not
+	// kept: publish the transcode once the upload's effect is stored, as
+	// the transcoder only can.
+	for deadline := time.Now().Add(waitTimeout); e.get(t, id).Status != store.StatusProcessing; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("video still %v after upload.completed", e.get(t, id).Status)
+		}
+	}
 	if err := e.bus.Publish(ctx, transcodeCompleted(id)); err != nil {
 		t.Fatal(err)
 	}
