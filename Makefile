@@ -106,10 +106,14 @@ bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
 test: tools lint breaking check-generate vet web go-test ts-check ## every check CI runs, in order
 
 .PHONY: cluster
-cluster: build ## the platform as a production cluster is laid out, on this machine: 3 etcd, 3 NATS (R3), PostgreSQL, Redis, S3, two processes of every service
+cluster: build ## deploy/k8s/overlays/prod run as processes on this machine: 3 etcd, 3 NATS (R3), two of every service; PostgreSQL, Redis, S3 and a dev chain beside them
 	scripts/install-deps.sh ffmpeg postgresql redis-server
 	scripts/install-versitygw.sh
 	bin/streamgate cluster
+
+.PHONY: cluster-plan
+cluster-plan: ## render deploy/k8s/overlays/prod into the plan streamgate cluster runs (commit the result)
+	cd deploy/k8s/check && $(GO) run ./cmd/localplan -source deploy/k8s/overlays/prod ../overlays/prod > ../../../cmd/streamgate/clusterplan.json
 
 .PHONY: dev
 dev: build ## build the web app and the binary, then run all nine services on embedded defaults with a seeded demo

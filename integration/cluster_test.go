@@ -49,6 +49,7 @@ import (
 
 // clusterState is the part of the launcher's cluster.json the test reads.
 type clusterState struct {
+	Plan     string   `json:"plan"`
 	Public   string   `json:"public"`
 	Gateways []string `json:"gateways"`
 	NATS     []string `json:"nats"`
@@ -179,6 +180,12 @@ func startCluster(t *testing.T) *clusterState {
 		t.Fatal(err)
 	}
 	c.dir = dir
+	// The processes run deploy/k8s/overlays/prod's args and environment
+	// (streamgate cluster's built-in plan; deploy/k8s/check keeps it equal
+	// to the overlay).
+	if c.Plan != "deploy/k8s/overlays/prod" {
+		t.Fatalf("cluster.json: plan %q, want deploy/k8s/overlays/prod", c.Plan)
+	}
 	if len(c.Gateways) != 2 || len(c.NATS) != 3 {
 		t.Fatalf("cluster.json: %d gateways, %d NATS servers; want 2 and 3", len(c.Gateways), len(c.NATS))
 	}

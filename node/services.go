@@ -118,6 +118,9 @@ type Settings struct {
 	PublicBaseURL string
 	// DevMode accepts the dev identity header in place of a session.
 	DevMode bool
+	// LoopbackWebhooks lets the worker deliver to http:// loopback URLs
+	// without the rest of DevMode (streamgate cluster).
+	LoopbackWebhooks bool
 	// Alerts are the monitor's alert rules; nil: monitor.DefaultAlertRules.
 	Alerts *monitor.AlertRules
 	// DatabaseURL is metadata's, auth's and upload's database; empty:
@@ -345,7 +348,7 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		}, blobs,
 			video.FromMetadata(metadataClient(deps.Mesh)), verifier, deps.Bus, logger)
 	case "worker":
-		w, err := worker.New(worker.Config{DevMode: cfg.DevMode, NodeName: deps.InstanceID, KEK: cfg.KEK}, deps.Bus, deps.Etcd, logger,
+		w, err := worker.New(worker.Config{DevMode: cfg.DevMode, LoopbackWebhooks: cfg.LoopbackWebhooks, NodeName: deps.InstanceID, KEK: cfg.KEK}, deps.Bus, deps.Etcd, logger,
 			worker.WithMeterProvider(deps.MeterProvider), worker.WithBuiltins(workerBuiltins(deps.Mesh)))
 		if err != nil {
 			return nil, err

@@ -28,21 +28,24 @@ import (
 	"github.com/streamgate/streamgate/node"
 )
 
-// runCluster runs the platform as a production cluster is laid out, on one
-// machine: a 3-member etcd cluster and a 3-server NATS cluster (each member
-// its own process, streams and buckets R3), PostgreSQL, Redis as the cache
-// backend, an S3 server as the media store, and --instances processes of
-// every service, each with its own data dir, behind a TCP balancer on
-// --http-addr that stands in for the load balancer in front of the
-// gateways. Every process can be killed on its own; cluster.json in the
-// data dir names them all with their pids, for the cluster test and for
-// anyone trying failures by hand.
+// runCluster runs the platform as the prod overlay of deploy/k8s lays it
+// out, on one machine: every StatefulSet and Deployment of the streamgate
+// image becomes processes (3 etcd members, 3 NATS servers with R3 streams,
+// two of every service), started with the args and environment the
+// manifests give their containers; the engines the overlay leaves to the
+// operator (PostgreSQL, Redis, an S3 server, a chain) run here and fill the
+// Secrets and site settings it expects. A TCP balancer on --http-addr
+// stands in for the load balancer in front of the gateways. Every process
+// can be killed on its own; cluster.json in the data dir names them all
+// with their pids, for the cluster test and for anyone trying failures by
+// hand.
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", ".streamgate-cluster", "where every process of the cluster keeps its data, logs (logs/) and cluster.json")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "address of the balancer in front of the gateways: the public URL")
-	instances := fs.Int("instances", 2, "processes of each service (1 to 5)")
+	planFile := fs.String("plan", "", "a cluster plan (deploy/k8s/check/cmd/localplan OVERLAY); default: the prod overlay's, built in")
+	instances := fs.Int("instances", 0, "processes of each service, 1 to 5 (default: the plan's replicas)")
 	chainPort := fs.Int("chain-port", 8545, "loopback port of the dev chain's JSON-RPC; 0 picks a free one")
 	registryTTL := fs.Duration("registry-ttl", 5*time.Second, "etcd lease TTL of each service registration: how long a killed instance stays listed")
 	childLog := fs.String("log-level", "WARN", "log level of the cluster's processes (their logs are in <data-dir>/logs)")
@@ -50,7 +53,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if fs.NArg() != 0 || *instances < 1 || *instances > 5 {
+	if fs.NArg() != 0 || *instances < 0 || *instances > 5 {
 		fs.Usage()
 		return errUsage
 	}
@@ -61,6 +64,17 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := loopbackOnly("127.0.0.1", map[string]string{"gateway": *httpAddr}); err != nil {
 		return fmt.Errorf("--http-addr: %w", err)
 	}
+	raw := shippedPlan
+	if *planFile != "" {
+		var err error
+		if raw, err = os.ReadFile(*planFile); err != nil {
+			return err
+		}
+	}
+	p, err := parsePlan(raw)
+	if err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "cluster")
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
@@ -70,27 +84,51 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	for _, d := range []string{"logs", "services"} {
+	for _, d := range []string{"logs", "pods"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
 			return err
 		}
 	}
-	topo, err := loadTopology(dir, *instances)
-	if err != nil {
+	h := &planHost{dir: dir, tlsDir: filepath.Join(dir, "tls"), plan: p, pods: p.pods(*instances), secrets: map[string]string{}, config: map[string]string{}}
+	if err := h.allocatePorts(); err != nil {
 		return err
+	}
+	var etcdPods, natsPods, servicePods []planPod
+	var gateways []string
+	for _, pod := range h.pods {
+		switch kind, svc := pod.kind(); kind {
+		case "etcd":
+			etcdPods = append(etcdPods, pod)
+		case "nats":
+			natsPods = append(natsPods, pod)
+		case "service":
+			servicePods = append(servicePods, pod)
+			if svc == "gateway" {
+				a, err := h.serviceAddr("gateway", pod)
+				if err != nil {
+					return err
+				}
+				gateways = append(gateways, a)
+			}
+		default:
+			return fmt.Errorf("%s runs %q, neither `serve` nor `embedded etcd|nats`", pod.Name, pod.W.Args)
+		}
+	}
+	if len(etcdPods) == 0 || len(natsPods) == 0 || len(gateways) == 0 {
+		return fmt.Errorf("the plan from %s has %d etcd, %d NATS and %d gateway pods; it needs each", p.Source, len(etcdPods), len(natsPods), len(gateways))
 	}
 	c := &cluster{dir: dir, self: self, logger: logger, logLevel: *childLog}
 	defer c.stop()
 	// The public address first: the processes started next take random
 	// loopback ports, and one could take it meanwhile.
-	lb, err := listenBalancer(*httpAddr, topo.Gateways[:*instances], logger)
+	lb, err := listenBalancer(*httpAddr, gateways, logger)
 	if err != nil {
 		return err
 	}
 	c.onStop(func() { _ = lb.Close() })
 
-	// Shared engines first: everything after depends on them.
-	logger.Info("starting PostgreSQL, Redis and the S3 server")
+	// What the overlay leaves to the operator, run here.
+	logger.Info("starting PostgreSQL, Redis, the S3 server and the dev chain")
 	pg, err := devengine.StartPostgres(ctx, postgresDir(dir, logger))
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
@@ -110,46 +148,6 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("s3: %w", err)
 	}
 	c.onStop(func() { _ = s3.Stop() })
-
-	// The certificates of every service, etcd and NATS, made once and
-	// reused on restart; each process finds its own in tls/<name>/.
-	tlsDir := filepath.Join(dir, "tls")
-	if err := meshtls.EnsureDev(tlsDir, meshtls.DefaultTrustDomain, slices.Concat(node.Names, node.Engines)); err != nil {
-		return fmt.Errorf("mesh certificates: %w", err)
-	}
-	// Members of a static cluster start together: each waits for a quorum.
-	logger.Info("starting 3 etcd members and 3 NATS servers")
-	var initial, routes []string
-	for _, m := range topo.Etcd {
-		initial = append(initial, m.Name+"=https://"+m.Peer)
-	}
-	for _, n := range topo.NATS {
-		routes = append(routes, "nats-route://"+n.Route)
-	}
-	var starts []func() error
-	for _, m := range topo.Etcd {
-		starts = append(starts, func() error {
-			_, err := c.spawn(ctx, m.Name, "etcd", "", nil, "embedded", "etcd", "--data-dir", filepath.Join(dir, m.Name), "--name", m.Name,
-				"--client-addr", m.Client, "--peer-addr", m.Peer, "--initial-cluster", strings.Join(initial, ","), "--log-level", *childLog,
-				"--tls-dir", filepath.Join(tlsDir, "etcd"))
-			return err
-		})
-	}
-	for _, n := range topo.NATS {
-		_, port, _ := net.SplitHostPort(n.Client)
-		_, routePort, _ := net.SplitHostPort(n.Route)
-		starts = append(starts, func() error {
-			_, err := c.spawn(ctx, n.Name, "nats", "", nil, "embedded", "nats", "--data-dir", filepath.Join(dir, n.Name), "--name", n.Name,
-				"--port", port, "--cluster", "streamgate", "--route-port", routePort, "--routes", strings.Join(routes, ","), "--log-level", *childLog,
-				"--tls-dir", filepath.Join(tlsDir, "nats"))
-			return err
-		})
-	}
-	if err := together(starts); err != nil {
-		return err
-	}
-	etcdURLs, natsURLs := topo.etcdURLs(), topo.natsURLs()
-
 	public := "http://" + *httpAddr
 	chain, err := devchain.New(ctx, devchain.Config{HTTPPort: *chainPort, CORSOrigins: []string{public}}, logger.With("component", "devchain"))
 	if err != nil {
@@ -157,81 +155,125 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	c.onStop(chain.Close)
 
-	// The token goes through the environment, not argv, where ps shows it.
-	env := s3.Env()
-	token := os.Getenv(operatortokens.EnvToken)
-	operator := token + " (send as Authorization: Bearer)"
-	switch {
-	case os.Getenv(operatortokens.EnvTokens) != "":
-		operator = "the tokens of $" + operatortokens.EnvTokens // inherited by every process
-	case token == "":
-		token = randomToken()
-		operator = token + " (send as Authorization: Bearer)"
-		env = append(env, operatortokens.EnvToken+"="+token)
+	// The certificates cert-manager would issue, made once and reused on
+	// restart: the Secret streamgate-tls-<name> is tls/<name>/.
+	if err := meshtls.EnsureDev(h.tlsDir, meshtls.DefaultTrustDomain, slices.Concat(node.Names, node.Engines)); err != nil {
+		return fmt.Errorf("mesh certificates: %w", err)
 	}
-	// One key-encryption key for every process, made once: auth's and the
-	// worker's secrets are sealed under it in the shared stores.
-	kekArgs := []string{}
-	if os.Getenv(envKEK) == "" {
+	tokens, operator, err := clusterOperatorTokens()
+	if err != nil {
+		return err
+	}
+	kek := os.Getenv(envKEK)
+	if kek == "" {
 		kekFile, err := devKEKFile(dir)
 		if err != nil {
 			return fmt.Errorf("key-encryption key: %w", err)
 		}
-		kekArgs = []string{"--kek-file", kekFile}
+		b, err := os.ReadFile(kekFile)
+		if err != nil {
+			return err
+		}
+		kek = strings.TrimSpace(string(b))
 	}
-	common := []string{"serve", "--mesh-tls-dir", tlsDir,
-		"--etcd", strings.Join(etcdURLs, ","), "--nats", strings.Join(natsURLs, ","), "--nats-replicas", "3",
-		"--database-url", dbURL, "--blob-url", s3.URL("media/"),
-		"--cache-backend", "redis", "--redis-url", redis.URL(),
-		"--public-url", public, "--allowed-origin", public,
-		"--chain", fmt.Sprintf("%d=%s", devchain.ChainID, chain.RPCURL()),
-		"--chain-name", fmt.Sprintf("%d=StreamGate dev chain", devchain.ChainID),
-		"--demo-nft", fmt.Sprintf("%d=%s", devchain.ChainID, chain.PassAddress().Hex()),
-		"--publish-chain-rpc", "--dev-mode",
-		"--registry-ttl", registryTTL.String(), "--transcode-workers", "1", "--log-level", *childLog,
-		"--admin-addr", "127.0.0.1:0", // many processes on one machine: random ports
+	// The operator's Secrets (deploy/k8s/README.md, "What you supply") and
+	// the site settings the prod overlay says to change.
+	h.secrets = map[string]string{
+		"streamgate-database/url":             dbURL,
+		"streamgate-redis/url":                redis.URL(),
+		"streamgate-s3/AWS_ACCESS_KEY_ID":     s3.AccessKey,
+		"streamgate-s3/AWS_SECRET_ACCESS_KEY": s3.SecretKey,
+		"streamgate-chains/chains":            fmt.Sprintf("%d=%s", devchain.ChainID, chain.RPCURL()),
+		"streamgate-kek/kek":                  kek,
+		"streamgate-operator-tokens/tokens":   tokens,
 	}
-	common = append(common, kekArgs...)
-	// One instance of every service first, then the others: the first
-	// ones create the streams, buckets and tables the rest find.
-	for i := range *instances {
-		suffix := string(rune('a' + i))
-		logger.Info("starting one instance of every service", "instance", suffix)
-		starts = starts[:0]
-		for _, svc := range node.Names {
-			name := svc + "-" + suffix
-			args := append(slices.Clone(common), "--data-dir", filepath.Join(dir, "services", name))
-			if svc == "gateway" {
-				args = append(args, "--http-addr", topo.Gateways[i])
+	h.config = map[string]string{
+		"public-url":     public,
+		"allowed-origin": public,
+		"trusted-proxy":  "127.0.0.1/32",
+		"blob-url":       s3.URL("media/"),
+		"otlp-endpoint":  os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
+	}
+	// What a cluster on one machine adds to the manifests' flags: its
+	// tests kill instances and wait out their registrations, and deliver
+	// webhooks to a receiver on loopback.
+	local := []string{"--registry-ttl=" + registryTTL.String(), "--log-level=" + *childLog, "--loopback-webhooks"}
+	engineLocal := []string{"--log-level=" + *childLog}
+
+	start := func(pods []planPod, kind string, extra []string) error {
+		var starts []func() error
+		for _, pod := range pods {
+			args, env, err := h.process(pod)
+			if err != nil {
+				return err
 			}
-			args = append(args, svc)
+			at := 1 // after `serve`, or after `embedded etcd|nats`
+			if kind != "service" {
+				at = 2
+			}
+			args = slices.Insert(args, at, extra...)
+			_, svc := pod.kind()
 			starts = append(starts, func() error {
-				_, err := c.spawn(ctx, name, "service", svc, env, args...)
+				_, err := c.spawn(ctx, pod.Name, kind, svc, env, args...)
 				return err
 			})
 		}
-		if err := together(starts); err != nil {
+		return together(starts)
+	}
+	// Members of a static cluster start together: each waits for a quorum.
+	logger.Info("starting etcd and NATS", "etcd", len(etcdPods), "nats", len(natsPods))
+	if err := together([]func() error{
+		func() error { return start(etcdPods, "etcd", engineLocal) },
+		func() error { return start(natsPods, "nats", engineLocal) },
+	}); err != nil {
+		return err
+	}
+	// One instance of every service first, then the others: the first
+	// ones create the streams, buckets and tables the rest find.
+	for _, first := range []bool{true, false} {
+		var pods []planPod
+		for _, pod := range servicePods {
+			if (pod.Index == 0) == first {
+				pods = append(pods, pod)
+			}
+		}
+		logger.Info("starting services", "processes", len(pods))
+		if err := start(pods, "service", local); err != nil {
 			return err
 		}
 	}
 
-	var gateways []string
-	for i := range *instances {
-		gateways = append(gateways, "http://"+topo.Gateways[i])
+	var etcdURLs, natsURLs, gatewayURLs []string
+	for _, pod := range etcdPods {
+		a, err := h.serviceAddr("etcd", pod)
+		if err != nil {
+			return err
+		}
+		etcdURLs = append(etcdURLs, "https://"+a)
 	}
-
+	for _, pod := range natsPods {
+		a, err := h.serviceAddr("nats", pod)
+		if err != nil {
+			return err
+		}
+		natsURLs = append(natsURLs, "nats://"+a)
+	}
+	for _, g := range gateways {
+		gatewayURLs = append(gatewayURLs, "http://"+g)
+	}
 	state := clusterState{
-		Public: public, Gateways: gateways, Etcd: etcdURLs, NATS: natsURLs,
+		Plan: p.Source, Public: public, Gateways: gatewayURLs, Etcd: etcdURLs, NATS: natsURLs,
 		Postgres: dbURL, Redis: redis.URL(), S3: s3.Endpoint, S3Dir: filepath.Join(s3.Dir, "data"), BlobURL: s3.URL("media/"),
 		Chain: chain.RPCURL(), ChainID: devchain.ChainID, Pass: chain.PassAddress().Hex(),
-		Processes: c.list(),
+		LocalFlags: local, Processes: c.list(),
 	}
 	statePath := filepath.Join(dir, "cluster.json")
 	if err := writeJSON(statePath, state); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "public:    %s (balances %d gateways)\n", public, len(gateways))
-	for i, g := range gateways {
+	fmt.Fprintf(stdout, "plan:      %s (+ %s)\n", p.Source, strings.Join(local, " "))
+	fmt.Fprintf(stdout, "public:    %s (balances %d gateways)\n", public, len(gatewayURLs))
+	for i, g := range gatewayURLs {
 		fmt.Fprintf(stdout, "gateway-%c: %s\n", 'a'+i, g)
 	}
 	fmt.Fprintf(stdout, "etcd:      %s\n", strings.Join(etcdURLs, ","))
@@ -255,6 +297,24 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	<-ctx.Done()
 	logger.Info("stopping the cluster")
 	return nil
+}
+
+// clusterOperatorTokens is the value of the operator tokens Secret: the
+// caller's $STREAMGATE_OPERATOR_TOKENS, or one token ($STREAMGATE_OPERATOR_TOKEN
+// or a new one) named "cluster"; and how to say it on the console.
+func clusterOperatorTokens() (value, say string, err error) {
+	if v := os.Getenv(operatortokens.EnvTokens); v != "" {
+		return v, "the tokens of $" + operatortokens.EnvTokens, nil
+	}
+	token := os.Getenv(operatortokens.EnvToken)
+	if token == "" {
+		token = randomToken()
+	}
+	value = "cluster:" + token
+	if _, err := operatortokens.ParseList(value); err != nil {
+		return "", "", fmt.Errorf("$%s: %w", operatortokens.EnvToken, err)
+	}
+	return value, token + " (send as Authorization: Bearer)", nil
 }
 
 // postgresDir is where the cluster's PostgreSQL keeps its data. As root the
@@ -291,71 +351,6 @@ func together(fs []func() error) error {
 	return errors.Join(errs...)
 }
 
-// topology is the cluster's fixed addresses, chosen on the first start and
-// kept in the data dir: etcd members remember their peers' addresses, so a
-// restart must find them where they were.
-type topology struct {
-	Etcd     []etcdMember `json:"etcd"`
-	NATS     []natsMember `json:"nats"`
-	Gateways []string     `json:"gateways"`
-}
-
-type etcdMember struct{ Name, Client, Peer string }
-type natsMember struct{ Name, Client, Route string }
-
-func (t topology) etcdURLs() []string {
-	var u []string
-	for _, m := range t.Etcd {
-		u = append(u, "https://"+m.Client)
-	}
-	return u
-}
-
-func (t topology) natsURLs() []string {
-	var u []string
-	for _, n := range t.NATS {
-		u = append(u, "nats://"+n.Client)
-	}
-	return u
-}
-
-func loadTopology(dir string, instances int) (topology, error) {
-	path := filepath.Join(dir, "topology.json")
-	var t topology
-	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &t); err != nil {
-			return t, fmt.Errorf("%s: %w", path, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return t, err
-	}
-	var err error
-	addr := func() string {
-		if err != nil {
-			return ""
-		}
-		var l net.Listener
-		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return ""
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}
-	for i := len(t.Etcd); i < 3; i++ {
-		t.Etcd = append(t.Etcd, etcdMember{Name: fmt.Sprintf("etcd-%d", i+1), Client: addr(), Peer: addr()})
-	}
-	for i := len(t.NATS); i < 3; i++ {
-		t.NATS = append(t.NATS, natsMember{Name: fmt.Sprintf("nats-%d", i+1), Client: addr(), Route: addr()})
-	}
-	for len(t.Gateways) < instances {
-		t.Gateways = append(t.Gateways, addr())
-	}
-	if err != nil {
-		return t, err
-	}
-	return t, writeJSON(path, t)
-}
-
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -371,19 +366,21 @@ func writeJSON(path string, v any) error {
 // clusterState is cluster.json: what a test or an operator needs to reach
 // and to kill each part.
 type clusterState struct {
-	Public    string        `json:"public"`
-	Gateways  []string      `json:"gateways"`
-	Etcd      []string      `json:"etcd"`
-	NATS      []string      `json:"nats"`
-	Postgres  string        `json:"postgres"`
-	Redis     string        `json:"redis"`
-	S3        string        `json:"s3"`
-	S3Dir     string        `json:"s3_dir"` // the S3 server's files, one folder per bucket
-	BlobURL   string        `json:"blob_url"`
-	Chain     string        `json:"chain"`
-	ChainID   uint64        `json:"chain_id"`
-	Pass      string        `json:"pass"`
-	Processes []processInfo `json:"processes"`
+	Plan       string        `json:"plan"`        // the overlay the processes run
+	LocalFlags []string      `json:"local_flags"` // what the launcher adds to the manifests' serve flags
+	Public     string        `json:"public"`
+	Gateways   []string      `json:"gateways"`
+	Etcd       []string      `json:"etcd"`
+	NATS       []string      `json:"nats"`
+	Postgres   string        `json:"postgres"`
+	Redis      string        `json:"redis"`
+	S3         string        `json:"s3"`
+	S3Dir      string        `json:"s3_dir"` // the S3 server's files, one folder per bucket
+	BlobURL    string        `json:"blob_url"`
+	Chain      string        `json:"chain"`
+	ChainID    uint64        `json:"chain_id"`
+	Pass       string        `json:"pass"`
+	Processes  []processInfo `json:"processes"`
 }
 
 type processInfo struct {

@@ -40,8 +40,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	insecurePublic := fs.Bool("insecure-public-dev", false, "let dev listen on non-loopback addresses (--http-addr, --listen-host, --addr, --etcd-addr): INSECURE, anyone who reaches it can act as any wallet through the dev identity header")
 	logFile := fs.String("log-file", "", "`file` the full log goes to (default <data-dir>/dev.log); the console shows the summary, notable events and warnings")
 	verbose := fs.Bool("v", false, "log everything on the console too")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseWithConfig(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 {
 		fs.Usage()

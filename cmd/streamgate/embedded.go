@@ -42,6 +42,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	routes := fs.String("routes", "", "NATS: nats-route://host:port,... of every server")
 	trustDomain := fs.String("trust-domain", meshtls.DefaultTrustDomain, "NATS: mesh trust domain of the --tls-dir certificates")
 	host := fs.String("host", "127.0.0.1", "NATS: client (and route) listen host; 0.0.0.0 in a pod")
+	monitorPort := fs.Int("monitor-port", 0, "NATS: HTTP monitoring port (/varz, /jsz, /healthz: state, no message data) for KEDA and exporters; 0: off")
 	check := fs.Bool("check", false, "check the flags and the environment without starting, then exit: for manifests in CI")
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
@@ -63,7 +64,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		defer srv.Close()
 		fmt.Fprintf(stdout, "etcd %s\nready\n", srv.Endpoint())
 	case "nats":
-		cfg := natsserver.Config{Dir: *dir, Host: *host, Port: *port}
+		cfg := natsserver.Config{Dir: *dir, Host: *host, Port: *port, MonitorPort: *monitorPort}
 		if *clusterName != "" {
 			cfg.Cluster = &natsserver.ClusterConfig{Name: *clusterName, ServerName: *name, Port: *routePort, Routes: strings.Split(*routes, ",")}
 		}

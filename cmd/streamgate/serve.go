@@ -351,7 +351,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	etcd := fs.String("etcd", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
 	dataDir := fs.String("data-dir", ".streamgate", "local state of the services run here (SQLite files, local media store)")
 	nats := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL")
-	devMode := fs.Bool("dev-mode", false, "development only (streamgate cluster sets it): accept the dev identity header and offer the dev wallets; loopback addresses only")
+	devMode := fs.Bool("dev-mode", false, "development only: accept the dev identity header and offer the dev wallets; loopback addresses only")
+	loopbackWebhooks := fs.Bool("loopback-webhooks", false, "let the worker deliver webhooks to http:// loopback URLs (a cluster on one machine, its tests); nothing else of --dev-mode")
 	chainNames := chainFlag{}
 	fs.Var(&chainNames, "chain-name", "`id=name` a chain's display name for clients (repeatable)")
 	demoNFTs := chainFlag{}
@@ -360,8 +361,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "admin listener of this process: /metrics, gRPC health, /healthz, /readyz and gRPC reflection of every service here, internal RPCs included; never expose it publicly (in a Kubernetes pod: 0.0.0.0:9090 with --advertise-host); :0 picks a port")
 	check := fs.Bool("check", false, "check the flags and the environment (unknown STREAMGATE_ variables included) without reading files or connecting, then exit: for manifests in CI")
 	natsReplicas := fs.Int("nats-replicas", 1, "copies JetStream keeps of each stream and bucket created at start: 1 on one NATS server, 3 in a cluster; existing ones keep theirs")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseWithConfig(fs, args); err != nil {
+		return err
 	}
 	if len(m.chains) == 0 && os.Getenv(envChains) != "" {
 		for _, pair := range strings.Split(os.Getenv(envChains), ",") {
@@ -404,6 +405,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.DevMode = true
 		cfg.Settings.DevMode = true
 	}
+	cfg.Settings.LoopbackWebhooks = *loopbackWebhooks
 	cfg.Settings.ChainNames = map[uint64]string(chainNames)
 	cfg.Settings.DemoNFTs = map[uint64]string(demoNFTs)
 	cfg.Settings.PublishChainRPC = *publishRPC

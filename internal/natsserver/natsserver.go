@@ -39,6 +39,12 @@ type Config struct {
 	// each service its own NATS user. Nil: plain TCP and no
 	// authentication, for dev and most tests.
 	TLS *TLSConfig
+	// MonitorPort, when set, serves NATS's HTTP monitoring endpoints
+	// (/varz, /jsz, /healthz) on Host: stream and consumer state, never
+	// message data, in plain HTTP, for KEDA's JetStream scaler and
+	// Prometheus exporters; a NetworkPolicy keeps it from the rest.
+	// 0: off; -1: a random port.
+	MonitorPort int
 }
 
 // Service is the service a NATS server's mesh certificate names.
@@ -153,6 +159,12 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		StoreDir:  cfg.Dir,
 		NoSigs:    true,
 	}
+	if cfg.MonitorPort != 0 {
+		opts.HTTPHost, opts.HTTPPort = opts.Host, cfg.MonitorPort
+		if opts.HTTPHost == "" {
+			opts.HTTPHost = "127.0.0.1"
+		}
+	}
 	if c := cfg.Cluster; c != nil {
 		opts.ServerName = c.ServerName
 		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: cfg.Host, Port: c.Port}
@@ -261,6 +273,15 @@ func waitMetaLeader(ctx context.Context, ns *server.Server) error {
 // ClientURL is the nats:// URL clients connect to.
 func (s *Server) ClientURL() string {
 	return s.ns.ClientURL()
+}
+
+// MonitorURL is the http:// base of the monitoring endpoints, or "" when
+// Config.MonitorPort is 0.
+func (s *Server) MonitorURL() string {
+	if a := s.ns.MonitorAddr(); a != nil {
+		return "http://" + a.String()
+	}
+	return ""
 }
 
 // Shutdown stops the server and waits until it has stopped, so the store

@@ -3,8 +3,11 @@ package natsserver_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -259,3 +262,64 @@ func TestTLSCluster(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// The monitoring port shows what KEDA's JetStream scaler reads, the
+// transcoder queue's pending jobs, without a client certificate; the
+// message data never appears there.
+func TestMonitorShowsConsumerBacklog(t *testing.T) {
+	s, m := natsservertest.StartTLSConfig(t, natsserver.Config{MonitorPort: -1})
+	if s.MonitorURL() == "" {
+		t.Fatal("no monitoring URL with MonitorPort set")
+	}
+	js, _ := connectAs(t, s, m, "transcoder")
+	ctx := t.Context()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TRANSCODE_JOBS", Subjects: []string{"jobs.transcode"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "TRANSCODE_JOBS", jetstream.ConsumerConfig{Durable: "transcoder-workers", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := js.Publish(ctx, "jobs.transcode", []byte("secret-job-body")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// KEDA's request: the global account's streams with their consumers.
+	res, err := http.Get(s.MonitorURL() + "/jsz?acc=$G&consumers=true&config=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var jsz struct {
+		Accounts []struct {
+			Name    string `json:"name"`
+			Streams []struct {
+				Name      string `json:"name"`
+				Consumers []struct {
+					Name       string `json:"name"`
+					NumPending int    `json:"num_pending"`
+				} `json:"consumer_detail"`
+			} `json:"stream_detail"`
+		} `json:"account_details"`
+	}
+	if err := json.Unmarshal(body, &jsz); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	pending := -1
+	for _, a := range jsz.Accounts {
+		for _, st := range a.Streams {
+			for _, c := range st.Consumers {
+				if st.Name == "TRANSCODE_JOBS" && c.Name == "transcoder-workers" {
+					pending = c.NumPending
+				}
+			}
+		}
+	}
+	if pending != 3 {
+		t.Fatalf("transcoder-workers pending = %d, want 3; /jsz said %s", pending, body)
+	}
+	if strings.Contains(string(body), "secret-job-body") {
+		t.Fatal("the monitoring endpoint shows message data")
+	}
+}

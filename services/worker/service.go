@@ -38,6 +38,9 @@ type Config struct {
 	// DevMode accepts http:// webhook URLs on loopback hosts and lets
 	// deliveries reach them.
 	DevMode bool
+	// LoopbackWebhooks does only that, for a cluster on one machine
+	// running production flags (streamgate cluster) and its tests.
+	LoopbackWebhooks bool
 	// KEK seals the webhook secrets at rest (internal/secretbox); secrets
 	// stored in clear before are sealed at start. Nil: secrets are stored
 	// in clear (tests); one already sealed then fails the start.
@@ -129,7 +132,7 @@ func New(cfg Config, bus *events.Bus, etcd *clientv3.Client, logger *slog.Logger
 		cfg: cfg, logger: logger, etcd: etcd, bus: bus,
 		jobs:       &jobStore{cfg: cfg, bus: bus, js: bus.JetStream(), kinds: map[string]kindEntry{}, now: time.Now, logger: logger},
 		webhooks:   &webhookStore{kek: cfg.KEK},
-		httpClient: newHTTPClient(cfg.DevMode),
+		httpClient: newHTTPClient(cfg.DevMode || cfg.LoopbackWebhooks),
 	}
 	for _, o := range opts {
 		o(s)

@@ -188,6 +188,13 @@ func (m *Mesh) ClientConfig(t testing.TB, service string) *tls.Config {
 // tls:// URL.
 func StartTLS(t testing.TB) (*natsserver.Server, *Mesh) {
 	t.Helper()
+	return StartTLSConfig(t, natsserver.Config{})
+}
+
+// StartTLSConfig is StartTLS with the rest of cfg (its TLS is set here).
+func StartTLSConfig(t testing.TB, cfg natsserver.Config) (*natsserver.Server, *Mesh) {
+	t.Helper()
 	m, tc := newMesh(t)
-	return StartConfig(t, natsserver.Config{TLS: tc}), m
+	cfg.TLS = tc
+	return StartConfig(t, cfg), m
 }
