@@ -120,6 +120,12 @@ func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Video
 	} else if n > 0 {
 		logger.Info("signing keys sealed under the current key-encryption key", "keys", n, "kek", cfg.KEK.CurrentID())
 	}
+	if n, err := st.sealContentKeys(ctx); err != nil {
+		st.Close()
+		return nil, err
+	} else if n > 0 {
+		logger.Info("content keys sealed under the current key-encryption key", "keys", n, "kek", cfg.KEK.CurrentID())
+	}
 	s.keys = newKeyring(st, &s.cfg)
 	if _, err := s.keys.ensure(ctx); err != nil {
 		st.Close()

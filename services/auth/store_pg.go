@@ -65,6 +65,14 @@ CREATE TABLE IF NOT EXISTS ` + pgSchema + `.playback_grants (
 );
 CREATE INDEX IF NOT EXISTS grants_by_address ON ` + pgSchema + `.playback_grants (address);
 CREATE INDEX IF NOT EXISTS grants_by_checked ON ` + pgSchema + `.playback_grants (checked, video_id, address);
+CREATE TABLE IF NOT EXISTS ` + pgSchema + `.content_keys (
+	video_id text COLLATE "C" NOT NULL,
+	scope    text COLLATE "C" NOT NULL,
+	kid      bytea  NOT NULL,
+	key      bytea  NOT NULL,
+	created  bigint NOT NULL,
+	PRIMARY KEY (video_id, scope)
+);
 `
 
 // openPostgres connects to the database at url (postgres://...), shared

@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS playback_grants (
 );
 CREATE INDEX IF NOT EXISTS grants_by_address ON playback_grants(address);
 CREATE INDEX IF NOT EXISTS grants_by_checked ON playback_grants(checked, video_id, address);
+CREATE TABLE IF NOT EXISTS content_keys (
+	video_id TEXT NOT NULL,
+	scope    TEXT NOT NULL,
+	kid      BLOB NOT NULL,
+	key      BLOB NOT NULL,
+	created  INTEGER NOT NULL,
+	PRIMARY KEY (video_id, scope)
+);
 `
 
 // openSQLite opens (or creates) auth.db in dir: the store of a single
