@@ -389,7 +389,7 @@ func formatRuleSpec(r *authv1.AccessRule) (string, bool) {
 		return "erc721:" + head, minimum == "" || minimum == "1"
 	case authv1.TokenStandard_TOKEN_STANDARD_ERC1155:
 		s := "erc1155:" + head + ":" + r.GetTokenId()
-		if minimum != "" && minimum != "1" {
+		if minimum != "" {
 			s += ":" + minimum
 		}
 		return s, r.TokenId != nil
