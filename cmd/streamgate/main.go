@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,6 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
 			if err == errUsage {
 				return 2
+			}
+			if errors.As(err, new(printedError)) {
+				return 1
 			}
 			fmt.Fprintf(stderr, "streamgate %s: %v\n", c.name, err)
 			return 1

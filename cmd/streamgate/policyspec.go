@@ -49,14 +49,14 @@ func (b badInput) Unwrap() error { return b.error }
 
 func badf(format string, a ...any) error { return badInput{fmt.Errorf(format, a...)} }
 
-// chainResolver turns a chain name into its EIP-155 id. It is called only
-// for a CHAIN that is not a decimal id.
-type chainResolver func(ctx context.Context, name string) (uint64, error)
+// chainSource returns the chains the server lists (GetClientConfig), to
+// resolve chain names and check chain ids.
+type chainSource func(ctx context.Context) ([]*gatewayv1.Chain, error)
 
 // parseRuleSpec parses one SPEC into an access rule (contract address in
 // EIP-55 form, numbers canonical). Every error is a badInput naming the
 // field that is wrong and the syntax of the kind.
-func parseRuleSpec(ctx context.Context, spec string, resolve chainResolver) (*authv1.AccessRule, error) {
+func parseRuleSpec(ctx context.Context, spec string, chains chainSource) (*authv1.AccessRule, error) {
 	if len(spec) > maxSpecBytes {
 		return nil, badf("longer than %d bytes; want %s", maxSpecBytes, policySyntax)
 	}
@@ -81,7 +81,7 @@ func parseRuleSpec(ctx context.Context, spec string, resolve chainResolver) (*au
 		}
 		return nil, badf("%s takes %s fields separated by ':', got %d; want %s", parts[0], want, len(parts), syntax)
 	}
-	chain, err := parseChain(ctx, parts[1], resolve)
+	chain, err := parseChain(ctx, parts[1], chains)
 	if err != nil {
 		var b badInput
 		if !errors.As(err, &b) {
@@ -131,8 +131,11 @@ func parseRuleSpec(ctx context.Context, spec string, resolve chainResolver) (*au
 	return &r, nil
 }
 
-// parseChain reads a decimal chain id, or asks resolve for a name.
-func parseChain(ctx context.Context, s string, resolve chainResolver) (uint64, error) {
+// parseChain reads a decimal chain id or a chain name the server lists. An
+// id the server does not list is refused too, when the list can be read:
+// no viewer could ever meet a rule on a chain auth cannot query. (Without
+// the list the server's own checks decide.)
+func parseChain(ctx context.Context, s string, chains chainSource) (uint64, error) {
 	switch {
 	case s == "":
 		return 0, badf("CHAIN is empty: give a chain id such as 1 or 1337")
@@ -144,13 +147,28 @@ func parseChain(ctx context.Context, s string, resolve chainResolver) (uint64, e
 		if id == 0 {
 			return 0, badf("chain id 0 names no chain")
 		}
+		if chains == nil {
+			return id, nil
+		}
+		if listed, err := chains(ctx); err == nil && len(listed) > 0 {
+			for _, c := range listed {
+				if c.GetChainId() == id {
+					return id, nil
+				}
+			}
+			return 0, badf("the server lists no chain %d; its chains: %s", id, chainList(listed))
+		}
 		return id, nil
 	case !isChainName(s):
 		return 0, badf("CHAIN %q is neither a decimal chain id nor a chain name", clipInput(s))
-	case resolve == nil:
+	case chains == nil:
 		return 0, badf("CHAIN %q is not a decimal chain id", clipInput(s))
 	}
-	return resolve(ctx, s)
+	listed, err := chains(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("chain %q: reading the server's chains: %w", clipInput(s), err)
+	}
+	return lookupChain(listed, s)
 }
 
 // checkContract validates a contract address and returns its EIP-55 form,
@@ -230,30 +248,39 @@ func chainKey(s string) string {
 
 // lookupChain finds name among the chains a server lists.
 func lookupChain(chains []*gatewayv1.Chain, name string) (uint64, error) {
-	var known []string
 	for _, c := range chains {
 		if c.GetName() != "" && chainKey(c.GetName()) == chainKey(name) {
 			return c.GetChainId(), nil
 		}
-		known = append(known, fmt.Sprintf("%d (%s)", c.GetChainId(), c.GetName()))
 	}
-	return 0, badf("the server lists no chain named %q; its chains: %s", clipInput(name), strings.Join(known, ", "))
+	return 0, badf("the server lists no chain named %q; its chains: %s", clipInput(name), chainList(chains))
 }
 
-// serverChains resolves chain names with the gateway's GetClientConfig,
-// asked at most once.
-func serverChains(base string) chainResolver {
+func chainList(chains []*gatewayv1.Chain) string {
+	var known []string
+	for _, c := range chains {
+		known = append(known, fmt.Sprintf("%d (%s)", c.GetChainId(), c.GetName()))
+	}
+	return strings.Join(known, ", ")
+}
+
+// serverChains reads the chains from the gateway's GetClientConfig, at
+// most once per command.
+func serverChains(base string) chainSource {
 	var chains []*gatewayv1.Chain
-	return func(ctx context.Context, name string) (uint64, error) {
-		if chains == nil {
-			res, err := gatewayv1connect.NewGatewayServiceClient(&http.Client{}, base).
+	var err error
+	done := false
+	return func(ctx context.Context) ([]*gatewayv1.Chain, error) {
+		if !done {
+			var res *connect.Response[gatewayv1.GetClientConfigResponse]
+			res, err = gatewayv1connect.NewGatewayServiceClient(&http.Client{}, base).
 				GetClientConfig(ctx, connect.NewRequest(&gatewayv1.GetClientConfigRequest{}))
-			if err != nil {
-				return 0, fmt.Errorf("chain %q: reading the server's chains: %w", clipInput(name), err)
+			if err == nil {
+				chains = res.Msg.GetChains()
 			}
-			chains = res.Msg.GetChains()
+			done = true
 		}
-		return lookupChain(chains, name)
+		return chains, err
 	}
 }
 
@@ -295,7 +322,7 @@ func (p *policyFlags) given() bool { return len(p.specs) > 0 || p.file != "" || 
 
 // build returns the policy the flags describe, normalized, or nil when no
 // flag sets one. Mistakes in the flags are badInput errors.
-func (p *policyFlags) build(ctx context.Context, resolve chainResolver) (*authv1.AccessPolicy, error) {
+func (p *policyFlags) build(ctx context.Context, chains chainSource) (*authv1.AccessPolicy, error) {
 	set := 0
 	for _, b := range []bool{len(p.specs) > 0, p.file != "", p.public} {
 		if b {
@@ -330,7 +357,7 @@ func (p *policyFlags) build(ctx context.Context, resolve chainResolver) (*authv1
 			out.Mode = authv1.AccessMode_ACCESS_MODE_ANY
 		}
 		for _, s := range p.specs {
-			r, err := parseRuleSpec(ctx, s, resolve)
+			r, err := parseRuleSpec(ctx, s, chains)
 			var b badInput
 			if errors.As(err, &b) {
 				return nil, badf("--policy %q: %v", clipInput(s), err)

@@ -27,7 +27,7 @@ const (
 // devChains is what streamgate dev lists in GetClientConfig.
 var devChains = []*gatewayv1.Chain{{ChainId: 1337, Name: "StreamGate dev chain"}, {ChainId: 1, Name: "Ethereum Mainnet"}}
 
-func devResolver(_ context.Context, name string) (uint64, error) { return lookupChain(devChains, name) }
+func devSource(context.Context) ([]*gatewayv1.Chain, error) { return devChains, nil }
 
 func TestParseRuleSpec(t *testing.T) {
 	const u256max = "115792089237316195423570985008687907853269984665640564039457584007913129639935"
@@ -74,6 +74,7 @@ func TestParseRuleSpec(t *testing.T) {
 		{"erc721:18446744073709551616:" + specAddr, nil, []string{"larger than a uint64"}},
 		{"erc721:polygon:" + specAddr, nil, []string{`no chain named "polygon"`, "1337 (StreamGate dev chain)", "1 (Ethereum Mainnet)"}},
 		{"erc721:$(rm -rf ~):" + specAddr, nil, []string{"neither a decimal chain id nor a chain name"}},
+		{"erc721:137:" + specAddr, nil, []string{"the server lists no chain 137", "1337 (StreamGate dev chain)"}},
 
 		// Addresses.
 		{"erc721:1:5FbDB2315678afecb367f032d93F642f64180aa3", nil, []string{"must start with 0x", erc721Syntax}},
@@ -104,7 +105,7 @@ func TestParseRuleSpec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
-			got, err := parseRuleSpec(t.Context(), tt.spec, devResolver)
+			got, err := parseRuleSpec(t.Context(), tt.spec, devSource)
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatalf("parseRuleSpec(%q): %v", tt.spec, err)
@@ -142,15 +143,15 @@ func TestParseRuleSpecChainNames(t *testing.T) {
 	if !errors.As(err, new(badInput)) || !strings.Contains(err.Error(), `"mainnet" is not a decimal chain id`) {
 		t.Errorf("name without a resolver: %v", err)
 	}
-	// A server that cannot be asked is a failure, not a usage error.
-	down := func(context.Context, string) (uint64, error) { return 0, errors.New("connection refused") }
+	// A server that cannot be asked is a failure for a name, not a usage
+	// error; a decimal id is then left to the server's own checks.
+	down := func(context.Context) ([]*gatewayv1.Chain, error) { return nil, errors.New("connection refused") }
 	_, err = parseRuleSpec(t.Context(), "erc721:mainnet:"+specAddr, down)
-	if err == nil || errors.As(err, new(badInput)) {
-		t.Errorf("resolver failure = %v, want a plain error", err)
+	if err == nil || errors.As(err, new(badInput)) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("chain list failure = %v, want a plain error", err)
 	}
-	// Decimal ids never ask the server.
 	if _, err := parseRuleSpec(t.Context(), "erc721:10:"+specAddr, down); err != nil {
-		t.Errorf("decimal chain id: %v", err)
+		t.Errorf("decimal chain id without the list: %v", err)
 	}
 }
 
@@ -218,7 +219,7 @@ func TestPolicyFlags(t *testing.T) {
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			got, err := pf.build(t.Context(), devResolver)
+			got, err := pf.build(t.Context(), devSource)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -51,14 +51,27 @@ func runGroup(ctx context.Context, group, about string, subs []command, args []s
 		return nil
 	}
 	for _, c := range subs {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
+		if c.name != args[0] {
+			continue
 		}
+		err := c.run(ctx, args[1:], stdout, stderr)
+		if err == nil || err == errUsage {
+			return err
+		}
+		// Named by the whole command: "streamgate video update: ...".
+		fmt.Fprintf(stderr, "streamgate %s %s: %v\n", group, c.name, err)
+		return printedError{err}
 	}
 	fmt.Fprintf(stderr, "streamgate %s: unknown command %q\n\n", group, args[0])
 	usage(stderr)
 	return errUsage
 }
+
+// printedError is a failure already printed on stderr: run exits 1
+// without printing it again.
+type printedError struct{ error }
+
+func (p printedError) Unwrap() error { return p.error }
 
 // subcommand is the flag set of one command of a group, and its usage
 // error: the message, then the synopsis, on stderr.

@@ -260,7 +260,8 @@ func deliveryOutcome(d *workerv1.WebhookDelivery) string {
 		return fmt.Sprintf("answered %d", d.GetStatusCode())
 	}
 	if d.GetError() != "" {
-		return "failed: " + d.GetError()
+		// The error quotes the endpoint's answer: one line, and short.
+		return "failed: " + clip(d.GetError(), 200)
 	}
 	return fmt.Sprintf("failed: status %d", d.GetStatusCode())
 }
