@@ -60,7 +60,7 @@ func runWebhookCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 		return s.usageErr("%v", err)
 	}
 	if u, err := url.Parse(*rawURL); *rawURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return s.usageErr("--url %q: want an absolute https:// URL", clipInput(*rawURL))
+		return s.usageErr("--url %q: want an absolute https:// URL (http:// only on a loopback host with streamgate dev)", clipInput(*rawURL))
 	}
 	types, err := splitList(*events)
 	if err == nil && len(types) == 0 {
