@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,6 +350,102 @@ func TestDev(t *testing.T) {
 		}
 		if got := res.Msg.GetVideo().GetCreatorAddress(); got != devWallet {
 			t.Errorf("creator = %s, want the dev wallet %s", got, devWallet)
+		}
+	})
+
+	t.Run("the creator CLI: metadata and policy at upload, video edits, webhooks", func(t *testing.T) {
+		env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
+		sg := func(args ...string) string {
+			t.Helper()
+			cmd := exec.CommandContext(t.Context(), streamgateBinary(t), append(args, "--server", p.gatewayURL)...)
+			cmd.Env = env
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("streamgate %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr.String())
+			}
+			return string(out)
+		}
+		sg("login", "--dev")
+		// The chain by the name GetClientConfig lists ("StreamGate dev chain").
+		out := sg("upload", clipFile(t), "--title", "Creator clip", "--description", "Shot on a tram", "--tags", "travel,Tram",
+			"--policy", "erc721:streamgate-dev-chain:0x5fbdb2315678afecb367f032d93f642f64180aa3", "--json")
+		var ids struct {
+			VideoID string `json:"video_id"`
+		}
+		if err := json.Unmarshal([]byte(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]), &ids); err != nil || ids.VideoID == "" {
+			t.Fatalf("upload --json printed %q (%v)", out, err)
+		}
+		var got struct {
+			Video struct {
+				Title, Description, Status, Etag string
+				Tags                             []string
+				AccessPolicy                     *struct {
+					Mode  string
+					Rules []struct {
+						ChainID         string `json:"chain_id"`
+						ContractAddress string `json:"contract_address"`
+					}
+				} `json:"access_policy"`
+			}
+		}
+		getVideo := func() {
+			t.Helper()
+			if err := json.Unmarshal([]byte(sg("video", "get", ids.VideoID, "--json")), &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		getVideo()
+		v := got.Video
+		if v.Description != "Shot on a tram" || strings.Join(v.Tags, ",") != "travel,tram" || v.AccessPolicy == nil || v.AccessPolicy.Mode != "ACCESS_MODE_ALL" ||
+			len(v.AccessPolicy.Rules) != 1 || v.AccessPolicy.Rules[0].ChainID != "1337" || v.AccessPolicy.Rules[0].ContractAddress != "0x5FbDB2315678afecb367f032d93F642f64180aa3" {
+			t.Errorf("video get --json = %+v", v)
+		}
+		if out := sg("video", "update", ids.VideoID, "--title", "Creator clip, edited"); !strings.Contains(out, "updated "+ids.VideoID+": title") {
+			t.Errorf("video update printed %q", out)
+		}
+		if out := sg("video", "policy", ids.VideoID, "--public"); !strings.Contains(out, "public: anyone may watch") {
+			t.Errorf("video policy --public printed %q", out)
+		}
+		getVideo()
+		if got.Video.Title != "Creator clip, edited" || got.Video.Description != "Shot on a tram" || got.Video.AccessPolicy.Mode != "ACCESS_MODE_PUBLIC" {
+			t.Errorf("after update and policy: %+v", got.Video)
+		}
+
+		// A webhook on this machine (dev mode accepts http:// on loopback).
+		hits := make(chan string, 4)
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits <- r.Header.Get("StreamGate-Signature")
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer hook.Close()
+		var created struct {
+			Webhook struct{ ID string }
+			Secret  string
+		}
+		if err := json.Unmarshal([]byte(sg("webhook", "create", "--url", hook.URL, "--events", "video.ready,video.failed", "--json")), &created); err != nil ||
+			!strings.HasPrefix(created.Webhook.ID, "whk_") || !strings.HasPrefix(created.Secret, "whsec_") {
+			t.Fatalf("webhook create --json: %+v (%v)", created, err)
+		}
+		if out := sg("webhook", "ls"); !strings.Contains(out, created.Webhook.ID) {
+			t.Errorf("webhook ls:\n%s", out)
+		}
+		if out := sg("webhook", "test", created.Webhook.ID); !strings.Contains(out, "answered 204") {
+			t.Errorf("webhook test printed %q", out)
+		}
+		if sig := <-hits; !strings.Contains(sig, "v1=") {
+			t.Errorf("test delivery signature header %q", sig)
+		}
+		sg("webhook", "rm", created.Webhook.ID)
+		if out := sg("webhook", "ls"); strings.Contains(out, created.Webhook.ID) {
+			t.Errorf("removed webhook still listed:\n%s", out)
+		}
+
+		sg("video", "delete", ids.VideoID)
+		getVideo()
+		if got.Video.Status != "VIDEO_STATUS_DELETED" {
+			t.Errorf("after video delete: %s", got.Video.Status)
 		}
 	})
 

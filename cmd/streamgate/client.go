@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,6 +14,8 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/streamgate/streamgate/internal/identity"
 )
 
 // defaultServer is the gateway of `streamgate dev`.
@@ -135,4 +138,58 @@ func sessionFor(server string) *cliSession {
 		return nil
 	}
 	return s
+}
+
+// walletFlags are the client flags of the commands that act as a wallet
+// (a creator's commands): they send the session stored for --server and,
+// without one, the dev identity header with --dev-address, as upload does
+// (only streamgate dev accepts it).
+type walletFlags struct {
+	clientFlags
+	devAddress string
+}
+
+func (w *walletFlags) register(fs *flag.FlagSet, jsonUsage string) {
+	w.clientFlags.register(fs, jsonUsage)
+	fs.StringVar(&w.devAddress, "dev-address", defaultDevAddress,
+		"without a stored session for --server: wallet to act as, sent in the "+identity.DevAddressHeader+" header, which only streamgate dev accepts")
+}
+
+// check validates --server and --dev-address and returns the server's
+// base URL.
+func (w *walletFlags) check() (string, error) {
+	base, err := w.base()
+	if err != nil {
+		return "", err
+	}
+	if _, err := identity.NormalizeAddress(w.devAddress); err != nil {
+		return "", fmt.Errorf("--dev-address %q: %v", clipInput(w.devAddress), err)
+	}
+	return base, nil
+}
+
+// options authorizes every call to base: the stored session when there is
+// one for base (refreshed as needed), the dev header otherwise.
+func (w *walletFlags) options(base string) []connect.ClientOption {
+	if sessionFor(base) != nil {
+		return []connect.ClientOption{connect.WithInterceptors(sessionInterceptor{})}
+	}
+	return []connect.ClientOption{connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set(identity.DevAddressHeader, w.devAddress)
+			return next(ctx, req)
+		}
+	}))}
+}
+
+// explain adds to a refusal that the call went without a session, as the
+// dev wallet: the usual cause of Unauthenticated or PermissionDenied then.
+func (w *walletFlags) explain(base string, err error) error {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
+		if sessionFor(base) == nil {
+			return fmt.Errorf("%w (no session for %s: acted as the dev wallet %s, which only streamgate dev accepts; run streamgate login)", err, base, w.devAddress)
+		}
+	}
+	return err
 }

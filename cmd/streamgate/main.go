@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,7 +40,9 @@ func commands() []command {
 		{name: "serve", short: "run one or several services against existing etcd and NATS", run: runServe},
 		{name: "upload", short: "upload a video file (resumable; re-run to resume)", run: runUpload},
 		{name: "version", short: "print the version and exit", run: runVersion},
+		{name: "video", short: "show, edit, delete a video or set its access policy (get, update, delete, policy)", run: runVideo},
 		{name: "watch", short: "follow a transcode job until it ends", run: runWatch},
+		{name: "webhook", short: "manage your webhooks (create, ls, rm, test)", run: runWebhook},
 	}
 }
 
@@ -61,6 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if err == errUsage {
 				return 2
 			}
+			if errors.As(err, new(printedError)) {
+				return 1
+			}
 			fmt.Fprintf(stderr, "streamgate %s: %v\n", c.name, err)
 			return 1
 		}
@@ -79,7 +85,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Client commands (login, upload, watch, ls, search, play) take --server URL")
+	fmt.Fprintln(w, "Client commands (login, upload, watch, ls, search, play, video, webhook) take --server URL")
 	fmt.Fprintln(w, "(default "+defaultServer+") and --json. With --json a failure is also printed")
 	fmt.Fprintln(w, `on stdout as {"error":{"code":"permission_denied","message":"..."}}.`)
 	fmt.Fprintln(w, "Errors go to stderr; the exit code is 1 on failure, 2 on a usage error.")

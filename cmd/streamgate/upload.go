@@ -40,12 +40,14 @@ const defaultDevAddress = "0xd0d0000000000000000000000000000000000001"
 const uploadChunkBytes = 16 << 20
 
 type uploadOptions struct {
-	file       string
-	title      string
-	json       bool
-	gateway    string
-	devAddress string
-	watch      bool
+	file        string
+	title       string
+	description string
+	tags        []string
+	json        bool
+	gateway     string
+	devAddress  string
+	watch       bool
 	// policy, when set, is the video's access policy (unset: public).
 	policy *authv1.AccessPolicy
 	// auth, when set, authorizes every request instead of the stored
@@ -56,22 +58,27 @@ type uploadOptions struct {
 	stateDir string
 }
 
-// runUpload is `streamgate upload FILE [--title T] [--json] [--watch]
-// [--server URL] [--dev-address 0x...]`: it creates an upload, sends the
-// file over tus with a progress line on stderr, and resumes from the
-// server's offset when run again after an interruption.
+// runUpload is `streamgate upload FILE [--title T] [--description D]
+// [--tags a,b] [--policy SPEC... [--any|--all] | --policy-file F] [--json]
+// [--watch] [--server URL] [--dev-address 0x...]`: it creates an upload,
+// sends the file over tus with a progress line on stderr, and resumes from
+// the server's offset when run again after an interruption.
 func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamgate upload FILE [--title T] [--json] [--watch] [--server URL] [--dev-address 0x...]")
-		fmt.Fprintln(stderr, "\nUploads a video as the signed-in wallet (streamgate login); run it again after\nan interruption to resume. With --watch, then follows its transcode job as\nstreamgate watch does.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: streamgate upload FILE [--title T] [--description D] [--tags a,b,c]\n         [--policy SPEC... [--any|--all] | --policy-file FILE.json] [--json] [--watch] [--server URL] [--dev-address 0x...]")
+		fmt.Fprintln(stderr, "\nUploads a video as the signed-in wallet (streamgate login); run it again after\nan interruption to resume. With --watch, then follows its transcode job as\nstreamgate watch does. Without a policy the video is public; with --policy\n(repeatable) only viewers holding the tokens may watch:\n  "+erc721Syntax+"\n  "+erc1155Syntax+"\n  "+erc20Syntax+"\n\nflags:")
 		fs.PrintDefaults()
 	}
 	var o uploadOptions
 	var c clientFlags
 	c.register(fs, `print {"upload_id","video_id"} (with --watch also "job_id", "state") as JSON on the last line of output`)
 	fs.StringVar(&o.title, "title", "", "title of the video (default: the file name without extension)")
+	fs.StringVar(&o.description, "description", "", "description of the video, at most 5000 characters")
+	tags := fs.String("tags", "", "tags, comma-separated: at most 20, each 1 to 32 of [a-z0-9-]")
+	var pf policyFlags
+	pf.register(fs, false)
 	fs.BoolVar(&o.watch, "watch", false, "after the upload, follow the video's transcode job until it ends; exit non-zero if it FAILED or was CANCELED")
 	fs.StringVar(&o.devAddress, "dev-address", defaultDevAddress,
 		"without a stored session for --server: wallet to upload as, sent in the "+identity.DevAddressHeader+" header, which only streamgate dev accepts")
@@ -91,6 +98,20 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	o.json = c.json
 	if _, err := identity.NormalizeAddress(o.devAddress); err != nil {
 		return fmt.Errorf("--dev-address: %w", err)
+	}
+	if o.tags, err = splitList(*tags); err != nil {
+		fmt.Fprintf(stderr, "streamgate upload: --tags: %v\n", err)
+		return errUsage
+	}
+	// Before any byte is sent: a typo in a policy must not cost an upload.
+	o.policy, err = pf.build(ctx, serverChains(o.gateway))
+	var bad badInput
+	if errors.As(err, &bad) {
+		fmt.Fprintf(stderr, "streamgate upload: %v\n", err)
+		return errUsage
+	}
+	if err != nil {
+		return c.result(stdout, err)
 	}
 	return c.result(stdout, uploadAndReport(ctx, o, stdout, stderr))
 }
@@ -253,8 +274,8 @@ func uploadFile(ctx context.Context, o uploadOptions, stderr io.Writer) (*upload
 			ct = "video/mp4" // only a hint: the server probes the file
 		}
 		res, err := client.CreateUpload(ctx, connect.NewRequest(&uploadv1.CreateUploadRequest{
-			RequestId: st.RequestID, Title: title, SizeBytes: uint64(fi.Size()), ContentType: ct, Filename: filepath.Base(abs),
-			AccessPolicy: o.policy,
+			RequestId: st.RequestID, Title: title, Description: o.description, Tags: o.tags,
+			SizeBytes: uint64(fi.Size()), ContentType: ct, Filename: filepath.Base(abs), AccessPolicy: o.policy,
 		}))
 		if err != nil {
 			return nil, fmt.Errorf("create upload: %w", err)
