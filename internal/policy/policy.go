@@ -22,6 +22,9 @@ import (
 // MaxRules is the most rules a policy may hold.
 const MaxRules = 16
 
+// MaxPreviewSeconds bounds a free preview: an hour.
+const MaxPreviewSeconds = 3600
+
 // ErrInvalid is wrapped by every error Validate and Normalize return.
 var ErrInvalid = errors.New("invalid access policy")
 
@@ -48,12 +51,18 @@ func Normalize(p *authv1.AccessPolicy) (*authv1.AccessPolicy, error) {
 		if len(p.GetRules()) != 0 {
 			return nil, invalid("a public policy must have no rules, got %d", len(p.GetRules()))
 		}
+		if p.GetPreviewSeconds() != 0 {
+			return nil, invalid("a public policy has no preview (everyone watches it all), got preview_seconds %d", p.GetPreviewSeconds())
+		}
 		return out, nil
 	case authv1.AccessMode_ACCESS_MODE_ALL, authv1.AccessMode_ACCESS_MODE_ANY:
 	case authv1.AccessMode_ACCESS_MODE_UNSPECIFIED:
 		return nil, invalid("mode is required")
 	default:
 		return nil, invalid("unknown mode %d", p.GetMode())
+	}
+	if p.GetPreviewSeconds() > MaxPreviewSeconds {
+		return nil, invalid("preview_seconds %d is over %d", p.GetPreviewSeconds(), MaxPreviewSeconds)
 	}
 	n := len(p.GetRules())
 	if n < 1 || n > MaxRules {

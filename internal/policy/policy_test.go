@@ -25,6 +25,11 @@ func gated(rules ...*authv1.AccessRule) *authv1.AccessPolicy {
 	return &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ANY, Rules: rules}
 }
 
+func withPreview(p *authv1.AccessPolicy, seconds uint32) *authv1.AccessPolicy {
+	p.PreviewSeconds = seconds
+	return p
+}
+
 func TestValidate(t *testing.T) {
 	many := make([]*authv1.AccessRule, policy.MaxRules+1)
 	for i := range many {
@@ -43,6 +48,10 @@ func TestValidate(t *testing.T) {
 		{"no rules", gated(), "1 to 16"},
 		{"too many rules", gated(many...), "1 to 16"},
 		{"max rules", gated(many[:policy.MaxRules]...), ""},
+		{"preview", withPreview(gated(rule(nil)), 30), ""},
+		{"longest preview", withPreview(gated(rule(nil)), policy.MaxPreviewSeconds), ""},
+		{"preview too long", withPreview(gated(rule(nil)), policy.MaxPreviewSeconds+1), "preview_seconds 3601 is over 3600"},
+		{"public with preview", withPreview(&authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC}, 10), "no preview"},
 		{"nil rule", gated(nil), "chain_id"},
 		{"erc721 any token", gated(rule(nil)), ""},
 		{"erc721 token id", gated(rule(func(r *authv1.AccessRule) { r.TokenId = ptr("42") })), ""},

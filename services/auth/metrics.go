@@ -22,6 +22,9 @@ type metrics struct {
 	decisions metric.Int64Counter
 	signIns   metric.Int64Counter
 	tokens    metric.Int64Counter
+	// contentKeys counts key server decisions: released (by grant) or
+	// refused (by reason), the audit trail of who got the keys.
+	contentKeys metric.Int64Counter
 }
 
 var (
@@ -49,6 +52,11 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if m.tokens, err = meter.Int64Counter("streamgate.auth.playback_tokens",
 		metric.WithDescription("Playback tokens issued, by whether the video is gated (a grant was recorded) or public."),
 		metric.WithUnit("{token}")); err != nil {
+		return nil, err
+	}
+	if m.contentKeys, err = meter.Int64Counter("streamgate.auth.content_keys",
+		metric.WithDescription("Content key requests of the key server, by outcome (released, refused) and reason (public, creator, holder, preview; not_holder, policy, chain, video, no_keys, error)."),
+		metric.WithUnit("{request}")); err != nil {
 		return nil, err
 	}
 	return &m, nil

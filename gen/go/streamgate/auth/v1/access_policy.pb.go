@@ -145,9 +145,16 @@ type AccessPolicy struct {
 	Mode AccessMode `protobuf:"varint,1,opt,name=mode,proto3,enum=streamgate.auth.v1.AccessMode" json:"mode,omitempty"`
 	// The on-chain conditions. Must be empty when mode is ACCESS_MODE_PUBLIC,
 	// and hold 1 to 16 rules otherwise.
-	Rules         []*AccessRule `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Rules []*AccessRule `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
+	// Free preview, in seconds: a viewer who does not satisfy the rules may
+	// still watch the start of the video, up to the first segment boundary
+	// at or after this time (their playback token's grant is
+	// PLAYBACK_GRANT_PREVIEW; manifests end there and later segments and
+	// keys are refused). 0: no preview. At most 3600. Must be 0 for a public
+	// policy.
+	PreviewSeconds uint32 `protobuf:"varint,3,opt,name=preview_seconds,json=previewSeconds,proto3" json:"preview_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AccessPolicy) Reset() {
@@ -192,6 +199,13 @@ func (x *AccessPolicy) GetRules() []*AccessRule {
 		return x.Rules
 	}
 	return nil
+}
+
+func (x *AccessPolicy) GetPreviewSeconds() uint32 {
+	if x != nil {
+		return x.PreviewSeconds
+	}
+	return 0
 }
 
 // AccessRule is one on-chain holding condition.
@@ -289,10 +303,11 @@ var File_streamgate_auth_v1_access_policy_proto protoreflect.FileDescriptor
 
 const file_streamgate_auth_v1_access_policy_proto_rawDesc = "" +
 	"\n" +
-	"&streamgate/auth/v1/access_policy.proto\x12\x12streamgate.auth.v1\"x\n" +
+	"&streamgate/auth/v1/access_policy.proto\x12\x12streamgate.auth.v1\"\xa1\x01\n" +
 	"\fAccessPolicy\x122\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1e.streamgate.auth.v1.AccessModeR\x04mode\x124\n" +
-	"\x05rules\x18\x02 \x03(\v2\x1e.streamgate.auth.v1.AccessRuleR\x05rules\"\xdf\x01\n" +
+	"\x05rules\x18\x02 \x03(\v2\x1e.streamgate.auth.v1.AccessRuleR\x05rules\x12'\n" +
+	"\x0fpreview_seconds\x18\x03 \x01(\rR\x0epreviewSeconds\"\xdf\x01\n" +
 	"\n" +
 	"AccessRule\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12)\n" +

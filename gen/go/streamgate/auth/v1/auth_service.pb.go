@@ -24,6 +24,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ContentKeyScope says which segments of a video a content key encrypts.
+type ContentKeyScope int32
+
+const (
+	// Not set; invalid.
+	ContentKeyScope_CONTENT_KEY_SCOPE_UNSPECIFIED ContentKeyScope = 0
+	// Every segment after the free preview (every segment without one).
+	ContentKeyScope_CONTENT_KEY_SCOPE_FULL ContentKeyScope = 1
+	// The segments of the free preview.
+	ContentKeyScope_CONTENT_KEY_SCOPE_PREVIEW ContentKeyScope = 2
+)
+
+// Enum value maps for ContentKeyScope.
+var (
+	ContentKeyScope_name = map[int32]string{
+		0: "CONTENT_KEY_SCOPE_UNSPECIFIED",
+		1: "CONTENT_KEY_SCOPE_FULL",
+		2: "CONTENT_KEY_SCOPE_PREVIEW",
+	}
+	ContentKeyScope_value = map[string]int32{
+		"CONTENT_KEY_SCOPE_UNSPECIFIED": 0,
+		"CONTENT_KEY_SCOPE_FULL":        1,
+		"CONTENT_KEY_SCOPE_PREVIEW":     2,
+	}
+)
+
+func (x ContentKeyScope) Enum() *ContentKeyScope {
+	p := new(ContentKeyScope)
+	*p = x
+	return p
+}
+
+func (x ContentKeyScope) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ContentKeyScope) Descriptor() protoreflect.EnumDescriptor {
+	return file_streamgate_auth_v1_auth_service_proto_enumTypes[0].Descriptor()
+}
+
+func (ContentKeyScope) Type() protoreflect.EnumType {
+	return &file_streamgate_auth_v1_auth_service_proto_enumTypes[0]
+}
+
+func (x ContentKeyScope) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ContentKeyScope.Descriptor instead.
+func (ContentKeyScope) EnumDescriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{0}
+}
+
 // PlaybackGrant says why a playback token was issued.
 type PlaybackGrant int32
 
@@ -38,6 +91,9 @@ const (
 	// The caller's wallet satisfies the video's access policy; the token is
 	// revoked when it stops doing so.
 	PlaybackGrant_PLAYBACK_GRANT_HOLDER PlaybackGrant = 3
+	// The caller's wallet does not satisfy the policy, which has a free
+	// preview: the token plays the preview only.
+	PlaybackGrant_PLAYBACK_GRANT_PREVIEW PlaybackGrant = 4
 )
 
 // Enum value maps for PlaybackGrant.
@@ -47,12 +103,14 @@ var (
 		1: "PLAYBACK_GRANT_PUBLIC",
 		2: "PLAYBACK_GRANT_CREATOR",
 		3: "PLAYBACK_GRANT_HOLDER",
+		4: "PLAYBACK_GRANT_PREVIEW",
 	}
 	PlaybackGrant_value = map[string]int32{
 		"PLAYBACK_GRANT_UNSPECIFIED": 0,
 		"PLAYBACK_GRANT_PUBLIC":      1,
 		"PLAYBACK_GRANT_CREATOR":     2,
 		"PLAYBACK_GRANT_HOLDER":      3,
+		"PLAYBACK_GRANT_PREVIEW":     4,
 	}
 )
 
@@ -67,11 +125,11 @@ func (x PlaybackGrant) String() string {
 }
 
 func (PlaybackGrant) Descriptor() protoreflect.EnumDescriptor {
-	return file_streamgate_auth_v1_auth_service_proto_enumTypes[0].Descriptor()
+	return file_streamgate_auth_v1_auth_service_proto_enumTypes[1].Descriptor()
 }
 
 func (PlaybackGrant) Type() protoreflect.EnumType {
-	return &file_streamgate_auth_v1_auth_service_proto_enumTypes[0]
+	return &file_streamgate_auth_v1_auth_service_proto_enumTypes[1]
 }
 
 func (x PlaybackGrant) Number() protoreflect.EnumNumber {
@@ -80,7 +138,274 @@ func (x PlaybackGrant) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PlaybackGrant.Descriptor instead.
 func (PlaybackGrant) EnumDescriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{1}
+}
+
+// EnsureContentKeysRequest names the video.
+type EnsureContentKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Video id.
+	VideoId       string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnsureContentKeysRequest) Reset() {
+	*x = EnsureContentKeysRequest{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnsureContentKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnsureContentKeysRequest) ProtoMessage() {}
+
+func (x *EnsureContentKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnsureContentKeysRequest.ProtoReflect.Descriptor instead.
+func (*EnsureContentKeysRequest) Descriptor() ([]byte, []int) {
 	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EnsureContentKeysRequest) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+// EnsureContentKeysResponse holds the video's content keys.
+type EnsureContentKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One key per scope: PREVIEW and FULL.
+	Keys          []*ContentKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnsureContentKeysResponse) Reset() {
+	*x = EnsureContentKeysResponse{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnsureContentKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnsureContentKeysResponse) ProtoMessage() {}
+
+func (x *EnsureContentKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnsureContentKeysResponse.ProtoReflect.Descriptor instead.
+func (*EnsureContentKeysResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EnsureContentKeysResponse) GetKeys() []*ContentKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// ContentKey is an AES-128 content key and its key id.
+type ContentKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which segments the key encrypts.
+	Scope ContentKeyScope `protobuf:"varint,1,opt,name=scope,proto3,enum=streamgate.auth.v1.ContentKeyScope" json:"scope,omitempty"`
+	// Key id (16 bytes), as the init segments and manifests name it.
+	KeyId []byte `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The key (16 bytes).
+	Key           []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContentKey) Reset() {
+	*x = ContentKey{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContentKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContentKey) ProtoMessage() {}
+
+func (x *ContentKey) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContentKey.ProtoReflect.Descriptor instead.
+func (*ContentKey) Descriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ContentKey) GetScope() ContentKeyScope {
+	if x != nil {
+		return x.Scope
+	}
+	return ContentKeyScope_CONTENT_KEY_SCOPE_UNSPECIFIED
+}
+
+func (x *ContentKey) GetKeyId() []byte {
+	if x != nil {
+		return x.KeyId
+	}
+	return nil
+}
+
+func (x *ContentKey) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// ReleaseContentKeysRequest is a viewer's key request, already
+// authenticated by a playback token.
+type ReleaseContentKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Video id, from the playback token.
+	VideoId string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	// The viewer's wallet address, from the playback token.
+	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseContentKeysRequest) Reset() {
+	*x = ReleaseContentKeysRequest{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseContentKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseContentKeysRequest) ProtoMessage() {}
+
+func (x *ReleaseContentKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseContentKeysRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseContentKeysRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReleaseContentKeysRequest) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+func (x *ReleaseContentKeysRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// ReleaseContentKeysResponse holds the keys the viewer may have.
+type ReleaseContentKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The keys released, at least one.
+	Keys []*ContentKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Why: PUBLIC, CREATOR and HOLDER get every key, PREVIEW the preview key.
+	Grant         PlaybackGrant `protobuf:"varint,2,opt,name=grant,proto3,enum=streamgate.auth.v1.PlaybackGrant" json:"grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseContentKeysResponse) Reset() {
+	*x = ReleaseContentKeysResponse{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseContentKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseContentKeysResponse) ProtoMessage() {}
+
+func (x *ReleaseContentKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseContentKeysResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseContentKeysResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReleaseContentKeysResponse) GetKeys() []*ContentKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *ReleaseContentKeysResponse) GetGrant() PlaybackGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return PlaybackGrant_PLAYBACK_GRANT_UNSPECIFIED
 }
 
 // Session is a signed-in wallet.
@@ -104,7 +429,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[0]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -116,7 +441,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[0]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -129,7 +454,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{0}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Session) GetId() string {
@@ -181,7 +506,7 @@ type CreateChallengeRequest struct {
 
 func (x *CreateChallengeRequest) Reset() {
 	*x = CreateChallengeRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[1]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +518,7 @@ func (x *CreateChallengeRequest) String() string {
 func (*CreateChallengeRequest) ProtoMessage() {}
 
 func (x *CreateChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[1]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +531,7 @@ func (x *CreateChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChallengeRequest.ProtoReflect.Descriptor instead.
 func (*CreateChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{1}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateChallengeRequest) GetAddress() string {
@@ -239,7 +564,7 @@ type CreateChallengeResponse struct {
 
 func (x *CreateChallengeResponse) Reset() {
 	*x = CreateChallengeResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[2]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -251,7 +576,7 @@ func (x *CreateChallengeResponse) String() string {
 func (*CreateChallengeResponse) ProtoMessage() {}
 
 func (x *CreateChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[2]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -264,7 +589,7 @@ func (x *CreateChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChallengeResponse.ProtoReflect.Descriptor instead.
 func (*CreateChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{2}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateChallengeResponse) GetMessage() string {
@@ -303,7 +628,7 @@ type SignInRequest struct {
 
 func (x *SignInRequest) Reset() {
 	*x = SignInRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[3]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -315,7 +640,7 @@ func (x *SignInRequest) String() string {
 func (*SignInRequest) ProtoMessage() {}
 
 func (x *SignInRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[3]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -328,7 +653,7 @@ func (x *SignInRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignInRequest.ProtoReflect.Descriptor instead.
 func (*SignInRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{3}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SignInRequest) GetMessage() string {
@@ -364,7 +689,7 @@ type SignInResponse struct {
 
 func (x *SignInResponse) Reset() {
 	*x = SignInResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[4]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +701,7 @@ func (x *SignInResponse) String() string {
 func (*SignInResponse) ProtoMessage() {}
 
 func (x *SignInResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[4]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +714,7 @@ func (x *SignInResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignInResponse.ProtoReflect.Descriptor instead.
 func (*SignInResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{4}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SignInResponse) GetSession() *Session {
@@ -431,7 +756,7 @@ type RefreshSessionRequest struct {
 
 func (x *RefreshSessionRequest) Reset() {
 	*x = RefreshSessionRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[5]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +768,7 @@ func (x *RefreshSessionRequest) String() string {
 func (*RefreshSessionRequest) ProtoMessage() {}
 
 func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[5]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +781,7 @@ func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionRequest.ProtoReflect.Descriptor instead.
 func (*RefreshSessionRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{5}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RefreshSessionRequest) GetRefreshToken() string {
@@ -483,7 +808,7 @@ type RefreshSessionResponse struct {
 
 func (x *RefreshSessionResponse) Reset() {
 	*x = RefreshSessionResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[6]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +820,7 @@ func (x *RefreshSessionResponse) String() string {
 func (*RefreshSessionResponse) ProtoMessage() {}
 
 func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[6]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +833,7 @@ func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionResponse.ProtoReflect.Descriptor instead.
 func (*RefreshSessionResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{6}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RefreshSessionResponse) GetSession() *Session {
@@ -548,7 +873,7 @@ type SignOutRequest struct {
 
 func (x *SignOutRequest) Reset() {
 	*x = SignOutRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[7]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +885,7 @@ func (x *SignOutRequest) String() string {
 func (*SignOutRequest) ProtoMessage() {}
 
 func (x *SignOutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[7]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +898,7 @@ func (x *SignOutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOutRequest.ProtoReflect.Descriptor instead.
 func (*SignOutRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{7}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{12}
 }
 
 // SignOutResponse is empty: the session is revoked.
@@ -585,7 +910,7 @@ type SignOutResponse struct {
 
 func (x *SignOutResponse) Reset() {
 	*x = SignOutResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[8]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +922,7 @@ func (x *SignOutResponse) String() string {
 func (*SignOutResponse) ProtoMessage() {}
 
 func (x *SignOutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[8]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +935,7 @@ func (x *SignOutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOutResponse.ProtoReflect.Descriptor instead.
 func (*SignOutResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{8}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{13}
 }
 
 // GetSessionRequest reads the caller's session (taken from the bearer token).
@@ -622,7 +947,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[9]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +959,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[9]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +972,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{9}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{14}
 }
 
 // GetSessionResponse carries the caller's session.
@@ -661,7 +986,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[10]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +998,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[10]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +1011,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{10}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -717,7 +1042,7 @@ type CheckAccessRequest struct {
 
 func (x *CheckAccessRequest) Reset() {
 	*x = CheckAccessRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[11]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +1054,7 @@ func (x *CheckAccessRequest) String() string {
 func (*CheckAccessRequest) ProtoMessage() {}
 
 func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[11]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +1067,7 @@ func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessRequest.ProtoReflect.Descriptor instead.
 func (*CheckAccessRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{11}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckAccessRequest) GetTarget() isCheckAccessRequest_Target {
@@ -815,7 +1140,7 @@ type CheckAccessResponse struct {
 
 func (x *CheckAccessResponse) Reset() {
 	*x = CheckAccessResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[12]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +1152,7 @@ func (x *CheckAccessResponse) String() string {
 func (*CheckAccessResponse) ProtoMessage() {}
 
 func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[12]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +1165,7 @@ func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessResponse.ProtoReflect.Descriptor instead.
 func (*CheckAccessResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{12}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CheckAccessResponse) GetAllowed() bool {
@@ -879,7 +1204,7 @@ type RuleResult struct {
 
 func (x *RuleResult) Reset() {
 	*x = RuleResult{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[13]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1216,7 @@ func (x *RuleResult) String() string {
 func (*RuleResult) ProtoMessage() {}
 
 func (x *RuleResult) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[13]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1229,7 @@ func (x *RuleResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleResult.ProtoReflect.Descriptor instead.
 func (*RuleResult) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{13}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RuleResult) GetRuleIndex() uint32 {
@@ -960,7 +1285,7 @@ type IssuePlaybackTokenRequest struct {
 
 func (x *IssuePlaybackTokenRequest) Reset() {
 	*x = IssuePlaybackTokenRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[14]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1297,7 @@ func (x *IssuePlaybackTokenRequest) String() string {
 func (*IssuePlaybackTokenRequest) ProtoMessage() {}
 
 func (x *IssuePlaybackTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[14]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1310,7 @@ func (x *IssuePlaybackTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuePlaybackTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssuePlaybackTokenRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{14}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *IssuePlaybackTokenRequest) GetVideoId() string {
@@ -1012,7 +1337,7 @@ type IssuePlaybackTokenResponse struct {
 
 func (x *IssuePlaybackTokenResponse) Reset() {
 	*x = IssuePlaybackTokenResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[15]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1349,7 @@ func (x *IssuePlaybackTokenResponse) String() string {
 func (*IssuePlaybackTokenResponse) ProtoMessage() {}
 
 func (x *IssuePlaybackTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[15]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1362,7 @@ func (x *IssuePlaybackTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuePlaybackTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssuePlaybackTokenResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{15}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *IssuePlaybackTokenResponse) GetToken() string {
@@ -1070,7 +1395,7 @@ type GetSigningKeysRequest struct {
 
 func (x *GetSigningKeysRequest) Reset() {
 	*x = GetSigningKeysRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[16]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1407,7 @@ func (x *GetSigningKeysRequest) String() string {
 func (*GetSigningKeysRequest) ProtoMessage() {}
 
 func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[16]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1420,7 @@ func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{16}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{21}
 }
 
 // GetSigningKeysResponse is a JSON Web Key Set.
@@ -1111,7 +1436,7 @@ type GetSigningKeysResponse struct {
 
 func (x *GetSigningKeysResponse) Reset() {
 	*x = GetSigningKeysResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[17]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1448,7 @@ func (x *GetSigningKeysResponse) String() string {
 func (*GetSigningKeysResponse) ProtoMessage() {}
 
 func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[17]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1461,7 @@ func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{17}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetSigningKeysResponse) GetKeys() []*JsonWebKey {
@@ -1180,7 +1505,7 @@ type JsonWebKey struct {
 
 func (x *JsonWebKey) Reset() {
 	*x = JsonWebKey{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[18]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1517,7 @@ func (x *JsonWebKey) String() string {
 func (*JsonWebKey) ProtoMessage() {}
 
 func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[18]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1530,7 @@ func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonWebKey.ProtoReflect.Descriptor instead.
 func (*JsonWebKey) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{18}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *JsonWebKey) GetKid() string {
@@ -1276,7 +1601,7 @@ type ReverifyGrantsRequest struct {
 
 func (x *ReverifyGrantsRequest) Reset() {
 	*x = ReverifyGrantsRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1613,7 @@ func (x *ReverifyGrantsRequest) String() string {
 func (*ReverifyGrantsRequest) ProtoMessage() {}
 
 func (x *ReverifyGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1626,7 @@ func (x *ReverifyGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReverifyGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ReverifyGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{19}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReverifyGrantsRequest) GetLimit() int32 {
@@ -1328,7 +1653,7 @@ type ReverifyGrantsResponse struct {
 
 func (x *ReverifyGrantsResponse) Reset() {
 	*x = ReverifyGrantsResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1665,7 @@ func (x *ReverifyGrantsResponse) String() string {
 func (*ReverifyGrantsResponse) ProtoMessage() {}
 
 func (x *ReverifyGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1678,7 @@ func (x *ReverifyGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReverifyGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ReverifyGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{20}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReverifyGrantsResponse) GetCheckedCount() int32 {
@@ -1381,7 +1706,22 @@ var File_streamgate_auth_v1_auth_service_proto protoreflect.FileDescriptor
 
 const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\n" +
-	"%streamgate/auth/v1/auth_service.proto\x12\x12streamgate.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a#streamgate/options/v1/options.proto\"\xc8\x01\n" +
+	"%streamgate/auth/v1/auth_service.proto\x12\x12streamgate.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a#streamgate/options/v1/options.proto\"5\n" +
+	"\x18EnsureContentKeysRequest\x12\x19\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"O\n" +
+	"\x19EnsureContentKeysResponse\x122\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1e.streamgate.auth.v1.ContentKeyR\x04keys\"p\n" +
+	"\n" +
+	"ContentKey\x129\n" +
+	"\x05scope\x18\x01 \x01(\x0e2#.streamgate.auth.v1.ContentKeyScopeR\x05scope\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\fR\x05keyId\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\"P\n" +
+	"\x19ReleaseContentKeysRequest\x12\x19\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\x89\x01\n" +
+	"\x1aReleaseContentKeysResponse\x122\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1e.streamgate.auth.v1.ContentKeyR\x04keys\x127\n" +
+	"\x05grant\x18\x02 \x01(\x0e2!.streamgate.auth.v1.PlaybackGrantR\x05grant\"\xc8\x01\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x19\n" +
@@ -1464,12 +1804,17 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x16ReverifyGrantsResponse\x12#\n" +
 	"\rchecked_count\x18\x01 \x01(\x05R\fcheckedCount\x12#\n" +
 	"\rrevoked_count\x18\x02 \x01(\x05R\frevokedCount\x12!\n" +
-	"\ffailed_count\x18\x03 \x01(\x05R\vfailedCount*\x81\x01\n" +
+	"\ffailed_count\x18\x03 \x01(\x05R\vfailedCount*o\n" +
+	"\x0fContentKeyScope\x12!\n" +
+	"\x1dCONTENT_KEY_SCOPE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CONTENT_KEY_SCOPE_FULL\x10\x01\x12\x1d\n" +
+	"\x19CONTENT_KEY_SCOPE_PREVIEW\x10\x02*\x9d\x01\n" +
 	"\rPlaybackGrant\x12\x1e\n" +
 	"\x1aPLAYBACK_GRANT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PLAYBACK_GRANT_PUBLIC\x10\x01\x12\x1a\n" +
 	"\x16PLAYBACK_GRANT_CREATOR\x10\x02\x12\x19\n" +
-	"\x15PLAYBACK_GRANT_HOLDER\x10\x032\xd0\t\n" +
+	"\x15PLAYBACK_GRANT_HOLDER\x10\x03\x12\x1a\n" +
+	"\x16PLAYBACK_GRANT_PREVIEW\x10\x042\xe6\v\n" +
 	"\vAuthService\x12\x8e\x01\n" +
 	"\x0fCreateChallenge\x12*.streamgate.auth.v1.CreateChallengeRequest\x1a+.streamgate.auth.v1.CreateChallengeResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/auth/challenges\x12q\n" +
 	"\x06SignIn\x12!.streamgate.auth.v1.SignInRequest\x1a\".streamgate.auth.v1.SignInResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/auth/sessions\x12\x91\x01\n" +
@@ -1480,7 +1825,10 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\vCheckAccess\x12&.streamgate.auth.v1.CheckAccessRequest\x1a'.streamgate.auth.v1.CheckAccessResponse\"\x1e\xc8\xf3\x18\x04\xda\xf3\x18\tstreaming\xda\xf3\x18\x06worker\x90\x02\x01\x12\xa8\x01\n" +
 	"\x12IssuePlaybackToken\x12-.streamgate.auth.v1.IssuePlaybackTokenRequest\x1a..streamgate.auth.v1.IssuePlaybackTokenResponse\"3\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02):\x01*\"$/v1/videos/{video_id}/playbackTokens\x12\x85\x01\n" +
 	"\x0eGetSigningKeys\x12).streamgate.auth.v1.GetSigningKeysRequest\x1a*.streamgate.auth.v1.GetSigningKeysResponse\"\x1c\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/auth/jwks\x90\x02\x01\x12z\n" +
-	"\x0eReverifyGrants\x12).streamgate.auth.v1.ReverifyGrantsRequest\x1a*.streamgate.auth.v1.ReverifyGrantsResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02B\xd7\x01\n" +
+	"\x0eReverifyGrants\x12).streamgate.auth.v1.ReverifyGrantsRequest\x1a*.streamgate.auth.v1.ReverifyGrantsResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02\x12\x87\x01\n" +
+	"\x11EnsureContentKeys\x12,.streamgate.auth.v1.EnsureContentKeysRequest\x1a-.streamgate.auth.v1.EnsureContentKeysResponse\"\x15\xc8\xf3\x18\x04\xda\xf3\x18\n" +
+	"transcoder\x90\x02\x02\x12\x89\x01\n" +
+	"\x12ReleaseContentKeys\x12-.streamgate.auth.v1.ReleaseContentKeysRequest\x1a..streamgate.auth.v1.ReleaseContentKeysResponse\"\x14\xc8\xf3\x18\x04\xda\xf3\x18\tstreaming\x90\x02\x01B\xd7\x01\n" +
 	"\x16com.streamgate.auth.v1B\x10AuthServiceProtoP\x01ZAgithub.com/streamgate/streamgate/gen/go/streamgate/auth/v1;authv1\xa2\x02\x03SAX\xaa\x02\x12Streamgate.Auth.V1\xca\x02\x12Streamgate\\Auth\\V1\xe2\x02\x1eStreamgate\\Auth\\V1\\GPBMetadata\xea\x02\x14Streamgate::Auth::V1b\x06proto3"
 
 var (
@@ -1495,73 +1843,87 @@ func file_streamgate_auth_v1_auth_service_proto_rawDescGZIP() []byte {
 	return file_streamgate_auth_v1_auth_service_proto_rawDescData
 }
 
-var file_streamgate_auth_v1_auth_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_streamgate_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_streamgate_auth_v1_auth_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_streamgate_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_streamgate_auth_v1_auth_service_proto_goTypes = []any{
-	(PlaybackGrant)(0),                 // 0: streamgate.auth.v1.PlaybackGrant
-	(*Session)(nil),                    // 1: streamgate.auth.v1.Session
-	(*CreateChallengeRequest)(nil),     // 2: streamgate.auth.v1.CreateChallengeRequest
-	(*CreateChallengeResponse)(nil),    // 3: streamgate.auth.v1.CreateChallengeResponse
-	(*SignInRequest)(nil),              // 4: streamgate.auth.v1.SignInRequest
-	(*SignInResponse)(nil),             // 5: streamgate.auth.v1.SignInResponse
-	(*RefreshSessionRequest)(nil),      // 6: streamgate.auth.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil),     // 7: streamgate.auth.v1.RefreshSessionResponse
-	(*SignOutRequest)(nil),             // 8: streamgate.auth.v1.SignOutRequest
-	(*SignOutResponse)(nil),            // 9: streamgate.auth.v1.SignOutResponse
-	(*GetSessionRequest)(nil),          // 10: streamgate.auth.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),         // 11: streamgate.auth.v1.GetSessionResponse
-	(*CheckAccessRequest)(nil),         // 12: streamgate.auth.v1.CheckAccessRequest
-	(*CheckAccessResponse)(nil),        // 13: streamgate.auth.v1.CheckAccessResponse
-	(*RuleResult)(nil),                 // 14: streamgate.auth.v1.RuleResult
-	(*IssuePlaybackTokenRequest)(nil),  // 15: streamgate.auth.v1.IssuePlaybackTokenRequest
-	(*IssuePlaybackTokenResponse)(nil), // 16: streamgate.auth.v1.IssuePlaybackTokenResponse
-	(*GetSigningKeysRequest)(nil),      // 17: streamgate.auth.v1.GetSigningKeysRequest
-	(*GetSigningKeysResponse)(nil),     // 18: streamgate.auth.v1.GetSigningKeysResponse
-	(*JsonWebKey)(nil),                 // 19: streamgate.auth.v1.JsonWebKey
-	(*ReverifyGrantsRequest)(nil),      // 20: streamgate.auth.v1.ReverifyGrantsRequest
-	(*ReverifyGrantsResponse)(nil),     // 21: streamgate.auth.v1.ReverifyGrantsResponse
-	(*timestamppb.Timestamp)(nil),      // 22: google.protobuf.Timestamp
-	(*AccessPolicy)(nil),               // 23: streamgate.auth.v1.AccessPolicy
+	(ContentKeyScope)(0),               // 0: streamgate.auth.v1.ContentKeyScope
+	(PlaybackGrant)(0),                 // 1: streamgate.auth.v1.PlaybackGrant
+	(*EnsureContentKeysRequest)(nil),   // 2: streamgate.auth.v1.EnsureContentKeysRequest
+	(*EnsureContentKeysResponse)(nil),  // 3: streamgate.auth.v1.EnsureContentKeysResponse
+	(*ContentKey)(nil),                 // 4: streamgate.auth.v1.ContentKey
+	(*ReleaseContentKeysRequest)(nil),  // 5: streamgate.auth.v1.ReleaseContentKeysRequest
+	(*ReleaseContentKeysResponse)(nil), // 6: streamgate.auth.v1.ReleaseContentKeysResponse
+	(*Session)(nil),                    // 7: streamgate.auth.v1.Session
+	(*CreateChallengeRequest)(nil),     // 8: streamgate.auth.v1.CreateChallengeRequest
+	(*CreateChallengeResponse)(nil),    // 9: streamgate.auth.v1.CreateChallengeResponse
+	(*SignInRequest)(nil),              // 10: streamgate.auth.v1.SignInRequest
+	(*SignInResponse)(nil),             // 11: streamgate.auth.v1.SignInResponse
+	(*RefreshSessionRequest)(nil),      // 12: streamgate.auth.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),     // 13: streamgate.auth.v1.RefreshSessionResponse
+	(*SignOutRequest)(nil),             // 14: streamgate.auth.v1.SignOutRequest
+	(*SignOutResponse)(nil),            // 15: streamgate.auth.v1.SignOutResponse
+	(*GetSessionRequest)(nil),          // 16: streamgate.auth.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),         // 17: streamgate.auth.v1.GetSessionResponse
+	(*CheckAccessRequest)(nil),         // 18: streamgate.auth.v1.CheckAccessRequest
+	(*CheckAccessResponse)(nil),        // 19: streamgate.auth.v1.CheckAccessResponse
+	(*RuleResult)(nil),                 // 20: streamgate.auth.v1.RuleResult
+	(*IssuePlaybackTokenRequest)(nil),  // 21: streamgate.auth.v1.IssuePlaybackTokenRequest
+	(*IssuePlaybackTokenResponse)(nil), // 22: streamgate.auth.v1.IssuePlaybackTokenResponse
+	(*GetSigningKeysRequest)(nil),      // 23: streamgate.auth.v1.GetSigningKeysRequest
+	(*GetSigningKeysResponse)(nil),     // 24: streamgate.auth.v1.GetSigningKeysResponse
+	(*JsonWebKey)(nil),                 // 25: streamgate.auth.v1.JsonWebKey
+	(*ReverifyGrantsRequest)(nil),      // 26: streamgate.auth.v1.ReverifyGrantsRequest
+	(*ReverifyGrantsResponse)(nil),     // 27: streamgate.auth.v1.ReverifyGrantsResponse
+	(*timestamppb.Timestamp)(nil),      // 28: google.protobuf.Timestamp
+	(*AccessPolicy)(nil),               // 29: streamgate.auth.v1.AccessPolicy
 }
 var file_streamgate_auth_v1_auth_service_proto_depIdxs = []int32{
-	22, // 0: streamgate.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	22, // 1: streamgate.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	22, // 2: streamgate.auth.v1.CreateChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 3: streamgate.auth.v1.SignInResponse.session:type_name -> streamgate.auth.v1.Session
-	22, // 4: streamgate.auth.v1.SignInResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 5: streamgate.auth.v1.RefreshSessionResponse.session:type_name -> streamgate.auth.v1.Session
-	22, // 6: streamgate.auth.v1.RefreshSessionResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 7: streamgate.auth.v1.GetSessionResponse.session:type_name -> streamgate.auth.v1.Session
-	23, // 8: streamgate.auth.v1.CheckAccessRequest.policy:type_name -> streamgate.auth.v1.AccessPolicy
-	14, // 9: streamgate.auth.v1.CheckAccessResponse.rule_results:type_name -> streamgate.auth.v1.RuleResult
-	22, // 10: streamgate.auth.v1.RuleResult.check_time:type_name -> google.protobuf.Timestamp
-	22, // 11: streamgate.auth.v1.IssuePlaybackTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 12: streamgate.auth.v1.IssuePlaybackTokenResponse.grant:type_name -> streamgate.auth.v1.PlaybackGrant
-	19, // 13: streamgate.auth.v1.GetSigningKeysResponse.keys:type_name -> streamgate.auth.v1.JsonWebKey
-	22, // 14: streamgate.auth.v1.JsonWebKey.retire_time:type_name -> google.protobuf.Timestamp
-	2,  // 15: streamgate.auth.v1.AuthService.CreateChallenge:input_type -> streamgate.auth.v1.CreateChallengeRequest
-	4,  // 16: streamgate.auth.v1.AuthService.SignIn:input_type -> streamgate.auth.v1.SignInRequest
-	6,  // 17: streamgate.auth.v1.AuthService.RefreshSession:input_type -> streamgate.auth.v1.RefreshSessionRequest
-	8,  // 18: streamgate.auth.v1.AuthService.SignOut:input_type -> streamgate.auth.v1.SignOutRequest
-	10, // 19: streamgate.auth.v1.AuthService.GetSession:input_type -> streamgate.auth.v1.GetSessionRequest
-	12, // 20: streamgate.auth.v1.AuthService.CheckAccess:input_type -> streamgate.auth.v1.CheckAccessRequest
-	15, // 21: streamgate.auth.v1.AuthService.IssuePlaybackToken:input_type -> streamgate.auth.v1.IssuePlaybackTokenRequest
-	17, // 22: streamgate.auth.v1.AuthService.GetSigningKeys:input_type -> streamgate.auth.v1.GetSigningKeysRequest
-	20, // 23: streamgate.auth.v1.AuthService.ReverifyGrants:input_type -> streamgate.auth.v1.ReverifyGrantsRequest
-	3,  // 24: streamgate.auth.v1.AuthService.CreateChallenge:output_type -> streamgate.auth.v1.CreateChallengeResponse
-	5,  // 25: streamgate.auth.v1.AuthService.SignIn:output_type -> streamgate.auth.v1.SignInResponse
-	7,  // 26: streamgate.auth.v1.AuthService.RefreshSession:output_type -> streamgate.auth.v1.RefreshSessionResponse
-	9,  // 27: streamgate.auth.v1.AuthService.SignOut:output_type -> streamgate.auth.v1.SignOutResponse
-	11, // 28: streamgate.auth.v1.AuthService.GetSession:output_type -> streamgate.auth.v1.GetSessionResponse
-	13, // 29: streamgate.auth.v1.AuthService.CheckAccess:output_type -> streamgate.auth.v1.CheckAccessResponse
-	16, // 30: streamgate.auth.v1.AuthService.IssuePlaybackToken:output_type -> streamgate.auth.v1.IssuePlaybackTokenResponse
-	18, // 31: streamgate.auth.v1.AuthService.GetSigningKeys:output_type -> streamgate.auth.v1.GetSigningKeysResponse
-	21, // 32: streamgate.auth.v1.AuthService.ReverifyGrants:output_type -> streamgate.auth.v1.ReverifyGrantsResponse
-	24, // [24:33] is the sub-list for method output_type
-	15, // [15:24] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 0: streamgate.auth.v1.EnsureContentKeysResponse.keys:type_name -> streamgate.auth.v1.ContentKey
+	0,  // 1: streamgate.auth.v1.ContentKey.scope:type_name -> streamgate.auth.v1.ContentKeyScope
+	4,  // 2: streamgate.auth.v1.ReleaseContentKeysResponse.keys:type_name -> streamgate.auth.v1.ContentKey
+	1,  // 3: streamgate.auth.v1.ReleaseContentKeysResponse.grant:type_name -> streamgate.auth.v1.PlaybackGrant
+	28, // 4: streamgate.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	28, // 5: streamgate.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	28, // 6: streamgate.auth.v1.CreateChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	7,  // 7: streamgate.auth.v1.SignInResponse.session:type_name -> streamgate.auth.v1.Session
+	28, // 8: streamgate.auth.v1.SignInResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	7,  // 9: streamgate.auth.v1.RefreshSessionResponse.session:type_name -> streamgate.auth.v1.Session
+	28, // 10: streamgate.auth.v1.RefreshSessionResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	7,  // 11: streamgate.auth.v1.GetSessionResponse.session:type_name -> streamgate.auth.v1.Session
+	29, // 12: streamgate.auth.v1.CheckAccessRequest.policy:type_name -> streamgate.auth.v1.AccessPolicy
+	20, // 13: streamgate.auth.v1.CheckAccessResponse.rule_results:type_name -> streamgate.auth.v1.RuleResult
+	28, // 14: streamgate.auth.v1.RuleResult.check_time:type_name -> google.protobuf.Timestamp
+	28, // 15: streamgate.auth.v1.IssuePlaybackTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 16: streamgate.auth.v1.IssuePlaybackTokenResponse.grant:type_name -> streamgate.auth.v1.PlaybackGrant
+	25, // 17: streamgate.auth.v1.GetSigningKeysResponse.keys:type_name -> streamgate.auth.v1.JsonWebKey
+	28, // 18: streamgate.auth.v1.JsonWebKey.retire_time:type_name -> google.protobuf.Timestamp
+	8,  // 19: streamgate.auth.v1.AuthService.CreateChallenge:input_type -> streamgate.auth.v1.CreateChallengeRequest
+	10, // 20: streamgate.auth.v1.AuthService.SignIn:input_type -> streamgate.auth.v1.SignInRequest
+	12, // 21: streamgate.auth.v1.AuthService.RefreshSession:input_type -> streamgate.auth.v1.RefreshSessionRequest
+	14, // 22: streamgate.auth.v1.AuthService.SignOut:input_type -> streamgate.auth.v1.SignOutRequest
+	16, // 23: streamgate.auth.v1.AuthService.GetSession:input_type -> streamgate.auth.v1.GetSessionRequest
+	18, // 24: streamgate.auth.v1.AuthService.CheckAccess:input_type -> streamgate.auth.v1.CheckAccessRequest
+	21, // 25: streamgate.auth.v1.AuthService.IssuePlaybackToken:input_type -> streamgate.auth.v1.IssuePlaybackTokenRequest
+	23, // 26: streamgate.auth.v1.AuthService.GetSigningKeys:input_type -> streamgate.auth.v1.GetSigningKeysRequest
+	26, // 27: streamgate.auth.v1.AuthService.ReverifyGrants:input_type -> streamgate.auth.v1.ReverifyGrantsRequest
+	2,  // 28: streamgate.auth.v1.AuthService.EnsureContentKeys:input_type -> streamgate.auth.v1.EnsureContentKeysRequest
+	5,  // 29: streamgate.auth.v1.AuthService.ReleaseContentKeys:input_type -> streamgate.auth.v1.ReleaseContentKeysRequest
+	9,  // 30: streamgate.auth.v1.AuthService.CreateChallenge:output_type -> streamgate.auth.v1.CreateChallengeResponse
+	11, // 31: streamgate.auth.v1.AuthService.SignIn:output_type -> streamgate.auth.v1.SignInResponse
+	13, // 32: streamgate.auth.v1.AuthService.RefreshSession:output_type -> streamgate.auth.v1.RefreshSessionResponse
+	15, // 33: streamgate.auth.v1.AuthService.SignOut:output_type -> streamgate.auth.v1.SignOutResponse
+	17, // 34: streamgate.auth.v1.AuthService.GetSession:output_type -> streamgate.auth.v1.GetSessionResponse
+	19, // 35: streamgate.auth.v1.AuthService.CheckAccess:output_type -> streamgate.auth.v1.CheckAccessResponse
+	22, // 36: streamgate.auth.v1.AuthService.IssuePlaybackToken:output_type -> streamgate.auth.v1.IssuePlaybackTokenResponse
+	24, // 37: streamgate.auth.v1.AuthService.GetSigningKeys:output_type -> streamgate.auth.v1.GetSigningKeysResponse
+	27, // 38: streamgate.auth.v1.AuthService.ReverifyGrants:output_type -> streamgate.auth.v1.ReverifyGrantsResponse
+	3,  // 39: streamgate.auth.v1.AuthService.EnsureContentKeys:output_type -> streamgate.auth.v1.EnsureContentKeysResponse
+	6,  // 40: streamgate.auth.v1.AuthService.ReleaseContentKeys:output_type -> streamgate.auth.v1.ReleaseContentKeysResponse
+	30, // [30:41] is the sub-list for method output_type
+	19, // [19:30] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_auth_v1_auth_service_proto_init() }
@@ -1570,7 +1932,7 @@ func file_streamgate_auth_v1_auth_service_proto_init() {
 		return
 	}
 	file_streamgate_auth_v1_access_policy_proto_init()
-	file_streamgate_auth_v1_auth_service_proto_msgTypes[11].OneofWrappers = []any{
+	file_streamgate_auth_v1_auth_service_proto_msgTypes[16].OneofWrappers = []any{
 		(*CheckAccessRequest_VideoId)(nil),
 		(*CheckAccessRequest_Policy)(nil),
 	}
@@ -1579,8 +1941,8 @@ func file_streamgate_auth_v1_auth_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_auth_v1_auth_service_proto_rawDesc), len(file_streamgate_auth_v1_auth_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   21,
+			NumEnums:      2,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,6 +56,12 @@ const (
 	// AuthServiceReverifyGrantsProcedure is the fully-qualified name of the AuthService's
 	// ReverifyGrants RPC.
 	AuthServiceReverifyGrantsProcedure = "/streamgate.auth.v1.AuthService/ReverifyGrants"
+	// AuthServiceEnsureContentKeysProcedure is the fully-qualified name of the AuthService's
+	// EnsureContentKeys RPC.
+	AuthServiceEnsureContentKeysProcedure = "/streamgate.auth.v1.AuthService/EnsureContentKeys"
+	// AuthServiceReleaseContentKeysProcedure is the fully-qualified name of the AuthService's
+	// ReleaseContentKeys RPC.
+	AuthServiceReleaseContentKeysProcedure = "/streamgate.auth.v1.AuthService/ReleaseContentKeys"
 )
 
 // AuthServiceClient is a client for the streamgate.auth.v1.AuthService service.
@@ -118,6 +124,23 @@ type AuthServiceClient interface {
 	// re-verifies the grants of the instance that answers it.
 	// Errors: INVALID_ARGUMENT for a limit over 100000.
 	ReverifyGrants(context.Context, *connect.Request[v1.ReverifyGrantsRequest]) (*connect.Response[v1.ReverifyGrantsResponse], error)
+	// EnsureContentKeys returns the content keys the packager encrypts a video's
+	// segments with (Common Encryption), making them on the first call: the
+	// full key, and the preview key for the segments of the free preview.
+	// Keys are kept sealed under the key-encryption key and are forgotten
+	// with the video.
+	// Errors: INVALID_ARGUMENT for a malformed video id.
+	EnsureContentKeys(context.Context, *connect.Request[v1.EnsureContentKeysRequest]) (*connect.Response[v1.EnsureContentKeysResponse], error)
+	// ReleaseContentKeys decides which of a video's content keys a viewer
+	// gets, for the key server: all of them to the creator and (for a public
+	// video) anyone; to a wallet that satisfies the policy at the latest
+	// check (the decision cache, invalidated by Transfer events) the full and
+	// preview keys; to one that does not, the preview key when the policy
+	// has a preview. Fails closed: an undecidable policy releases nothing.
+	// Errors: NOT_FOUND for an unknown video or one without keys;
+	// PERMISSION_DENIED when the wallet gets no key; UNAVAILABLE when the
+	// chain cannot be reached and no cached decision exists.
+	ReleaseContentKeys(context.Context, *connect.Request[v1.ReleaseContentKeysRequest]) (*connect.Response[v1.ReleaseContentKeysResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the streamgate.auth.v1.AuthService service. By
@@ -189,6 +212,20 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		ensureContentKeys: connect.NewClient[v1.EnsureContentKeysRequest, v1.EnsureContentKeysResponse](
+			httpClient,
+			baseURL+AuthServiceEnsureContentKeysProcedure,
+			connect.WithSchema(authServiceMethods.ByName("EnsureContentKeys")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		releaseContentKeys: connect.NewClient[v1.ReleaseContentKeysRequest, v1.ReleaseContentKeysResponse](
+			httpClient,
+			baseURL+AuthServiceReleaseContentKeysProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ReleaseContentKeys")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -203,6 +240,8 @@ type authServiceClient struct {
 	issuePlaybackToken *connect.Client[v1.IssuePlaybackTokenRequest, v1.IssuePlaybackTokenResponse]
 	getSigningKeys     *connect.Client[v1.GetSigningKeysRequest, v1.GetSigningKeysResponse]
 	reverifyGrants     *connect.Client[v1.ReverifyGrantsRequest, v1.ReverifyGrantsResponse]
+	ensureContentKeys  *connect.Client[v1.EnsureContentKeysRequest, v1.EnsureContentKeysResponse]
+	releaseContentKeys *connect.Client[v1.ReleaseContentKeysRequest, v1.ReleaseContentKeysResponse]
 }
 
 // CreateChallenge calls streamgate.auth.v1.AuthService.CreateChallenge.
@@ -248,6 +287,16 @@ func (c *authServiceClient) GetSigningKeys(ctx context.Context, req *connect.Req
 // ReverifyGrants calls streamgate.auth.v1.AuthService.ReverifyGrants.
 func (c *authServiceClient) ReverifyGrants(ctx context.Context, req *connect.Request[v1.ReverifyGrantsRequest]) (*connect.Response[v1.ReverifyGrantsResponse], error) {
 	return c.reverifyGrants.CallUnary(ctx, req)
+}
+
+// EnsureContentKeys calls streamgate.auth.v1.AuthService.EnsureContentKeys.
+func (c *authServiceClient) EnsureContentKeys(ctx context.Context, req *connect.Request[v1.EnsureContentKeysRequest]) (*connect.Response[v1.EnsureContentKeysResponse], error) {
+	return c.ensureContentKeys.CallUnary(ctx, req)
+}
+
+// ReleaseContentKeys calls streamgate.auth.v1.AuthService.ReleaseContentKeys.
+func (c *authServiceClient) ReleaseContentKeys(ctx context.Context, req *connect.Request[v1.ReleaseContentKeysRequest]) (*connect.Response[v1.ReleaseContentKeysResponse], error) {
+	return c.releaseContentKeys.CallUnary(ctx, req)
 }
 
 // AuthServiceHandler is an implementation of the streamgate.auth.v1.AuthService service.
@@ -310,6 +359,23 @@ type AuthServiceHandler interface {
 	// re-verifies the grants of the instance that answers it.
 	// Errors: INVALID_ARGUMENT for a limit over 100000.
 	ReverifyGrants(context.Context, *connect.Request[v1.ReverifyGrantsRequest]) (*connect.Response[v1.ReverifyGrantsResponse], error)
+	// EnsureContentKeys returns the content keys the packager encrypts a video's
+	// segments with (Common Encryption), making them on the first call: the
+	// full key, and the preview key for the segments of the free preview.
+	// Keys are kept sealed under the key-encryption key and are forgotten
+	// with the video.
+	// Errors: INVALID_ARGUMENT for a malformed video id.
+	EnsureContentKeys(context.Context, *connect.Request[v1.EnsureContentKeysRequest]) (*connect.Response[v1.EnsureContentKeysResponse], error)
+	// ReleaseContentKeys decides which of a video's content keys a viewer
+	// gets, for the key server: all of them to the creator and (for a public
+	// video) anyone; to a wallet that satisfies the policy at the latest
+	// check (the decision cache, invalidated by Transfer events) the full and
+	// preview keys; to one that does not, the preview key when the policy
+	// has a preview. Fails closed: an undecidable policy releases nothing.
+	// Errors: NOT_FOUND for an unknown video or one without keys;
+	// PERMISSION_DENIED when the wallet gets no key; UNAVAILABLE when the
+	// chain cannot be reached and no cached decision exists.
+	ReleaseContentKeys(context.Context, *connect.Request[v1.ReleaseContentKeysRequest]) (*connect.Response[v1.ReleaseContentKeysResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -377,6 +443,20 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceEnsureContentKeysHandler := connect.NewUnaryHandler(
+		AuthServiceEnsureContentKeysProcedure,
+		svc.EnsureContentKeys,
+		connect.WithSchema(authServiceMethods.ByName("EnsureContentKeys")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceReleaseContentKeysHandler := connect.NewUnaryHandler(
+		AuthServiceReleaseContentKeysProcedure,
+		svc.ReleaseContentKeys,
+		connect.WithSchema(authServiceMethods.ByName("ReleaseContentKeys")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/streamgate.auth.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceCreateChallengeProcedure:
@@ -397,6 +477,10 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceGetSigningKeysHandler.ServeHTTP(w, r)
 		case AuthServiceReverifyGrantsProcedure:
 			authServiceReverifyGrantsHandler.ServeHTTP(w, r)
+		case AuthServiceEnsureContentKeysProcedure:
+			authServiceEnsureContentKeysHandler.ServeHTTP(w, r)
+		case AuthServiceReleaseContentKeysProcedure:
+			authServiceReleaseContentKeysHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -440,4 +524,12 @@ func (UnimplementedAuthServiceHandler) GetSigningKeys(context.Context, *connect.
 
 func (UnimplementedAuthServiceHandler) ReverifyGrants(context.Context, *connect.Request[v1.ReverifyGrantsRequest]) (*connect.Response[v1.ReverifyGrantsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.auth.v1.AuthService.ReverifyGrants is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) EnsureContentKeys(context.Context, *connect.Request[v1.EnsureContentKeysRequest]) (*connect.Response[v1.EnsureContentKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.auth.v1.AuthService.EnsureContentKeys is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ReleaseContentKeys(context.Context, *connect.Request[v1.ReleaseContentKeysRequest]) (*connect.Response[v1.ReleaseContentKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.auth.v1.AuthService.ReleaseContentKeys is not implemented"))
 }

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamgate/auth/v1/access_policy.proto.
  */
 export const file_streamgate_auth_v1_access_policy: GenFile = /*@__PURE__*/
-  fileDesc("CiZzdHJlYW1nYXRlL2F1dGgvdjEvYWNjZXNzX3BvbGljeS5wcm90bxISc3RyZWFtZ2F0ZS5hdXRoLnYxImsKDEFjY2Vzc1BvbGljeRIsCgRtb2RlGAEgASgOMh4uc3RyZWFtZ2F0ZS5hdXRoLnYxLkFjY2Vzc01vZGUSLQoFcnVsZXMYAiADKAsyHi5zdHJlYW1nYXRlLmF1dGgudjEuQWNjZXNzUnVsZSKmAQoKQWNjZXNzUnVsZRIQCghjaGFpbl9pZBgBIAEoBBIYChBjb250cmFjdF9hZGRyZXNzGAIgASgJEjMKCHN0YW5kYXJkGAMgASgOMiEuc3RyZWFtZ2F0ZS5hdXRoLnYxLlRva2VuU3RhbmRhcmQSFQoIdG9rZW5faWQYBCABKAlIAIgBARITCgttaW5fYmFsYW5jZRgFIAEoCUILCglfdG9rZW5faWQqawoKQWNjZXNzTW9kZRIbChdBQ0NFU1NfTU9ERV9VTlNQRUNJRklFRBAAEhYKEkFDQ0VTU19NT0RFX1BVQkxJQxABEhMKD0FDQ0VTU19NT0RFX0FMTBACEhMKD0FDQ0VTU19NT0RFX0FOWRADKoABCg1Ub2tlblN0YW5kYXJkEh4KGlRPS0VOX1NUQU5EQVJEX1VOU1BFQ0lGSUVEEAASGQoVVE9LRU5fU1RBTkRBUkRfRVJDNzIxEAESGgoWVE9LRU5fU1RBTkRBUkRfRVJDMTE1NRACEhgKFFRPS0VOX1NUQU5EQVJEX0VSQzIwEANC2AEKFmNvbS5zdHJlYW1nYXRlLmF1dGgudjFCEUFjY2Vzc1BvbGljeVByb3RvUAFaQWdpdGh1Yi5jb20vc3RyZWFtZ2F0ZS9zdHJlYW1nYXRlL2dlbi9nby9zdHJlYW1nYXRlL2F1dGgvdjE7YXV0aHYxogIDU0FYqgISU3RyZWFtZ2F0ZS5BdXRoLlYxygISU3RyZWFtZ2F0ZVxBdXRoXFYx4gIeU3RyZWFtZ2F0ZVxBdXRoXFYxXEdQQk1ldGFkYXRh6gIUU3RyZWFtZ2F0ZTo6QXV0aDo6VjFiBnByb3RvMw");
+  fileDesc("CiZzdHJlYW1nYXRlL2F1dGgvdjEvYWNjZXNzX3BvbGljeS5wcm90bxISc3RyZWFtZ2F0ZS5hdXRoLnYxIoQBCgxBY2Nlc3NQb2xpY3kSLAoEbW9kZRgBIAEoDjIeLnN0cmVhbWdhdGUuYXV0aC52MS5BY2Nlc3NNb2RlEi0KBXJ1bGVzGAIgAygLMh4uc3RyZWFtZ2F0ZS5hdXRoLnYxLkFjY2Vzc1J1bGUSFwoPcHJldmlld19zZWNvbmRzGAMgASgNIqYBCgpBY2Nlc3NSdWxlEhAKCGNoYWluX2lkGAEgASgEEhgKEGNvbnRyYWN0X2FkZHJlc3MYAiABKAkSMwoIc3RhbmRhcmQYAyABKA4yIS5zdHJlYW1nYXRlLmF1dGgudjEuVG9rZW5TdGFuZGFyZBIVCgh0b2tlbl9pZBgEIAEoCUgAiAEBEhMKC21pbl9iYWxhbmNlGAUgASgJQgsKCV90b2tlbl9pZCprCgpBY2Nlc3NNb2RlEhsKF0FDQ0VTU19NT0RFX1VOU1BFQ0lGSUVEEAASFgoSQUNDRVNTX01PREVfUFVCTElDEAESEwoPQUNDRVNTX01PREVfQUxMEAISEwoPQUNDRVNTX01PREVfQU5ZEAMqgAEKDVRva2VuU3RhbmRhcmQSHgoaVE9LRU5fU1RBTkRBUkRfVU5TUEVDSUZJRUQQABIZChVUT0tFTl9TVEFOREFSRF9FUkM3MjEQARIaChZUT0tFTl9TVEFOREFSRF9FUkMxMTU1EAISGAoUVE9LRU5fU1RBTkRBUkRfRVJDMjAQA0LYAQoWY29tLnN0cmVhbWdhdGUuYXV0aC52MUIRQWNjZXNzUG9saWN5UHJvdG9QAVpBZ2l0aHViLmNvbS9zdHJlYW1nYXRlL3N0cmVhbWdhdGUvZ2VuL2dvL3N0cmVhbWdhdGUvYXV0aC92MTthdXRodjGiAgNTQViqAhJTdHJlYW1nYXRlLkF1dGguVjHKAhJTdHJlYW1nYXRlXEF1dGhcVjHiAh5TdHJlYW1nYXRlXEF1dGhcVjFcR1BCTWV0YWRhdGHqAhRTdHJlYW1nYXRlOjpBdXRoOjpWMWIGcHJvdG8z");
 
 /**
  * AccessPolicy decides who may watch a video. A creator attaches one to each
@@ -35,6 +35,18 @@ export type AccessPolicy = Message<"streamgate.auth.v1.AccessPolicy"> & {
    * @generated from field: repeated streamgate.auth.v1.AccessRule rules = 2;
    */
   rules: AccessRule[];
+
+  /**
+   * Free preview, in seconds: a viewer who does not satisfy the rules may
+   * still watch the start of the video, up to the first segment boundary
+   * at or after this time (their playback token's grant is
+   * PLAYBACK_GRANT_PREVIEW; manifests end there and later segments and
+   * keys are refused). 0: no preview. At most 3600. Must be 0 for a public
+   * policy.
+   *
+   * @generated from field: uint32 preview_seconds = 3;
+   */
+  previewSeconds: number;
 };
 
 /**

@@ -1,0 +1,142 @@
+package auth
+
+import (
+	"context"
+	"errors"
+
+	"connectrpc.com/connect"
+	"github.com/ethereum/go-ethereum/common"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/video"
+)
+
+// EnsureContentKeys returns the video's full and preview keys, making them on
+// the first call, for the packager. The video need not exist in metadata
+// yet in a state that plays: the packager asks while it encodes.
+func (s *Service) EnsureContentKeys(ctx context.Context, videoID string) ([]*authv1.ContentKey, error) {
+	if err := video.CheckID(videoID); err != nil {
+		return nil, invalid("video_id: %v", err)
+	}
+	keys, err := s.store.ensureContentKeys(ctx, videoID, contentKeyScopes, s.cfg.Now())
+	if err != nil {
+		return nil, unavailable(err, "cannot read or make the content keys of %s now; try again", videoID)
+	}
+	return contentKeysToProto(keys), nil
+}
+
+// ReleaseContentKeys decides which keys of a video the wallet may have
+// (see the contract). Every path that cannot decide releases nothing.
+func (s *Service) ReleaseContentKeys(ctx context.Context, videoID, address string) ([]*authv1.ContentKey, authv1.PlaybackGrant, error) {
+	none := authv1.PlaybackGrant_PLAYBACK_GRANT_UNSPECIFIED
+	if err := video.CheckID(videoID); err != nil {
+		return nil, none, invalid("video_id: %v", err)
+	}
+	addr, err := identity.NormalizeAddress(address)
+	if err != nil {
+		return nil, none, invalid("address: %v", err)
+	}
+	v, err := s.video(ctx, videoID)
+	if err != nil {
+		s.metrics.keysRefused(ctx, "video")
+		return nil, none, err
+	}
+	stored, err := s.store.contentKeys(ctx, videoID)
+	if err != nil {
+		s.metrics.keysRefused(ctx, "error")
+		return nil, none, unavailable(err, "cannot read the content keys of %s now; try again", videoID)
+	}
+	if len(stored) == 0 {
+		s.metrics.keysRefused(ctx, "no_keys")
+		return nil, none, newErr(connect.CodeNotFound, "video %s has no content keys: it is packaged in clear", videoID)
+	}
+	grant := authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC
+	p := v.GetAccessPolicy()
+	switch {
+	case p == nil || p.GetMode() == authv1.AccessMode_ACCESS_MODE_PUBLIC:
+	case isCreator(v, addr):
+		grant = authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR
+	default:
+		dec, err := s.access.Check(ctx, p, common.HexToAddress(addr), false)
+		switch {
+		case errors.Is(err, ErrInvalidPolicy), errors.Is(err, ErrPolicyMisconfigured):
+			s.metrics.keysRefused(ctx, "policy")
+			return nil, none, wrapErr(connect.CodeFailedPrecondition, err, "the video's access policy cannot be evaluated")
+		case err != nil:
+			s.metrics.keysRefused(ctx, "chain")
+			return nil, none, unavailable(err, "cannot check access now: the chain is unreachable; try again")
+		case dec.GetAllowed():
+			grant = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
+		case p.GetPreviewSeconds() > 0:
+			grant = authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW
+		default:
+			s.metrics.keysRefused(ctx, "not_holder")
+			return nil, none, newErr(connect.CodePermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
+		}
+	}
+	var out []contentKey
+	for _, k := range stored {
+		if grant != authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW || k.Scope == scopePreview {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		s.metrics.keysRefused(ctx, "no_keys")
+		return nil, none, newErr(connect.CodeNotFound, "video %s has no preview key", videoID)
+	}
+	s.metrics.keysReleased(ctx, grant)
+	return contentKeysToProto(out), grant, nil
+}
+
+func contentKeysToProto(keys []contentKey) []*authv1.ContentKey {
+	out := make([]*authv1.ContentKey, 0, len(keys))
+	for _, k := range keys {
+		scope := authv1.ContentKeyScope_CONTENT_KEY_SCOPE_FULL
+		if k.Scope == scopePreview {
+			scope = authv1.ContentKeyScope_CONTENT_KEY_SCOPE_PREVIEW
+		}
+		out = append(out, &authv1.ContentKey{Scope: scope, KeyId: k.Key.ID[:], Key: k.Key.Key[:]})
+	}
+	return out
+}
+
+func (m *metrics) keysReleased(ctx context.Context, grant authv1.PlaybackGrant) {
+	m.contentKeys.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "released"), attribute.String("reason", grantReason(grant))))
+}
+
+func (m *metrics) keysRefused(ctx context.Context, reason string) {
+	m.contentKeys.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "refused"), attribute.String("reason", reason)))
+}
+
+func grantReason(g authv1.PlaybackGrant) string {
+	switch g {
+	case authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC:
+		return "public"
+	case authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR:
+		return "creator"
+	case authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER:
+		return "holder"
+	case authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW:
+		return "preview"
+	}
+	return "unknown"
+}
+
+func (h *handler) EnsureContentKeys(ctx context.Context, req *connect.Request[authv1.EnsureContentKeysRequest]) (*connect.Response[authv1.EnsureContentKeysResponse], error) {
+	keys, err := h.svc.EnsureContentKeys(ctx, req.Msg.GetVideoId())
+	if err != nil {
+		return nil, h.err(ctx, err)
+	}
+	return connect.NewResponse(&authv1.EnsureContentKeysResponse{Keys: keys}), nil
+}
+
+func (h *handler) ReleaseContentKeys(ctx context.Context, req *connect.Request[authv1.ReleaseContentKeysRequest]) (*connect.Response[authv1.ReleaseContentKeysResponse], error) {
+	keys, grant, err := h.svc.ReleaseContentKeys(ctx, req.Msg.GetVideoId(), req.Msg.GetAddress())
+	if err != nil {
+		return nil, h.err(ctx, err)
+	}
+	return connect.NewResponse(&authv1.ReleaseContentKeysResponse{Keys: keys, Grant: grant}), nil
+}
