@@ -160,7 +160,11 @@ function phoneWallet(projectId: string, chains: Chain[], run: Run, onCancel: () 
       h(
         "p",
         { class: "muted", "data-testid": "walletconnect-off" },
-        "Phone wallets are off on this server: no WalletConnect project id is configured. The operator turns them on with a WalletConnect Cloud project id, given to `streamgate serve --walletconnect-project-id` (or $STREAMGATE_WALLETCONNECT_PROJECT_ID).",
+        "Phone wallets are off on this server: no WalletConnect project id is configured. An operator turns them on with a WalletConnect Cloud project id, given to ",
+        h("code", null, "streamgate serve --walletconnect-project-id"),
+        " or ",
+        h("code", null, "STREAMGATE_WALLETCONNECT_PROJECT_ID"),
+        ".",
       ),
       h("button", { class: "btn", type: "button", "data-testid": "signin-walletconnect", disabled: true, "data-unavailable": true }, "Connect a phone wallet"),
     );
