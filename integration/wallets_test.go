@@ -204,6 +204,21 @@ func TestWallets(t *testing.T) {
 		t.Errorf("phone-wallet explanation %q does not say that no project id is configured and how to set one", off)
 	}
 
+	// An announcement is any script's event: its name is shown as text and
+	// an icon that is not a data:image/ URI is not loaded.
+	b.run("a hostile announcement", 10*time.Second, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`(() => {
+			const info = { uuid: "hostile", name: '<img src=x onerror="window.pwned=1">', icon: "https://tracker.invalid/icon.png", rdns: "test.hostile" };
+			window.dispatchEvent(new CustomEvent("eip6963:announceProvider", { detail: { info, provider: { request: async () => [] } } }));
+			return true;
+		})()`)(ctx, t)
+		return err
+	}))
+	b.waitJS("the hostile wallet is listed as text", fmt.Sprintf(`document.querySelector('%s[data-uuid="hostile"]')?.textContent === '<img src=x onerror="window.pwned=1">'`, hookWalletOption), 10*time.Second)
+	if value[bool](b, "no markup from the announcement", fmt.Sprintf(`window.pwned === 1 || document.querySelector('%s[data-uuid="hostile"] img') !== null`, hookWalletOption)) {
+		t.Error("the hostile announcement's name or icon reached the page as markup or an image")
+	}
+
 	second := chromedp.CSS(fmt.Sprintf(`%s[data-uuid=%q]`, hookWalletOption, wallets[1].UUID))
 	b.run("pick the second wallet", 30*time.Second, chromedp.Click(second), chromedp.WaitVisible(hookAccount))
 	want := wallets[1].Address
