@@ -178,6 +178,9 @@ type Settings struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
 	// gateway believes to identify clients; empty: none.
 	TrustedProxies []netip.Prefix
+	// WalletConnectID is the WalletConnect Cloud project id the gateway
+	// tells the web app, which then offers phone wallets; empty: none.
+	WalletConnectID string
 }
 
 // Limits both upload and the gateway's client configuration state.
@@ -422,6 +425,8 @@ func buildGateway(cfg Settings, deps Deps, logger *slog.Logger) (Service, error)
 		Version: buildinfo.Read().Version,
 		DevMode: cfg.DevMode,
 		WebApp:  web.Handler(),
+
+		WalletConnectProjectID: cfg.WalletConnectID,
 	}, e, deps.Catalog, deps.Registry, logger, opts...)
 }
 

@@ -17,6 +17,7 @@ const (
 	envBlobURL     = "STREAMGATE_BLOB_URL"
 	envMeshTLSDir  = "STREAMGATE_MESH_TLS_DIR"
 	envChains      = "STREAMGATE_CHAINS"
+	envWCProjectID = "STREAMGATE_WALLETCONNECT_PROJECT_ID"
 )
 
 // knownEnv is every STREAMGATE_ variable the binary reads; `serve --check`
@@ -24,7 +25,7 @@ const (
 // being ignored in production.
 var knownEnv = []string{
 	envDatabaseURL, envRedisURL, envBlobURL, envMeshTLSDir, envChains, envKEK,
-	operatortokens.EnvTokens, operatortokens.EnvToken,
+	envWCProjectID, operatortokens.EnvTokens, operatortokens.EnvToken,
 }
 
 // unknownEnv returns the STREAMGATE_ variables of environ the binary does

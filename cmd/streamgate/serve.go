@@ -58,6 +58,7 @@ type meshFlags struct {
 	maxConc       int
 	maxConcClient int
 	proxies       prefixFlag
+	wcProjectID   string
 
 	tokens *operatortokens.File // the tokens file read, for watchTokens
 }
@@ -97,6 +98,7 @@ func (m *meshFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&m.playBurst, "play-rate-burst", edge.DefaultPerPlayback.Burst, "gateway media requests per viewer at once, over --play-rate-limit (a start or a seek)")
 	fs.IntVar(&m.maxConc, "max-concurrent", edge.DefaultMaxConcurrent, "gateway requests in flight in all, streams and uploads included; past it 503 (negative: no cap)")
 	fs.IntVar(&m.maxConcClient, "max-concurrent-per-client", edge.DefaultMaxConcurrentPerClient, "gateway requests in flight per client IP; past it 429 (negative: no cap)")
+	fs.StringVar(&m.wcProjectID, "walletconnect-project-id", os.Getenv(envWCProjectID), "WalletConnect Cloud project `id` the web app reaches phone wallets with (public: browsers see it); empty: phone wallets are off (default: $"+envWCProjectID+")")
 	fs.Var(&m.proxies, "trusted-proxy", "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (repeatable; default none: the TCP peer is the client)")
 }
 
@@ -202,6 +204,7 @@ func (m *meshFlags) nodeConfig(services []string, dataDir string) (node.Config, 
 			PlaybackRateLimit: edge.RateLimit{Rate: m.playRate, Burst: m.playBurst},
 			MaxConcurrent:     m.maxConc,
 			TrustedProxies:    m.proxies,
+			WalletConnectID:   m.wcProjectID,
 
 			MaxConcurrentPerClient: m.maxConcClient,
 		},

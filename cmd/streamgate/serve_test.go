@@ -41,6 +41,40 @@ func TestBlobURLFlagAndEnvironment(t *testing.T) {
 	}
 }
 
+// TestWalletConnectFlagAndEnvironment: the project id reaches the gateway's
+// settings from the flag, else from the environment (dev shares the flag).
+func TestWalletConnectFlagAndEnvironment(t *testing.T) {
+	parse := func(args ...string) string {
+		t.Helper()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var m meshFlags
+		m.register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := m.nodeConfig([]string{"gateway"}, ".streamgate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Settings.WalletConnectID
+	}
+	t.Setenv(envWCProjectID, "")
+	if got := parse(); got != "" {
+		t.Errorf("no flag, no environment: WalletConnectID = %q, want empty (phone wallets off)", got)
+	}
+	t.Setenv(envWCProjectID, "fromenv")
+	if got := parse(); got != "fromenv" {
+		t.Errorf("from the environment: WalletConnectID = %q, want fromenv", got)
+	}
+	if got := parse("--walletconnect-project-id", "fromflag"); got != "fromflag" {
+		t.Errorf("the flag over the environment: WalletConnectID = %q, want fromflag", got)
+	}
+	if err := unknownEnv([]string{envWCProjectID + "=x"}); err != nil {
+		t.Errorf("unknownEnv refuses %s: %v", envWCProjectID, err)
+	}
+}
+
 func TestDevModeOnLoopbackOnly(t *testing.T) {
 	for _, tc := range []struct {
 		host  string

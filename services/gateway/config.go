@@ -39,6 +39,9 @@ type Config struct {
 	Version string
 	// DevMode is set by `streamgate dev` only.
 	DevMode bool
+	// WalletConnectProjectID lets the web app reach phone wallets through
+	// WalletConnect v2; empty offers none. Public (browsers see it).
+	WalletConnectProjectID string
 	// WebApp serves the browser app at every page path (see
 	// web.IsAPIPath for the rest); nil serves no app.
 	WebApp http.Handler
@@ -77,6 +80,21 @@ func absoluteURL(name, s string) (string, error) {
 	return strings.TrimRight(s, "/"), nil
 }
 
+// validProjectID accepts a WalletConnect project id: up to 64 ASCII letters
+// and digits. It catches a pasted URL or quotes, and leaves the id's exact
+// form to WalletConnect.
+func validProjectID(id string) bool {
+	if len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
 // clientConfig validates cfg and builds the response GetClientConfig
 // returns.
 func (cfg Config) clientConfig() (*gatewayv1.GetClientConfigResponse, error) {
@@ -93,6 +111,11 @@ func (cfg Config) clientConfig() (*gatewayv1.GetClientConfigResponse, error) {
 		PlaybackBaseUrl: cmp.Or(cfg.PlaybackBaseURL, api+"/play"),
 		GatewayVersion:  cmp.Or(cfg.Version, "dev"),
 		DevMode:         cfg.DevMode,
+
+		WalletconnectProjectId: cfg.WalletConnectProjectID,
+	}
+	if id := cfg.WalletConnectProjectID; id != "" && !validProjectID(id) {
+		return nil, fmt.Errorf("gateway: Config.WalletConnectProjectID %q must be letters and digits only (a WalletConnect Cloud project id is 32 hex digits)", id)
 	}
 	if res.SiweUri, err = absoluteURL("SIWEURI", res.SiweUri); err != nil {
 		return nil, err

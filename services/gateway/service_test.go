@@ -155,6 +155,8 @@ func TestConfigValidation(t *testing.T) {
 		{"no upload limit", func(c *gateway.Config) { c.Upload.MaxUploadBytes = 0 }},
 		{"no content types", func(c *gateway.Config) { c.Upload.AllowedContentTypes = nil }},
 		{"negative duration", func(c *gateway.Config) { c.Upload.MaxDuration = -time.Second }},
+		{"walletconnect id pasted as a URL", func(c *gateway.Config) { c.WalletConnectProjectID = "https://cloud.example/p/abc" }},
+		{"walletconnect id quoted", func(c *gateway.Config) { c.WalletConnectProjectID = `"0123456789abcdef0123456789abcdef"` }},
 	}
 	e, err := edge.New(edge.Config{}, noMesh{}, catalog.Default(), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -407,6 +409,23 @@ func TestClientConfigDevMode(t *testing.T) {
 		}
 		if got := res.Msg.GetDevMode(); got != dev {
 			t.Errorf("dev_mode = %v, want %v", got, dev)
+		}
+	}
+}
+
+// TestClientConfigWalletConnect: the web app offers phone wallets only when
+// the operator configured a WalletConnect project id, and learns it here.
+func TestClientConfigWalletConnect(t *testing.T) {
+	for _, id := range []string{"", "0123456789abcdef0123456789abcdef"} {
+		cfg := testConfig()
+		cfg.WalletConnectProjectID = id
+		client := gatewayv1connect.NewGatewayServiceClient(http.DefaultClient, start(t, cfg, instances{}))
+		res, err := client.GetClientConfig(t.Context(), connect.NewRequest(&gatewayv1.GetClientConfigRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Msg.GetWalletconnectProjectId(); got != id {
+			t.Errorf("walletconnect_project_id = %q, want %q", got, id)
 		}
 	}
 }

@@ -1,6 +1,8 @@
-// Wallets: an injected EIP-1193 wallet (window.ethereum) and, on a
-// `streamgate dev` server only, the chain's well-known dev accounts. Their
-// keys are the public test keys every Ethereum dev chain ships with.
+// Wallets: the browser wallets that announce themselves (EIP-6963), the
+// legacy injected one (window.ethereum) and, on a `streamgate dev` server
+// only, the chain's well-known dev accounts. Their keys are the public test
+// keys every Ethereum dev chain ships with. Phone wallets are in
+// walletconnect.ts, loaded only when used.
 import { createPublicClient, createWalletClient, custom, defineChain, getAddress, http, numberToHex, parseAbi, type EIP1193Provider } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Chain } from "@gen/streamgate/gateway/v1/gateway_service_pb";
@@ -25,21 +27,95 @@ declare global {
   interface Window {
     ethereum?: EIP1193Provider;
   }
+  interface WindowEventMap {
+    "eip6963:announceProvider": CustomEvent<unknown>;
+  }
 }
 
-/** hasInjectedWallet reports whether a browser wallet is present. */
+/** WalletInfo is what a wallet says about itself in its EIP-6963 announcement. */
+export interface WalletInfo {
+  uuid: string;
+  name: string;
+  /** A data: URI, as EIP-6963 requires; see walletIcon before showing it. */
+  icon: string;
+  /** Reverse-DNS id of the wallet, e.g. "io.metamask". */
+  rdns: string;
+}
+
+/** AnnouncedWallet is one browser wallet found by EIP-6963. */
+export interface AnnouncedWallet {
+  info: WalletInfo;
+  provider: EIP1193Provider;
+}
+
+const announced = new Map<string, AnnouncedWallet>();
+const walletListeners = new Set<(w: AnnouncedWallet[]) => void>();
+let discovering = false;
+
+function onAnnounce(e: CustomEvent<unknown>): void {
+  // Any script on the page may dispatch this event: keep only well-formed
+  // announcements, and never trust their strings as markup.
+  const d = e.detail as { info?: Partial<WalletInfo>; provider?: { request?: unknown } } | null;
+  const info = d?.info;
+  if (!info || typeof d.provider?.request !== "function") return;
+  if (typeof info.uuid !== "string" || !info.uuid || typeof info.name !== "string" || !info.name.trim()) return;
+  announced.set(info.uuid, {
+    info: { uuid: info.uuid, name: info.name.trim().slice(0, 64), icon: typeof info.icon === "string" ? info.icon : "", rdns: typeof info.rdns === "string" ? info.rdns : "" },
+    provider: d.provider as EIP1193Provider,
+  });
+  const list = announcedWallets();
+  for (const l of walletListeners) l(list);
+}
+
+/** announcedWallets lists the wallets found so far, in announcement order. */
+export function announcedWallets(): AnnouncedWallet[] {
+  return [...announced.values()];
+}
+
+/**
+ * watchWallets starts EIP-6963 discovery (once per page: every wallet
+ * answers the request, whenever it loaded) and calls l with the whole list
+ * each time a wallet announces itself; returns an unsubscribe.
+ */
+export function watchWallets(l: (w: AnnouncedWallet[]) => void): () => void {
+  walletListeners.add(l);
+  if (!discovering) {
+    discovering = true;
+    addEventListener("eip6963:announceProvider", onAnnounce);
+    dispatchEvent(new Event("eip6963:requestProvider"));
+  }
+  return () => walletListeners.delete(l);
+}
+
+/**
+ * walletIcon returns the icon if it is safe to put in an <img src>: a
+ * data:image/ URI (an <img> runs no script, even from SVG). Anything else,
+ * a remote URL included (it would tell a third party who looks), gives
+ * undefined.
+ */
+export function walletIcon(info: WalletInfo): string | undefined {
+  return /^data:image\/[a-z0-9.+-]+[;,]/i.test(info.icon) ? info.icon : undefined;
+}
+
+/** hasInjectedWallet reports whether a legacy injected wallet is present. */
 export function hasInjectedWallet(): boolean {
   return typeof window.ethereum?.request === "function";
 }
 
-/**
- * injectedSigner connects the browser wallet, moving it to a configured
- * chain when it is on another one (adding the chain when it publishes an
- * RPC URL).
- */
-export async function injectedSigner(chains: Chain[]): Promise<Signer> {
+/** injectedSigner connects window.ethereum: the fallback when no wallet announces itself. */
+export function injectedSigner(chains: Chain[]): Promise<Signer> {
   const provider = window.ethereum;
-  if (!provider) throw new Error("No browser wallet found. Install one, or use a dev wallet on a dev server.");
+  if (!provider) return Promise.reject(new Error("No browser wallet found. Install one, or use a dev wallet on a dev server."));
+  return providerSigner(provider, chains);
+}
+
+/**
+ * providerSigner connects an EIP-1193 wallet (the one the user picked),
+ * moving it to a configured chain when it is on another one (adding the
+ * chain when it publishes an RPC URL). It signs with personal_sign on that
+ * provider only.
+ */
+export async function providerSigner(provider: EIP1193Provider, chains: Chain[]): Promise<Signer> {
   const client = createWalletClient({ transport: custom(provider) });
   const [address] = await client.requestAddresses();
   if (!address) throw new Error("The wallet did not share an account.");

@@ -215,9 +215,16 @@ type GetClientConfigResponse struct {
 	// The server runs `streamgate dev`: its chain is the local dev chain and
 	// its well-known dev wallets may sign in. Clients offer them (and the dev
 	// chain's demo minter) only when this is set; production is always false.
-	DevMode       bool `protobuf:"varint,9,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DevMode bool `protobuf:"varint,9,opt,name=dev_mode,json=devMode,proto3" json:"dev_mode,omitempty"`
+	// WalletConnect Cloud project id the web app connects phone wallets with
+	// (WalletConnect v2: the pairing relay identifies the app by it). Not a
+	// secret: every browser that loads the app sees it. Empty: the operator
+	// has not configured one (`streamgate serve --walletconnect-project-id`
+	// or $STREAMGATE_WALLETCONNECT_PROJECT_ID), so clients offer no phone
+	// wallets and should say why.
+	WalletconnectProjectId string `protobuf:"bytes,10,opt,name=walletconnect_project_id,json=walletconnectProjectId,proto3" json:"walletconnect_project_id,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *GetClientConfigResponse) Reset() {
@@ -311,6 +318,13 @@ func (x *GetClientConfigResponse) GetDevMode() bool {
 		return x.DevMode
 	}
 	return false
+}
+
+func (x *GetClientConfigResponse) GetWalletconnectProjectId() string {
+	if x != nil {
+		return x.WalletconnectProjectId
+	}
+	return ""
 }
 
 // Chain is one chain the deployment supports.
@@ -795,7 +809,7 @@ var File_streamgate_gateway_v1_gateway_service_proto protoreflect.FileDescriptor
 const file_streamgate_gateway_v1_gateway_service_proto_rawDesc = "" +
 	"\n" +
 	"+streamgate/gateway/v1/gateway_service.proto\x12\x15streamgate.gateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a#streamgate/options/v1/options.proto\"\x18\n" +
-	"\x16GetClientConfigRequest\"\x8f\x03\n" +
+	"\x16GetClientConfigRequest\"\xc9\x03\n" +
 	"\x17GetClientConfigResponse\x12 \n" +
 	"\fapi_base_url\x18\x01 \x01(\tR\n" +
 	"apiBaseUrl\x124\n" +
@@ -807,7 +821,9 @@ const file_streamgate_gateway_v1_gateway_service_proto_rawDesc = "" +
 	"\x11playback_base_url\x18\x06 \x01(\tR\x0fplaybackBaseUrl\x12H\n" +
 	"\rupload_limits\x18\a \x01(\v2#.streamgate.gateway.v1.UploadLimitsR\fuploadLimits\x12'\n" +
 	"\x0fgateway_version\x18\b \x01(\tR\x0egatewayVersion\x12\x19\n" +
-	"\bdev_mode\x18\t \x01(\bR\adevMode\"\x8a\x01\n" +
+	"\bdev_mode\x18\t \x01(\bR\adevMode\x128\n" +
+	"\x18walletconnect_project_id\x18\n" +
+	" \x01(\tR\x16walletconnectProjectId\"\x8a\x01\n" +
 	"\x05Chain\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
