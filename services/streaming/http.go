@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/weborigin"
 )
 
 // pather is implemented by stores whose objects are local files
@@ -57,6 +58,15 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 	g, err := s.authorize(ctx, id, token)
 	if err != nil {
 		s.httpError(w, err)
+		return
+	}
+	if ok, origin := weborigin.Allowed(g.allowedOrigins(), r.Header); !ok {
+		// The page's origin is not the creator's choice: no CORS
+		// headers, so the browser hides even the refusal.
+		h.Del("Access-Control-Allow-Origin")
+		h.Del("Access-Control-Expose-Headers")
+		s.metrics.refusal(ctx, errOrigin)
+		http.Error(w, weborigin.RefusalMessage(origin), http.StatusForbidden)
 		return
 	}
 	key := s.videoPrefix(id) + rel
