@@ -162,9 +162,12 @@ func OfRequest(h http.Header) (origin string, present bool) {
 // whose allowed origins are list (normalised). An empty list allows any
 // origin; a request naming no origin is allowed whatever the list, because
 // the playback token, not the page, is the capability (a native app or the
-// CLI sends neither header). origin is what the request named, for the
-// refusal's message.
-func Allowed(list []string, h http.Header) (ok bool, origin string) {
+// CLI sends neither header). self is the host[:port] the request was sent
+// to (its Host): a page of the platform itself (the watch page, the embed
+// page inside a creator's frame) names that host and is always allowed,
+// whichever scheme a proxy in front terminates. origin is what the request
+// named, for the refusal's message.
+func Allowed(list []string, h http.Header, self string) (ok bool, origin string) {
 	if len(list) == 0 {
 		return true, ""
 	}
@@ -177,7 +180,23 @@ func Allowed(list []string, h http.Header) (ok bool, origin string) {
 			return true, origin
 		}
 	}
+	if self != "" {
+		if _, host, ok := strings.Cut(origin, "://"); ok && host == normalizeHost(self) {
+			return true, origin
+		}
+	}
 	return false, origin
+}
+
+// normalizeHost lowercases a Host header and drops a default port, as
+// Normalize does for an origin's host (which port is default depends on
+// the scheme, which a Host does not carry; both are dropped).
+func normalizeHost(h string) string {
+	h = strings.ToLower(h)
+	if strings.HasSuffix(h, ":443") || strings.HasSuffix(h, ":80") {
+		h = h[:strings.LastIndexByte(h, ':')]
+	}
+	return h
 }
 
 // RefusalMessage is the body of a 403 for an origin not on the list.

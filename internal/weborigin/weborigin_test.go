@@ -96,10 +96,14 @@ func TestAllowed(t *testing.T) {
 		{"Referer with user info", list, hdr("Referer", "https://site.example@evil.example/"), false},
 		{"garbage Referer", list, hdr("Referer", "not a url"), false},
 		{"neither header: the token is the capability", list, hdr(), true},
+		{"the platform's own page (same host as the request)", list, hdr("Referer", "http://gw.example:8080/embed/vid_1"), true},
+		{"the platform's own page by Origin", list, hdr("Origin", "http://GW.example:8080"), true},
+		{"the platform's host on another port", list, hdr("Origin", "http://gw.example:9090"), false},
+		{"the platform's host as a suffix", list, hdr("Origin", "http://evil-gw.example:8080"), false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got, origin := Allowed(c.list, c.h); got != c.want {
+			if got, origin := Allowed(c.list, c.h, "gw.example:8080"); got != c.want {
 				t.Errorf("Allowed(%q, %v) = %v (origin %q); want %v", c.list, c.h, got, origin, c.want)
 			}
 		})

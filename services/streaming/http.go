@@ -60,7 +60,13 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, err)
 		return
 	}
-	if ok, origin := weborigin.Allowed(g.allowedOrigins(), r.Header); !ok {
+	// The host the viewer's browser asked: the gateway passes it on; a
+	// page of the platform itself is always allowed.
+	self := r.Header.Get("X-Forwarded-Host")
+	if self == "" {
+		self = r.Host
+	}
+	if ok, origin := weborigin.Allowed(g.allowedOrigins(), r.Header, self); !ok {
 		// The page's origin is not the creator's choice: no CORS
 		// headers, so the browser hides even the refusal.
 		h.Del("Access-Control-Allow-Origin")

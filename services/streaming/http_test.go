@@ -507,6 +507,8 @@ func TestPlayOrigins(t *testing.T) {
 		{"gated, other origin", seg1, []string{"Origin", "https://evil.example"}, 403},
 		{"gated, Referer of another origin", seg1, []string{"Referer", "https://evil.example/x"}, 403},
 		{"gated, no origin at all", seg1, nil, 200},
+		{"gated, the platform's own page", seg1, []string{"Referer", "http://gw.example/embed/vid_1", "X-Forwarded-Host", "gw.example"}, 200},
+		{"gated, a forwarded host is not any host", seg1, []string{"Referer", "http://evil.example/", "X-Forwarded-Host", "gw.example"}, 403},
 		{"public, listed origin", seg2, []string{"Origin", "https://site.example"}, 200},
 		{"public, other origin", seg2, []string{"Origin", "https://evil.example"}, 403},
 		{"public, null origin", "public:/play/vid_1/master.m3u8", []string{"Origin", "null"}, 403},

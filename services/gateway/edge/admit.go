@@ -100,13 +100,14 @@ func (e *Edge) playbackKey(r *http.Request, client string) (string, []string) {
 // playOriginAllowed checks a media request against the allowed origins of
 // its verified playback token (weborigin.Allowed: Origin, else the
 // Referer's origin; a request naming neither passes, the token being the
-// capability). A refused request is answered 403 here, with a body saying
+// capability; a page of the gateway's own host, the watch and embed pages,
+// always passes). A refused request is answered 403 here, with a body saying
 // why and no Access-Control-Allow-Origin, preflights included. Every media
 // route under /play/ (manifests, segments, and keys when they come) goes
 // through it. Streaming checks again, and checks a public video's current
 // list when no token was given.
 func (e *Edge) playOriginAllowed(w http.ResponseWriter, r *http.Request, origins []string) bool {
-	ok, origin := weborigin.Allowed(origins, r.Header)
+	ok, origin := weborigin.Allowed(origins, r.Header, r.Host)
 	if ok {
 		return true
 	}

@@ -88,6 +88,7 @@ func TestPlayOriginAllowList(t *testing.T) {
 		{"Referer's origin when no Origin", "GET", seg, []string{"Referer", allowed + "/blog/post"}, false},
 		{"unlisted Referer when no Origin", "GET", seg, []string{"Referer", "https://evil.example/" + allowed}, true},
 		{"neither header: the token is the capability", "GET", seg, nil, false},
+		{"the gateway's own page (embed, watch)", "GET", seg, []string{"Referer", f.edge + "/embed/" + videoA}, false},
 		{"token without a list: any origin", "GET", "/play/" + videoB + "/master.m3u8?token=" + tokAny, []string{"Origin", "https://evil.example"}, false},
 		// A's token on B fails verification at the edge: no list applies
 		// there, and streaming refuses the token itself.
