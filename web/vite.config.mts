@@ -23,6 +23,14 @@ export default defineConfig({
     emptyOutDir: true,
     target: "es2022",
     chunkSizeWarningLimit: 1200,
+    // Two pages: the app, and the embed page (the player alone, for
+    // iframes), which shares the app's modules and chunks.
+    rollupOptions: {
+      input: {
+        index: fileURLToPath(new URL("./index.html", import.meta.url)),
+        embed: fileURLToPath(new URL("./embed.html", import.meta.url)),
+      },
+    },
   },
   server: {
     proxy: Object.fromEntries(
