@@ -10,7 +10,7 @@ import type { Video } from "@gen/streamgate/metadata/v1/metadata_service_pb";
 import { api, Code, errorMessage, isCode, loadConfig } from "./api";
 import { h, icon, icons } from "./dom";
 import { mountPlayer } from "./pages/watch";
-import { initSession, onSessionChange, session } from "./session";
+import { initSession } from "./session";
 import { loading } from "./ui";
 
 function videoIdFromPath(): string {
@@ -46,18 +46,9 @@ async function main(): Promise<void> {
   // A link to the full page, for what the frame cannot show.
   root.append(h("a", { class: "embed-title", href: `/watch/${encodeURIComponent(video.id)}`, target: "_blank", rel: "noopener" }, video.title));
 
-  // The player restarts when the viewer changes (sign-in, sign-out); a
-  // token refresh keeps the same wallet and changes nothing.
-  let run = new AbortController();
-  let shown = session()?.address;
-  onSessionChange((s) => {
-    if (s?.address === shown) return;
-    shown = s?.address;
-    run.abort();
-    run = new AbortController();
-    void mountPlayer(stage, video, run.signal);
-  });
-  await mountPlayer(stage, video, run.signal);
+  // Signing in happens inside the player (its sign-in panel goes on to
+  // play), so nothing here follows the session.
+  await mountPlayer(stage, video, new AbortController().signal);
 }
 
 void main();
