@@ -32,6 +32,14 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1/streamingv1connect"
 )
 
+// The studio's embed card hooks (web/README.md).
+const (
+	hookEmbedSnippet chromedp.CSS = `[data-testid="embed-snippet"]`
+	hookEmbedOrigins chromedp.CSS = `[data-testid="embed-origins"]`
+	hookEmbedSave    chromedp.CSS = `[data-testid="embed-origins-save"]`
+	hookEmbedSaved   chromedp.CSS = `[data-testid="embed-origins-saved"]`
+)
+
 // viewerKey is the private key of viewerWallet (the app's dev account #2).
 const viewerKey = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 
@@ -343,10 +351,51 @@ func TestEmbed(t *testing.T) {
 		b.plays("embed-plays", string(hookPlayer), frame)
 	})
 
-	// The creator allows site B only. Tokens issued from now on carry the
-	// list; the embed page's frame-ancestors follow within seconds.
+	// The creator allows site B only, in the studio. Tokens issued from now
+	// on carry the list; the embed page's frame-ancestors follow within
+	// seconds.
 	originB := strings.TrimSuffix(siteB, "/")
-	update([]string{"allowed_origins"}, func(nv *metadatav1.Video) { nv.AllowedOrigins = []string{originB} })
+	t.Run("the creator copies the snippet and limits the sites in the studio", func(t *testing.T) {
+		b.t = t
+		// The viewer's sign-in inside the frame may be the app's too
+		// (loopback ports are one site, so storage is not partitioned
+		// here): start the app signed out.
+		b.run("sign out of the app", 30*time.Second, chromedp.Navigate(p.gatewayURL+"/"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(localStorage.clear(), true)`)(ctx, tg)
+			return err
+		}))
+		b.signIn("creator", devWallet)
+		b.run("open the studio's embed card", 30*time.Second,
+			chromedp.Navigate(p.gatewayURL+"/studio/"+videoID),
+			chromedp.WaitVisible(hookEmbedOrigins))
+		snippet := value[string](b, "read the snippet", fmt.Sprintf(`document.querySelector(%q).value`, hookEmbedSnippet))
+		if !strings.Contains(snippet, `<iframe src="`+embedURL+`"`) {
+			t.Errorf("embed snippet %q does not frame %s", snippet, embedURL)
+		}
+		b.run("save site B as the one allowed origin", 30*time.Second,
+			chromedp.SendKeys(hookEmbedOrigins, strings.ToUpper(originB)+"/"),
+			chromedp.Click(hookEmbedSave),
+			chromedp.WaitVisible(hookEmbedSaved))
+		b.shot("origins-saved")
+		res, err := videos.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: videoID}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Msg.GetVideo().GetAllowedOrigins(); len(got) != 1 || got[0] != originB {
+			t.Fatalf("allowed origins after the studio saved %q: %q, want [%s] (normalised)", strings.ToUpper(originB)+"/", got, originB)
+		}
+	})
+	// Set through the API if the studio step failed, so the checks below
+	// still run.
+	if got := func() []string {
+		res, err := videos.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: videoID}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Msg.GetVideo().GetAllowedOrigins()
+	}(); len(got) != 1 {
+		update([]string{"allowed_origins"}, func(nv *metadatav1.Video) { nv.AllowedOrigins = []string{originB} })
+	}
 	info = playback()
 	t.Run("the edge refuses another origin and serves the allowed one", func(t *testing.T) {
 		get := func(origin string) (*http.Response, string) {

@@ -67,7 +67,7 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
   }
 
   function embedCard(): HTMLElement {
-    const snippet = h("textarea", { class: "input mono", id: "embed-snippet", "data-testid": "embed-snippet", readonly: true, rows: 3, spellcheck: false }, embedSnippet(video.id));
+    const snippet = h("textarea", { class: "input mono", id: "embed-snippet", "data-testid": "embed-snippet", readonly: true, rows: 4, spellcheck: false }, embedSnippet(video.id));
     const copied = h("span", { class: "muted small", role: "status" });
     const copy = h("button", { class: "btn btn-ghost", type: "button", "data-testid": "embed-copy" }, "Copy");
     copy.addEventListener("click", async () => {
