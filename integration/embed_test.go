@@ -461,4 +461,44 @@ func TestEmbed(t *testing.T) {
 		b.evalTrue("sign in if asked", fmt.Sprintf(`(() => { const s = document.querySelector(%q); if (!s) return true; const e = document.querySelector(%q); e.value = "viewer"; e.dispatchEvent(new Event("change", {bubbles: true})); s.click(); return true })()`, string(hookSignInDev), string(hookDevWallet)), 5*time.Second, frame)
 		b.plays("embed-allowed-origin-plays", string(hookPlayer), frame)
 	})
+
+	// A public video needs no token, so streaming checks its current list,
+	// and the edge takes its CORS headers back from the refusal.
+	update([]string{"access_policy"}, func(nv *metadatav1.Video) { nv.AccessPolicy = nil })
+	t.Run("a public video with allowed origins", func(t *testing.T) {
+		manifest := p.gatewayURL + "/play/" + videoID + "/" + v.GetHlsManifestPath()
+		get := func(origin string) (*http.Response, string) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, manifest, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Origin", origin)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			return res, string(body)
+		}
+		// Streaming remembers the video for a few seconds: wait for it to
+		// be public.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+			res, _ := get(originB)
+			if res.StatusCode == http.StatusOK {
+				if res.Header.Get("Access-Control-Allow-Origin") != originB {
+					t.Errorf("public manifest from %s: Allow-Origin %q", originB, res.Header.Get("Access-Control-Allow-Origin"))
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("public manifest from %s: %d 20s after the policy became public", originB, res.StatusCode)
+			}
+		}
+		if res, body := get(siteA); res.StatusCode != http.StatusForbidden || res.Header.Get("Access-Control-Allow-Origin") != "" ||
+			res.Header.Get("Streamgate-Origin-Refused") != "" || !strings.Contains(body, "may not play") {
+			t.Errorf("public manifest from %s: %d, Allow-Origin %q, marker %q, body %q; want 403 with a reason and no CORS", siteA, res.StatusCode,
+				res.Header.Get("Access-Control-Allow-Origin"), res.Header.Get("Streamgate-Origin-Refused"), body)
+		}
+	})
 }

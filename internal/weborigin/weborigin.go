@@ -20,6 +20,10 @@ const (
 	MaxLength  = 253
 )
 
+// RefusedHeader marks streaming's answer to a request whose origin is
+// refused; the gateway's edge removes it, and the CORS headers with it.
+const RefusedHeader = "Streamgate-Origin-Refused"
+
 // ErrInvalid is wrapped by every refusal of a list entry.
 var ErrInvalid = errors.New("invalid origin")
 

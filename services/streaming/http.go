@@ -71,6 +71,7 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 		// headers, so the browser hides even the refusal.
 		h.Del("Access-Control-Allow-Origin")
 		h.Del("Access-Control-Expose-Headers")
+		h.Set(weborigin.RefusedHeader, "1") // the edge drops its own CORS headers too
 		s.metrics.refusal(ctx, errOrigin)
 		http.Error(w, weborigin.RefusalMessage(origin), http.StatusForbidden)
 		return

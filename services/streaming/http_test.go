@@ -524,7 +524,7 @@ func TestPlayOrigins(t *testing.T) {
 			if res.StatusCode != tt.want {
 				t.Fatalf("status %d (%s), want %d", res.StatusCode, body, tt.want)
 			}
-			if tt.want == 403 && (res.Header.Get("Access-Control-Allow-Origin") != "" || !strings.Contains(string(body), "may not play")) {
+			if tt.want == 403 && (res.Header.Get("Access-Control-Allow-Origin") != "" || res.Header.Get("Streamgate-Origin-Refused") == "" || !strings.Contains(string(body), "may not play")) {
 				t.Errorf("refusal: Allow-Origin %q, body %q", res.Header.Get("Access-Control-Allow-Origin"), body)
 			}
 		})
