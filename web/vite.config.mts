@@ -32,6 +32,19 @@ export default defineConfig({
       },
     },
   },
+  // The dev server answers /embed/<id> with the embed page, as the
+  // gateway does (the SPA fallback would give the app).
+  plugins: [
+    {
+      name: "streamgate-embed-page",
+      configureServer(server) {
+        server.middlewares.use((req, _res, next) => {
+          if (req.url && /^\/embed\/[^/?#]+\/?(?:[?#]|$)/.test(req.url)) req.url = "/embed.html";
+          next();
+        });
+      },
+    },
+  ],
   server: {
     proxy: Object.fromEntries(
       apiPrefixes.map((p) => [`^${p.replace(/\./g, "\\.")}`, { target: gateway, changeOrigin: false, ws: false }]),
