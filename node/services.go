@@ -405,7 +405,8 @@ func buildGateway(cfg Settings, deps Deps, logger *slog.Logger) (Service, error)
 		}
 		chains = append(chains, c)
 	}
-	var opts []gateway.Option
+	// The embed page may be framed by the video's allowed origins.
+	opts := []gateway.Option{gateway.WithEmbedPolicy(video.FromMetadata(metadataClient(deps.Mesh)))}
 	if deps.Bus != nil {
 		// Sessions revoked by auth are refused at once, not when their
 		// tokens expire.

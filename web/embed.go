@@ -35,6 +35,7 @@ func NewHandler(files fs.FS) http.Handler {
 	if err != nil {
 		return notBuilt{}
 	}
+	embedPage, _ := fs.ReadFile(files, "embed.html") // absent from older builds
 	fileServer := http.FileServerFS(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -45,7 +46,23 @@ func NewHandler(files fs.FS) http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
+		if embedPage != nil && IsEmbedPath(r.URL.Path) {
+			// The one page other sites may frame. Who may is the
+			// caller's to say (the gateway sets frame-ancestors from the
+			// video's allowed origins); without a word, nobody.
+			if h.Get("Content-Security-Policy") == "" {
+				h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+			}
+			h.Set("Content-Type", "text/html; charset=utf-8")
+			h.Set("Cache-Control", "no-cache")
+			if r.Method != http.MethodHead {
+				_, _ = w.Write(embedPage)
+			}
+			return
+		}
+		// Every other page refuses to be framed (clickjacking).
 		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 		if name != "" && name != "index.html" {
 			if st, err := fs.Stat(files, name); err == nil && !st.IsDir() {
@@ -71,6 +88,17 @@ func NewHandler(files fs.FS) http.Handler {
 		}
 		_, _ = w.Write(index)
 	})
+}
+
+// EmbedPrefix is the embed page's path: EmbedPrefix + video id.
+const EmbedPrefix = "/embed/"
+
+// IsEmbedPath reports whether p is the embed page of a video,
+// "/embed/<id>" (a trailing slash allowed, nothing deeper).
+func IsEmbedPath(p string) bool {
+	rest, ok := strings.CutPrefix(p, EmbedPrefix)
+	rest = strings.TrimSuffix(rest, "/")
+	return ok && rest != "" && !strings.Contains(rest, "/")
 }
 
 // notBuilt answers when the binary was built without `make web`.

@@ -84,3 +84,34 @@ func TestIsAPIPath(t *testing.T) {
 		}
 	}
 }
+
+// The embed page is the one page other sites may frame: it carries the
+// frame-ancestors its caller set (none by default) and no X-Frame-Options;
+// every other page refuses framing.
+func TestEmbedPage(t *testing.T) {
+	h := NewHandler(fstest.MapFS{
+		"index.html": {Data: []byte("<title>app</title>")},
+		"embed.html": {Data: []byte("<title>player</title>")},
+	})
+	res := get(t, h, "GET", "/embed/vid_1")
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(string(body), "player") {
+		t.Fatalf("embed page: %d %q", res.StatusCode, body)
+	}
+	if xfo, csp := res.Header.Get("X-Frame-Options"), res.Header.Get("Content-Security-Policy"); xfo != "" || csp != "frame-ancestors 'none'" {
+		t.Errorf("embed page without a caller's policy: X-Frame-Options %q, CSP %q; want none and frame-ancestors 'none'", xfo, csp)
+	}
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Content-Security-Policy", "frame-ancestors *")
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/embed/vid_1/", nil))
+	if csp := rec.Result().Header.Get("Content-Security-Policy"); csp != "frame-ancestors *" || !strings.Contains(rec.Body.String(), "player") {
+		t.Errorf("embed page with the caller's policy: CSP %q, body %q", csp, rec.Body.String())
+	}
+	for _, p := range []string{"/", "/watch/vid_1", "/embed/vid_1/more", "/embed/"} {
+		res := get(t, h, "GET", p)
+		body, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(body), "app") || res.Header.Get("X-Frame-Options") != "DENY" || res.Header.Get("Content-Security-Policy") != "frame-ancestors 'none'" {
+			t.Errorf("%s: body %q, X-Frame-Options %q, CSP %q; want the app, refusing frames", p, body, res.Header.Get("X-Frame-Options"), res.Header.Get("Content-Security-Policy"))
+		}
+	}
+}

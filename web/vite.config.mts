@@ -23,7 +23,28 @@ export default defineConfig({
     emptyOutDir: true,
     target: "es2022",
     chunkSizeWarningLimit: 1200,
+    // Two pages: the app, and the embed page (the player alone, for
+    // iframes), which shares the app's modules and chunks.
+    rollupOptions: {
+      input: {
+        index: fileURLToPath(new URL("./index.html", import.meta.url)),
+        embed: fileURLToPath(new URL("./embed.html", import.meta.url)),
+      },
+    },
   },
+  // The dev server answers /embed/<id> with the embed page, as the
+  // gateway does (the SPA fallback would give the app).
+  plugins: [
+    {
+      name: "streamgate-embed-page",
+      configureServer(server) {
+        server.middlewares.use((req, _res, next) => {
+          if (req.url && /^\/embed\/[^/?#]+\/?(?:[?#]|$)/.test(req.url)) req.url = "/embed.html";
+          next();
+        });
+      },
+    },
+  ],
   server: {
     proxy: Object.fromEntries(
       apiPrefixes.map((p) => [`^${p.replace(/\./g, "\\.")}`, { target: gateway, changeOrigin: false, ws: false }]),

@@ -80,6 +80,10 @@ type PlaybackClaims struct {
 	Address string `json:"addr"`
 	// SessionID is the session the token was issued to.
 	SessionID string `json:"sid"`
+	// AllowedOrigins are the video's allowed origins when the token was
+	// issued (normalised, see weborigin); empty: any. Carried here so the
+	// edge checks a media request's Origin without asking metadata.
+	AllowedOrigins []string `json:"aor,omitempty"`
 }
 
 // VideoID returns the video the token is for (the subject).

@@ -77,7 +77,7 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 		}
 		grant = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
 	}
-	tok, err := s.signPlayback(videoID, addr, sid)
+	tok, err := s.signPlayback(videoID, addr, sid, v.GetAllowedOrigins())
 	if err != nil {
 		return PlaybackToken{}, err
 	}
@@ -110,7 +110,10 @@ func isCreator(v *metadatav1.Video, addr string) bool {
 	return common.IsHexAddress(c) && common.IsHexAddress(addr) && common.HexToAddress(c) == common.HexToAddress(addr)
 }
 
-func (s *Service) signPlayback(videoID, addr, sid string) (PlaybackToken, error) {
+// signPlayback signs a token for videoID; origins (the video's allowed
+// origins) ride in it, so a changed list applies to tokens issued after
+// the change.
+func (s *Service) signPlayback(videoID, addr, sid string, origins []string) (PlaybackToken, error) {
 	key, ok := s.keys.signer()
 	if !ok {
 		return PlaybackToken{}, errors.New("auth: no signing key")
@@ -125,9 +128,10 @@ func (s *Service) signPlayback(videoID, addr, sid string) (PlaybackToken, error)
 			NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: exp,
 		},
-		Type:      authtoken.TypePlayback,
-		Address:   addr,
-		SessionID: sid,
+		Type:           authtoken.TypePlayback,
+		Address:        addr,
+		SessionID:      sid,
+		AllowedOrigins: origins,
 	})
 	if err != nil {
 		return PlaybackToken{}, err

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func TestIssuePlaybackToken(t *testing.T) {
 	e.videos.videos["vid_public"] = readyVideo("vid_public", &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC})
 	e.videos.videos["vid_unset"] = readyVideo("vid_unset", nil)
 	e.videos.videos["vid_gated"] = readyVideo("vid_gated", nftPolicy)
+	e.videos.videos["vid_gated"].AllowedOrigins = []string{"https://site.example"}
 	// The creator holds no pass; the address is stored lower-case.
 	mine := readyVideo("vid_mine", nftPolicy)
 	mine.CreatorAddress = strings.ToLower(creator.addr.Hex())
@@ -95,6 +97,10 @@ func TestIssuePlaybackToken(t *testing.T) {
 			}
 			if c.VideoID() != tt.video || c.SessionID == "" {
 				t.Errorf("claims = %+v", c)
+			}
+			// The video's allowed origins ride in the token, for the edge.
+			if got, want := c.AllowedOrigins, e.videos.videos[tt.video].GetAllowedOrigins(); !slices.Equal(got, want) {
+				t.Errorf("token's allowed origins = %q, want the video's %q", got, want)
 			}
 			if exp := res.GetExpireTime().AsTime(); exp.After(e.clock.Now().Add(10*time.Minute)) || !exp.Equal(c.ExpiresAt.Time) {
 				t.Errorf("expire_time = %v, claims exp %v", exp, c.ExpiresAt.Time)

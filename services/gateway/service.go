@@ -41,6 +41,7 @@ type Service struct {
 	instances  InstanceSource
 	config     *gatewayv1.GetClientConfigResponse
 	webApp     http.Handler
+	embed      *embedPolicy // WithEmbedPolicy; nil: the embed page refuses frames
 	reflection []string
 	loops      []func(context.Context) error // WithBackground
 }
@@ -97,6 +98,10 @@ func (s *Service) HTTPHandlers() map[string]http.Handler {
 	}
 	return map[string]http.Handler{"/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !web.IsAPIPath(r.URL.Path) {
+			if web.IsEmbedPath(r.URL.Path) {
+				s.serveEmbed(w, r)
+				return
+			}
 			s.webApp.ServeHTTP(w, r)
 			return
 		}

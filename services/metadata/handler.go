@@ -30,7 +30,7 @@ func (h *handler) CreateVideo(ctx context.Context, req *connect.Request[metadata
 	m := req.Msg
 	v, err := h.svc.CreateVideo(ctx, NewVideo{
 		RequestID: m.GetRequestId(), Creator: m.GetCreatorAddress(), Title: m.GetTitle(), Description: m.GetDescription(),
-		Tags: m.GetTags(), Policy: m.GetAccessPolicy(), UploadID: m.GetUploadId(),
+		Tags: m.GetTags(), Policy: m.GetAccessPolicy(), UploadID: m.GetUploadId(), AllowedOrigins: m.GetAllowedOrigins(),
 	})
 	if err != nil {
 		return nil, h.fail(ctx, err)
@@ -50,6 +50,7 @@ func (h *handler) UpdateVideo(ctx context.Context, req *connect.Request[metadata
 	pv := req.Msg.GetVideo()
 	v, err := h.svc.UpdateVideo(ctx, pv.GetId(), pv.GetEtag(), req.Msg.GetUpdateMask().GetPaths(), Changes{
 		Title: pv.GetTitle(), Description: pv.GetDescription(), Tags: pv.GetTags(), Policy: pv.GetAccessPolicy(),
+		AllowedOrigins: pv.GetAllowedOrigins(),
 	})
 	if err != nil {
 		return nil, h.fail(ctx, err)
@@ -131,6 +132,7 @@ func VideoToProto(v *store.Video) *metadatav1.Video {
 		CreateTime:       timestamppb.New(v.CreateTime),
 		UpdateTime:       timestamppb.New(v.UpdateTime),
 		Etag:             etag(v.Version),
+		AllowedOrigins:   v.AllowedOrigins,
 	}
 	if v.Duration > 0 {
 		p.Duration = durationpb.New(v.Duration)

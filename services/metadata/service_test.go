@@ -283,6 +283,15 @@ func TestUpdateVideo(t *testing.T) {
 		{"missing", &metadatav1.UpdateVideoRequest{Video: &metadatav1.Video{Id: "vid_missing", Etag: got.GetEtag(), Title: "x"},
 			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}}, connect.CodeNotFound},
 	}
+	for _, o := range []string{"null", "*", "https://*.example.com", "https://site.example/embed", "ftp://site.example", "site.example",
+		"javascript:alert(1)", "https://user@site.example"} {
+		bad = append(bad, struct {
+			name string
+			m    *metadatav1.UpdateVideoRequest
+			code connect.Code
+		}{"allowed origin " + o, &metadatav1.UpdateVideoRequest{Video: &metadatav1.Video{Id: v.GetId(), Etag: got.GetEtag(), AllowedOrigins: []string{o}},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"allowed_origins"}}}, connect.CodeInvalidArgument})
+	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.client.UpdateVideo(t.Context(), req(alice, tt.m))
@@ -293,6 +302,29 @@ func TestUpdateVideo(t *testing.T) {
 	if after.Msg.GetVideo().GetEtag() != got.GetEtag() {
 		t.Error("a refused update changed the video")
 	}
+	// Allowed origins are normalised and deduplicated; an empty list is any.
+	res, err = e.client.UpdateVideo(t.Context(), req(alice, &metadatav1.UpdateVideoRequest{
+		Video:      &metadatav1.Video{Id: v.GetId(), Etag: got.GetEtag(), AllowedOrigins: []string{"HTTPS://Site.Example:443/", "https://site.example", "http://127.0.0.1:8081"}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"allowed_origins"}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := res.Msg.GetVideo().GetAllowedOrigins(); strings.Join(o, " ") != "https://site.example http://127.0.0.1:8081" {
+		t.Errorf("allowed origins = %q; want the two, normalised", o)
+	}
+	if res.Msg.GetVideo().GetTitle() != "after" {
+		t.Errorf("an allowed_origins update changed the title to %q", res.Msg.GetVideo().GetTitle())
+	}
+	got = res.Msg.GetVideo()
+	tooMany := make([]string, 33)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("https://s%d.example", i)
+	}
+	_, err = e.client.UpdateVideo(t.Context(), req(alice, &metadatav1.UpdateVideoRequest{
+		Video: &metadatav1.Video{Id: v.GetId(), Etag: got.GetEtag(), AllowedOrigins: tooMany}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"allowed_origins"}},
+	}))
+	wantCode(t, err, connect.CodeInvalidArgument)
 	// Delete checks the etag too.
 	_, err = e.client.DeleteVideo(t.Context(), req(alice, &metadatav1.DeleteVideoRequest{VideoId: v.GetId(), Etag: v.GetEtag()}))
 	wantCode(t, err, connect.CodeAborted)

@@ -10,6 +10,7 @@ import (
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/policy"
 	"github.com/streamgate/streamgate/internal/video"
+	"github.com/streamgate/streamgate/internal/weborigin"
 	"github.com/streamgate/streamgate/services/metadata/store"
 )
 
@@ -33,15 +34,19 @@ type NewVideo struct {
 	Tags        []string
 	Policy      *authv1.AccessPolicy
 	UploadID    string
+	// AllowedOrigins, as the creator gave them; normalised here.
+	AllowedOrigins []string
 }
 
 // Changes are the new values of an UpdateVideo; only the fields named in
-// the mask ("title", "description", "tags", "access_policy") are used.
+// the mask ("title", "description", "tags", "access_policy",
+// "allowed_origins") are used.
 type Changes struct {
-	Title       string
-	Description string
-	Tags        []string
-	Policy      *authv1.AccessPolicy
+	Title          string
+	Description    string
+	Tags           []string
+	Policy         *authv1.AccessPolicy
+	AllowedOrigins []string
 }
 
 // ListParams are ListVideos' request fields.
@@ -83,6 +88,9 @@ func (s *Service) CreateVideo(ctx context.Context, nv NewVideo) (*store.Video, e
 	if err != nil {
 		return nil, err
 	}
+	if v.AllowedOrigins, err = normalizeOrigins(nv.AllowedOrigins); err != nil {
+		return nil, err
+	}
 	v.RequestID = nv.RequestID
 	v.UploadID = nv.UploadID
 	v.Status = store.StatusUploading
@@ -119,6 +127,14 @@ func (s *Service) newVideo(creator, title, description string, tags []string, po
 		ID: video.NewID(), Creator: creator, Title: title, Description: description, Tags: tags,
 		Policy: pol, Gated: policy.Gated(pol), CreateTime: now, UpdateTime: now,
 	}, nil
+}
+
+func normalizeOrigins(list []string) ([]string, error) {
+	out, err := weborigin.NormalizeList(list)
+	if err != nil {
+		return nil, fmt.Errorf("%w: allowed_origins: %v", ErrInvalidArgument, err)
+	}
+	return out, nil
 }
 
 func normalizePolicy(p *authv1.AccessPolicy) (*authv1.AccessPolicy, error) {
@@ -190,7 +206,7 @@ func (s *Service) UpdateVideo(ctx context.Context, id, tag string, mask []string
 		return nil, err
 	}
 	if len(mask) == 0 {
-		return nil, invalidf("update_mask is required: name the fields to change (title, description, tags, access_policy)")
+		return nil, invalidf("update_mask is required: name the fields to change (title, description, tags, access_policy, allowed_origins)")
 	}
 	if v.Status == store.StatusDeleted {
 		return nil, fmt.Errorf("%w: video %s is deleted", ErrFailedPrecond, id)
@@ -198,7 +214,7 @@ func (s *Service) UpdateVideo(ctx context.Context, id, tag string, mask []string
 	if v.Version != version {
 		return nil, fmt.Errorf("%w: video %s", ErrAborted, id)
 	}
-	e := store.Edit{Title: v.Title, Description: v.Description, Tags: v.Tags, Policy: v.Policy}
+	e := store.Edit{Title: v.Title, Description: v.Description, Tags: v.Tags, Policy: v.Policy, AllowedOrigins: v.AllowedOrigins}
 	for _, path := range mask {
 		switch path {
 		case "title":
@@ -218,8 +234,12 @@ func (s *Service) UpdateVideo(ctx context.Context, id, tag string, mask []string
 			if e.Policy, err = normalizePolicy(ch.Policy); err != nil {
 				return nil, err
 			}
+		case "allowed_origins":
+			if e.AllowedOrigins, err = normalizeOrigins(ch.AllowedOrigins); err != nil {
+				return nil, err
+			}
 		default:
-			return nil, invalidf("update_mask path %q is not editable: use title, description, tags or access_policy", clip(path))
+			return nil, invalidf("update_mask path %q is not editable: use title, description, tags, access_policy or allowed_origins", clip(path))
 		}
 	}
 	e.Gated = policy.Gated(e.Policy)

@@ -25,6 +25,7 @@ var (
 	errVideoFailed     = errors.New("video failed to encode")
 	errUnavailable     = errors.New("dependency unavailable")
 	errKeysUnavailable = errors.New("signing keys unavailable")
+	errOrigin          = errors.New("origin not allowed for this video")
 )
 
 var renditionRe = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
@@ -41,6 +42,17 @@ type grant struct {
 
 func (g *grant) live() bool {
 	return g.video.GetStatus() == metadatav1.VideoStatus_VIDEO_STATUS_PROCESSING
+}
+
+// allowedOrigins are the origins whose pages may play the grant's video: a
+// gated video's are those its token carries (as at issue, the list the
+// edge checked), a public video's the current ones, there being no token.
+// Empty: any.
+func (g *grant) allowedOrigins() []string {
+	if g.claims != nil {
+		return g.claims.AllowedOrigins
+	}
+	return g.video.GetAllowedOrigins()
 }
 
 // expiry returns when the token expires; zero for public videos.

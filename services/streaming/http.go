@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/weborigin"
 )
 
 // pather is implemented by stores whose objects are local files
@@ -57,6 +58,22 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 	g, err := s.authorize(ctx, id, token)
 	if err != nil {
 		s.httpError(w, err)
+		return
+	}
+	// The host the viewer's browser asked: the gateway passes it on; a
+	// page of the platform itself is always allowed.
+	self := r.Header.Get("X-Forwarded-Host")
+	if self == "" {
+		self = r.Host
+	}
+	if ok, origin := weborigin.Allowed(g.allowedOrigins(), r.Header, self); !ok {
+		// The page's origin is not the creator's choice: no CORS
+		// headers, so the browser hides even the refusal.
+		h.Del("Access-Control-Allow-Origin")
+		h.Del("Access-Control-Expose-Headers")
+		h.Set(weborigin.RefusedHeader, "1") // the edge drops its own CORS headers too
+		s.metrics.refusal(ctx, errOrigin)
+		http.Error(w, weborigin.RefusalMessage(origin), http.StatusForbidden)
 		return
 	}
 	key := s.videoPrefix(id) + rel

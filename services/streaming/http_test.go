@@ -480,3 +480,53 @@ func vttURIs(s string) []string {
 }
 
 var _ blob.Store = (*blob.Local)(nil)
+
+// Streaming checks the origin too: a gated video against the list in its
+// token (the one the edge checked), a public video, which needs no token,
+// against its current list. A refusal is 403 with no CORS headers.
+func TestPlayOrigins(t *testing.T) {
+	store := encoded(t)
+	gated := readyVideo("vid_1", true)
+	gated.AllowedOrigins = []string{"https://stale.example"} // the token's list wins
+	public := readyVideo("vid_1", false)
+	public.AllowedOrigins = []string{"https://site.example"}
+	e := newEnv(t, store, nil, gated)
+	pub := newEnv(t, store, nil, public)
+	c := playbackClaims(e.clock.Now(), "vid_1", 10*time.Minute)
+	c.AllowedOrigins = []string{"https://site.example"}
+	tok := e.sign(t, e.key, c)
+	seg1 := "/play/vid_1/180p/seg-00001.m4s?token=" + tok
+	seg2 := "public:/play/vid_1/180p/seg-00001.m4s"
+	for _, tt := range []struct {
+		name, path string
+		hdr        []string
+		want       int
+	}{
+		{"gated, listed origin", seg1, []string{"Origin", "https://site.example"}, 200},
+		{"gated, the video's newer list does not apply to the token", seg1, []string{"Origin", "https://stale.example"}, 403},
+		{"gated, other origin", seg1, []string{"Origin", "https://evil.example"}, 403},
+		{"gated, Referer of another origin", seg1, []string{"Referer", "https://evil.example/x"}, 403},
+		{"gated, no origin at all", seg1, nil, 200},
+		{"gated, the platform's own page", seg1, []string{"Referer", "http://gw.example/embed/vid_1", "X-Forwarded-Host", "gw.example"}, 200},
+		{"gated, a forwarded host is not any host", seg1, []string{"Referer", "http://evil.example/", "X-Forwarded-Host", "gw.example"}, 403},
+		{"public, listed origin", seg2, []string{"Origin", "https://site.example"}, 200},
+		{"public, other origin", seg2, []string{"Origin", "https://evil.example"}, 403},
+		{"public, null origin", "public:/play/vid_1/master.m3u8", []string{"Origin", "null"}, 403},
+		{"public, no origin at all", seg2, nil, 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := e.srv.URL
+			path, isPublic := strings.CutPrefix(tt.path, "public:")
+			if isPublic {
+				base = pub.srv.URL
+			}
+			res, body := get(t, base+path, tt.hdr...)
+			if res.StatusCode != tt.want {
+				t.Fatalf("status %d (%s), want %d", res.StatusCode, body, tt.want)
+			}
+			if tt.want == 403 && (res.Header.Get("Access-Control-Allow-Origin") != "" || res.Header.Get("Streamgate-Origin-Refused") == "" || !strings.Contains(string(body), "may not play")) {
+				t.Errorf("refusal: Allow-Origin %q, body %q", res.Header.Get("Access-Control-Allow-Origin"), body)
+			}
+		})
+	}
+}

@@ -26,6 +26,7 @@ var (
 	refusedNoToken = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_token")))
 	refusedDenied  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "denied")))
 	refusedExpired = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "expired")))
+	refusedOrigin  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "origin")))
 	cacheHitAttr   = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
 	cacheMissAttr  = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
 	cacheBypassed  = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "bypass")))
@@ -76,6 +77,8 @@ func (m *metrics) refusal(ctx context.Context, err error) {
 		m.refused.Add(ctx, 1, refusedDenied)
 	case errors.Is(err, errExpired):
 		m.refused.Add(ctx, 1, refusedExpired)
+	case errors.Is(err, errOrigin):
+		m.refused.Add(ctx, 1, refusedOrigin)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/streamgate/streamgate/internal/weborigin"
 )
 
 // recorder keeps the status and the bytes written for the access log. It
@@ -17,6 +19,15 @@ type recorder struct {
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 { // 1xx are informational
 		r.status = code
+	}
+	if h := r.Header(); h.Get(weborigin.RefusedHeader) != "" {
+		// Streaming refused the page's origin (a public video's allowed
+		// origins, which the edge cannot know): take back the CORS
+		// headers the edge set for /play/, so the browser hides the
+		// answer as it does the edge's own refusals.
+		h.Del(weborigin.RefusedHeader)
+		h.Del("Access-Control-Allow-Origin")
+		h.Del("Access-Control-Expose-Headers")
 	}
 	r.ResponseWriter.WriteHeader(code)
 }

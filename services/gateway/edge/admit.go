@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/streamgate/streamgate/internal/weborigin"
 )
 
 // admit is the first step of every request, before anything reads its
@@ -34,7 +37,12 @@ func (e *Edge) admit(w http.ResponseWriter, r *http.Request) (_ *http.Request, r
 	// Media is limited per viewer (playback token), the rest per address.
 	key, limit, who := client, e.perIP, "this address"
 	if strings.HasPrefix(r.URL.Path, playPrefix) {
-		key, limit, who = e.playbackKey(r, client), e.perPlay, "this player"
+		var origins []string
+		key, origins = e.playbackKey(r, client)
+		limit, who = e.perPlay, "this player"
+		if !e.playOriginAllowed(w, r, origins) {
+			return r, nil, false
+		}
 	}
 	if ok, wait := limit.allow(key); !ok {
 		e.refuseAdmission(w, r, wait, connect.CodeResourceExhausted, "too many requests from "+who)
@@ -59,7 +67,10 @@ func (e *Edge) admit(w http.ResponseWriter, r *http.Request) (_ *http.Request, r
 // its viewer's bucket. A verified token's bucket is remembered until the
 // token expires: a player's segment requests pay one signature check here,
 // not one each (streaming still checks every request).
-func (e *Edge) playbackKey(r *http.Request, client string) string {
+//
+// It also returns the allowed origins the verified token carries (nil: any,
+// or no verified token).
+func (e *Edge) playbackKey(r *http.Request, client string) (string, []string) {
 	pv, ok := e.verifier.(PlaybackVerifier)
 	tok := r.URL.Query().Get("token")
 	if tok == "" {
@@ -67,23 +78,51 @@ func (e *Edge) playbackKey(r *http.Request, client string) string {
 	}
 	videoID, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, playPrefix), "/")
 	if !ok || tok == "" || videoID == "" {
-		return "ip:" + client
+		return "ip:" + client, nil
 	}
 	sum := sha256.Sum256([]byte(tok))
 	now := e.cfg.Now()
-	if key, ok := e.viewers.get(sum, videoID, now); ok {
-		return key
+	if w, ok := e.viewers.get(sum, videoID, now); ok {
+		return w.key, w.origins
 	}
 	c, err := pv.VerifyPlayback(r.Context(), tok, videoID)
 	if err != nil || c.ExpiresAt == nil {
-		return "ip:" + client
+		return "ip:" + client, nil
 	}
 	key := "token:" + hex.EncodeToString(sum[:16])
 	if c.SessionID != "" {
 		key = "session:" + c.SessionID + "/" + videoID
 	}
-	e.viewers.put(sum, viewer{key: key, videoID: videoID, exp: c.ExpiresAt.Time}, now)
-	return key
+	e.viewers.put(sum, viewer{key: key, videoID: videoID, exp: c.ExpiresAt.Time, origins: c.AllowedOrigins}, now)
+	return key, c.AllowedOrigins
+}
+
+// playOriginAllowed checks a media request against the allowed origins of
+// its verified playback token (weborigin.Allowed: Origin, else the
+// Referer's origin; a request naming neither passes, the token being the
+// capability; a page of the gateway's own host, the watch and embed pages,
+// always passes). A refused request is answered 403 here, with a body saying
+// why and no Access-Control-Allow-Origin, preflights included. Every media
+// route under /play/ (manifests, segments, and keys when they come) goes
+// through it. Streaming checks again, and checks a public video's current
+// list when no token was given.
+func (e *Edge) playOriginAllowed(w http.ResponseWriter, r *http.Request, origins []string) bool {
+	ok, origin := weborigin.Allowed(origins, r.Header, r.Host)
+	if ok {
+		return true
+	}
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	rec.Header().Add("Vary", "Origin")
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		rec.Header().Set("Connection", "close")
+	}
+	rec.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rec.Header().Set("X-Content-Type-Options", "nosniff")
+	rec.WriteHeader(http.StatusForbidden)
+	_, _ = io.WriteString(rec, weborigin.RefusalMessage(origin))
+	e.logAccess(r, rec, &requestState{}, time.Since(start))
+	return false
 }
 
 // viewers remembers the bucket of each verified playback token, by the
@@ -97,20 +136,21 @@ type viewers struct {
 type viewer struct {
 	key, videoID string
 	exp          time.Time
+	origins      []string // the token's allowed origins; nil: any
 }
 
 // maxViewers bounds the memory of viewers: past it, the map starts over
 // (each live token then pays one more signature check).
 const maxViewers = 200_000
 
-func (v *viewers) get(sum [sha256.Size]byte, videoID string, now time.Time) (string, bool) {
+func (v *viewers) get(sum [sha256.Size]byte, videoID string, now time.Time) (viewer, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	w, ok := v.m[sum]
 	if !ok || w.videoID != videoID || !now.Before(w.exp) {
-		return "", false
+		return viewer{}, false
 	}
-	return w.key, true
+	return w, true
 }
 
 func (v *viewers) put(sum [sha256.Size]byte, w viewer, now time.Time) {

@@ -38,7 +38,8 @@ func TestPlaybackKeyRemembersVerifiedTokens(t *testing.T) {
 	v := &countingVerifier{exp: now.Add(5 * time.Minute)}
 	e := &Edge{verifier: v, cfg: Config{Now: func() time.Time { return now }}}
 	key := func(path string) string {
-		return e.playbackKey(httptest.NewRequest("GET", path+"?token=tok", nil), "192.0.2.1")
+		k, _ := e.playbackKey(httptest.NewRequest("GET", path+"?token=tok", nil), "192.0.2.1")
+		return k
 	}
 	for i := range 10 {
 		if got := key("/play/vid_a/hls/seg_" + string(rune('0'+i)) + ".m4s"); got != "session:ses_1/vid_a" {

@@ -21,6 +21,10 @@ import (
 // column as words.
 func JoinTags(tags []string) string { return strings.Join(tags, " ") }
 
+// JoinOrigins renders allowed origins for their column: a normalised
+// origin holds no space, so a space separates them; none is "".
+func JoinOrigins(origins []string) string { return strings.Join(origins, " ") }
+
 // SplitTags is the inverse of JoinTags.
 func SplitTags(s string) []string {
 	if s == "" {
@@ -113,7 +117,7 @@ func UnmarshalMediaInfo(s string) (*metadatav1.MediaInfo, error) {
 
 // Encoded holds a Video's nested values encoded for text columns.
 type Encoded struct {
-	Tags, Renditions, Policy, MediaInfo string
+	Tags, Renditions, Policy, MediaInfo, AllowedOrigins string
 }
 
 // Encode encodes v's nested values.
@@ -121,6 +125,7 @@ func Encode(v *Video) (Encoded, error) {
 	var e Encoded
 	var err error
 	e.Tags = JoinTags(v.Tags)
+	e.AllowedOrigins = JoinOrigins(v.AllowedOrigins)
 	if e.Renditions, err = MarshalRenditions(v.Renditions); err != nil {
 		return e, err
 	}
@@ -137,6 +142,7 @@ func Encode(v *Video) (Encoded, error) {
 func (e Encoded) Decode(v *Video) error {
 	var err error
 	v.Tags = SplitTags(e.Tags)
+	v.AllowedOrigins = SplitTags(e.AllowedOrigins)
 	if v.Renditions, err = UnmarshalRenditions(e.Renditions); err != nil {
 		return err
 	}

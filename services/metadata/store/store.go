@@ -76,6 +76,9 @@ type Video struct {
 	CreateTime   time.Time // UTC, microsecond precision
 	UpdateTime   time.Time // UTC, microsecond precision
 	Version      int64     // starts at 1, +1 on every write
+	// AllowedOrigins are the normalised origins that may embed the video
+	// (weborigin.NormalizeList); empty: any.
+	AllowedOrigins []string
 }
 
 // Edit is the set of editable fields UpdateVideo writes.
@@ -85,6 +88,8 @@ type Edit struct {
 	Tags        []string
 	Policy      *authv1.AccessPolicy
 	Gated       bool
+	// AllowedOrigins, normalised; empty: any.
+	AllowedOrigins []string
 }
 
 // Processing is what upload.completed records.

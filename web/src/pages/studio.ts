@@ -52,7 +52,7 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
   };
   drawStatus();
 
-  root.replaceChildren(pageHeader(video.title, "Studio: status and who may watch."), h("div", { class: "studio" }, policyCard(), statusCard));
+  root.replaceChildren(pageHeader(video.title, "Studio: status, who may watch and where it may be embedded."), h("div", { class: "studio" }, h("div", { class: "stack" }, policyCard(), embedCard()), statusCard));
 
   if (video.status === VideoStatus.PROCESSING) {
     const view = followTranscode(video.id, signal);
@@ -64,6 +64,63 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
       },
       (e) => !signal.aborted && statusCard.append(errorBox(e)),
     );
+  }
+
+  function embedCard(): HTMLElement {
+    const snippet = h("textarea", { class: "input mono", id: "embed-snippet", "data-testid": "embed-snippet", readonly: true, rows: 4, spellcheck: false }, embedSnippet(video.id));
+    const copied = h("span", { class: "muted small", role: "status" });
+    const copy = h("button", { class: "btn btn-ghost", type: "button", "data-testid": "embed-copy" }, "Copy");
+    copy.addEventListener("click", async () => {
+      snippet.select();
+      try {
+        await navigator.clipboard.writeText(snippet.value);
+        copied.textContent = "Copied.";
+      } catch {
+        copied.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+      }
+    });
+    const origins = h("textarea", { class: "input mono", id: "embed-origins", "data-testid": "embed-origins", rows: 3, spellcheck: false, placeholder: "https://your-site.example" }, video.allowedOrigins.join("\n"));
+    const err = inlineError();
+    const saved = h("div", { class: "notice notice-success", "data-testid": "embed-origins-saved", hidden: true }, icon(icons.check), h("div", { class: "notice-body" }, h("p", null, "Saved. The list applies to playback tokens issued from now on.")));
+    origins.addEventListener("input", () => (saved.hidden = true));
+    const save = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "embed-origins-save" }, "Save allowed sites");
+    const form = h(
+      "form",
+      { class: "card stack", "data-testid": "embed-form", novalidate: true },
+      h("div", { class: "card-head" }, h("h2", null, "Embed")),
+      field("Embed code", "embed-snippet", snippet),
+      h("div", { class: "row" }, copy, copied),
+      field("Sites allowed to embed and play it", "embed-origins", origins, "One origin a line, such as https://blog.example.com (scheme, host and port; no path). Empty: any site. Players that send no origin (apps, the CLI) are not limited: the playback token is what grants access."),
+      err.el,
+      h("div", { class: "form-actions" }, save),
+      saved,
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      err.hide();
+      saved.hidden = true;
+      const list = origins.value.split(/[\s,]+/).map((o) => o.trim()).filter(Boolean);
+      save.disabled = true;
+      try {
+        const res = await api.metadata.updateVideo({ video: { ...video, allowedOrigins: list }, updateMask: { paths: ["allowed_origins"] } }, { signal });
+        video = res.video!;
+        origins.value = video.allowedOrigins.join("\n");
+        saved.hidden = false;
+      } catch (e2) {
+        if (signal.aborted) return;
+        if (isCode(e2, Code.Aborted)) {
+          try {
+            video = (await api.metadata.getVideo({ videoId }, { signal })).video!;
+          } catch {
+            /* the error below says enough */
+          }
+          err.show(new Error("The video changed in the meantime. It has been reloaded: save again."));
+        } else err.show(e2);
+      } finally {
+        save.disabled = false;
+      }
+    });
+    return form;
   }
 
   function policyCard(): HTMLElement {
@@ -164,6 +221,13 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
     });
     return form;
   }
+}
+
+// embedCard: the iframe snippet to copy, and the origins allowed to embed
+// and play the video (Video.allowed_origins; empty: any site).
+function embedSnippet(videoId: string): string {
+  const src = `${location.origin}/embed/${encodeURIComponent(videoId)}`;
+  return `<iframe src="${src}" width="640" height="360" allow="autoplay; fullscreen; picture-in-picture" allowfullscreen style="border:0"></iframe>`;
 }
 
 function field(label: string, id: string, control: HTMLElement, help?: string): HTMLElement {

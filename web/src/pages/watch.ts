@@ -56,7 +56,18 @@ export async function watchPage({ root, params, signal }: PageContext): Promise<
     video.tags.length ? h("div", { class: "tags" }, video.tags.map((t) => h("span", { class: "tag" }, `#${t}`))) : null,
   );
   root.replaceChildren(h("div", { class: "watch" }, stage, details));
+  await mountPlayer(stage, video, signal);
+}
 
+/**
+ * mountPlayer runs the player in stage for video: the waiting screens, the
+ * sign-in for a gated video, the token, hls.js, the refusal screen (what
+ * the policy needs, the dev mint). The watch page and the embed page share
+ * it; signal stops it.
+ */
+export async function mountPlayer(stage: HTMLElement, video: Video, signal: AbortSignal): Promise<void> {
+  const videoId = video.id;
+  const own = session()?.address === video.creatorAddress;
   let stopPlayer: (() => void) | undefined;
   signal.addEventListener("abort", () => stopPlayer?.(), { once: true });
 

@@ -13,13 +13,13 @@ import (
 
 const videoColumns = `id, creator, coalesce(request_id, ''), title, description, tags, status, status_reason, duration_us,
 	renditions, poster_path, storyboard_path, hls_path, dash_path, policy, gated, upload_id, media_info,
-	create_us, update_us, version`
+	create_us, update_us, version, allowed_origins`
 
 const insertVideos = `INSERT INTO videos (id, creator, request_id, title, description, tags, status, status_reason, duration_us,
 	renditions, poster_path, storyboard_path, hls_path, dash_path, policy, gated, upload_id, media_info,
-	create_us, update_us, version) VALUES `
+	create_us, update_us, version, allowed_origins) VALUES `
 
-const videoRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const videoRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // bump ends every write to a video: one more version, written now (the
 // ? is the time).
@@ -40,7 +40,7 @@ func scanVideo(row scanner) (*store.Video, error) {
 	)
 	if err := row.Scan(&v.ID, &v.Creator, &v.RequestID, &v.Title, &v.Description, &enc.Tags, &status, &v.StatusReason, &durUS,
 		&enc.Renditions, &v.PosterPath, &v.Storyboard, &v.HLSPath, &v.DASHPath, &enc.Policy, &v.Gated, &v.UploadID, &enc.MediaInfo,
-		&cUS, &uUS, &v.Version); err != nil {
+		&cUS, &uUS, &v.Version, &enc.AllowedOrigins); err != nil {
 		return nil, err
 	}
 	if err := enc.Decode(&v); err != nil {
@@ -80,7 +80,7 @@ func videoArgs(args []any, v *store.Video) ([]any, error) {
 	}
 	return append(args, v.ID, v.Creator, requestID, v.Title, v.Description, enc.Tags, int(v.Status), v.StatusReason, v.Duration.Microseconds(),
 		enc.Renditions, v.PosterPath, v.Storyboard, v.HLSPath, v.DASHPath, enc.Policy, v.Gated, v.UploadID, enc.MediaInfo,
-		us(v.CreateTime), us(v.UpdateTime), max(v.Version, 1)), nil
+		us(v.CreateTime), us(v.UpdateTime), max(v.Version, 1), enc.AllowedOrigins), nil
 }
 
 // insertIfAbsent inserts v unless its id or its (creator, request_id) is
@@ -183,8 +183,8 @@ func (s *Store) UpdateVideo(ctx context.Context, id string, version int64, e sto
 	var got *store.Video
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		v, changed, err := s.guarded(ctx, tx, id, func(v *store.Video) bool { return v.Version == version },
-			`UPDATE videos SET title = ?, description = ?, tags = ?, policy = ?, gated = ?, `+bump+` WHERE id = ? AND version = ?`,
-			e.Title, e.Description, store.JoinTags(e.Tags), pol, e.Gated, us(s.now()), id, version)
+			`UPDATE videos SET title = ?, description = ?, tags = ?, policy = ?, gated = ?, allowed_origins = ?, `+bump+` WHERE id = ? AND version = ?`,
+			e.Title, e.Description, store.JoinTags(e.Tags), pol, e.Gated, store.JoinOrigins(e.AllowedOrigins), us(s.now()), id, version)
 		if err != nil {
 			return err
 		}

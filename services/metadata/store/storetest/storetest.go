@@ -109,6 +109,7 @@ func testRoundTrip(t *testing.T, s metadata.Store) {
 	v.Policy = gatedPolicy()
 	v.Gated = true
 	v.UploadID = "upl_1"
+	v.AllowedOrigins = []string{"https://site.example", "http://127.0.0.1:8081"}
 	v.Duration = 20500 * time.Millisecond
 	v.MediaInfo = &metadatav1.MediaInfo{FormatName: "mov,mp4", Duration: durationpb.New(20 * time.Second), SizeBytes: 1 << 20,
 		Video: &metadatav1.VideoStreamInfo{Codec: "h264", Width: 1280, Height: 720, FrameRate: 29.97}}
@@ -230,12 +231,14 @@ func newVideoLocked(n int, creator, title string) *store.Video {
 
 func testUpdateVersion(t *testing.T, s metadata.Store) {
 	v := create(t, s, newVideo(0, alice, "before", "old"))
-	e := store.Edit{Title: "after", Description: "d", Tags: []string{"new", "tags"}, Policy: gatedPolicy(), Gated: true}
+	e := store.Edit{Title: "after", Description: "d", Tags: []string{"new", "tags"}, Policy: gatedPolicy(), Gated: true,
+		AllowedOrigins: []string{"https://a.example"}}
 	got, err := s.UpdateVideo(t.Context(), v.ID, v.Version, e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Version != v.Version+1 || got.Title != "after" || !slices.Equal(got.Tags, e.Tags) || !got.Gated || got.Policy == nil {
+	if got.Version != v.Version+1 || got.Title != "after" || !slices.Equal(got.Tags, e.Tags) || !got.Gated || got.Policy == nil ||
+		!slices.Equal(got.AllowedOrigins, e.AllowedOrigins) {
 		t.Errorf("after update: %+v", got)
 	}
 	if got.UpdateTime.Before(v.UpdateTime) {

@@ -194,9 +194,20 @@ type Video struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Opaque version for optimistic concurrency: send it back in UpdateVideo
 	// and DeleteVideo. Changes on every write. Output only.
-	Etag          string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Web origins whose pages may embed and play the video: the embed page's
+	// frame-ancestors and the Origin (else Referer) of /play/ requests. Empty
+	// means any origin. Each entry is "scheme://host[:port]" with scheme http
+	// or https, no path, query, fragment, user info or wildcard; the server
+	// stores it lowercased, without a default port (443 for https, 80 for
+	// http) and deduplicated. At most 32 entries, each at most 253
+	// characters; anything else is INVALID_ARGUMENT. Requests with neither
+	// Origin nor Referer (native players, the CLI) are not restricted: the
+	// playback token is the capability. The list travels inside playback
+	// tokens, so a change applies to tokens issued after it.
+	AllowedOrigins []string `protobuf:"bytes,19,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Video) Reset() {
@@ -355,6 +366,13 @@ func (x *Video) GetEtag() string {
 	return ""
 }
 
+func (x *Video) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
+}
+
 // Rendition is one rung of the encoded ladder.
 type Rendition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -499,9 +517,12 @@ type CreateVideoRequest struct {
 	// Access policy; unset means public.
 	AccessPolicy *v1.AccessPolicy `protobuf:"bytes,6,opt,name=access_policy,json=accessPolicy,proto3" json:"access_policy,omitempty"`
 	// The upload carrying the media.
-	UploadId      string `protobuf:"bytes,7,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UploadId string `protobuf:"bytes,7,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// Origins allowed to embed the video, as in Video.allowed_origins; empty
+	// means any.
+	AllowedOrigins []string `protobuf:"bytes,8,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateVideoRequest) Reset() {
@@ -581,6 +602,13 @@ func (x *CreateVideoRequest) GetUploadId() string {
 		return x.UploadId
 	}
 	return ""
+}
+
+func (x *CreateVideoRequest) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
 }
 
 // CreateVideoResponse carries the new video.
@@ -727,7 +755,7 @@ type UpdateVideoRequest struct {
 	// The new values; id and etag are required.
 	Video *Video `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
 	// Fields to change. Allowed paths: title, description, tags,
-	// access_policy. Required: an empty mask is INVALID_ARGUMENT.
+	// access_policy, allowed_origins. Required: an empty mask is INVALID_ARGUMENT.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1674,7 +1702,7 @@ var File_streamgate_metadata_v1_metadata_service_proto protoreflect.FileDescript
 
 const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\n" +
-	"-streamgate/metadata/v1/metadata_service.proto\x12\x16streamgate.metadata.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a#streamgate/options/v1/options.proto\"\xfe\x05\n" +
+	"-streamgate/metadata/v1/metadata_service.proto\x12\x16streamgate.metadata.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a#streamgate/options/v1/options.proto\"\xa7\x06\n" +
 	"\x05Video\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0fcreator_address\x18\x02 \x01(\tR\x0ecreatorAddress\x12\x14\n" +
@@ -1699,7 +1727,8 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x12 \x01(\tR\x04etag\"\xc6\x02\n" +
+	"\x04etag\x18\x12 \x01(\tR\x04etag\x12'\n" +
+	"\x0fallowed_origins\x18\x13 \x03(\tR\x0eallowedOrigins\"\xc6\x02\n" +
 	"\tRendition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
@@ -1713,7 +1742,7 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\t \x01(\x04R\tsizeBytes\x12#\n" +
 	"\rplaylist_path\x18\n" +
-	" \x01(\tR\fplaylistPath\"\x8c\x02\n" +
+	" \x01(\tR\fplaylistPath\"\xb5\x02\n" +
 	"\x12CreateVideoRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12'\n" +
@@ -1722,7 +1751,8 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x12\n" +
 	"\x04tags\x18\x05 \x03(\tR\x04tags\x12E\n" +
 	"\raccess_policy\x18\x06 \x01(\v2 .streamgate.auth.v1.AccessPolicyR\faccessPolicy\x12\x1b\n" +
-	"\tupload_id\x18\a \x01(\tR\buploadId\"J\n" +
+	"\tupload_id\x18\a \x01(\tR\buploadId\x12'\n" +
+	"\x0fallowed_origins\x18\b \x03(\tR\x0eallowedOrigins\"J\n" +
 	"\x13CreateVideoResponse\x123\n" +
 	"\x05video\x18\x01 \x01(\v2\x1d.streamgate.metadata.v1.VideoR\x05video\",\n" +
 	"\x0fGetVideoRequest\x12\x19\n" +

@@ -1,0 +1,3 @@
+-- The origins allowed to embed a video, space-separated (an origin holds
+-- no space); empty means any.
+ALTER TABLE videos ADD COLUMN allowed_origins TEXT NOT NULL DEFAULT '';
