@@ -35,6 +35,9 @@ const (
 	hookPolicySave  chromedp.CSS = `[data-testid="policy-save"]`
 	hookPolicySaved chromedp.CSS = `[data-testid="policy-saved"]`
 	hookSearch      chromedp.CSS = `[data-testid="library-search"]`
+	hookPreview     chromedp.CSS = `[data-testid="policy-preview"]`
+	hookPreviewTag  chromedp.CSS = `[data-testid="preview-badge"]`
+	hookPreviewEnd  chromedp.CSS = `[data-testid="preview-ended"]`
 )
 
 // viewerWallet is the second dev wallet the web app offers: it holds no
@@ -208,14 +211,17 @@ func (b *browser) playing(step string) {
 // TestBrowser drives the web app the binary serves, in headless Chromium:
 // a creator signs in with the dev wallet, uploads a clip with a live
 // progress bar, watches transcoding reach 100 %, plays the video and gates
-// it behind the demo pass; a viewer without the pass is refused with the
-// pass named, mints one from the refusal screen and is let in.
+// it behind the demo pass with a free preview; a viewer without the pass
+// watches the preview, which ends at its cut on a screen naming the pass,
+// mints one from there and watches on from where the preview stopped, in
+// the same page.
 func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("..", "web", "dist", "index.html")); err != nil {
 		t.Fatalf("the web app is not built (run `make web`; `make test` does): %v", err)
 	}
 	p := startDev(t)
-	clip := clipFile(t)
+	// 9 s: two 4 s segments and a short one; the preview is the first.
+	clip := clipOf(t, 9)
 	b := newBrowser(t, p.gatewayURL)
 
 	b.signIn("creator", devWallet)
@@ -258,21 +264,33 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("policy contract prefilled with %q, want the demo pass address", contract)
 	}
 	b.run("save the policy", 30*time.Second,
+		chromedp.SetValue(hookPreview, "3"),
 		chromedp.Click(hookPolicySave),
 		chromedp.WaitVisible(hookPolicySaved))
 	b.shot("gated")
 
-	// A viewer without the pass is refused, with the pass named.
+	// A viewer without the pass watches the free preview: 3 s, so the
+	// first 4 s segment, and the player ends there.
 	b.run("sign out", 30*time.Second, chromedp.Click(hookSignOut), chromedp.WaitVisible(hookSignInDev))
 	b.signIn("viewer", viewerWallet)
 	b.run("the viewer opens the video", 30*time.Second,
 		chromedp.Navigate(p.gatewayURL+"/watch/"+videoID),
-		chromedp.WaitVisible(hookDenied))
+		chromedp.WaitVisible(hookPreviewTag))
+	b.playing("viewer-watches-the-preview")
+	b.run("the preview ends on the pass it needs", time.Minute, chromedp.WaitVisible(hookPreviewEnd), chromedp.WaitVisible(hookDenied))
 	b.waitJS("the refusal names the pass", fmt.Sprintf(`document.querySelector(%q).textContent.toLowerCase().includes(%q)`, hookDenied, strings.ToLower(contract)), 10*time.Second)
-	b.shot("refused")
+	b.shot("preview-ended")
 
 	// Minting the pass to the viewer (the dev chain's demo minter) lets
-	// them in.
+	// them in, at the point where the preview stopped (4 s), without a
+	// reload.
+	value[bool](b, "mark the page", `window.samePage = true`)
 	b.run("mint a demo pass", 30*time.Second, chromedp.Click(hookMintDemo))
-	b.playing("viewer-plays-after-mint")
+	b.run("the full video plays", 30*time.Second, chromedp.WaitVisible(`[data-testid="player"][data-grant="full"]`))
+	b.waitJS("playback resumes where the preview stopped", fmt.Sprintf(`document.querySelector(%q).currentTime >= 3.5`, hookPlayer), 45*time.Second)
+	b.waitJS("and goes on past it", fmt.Sprintf(`document.querySelector(%q).currentTime > 5`, hookPlayer), 45*time.Second)
+	if !value[bool](b, "still the same page", `window.samePage === true`) {
+		t.Fatal("the page was reloaded")
+	}
+	b.shot("viewer-plays-after-mint")
 }

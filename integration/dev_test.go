@@ -190,12 +190,15 @@ func startDev(t *testing.T) *devPlatform {
 const devWallet = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 // clipFile makes a 5 s 640x360 H.264/AAC test clip.
-func clipFile(t *testing.T) string {
+func clipFile(t *testing.T) string { return clipOf(t, 5) }
+
+// clipOf makes a test clip of the given length in seconds.
+func clipOf(t *testing.T, seconds int) string {
 	t.Helper()
 	clip := filepath.Join(t.TempDir(), "clip.mp4")
 	gen := exec.CommandContext(t.Context(), "ffmpeg", "-v", "error", "-y",
-		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=5",
-		"-f", "lavfi", "-i", "sine=frequency=440:duration=5",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=640x360:rate=25:duration=%d", seconds),
+		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:duration=%d", seconds),
 		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", clip)
 	if out, err := gen.CombinedOutput(); err != nil {
 		t.Fatalf("making a test clip (ffmpeg comes from scripts/install-deps.sh): %v\n%s", err, out)

@@ -78,6 +78,8 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintln(stderr, "you created this video: you watch it whatever its access policy")
 		case authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER:
 			fmt.Fprintln(stderr, "your wallet holds what the video's access policy asks for")
+		case authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW:
+			fmt.Fprintln(stderr, "your wallet does not hold the pass: this URL plays the free preview only")
 		}
 		if e := info.GetTokenExpireTime(); e != nil {
 			fmt.Fprintf(stderr, "the token in this URL expires at %s (run play again for a new one)\n", e.AsTime().Local().Format(time.TimeOnly))

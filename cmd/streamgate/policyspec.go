@@ -301,6 +301,7 @@ type policyFlags struct {
 	file     string
 	any, all bool
 	public   bool
+	preview  int
 }
 
 func (p *policyFlags) register(fs *flag.FlagSet, withPublic bool) {
@@ -312,6 +313,7 @@ func (p *policyFlags) register(fs *flag.FlagSet, withPublic bool) {
 	fs.BoolVar(&p.any, "any", false, "with several --policy: a viewer must meet at least one")
 	fs.BoolVar(&p.all, "all", false, "with several --policy: a viewer must meet every one (the default for a single --policy)")
 	fs.StringVar(&p.file, "policy-file", "", "read the access policy from a JSON file (an AccessPolicy message in protobuf JSON, as video policy --json prints)")
+	fs.IntVar(&p.preview, "preview", 0, "with --policy: `seconds` of the start anyone signed in may watch without the pass (free preview; up to 3600)")
 	if withPublic {
 		fs.BoolVar(&p.public, "public", false, "make the video public: anyone may watch")
 	}
@@ -338,6 +340,10 @@ func (p *policyFlags) build(ctx context.Context, chains chainSource) (*authv1.Ac
 		return nil, badf("--any and --all say how several --policy conditions combine; there is no --policy")
 	case len(p.specs) > 1 && !p.any && !p.all:
 		return nil, badf("%d --policy conditions: say how they combine with --any (one is enough) or --all (every one)", len(p.specs))
+	case p.preview != 0 && len(p.specs) == 0:
+		return nil, badf("--preview is the free part of a gated video: give it with --policy (in a --policy-file, set preview_seconds)")
+	case p.preview < 0 || p.preview > policy.MaxPreviewSeconds:
+		return nil, badf("--preview %d: want 0 to %d seconds", p.preview, policy.MaxPreviewSeconds)
 	}
 	var out *authv1.AccessPolicy
 	switch {
@@ -352,7 +358,7 @@ func (p *policyFlags) build(ctx context.Context, chains chainSource) (*authv1.Ac
 		if len(p.specs) > policy.MaxRules {
 			return nil, badf("%d --policy conditions; a policy holds at most %d", len(p.specs), policy.MaxRules)
 		}
-		out = &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL}
+		out = &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL, PreviewSeconds: uint32(p.preview)}
 		if p.any {
 			out.Mode = authv1.AccessMode_ACCESS_MODE_ANY
 		}

@@ -192,6 +192,11 @@ func TestPolicyFlags(t *testing.T) {
 		{"two rules, --all", []string{"--policy", spec, "--policy", "erc20:1:" + specLower + ":7", "--all"},
 			&authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL, Rules: []*authv1.AccessRule{erc721, erc20}}, ""},
 		{"public", []string{"--public"}, &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC}, ""},
+		{"free preview", []string{"--policy", spec, "--preview", "30"}, &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL, Rules: []*authv1.AccessRule{erc721}, PreviewSeconds: 30}, ""},
+		{"preview without a policy", []string{"--preview", "30"}, nil, "give it with --policy"},
+		{"preview of a public video", []string{"--public", "--preview", "30"}, nil, "give it with --policy"},
+		{"preview too long", []string{"--policy", spec, "--preview", "3601"}, nil, "want 0 to 3600"},
+		{"negative preview", []string{"--policy", spec, "--preview", "-5"}, nil, "want 0 to 3600"},
 		{"file, normalized", []string{"--policy-file", good},
 			&authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ANY, Rules: []*authv1.AccessRule{erc721, erc20}}, ""},
 

@@ -366,6 +366,9 @@ func describeAccess(p *authv1.AccessPolicy) string {
 	if gatedLabel(p) == "no" {
 		return "public: anyone may watch"
 	}
+	if pv := p.GetPreviewSeconds(); pv > 0 {
+		return fmt.Sprintf("gated: viewers need %s (without it, a free preview of %d s)", describePolicy(p), pv)
+	}
 	return "gated: viewers need " + describePolicy(p)
 }
 

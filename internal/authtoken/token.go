@@ -84,6 +84,10 @@ type PlaybackClaims struct {
 	// issued (normalised, see weborigin); empty: any. Carried here so the
 	// edge checks a media request's Origin without asking metadata.
 	AllowedOrigins []string `json:"aor,omitempty"`
+	// PreviewSeconds, when set, limits the token to the video's free
+	// preview: the viewer does not hold the pass (grant PREVIEW), and
+	// streaming cuts manifests and refuses segments past it.
+	PreviewSeconds uint32 `json:"pv,omitempty"`
 }
 
 // VideoID returns the video the token is for (the subject).

@@ -72,12 +72,21 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 			return PlaybackToken{}, wrapErr(connect.CodeFailedPrecondition, err, "the video's access policy cannot be evaluated")
 		case err != nil:
 			return PlaybackToken{}, unavailable(err, "cannot check access now: the chain is unreachable; try again")
-		case !dec.GetAllowed():
+		case dec.GetAllowed():
+			grant = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
+		case p.GetPreviewSeconds() > 0:
+			// The free preview: a token that plays the start only, given to
+			// anyone signed in; nothing to revoke, so no grant recorded.
+			grant = authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW
+		default:
 			return PlaybackToken{}, newErr(connect.CodePermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
 		}
-		grant = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
 	}
-	tok, err := s.signPlayback(videoID, addr, sid, v.GetAllowedOrigins())
+	var preview uint32
+	if grant == authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW {
+		preview = p.GetPreviewSeconds()
+	}
+	tok, err := s.signPlayback(videoID, addr, sid, v.GetAllowedOrigins(), preview)
 	if err != nil {
 		return PlaybackToken{}, err
 	}
@@ -113,7 +122,7 @@ func isCreator(v *metadatav1.Video, addr string) bool {
 // signPlayback signs a token for videoID; origins (the video's allowed
 // origins) ride in it, so a changed list applies to tokens issued after
 // the change.
-func (s *Service) signPlayback(videoID, addr, sid string, origins []string) (PlaybackToken, error) {
+func (s *Service) signPlayback(videoID, addr, sid string, origins []string, preview uint32) (PlaybackToken, error) {
 	key, ok := s.keys.signer()
 	if !ok {
 		return PlaybackToken{}, errors.New("auth: no signing key")
@@ -132,6 +141,7 @@ func (s *Service) signPlayback(videoID, addr, sid string, origins []string) (Pla
 		Address:        addr,
 		SessionID:      sid,
 		AllowedOrigins: origins,
+		PreviewSeconds: preview,
 	})
 	if err != nil {
 		return PlaybackToken{}, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
@@ -34,6 +35,9 @@ func TestIssuePlaybackToken(t *testing.T) {
 	e.videos.videos["vid_public"] = readyVideo("vid_public", &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC})
 	e.videos.videos["vid_unset"] = readyVideo("vid_unset", nil)
 	e.videos.videos["vid_gated"] = readyVideo("vid_gated", nftPolicy)
+	withPreview := proto.CloneOf(nftPolicy)
+	withPreview.PreviewSeconds = 45
+	e.videos.videos["vid_preview"] = readyVideo("vid_preview", withPreview)
 	e.videos.videos["vid_gated"].AllowedOrigins = []string{"https://site.example"}
 	// The creator holds no pass; the address is stored lower-case.
 	mine := readyVideo("vid_mine", nftPolicy)
@@ -57,6 +61,7 @@ func TestIssuePlaybackToken(t *testing.T) {
 		public = authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC
 		holds  = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
 		made   = authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR
+		taste  = authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW
 	)
 	for _, tt := range []struct {
 		name, token, video string
@@ -71,6 +76,8 @@ func TestIssuePlaybackToken(t *testing.T) {
 		{"creator of another video", creatorTok, "vid_gated", connect.CodePermissionDenied, 0},
 		{"stranger on the creator's video", strangerTok, "vid_mine", connect.CodePermissionDenied, 0},
 		{"stranger", strangerTok, "vid_gated", connect.CodePermissionDenied, 0},
+		{"stranger, free preview", strangerTok, "vid_preview", 0, taste},
+		{"holder, free preview policy", holderTok, "vid_preview", 0, holds},
 		{"unknown video", holderTok, "vid_nope", connect.CodeNotFound, 0},
 		{"deleted video", holderTok, "vid_deleted", connect.CodeNotFound, 0},
 		{"not playable yet", holderTok, "vid_uploading", connect.CodeFailedPrecondition, 0},
@@ -97,6 +104,10 @@ func TestIssuePlaybackToken(t *testing.T) {
 			}
 			if c.VideoID() != tt.video || c.SessionID == "" {
 				t.Errorf("claims = %+v", c)
+			}
+			// Only a preview token is limited, to the policy's preview.
+			if want := map[bool]uint32{true: 45}[tt.grant == taste]; c.PreviewSeconds != want {
+				t.Errorf("token's preview = %d s, want %d", c.PreviewSeconds, want)
 			}
 			// The video's allowed origins ride in the token, for the edge.
 			if got, want := c.AllowedOrigins, e.videos.videos[tt.video].GetAllowedOrigins(); !slices.Equal(got, want) {

@@ -94,11 +94,21 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 			s.httpError(w, err)
 			return
 		}
+		if body, err = s.cutManifest(g, kind, body); err != nil {
+			s.httpError(w, err)
+			return
+		}
 		body = rewrite(kind, body, tokenMapper("", g.token))
 		sum := sha256.Sum256(body)
 		h.Set("ETag", `"m-`+hex.EncodeToString(sum[:12])+`"`)
 		http.ServeContent(s.metrics.countWriter(w, true), r, "", mod, bytes.NewReader(body))
 		return
+	}
+	if kind == assetSegment {
+		if err := s.checkPreviewSegment(ctx, g, rel); err != nil {
+			s.httpError(w, err)
+			return
+		}
 	}
 	h.Set("Cache-Control", scope+", max-age=31536000, immutable")
 	content, size, mod, closeFn, err := s.openMedia(ctx, key, kind)
@@ -197,6 +207,8 @@ func (s *Service) httpError(w http.ResponseWriter, err error) {
 		http.Error(w, "a playback token is required", http.StatusUnauthorized)
 	case errors.Is(err, errDenied), errors.Is(err, errExpired):
 		http.Error(w, "playback token refused", http.StatusForbidden)
+	case errors.Is(err, errPreviewEnded):
+		http.Error(w, errPreviewEnded.Error(), http.StatusForbidden)
 	default:
 		s.logger.Warn("play request failed", "err", err)
 		w.Header().Set("Retry-After", "1")

@@ -27,6 +27,7 @@ var (
 	refusedDenied  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "denied")))
 	refusedExpired = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "expired")))
 	refusedOrigin  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "origin")))
+	refusedPreview = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "preview_ended")))
 	cacheHitAttr   = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
 	cacheMissAttr  = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
 	cacheBypassed  = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "bypass")))
@@ -79,6 +80,8 @@ func (m *metrics) refusal(ctx context.Context, err error) {
 		m.refused.Add(ctx, 1, refusedExpired)
 	case errors.Is(err, errOrigin):
 		m.refused.Add(ctx, 1, refusedOrigin)
+	case errors.Is(err, errPreviewEnded):
+		m.refused.Add(ctx, 1, refusedPreview)
 	}
 }
 

@@ -160,13 +160,17 @@ func (s *Service) Manifest(ctx context.Context, req *streamingv1.GetManifestRequ
 	if dir != "." {
 		base += dir + "/"
 	}
-	content := rewrite(kind, b, tokenMapper(base, g.token))
+	cut, err := s.cutManifest(g, kind, b)
+	if err != nil {
+		return nil, err
+	}
+	content := rewrite(kind, cut, tokenMapper(base, g.token))
 	res := &streamingv1.GetManifestResponse{Content: string(content), ContentType: kind.contentType()}
 	switch kind {
 	case assetMaster:
 		res.Complete = !g.live()
 	case assetMediaPlaylist:
-		res.Complete = parsePlaylist(b).ended
+		res.Complete = parsePlaylist(cut).ended
 	case assetMPD:
 		res.Complete = strings.Contains(string(b), `type="static"`)
 	}

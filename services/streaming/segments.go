@@ -173,6 +173,16 @@ func (s *Service) StreamSegments(ctx context.Context, req *streamingv1.StreamSeg
 			}
 			initSent = true
 		}
+		free := len(pl.segs)
+		if err == nil && g.preview() > 0 {
+			if free, err = freeSegments(g, b); err != nil {
+				return err
+			}
+			if free < len(pl.segs) {
+				// The preview's end is reached: the stream ends there.
+				pl.segs, pl.ended = pl.segs[:free], true
+			}
+		}
 		if initSent {
 			for ; next <= len(pl.segs); next++ {
 				if err := s.stillValid(ctx, g); err != nil {

@@ -140,6 +140,7 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
     if (rule) standard.value = String(rule.standard);
     const tokenId = h("input", { class: "input mono", id: "policy-token-id", "data-testid": "policy-token-id", inputmode: "numeric", placeholder: "Any", value: rule?.tokenId ?? "" });
     const minBalance = h("input", { class: "input mono", id: "policy-min-balance", "data-testid": "policy-min-balance", inputmode: "numeric", placeholder: "1", value: rule?.minBalance ?? "" });
+    const preview = h("input", { class: "input mono", id: "policy-preview", "data-testid": "policy-preview", inputmode: "numeric", placeholder: "0", value: video.accessPolicy?.previewSeconds ? String(video.accessPolicy.previewSeconds) : "" });
     const hint = h("p", { class: "muted small" });
     const nftFields = h(
       "div",
@@ -147,6 +148,7 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
       field("Chain", "policy-chain", chain),
       field("Token contract", "policy-contract", contract, config.devMode && demoFor(chain.value) ? "Prefilled with the dev chain's demo collection (StreamGate Pass)." : undefined),
       h("div", { class: "grid-2" }, field("Standard", "policy-standard", standard), field("Token id", "policy-token-id", tokenId), field("Minimum balance", "policy-min-balance", minBalance)),
+      field("Free preview (seconds)", "policy-preview", preview, "Viewers without the pass may watch this much of the start; 0 or empty: none."),
       hint,
     );
     const syncFields = () => {
@@ -168,13 +170,14 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
       syncFields();
     });
     contract.addEventListener("input", () => (saved.hidden = true));
+    preview.addEventListener("input", () => (saved.hidden = true));
     syncFields();
 
     const save = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "policy-save" }, "Save access policy");
     const form = h("form", { class: "card stack", "data-testid": "policy-form", novalidate: true }, h("div", { class: "card-head" }, h("h2", null, "Who may watch")), field("Access", "policy-kind", kind), nftFields, err.el, h("div", { class: "form-actions" }, save), saved);
 
     const build = (): AccessPolicy | Error => {
-      if (kind.value !== "nft") return { $typeName: "streamgate.auth.v1.AccessPolicy", mode: AccessMode.PUBLIC, rules: [] };
+      if (kind.value !== "nft") return { $typeName: "streamgate.auth.v1.AccessPolicy", mode: AccessMode.PUBLIC, rules: [], previewSeconds: 0 };
       const addr = contract.value.trim();
       if (!isAddress(addr, { strict: false })) return new Error("Enter the token contract as 0x followed by 40 hex digits.");
       if (addr !== addr.toLowerCase() && addr !== getAddress(addr)) return new Error("That address has a wrong checksum: check for a typo, or paste it in lower case.");
@@ -184,9 +187,12 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
       if (id && !uint256.test(id)) return new Error("The token id must be a whole number.");
       if (min && (!uint256.test(min) || min === "0")) return new Error("The minimum balance must be a whole number of at least 1.");
       if (std === TokenStandard.ERC1155 && !id) return new Error("ERC-1155 needs a token id.");
+      const pv = preview.value.trim();
+      if (pv && (!/^[0-9]{1,4}$/.test(pv) || Number(pv) > 3600)) return new Error("The free preview is a whole number of seconds, at most 3600.");
       return {
         $typeName: "streamgate.auth.v1.AccessPolicy",
         mode: AccessMode.ALL,
+        previewSeconds: pv ? Number(pv) : 0,
         rules: [{ $typeName: "streamgate.auth.v1.AccessRule", chainId: BigInt(chain.value), contractAddress: addr, standard: std, tokenId: std === TokenStandard.ERC20 || !id ? undefined : id, minBalance: minBalance.disabled ? "" : min }],
       };
     };

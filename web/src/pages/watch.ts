@@ -4,6 +4,7 @@
 // media request is rewritten to carry the newest token.
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AccessMode, TokenStandard, type AccessRule } from "@gen/streamgate/auth/v1/access_policy_pb";
+import { PlaybackGrant } from "@gen/streamgate/auth/v1/auth_service_pb";
 import { VideoStatus, type Video } from "@gen/streamgate/metadata/v1/metadata_service_pb";
 import type { GetPlaybackInfoResponse } from "@gen/streamgate/streaming/v1/streaming_service_pb";
 import { createPublicClient, getAddress, http, parseAbi } from "viem";
@@ -70,6 +71,9 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
   const own = session()?.address === video.creatorAddress;
   let stopPlayer: (() => void) | undefined;
   signal.addEventListener("abort", () => stopPlayer?.(), { once: true });
+  // Where a free preview stopped: playback resumes there once the wallet
+  // holds the pass, in the same page.
+  let resumeAt = 0;
 
   // While nothing is playable yet, the waiting screen stays up (with the
   // live encode for the creator) and open() polls quietly underneath it.
@@ -89,12 +93,14 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
     if (video.status === VideoStatus.DELETED) return show(message("Deleted", "The creator deleted this video."));
     let token = "";
     let tokenExpire = 0;
+    let grant = PlaybackGrant.UNSPECIFIED;
     if (isGated(video)) {
       if (!session()) return show(h("div", { class: "stage-message" }, signInPanel(`This video is for holders of ${needs(video)}. Sign in with a wallet that holds it.`, () => void open())));
       try {
         const t = await api.auth.issuePlaybackToken({ videoId }, { signal });
         token = t.token;
         tokenExpire = t.expireTime ? timestampMs(t.expireTime) : 0;
+        grant = t.grant;
       } catch (err) {
         if (signal.aborted) return;
         if (isCode(err, Code.PermissionDenied)) return show(denied(err));
@@ -111,7 +117,7 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
       if (isCode(err, Code.FailedPrecondition)) return notPlayable(err);
       return show(h("div", { class: "stage-message" }, errorBox(err, () => void open())));
     }
-    await play(info, token, tokenExpire);
+    await play(info, token, tokenExpire, grant);
   }
 
   // notPlayable: the video is still encoding and has no segment yet.
@@ -138,11 +144,22 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
     void sleep(3_000, AbortSignal.any([signal, w.signal])).then(() => open(true), () => {});
   }
 
-  async function play(info: GetPlaybackInfoResponse, firstToken: string, firstExpire: number): Promise<void> {
+  async function play(info: GetPlaybackInfoResponse, firstToken: string, firstExpire: number, grant: PlaybackGrant): Promise<void> {
     let token = firstToken;
-    const videoEl = h("video", { class: "player", "data-testid": "player", controls: true, playsinline: true, preload: "auto", poster: info.posterUrl || null });
+    const preview = grant === PlaybackGrant.PREVIEW;
+    const videoEl = h("video", { class: "player", "data-testid": "player", "data-grant": preview ? "preview" : "full", controls: true, playsinline: true, preload: "auto", poster: info.posterUrl || null });
     const liveBadge = info.live ? h("span", { class: "badge badge-live stage-badge" }, "Encoding: live") : null;
-    show(h("div", { class: "player-wrap" }, videoEl, liveBadge));
+    const previewBadge = preview ? h("span", { class: "badge stage-badge", "data-testid": "preview-badge" }, `Free preview: ${video.accessPolicy?.previewSeconds ?? 0} s`) : null;
+    show(h("div", { class: "player-wrap" }, videoEl, liveBadge, previewBadge));
+    const start = preview ? 0 : resumeAt;
+    if (preview) {
+      // The preview's manifests end at its cut: at the end, what unlocks
+      // the rest, and the position to come back to.
+      videoEl.addEventListener("ended", () => {
+        resumeAt = videoEl.currentTime;
+        show(denied(null, "The free preview has ended."));
+      });
+    }
     const cleanups: (() => void)[] = [];
     stopPlayer = () => cleanups.forEach((c) => c());
 
@@ -170,8 +187,9 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
     if (Hls.isSupported()) {
       const hls = new Hls({
         xhrSetup: (xhr, url) => xhr.open("GET", withToken(url), true),
-        // Encoding videos are EVENT playlists: start from the beginning.
-        startPosition: 0,
+        // Encoding videos are EVENT playlists: start from the beginning,
+        // or where a preview stopped.
+        startPosition: start,
       });
       cleanups.push(() => hls.destroy());
       hls.on(Hls.Events.ERROR, (_e, data) => {
@@ -193,7 +211,7 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
       hls.attachMedia(videoEl);
     } else if (videoEl.canPlayType("application/vnd.apple.mpegurl")) {
       videoEl.src = info.hlsUrl;
-      videoEl.addEventListener("loadedmetadata", autoplay, { once: true });
+      videoEl.addEventListener("loadedmetadata", () => { if (start) videoEl.currentTime = start; autoplay(); }, { once: true });
       if (liveBadge) videoEl.addEventListener("durationchange", () => { if (Number.isFinite(videoEl.duration)) liveBadge.remove(); });
       cleanups.push(() => {
         videoEl.removeAttribute("src");
@@ -242,7 +260,7 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
 
   // denied is the refusal screen: what the policy asks for and, on a dev
   // server, a button that mints the demo pass to the signed-in wallet.
-  function denied(err: unknown): HTMLElement {
+  function denied(err: unknown, lead?: string): HTMLElement {
     const config = cfg();
     const rules = video.accessPolicy?.rules ?? [];
     const addr = session()?.address ?? "";
@@ -275,11 +293,12 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
       { class: "stage-message denied", "data-testid": "access-denied" },
       icon(icons.lock, "denied-icon"),
       heading,
+      lead ? h("p", { "data-testid": "preview-ended" }, lead) : null,
       h("p", { class: "muted" }, addr ? `Your wallet ${shortAddress(addr)} does not hold it yet. ` : "This video is gated. ", rules.length > 1 ? (video.accessPolicy?.mode === AccessMode.ALL ? "All of these are required:" : "Any one of these is enough:") : "This video requires:"),
       ruleList,
       actions,
       status,
-      h("p", { class: "muted small denied-detail" }, errorMessage(err)),
+      err ? h("p", { class: "muted small denied-detail" }, errorMessage(err)) : null,
     );
   }
 
@@ -289,9 +308,13 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
     const deadline = Date.now() + accessRetryWindowMs;
     for (let wait = 500; ; wait = Math.min(wait * 2, 4_000)) {
       try {
-        await api.auth.issuePlaybackToken({ videoId }, { signal });
-        await open();
-        return;
+        // A preview token is not yet the pass: keep asking.
+        const t = await api.auth.issuePlaybackToken({ videoId }, { signal });
+        if (t.grant !== PlaybackGrant.PREVIEW) {
+          await open();
+          return;
+        }
+        if (Date.now() + wait > deadline) throw new Error("The pass is minted, but the server does not see it yet: try again in a moment.");
       } catch (err) {
         if (!isCode(err, Code.PermissionDenied) || Date.now() + wait > deadline) throw err;
       }

@@ -104,8 +104,11 @@ type AuthServiceClient interface {
 	// the video's creator, who may always watch it (grant says which). Call it
 	// again before expire_time to keep playing; it is refused once the wallet
 	// no longer satisfies the policy.
+	// A wallet that does not satisfy a policy with a free preview
+	// (preview_seconds) gets a token for the preview only (grant PREVIEW).
 	// Errors: NOT_FOUND for an unknown video; PERMISSION_DENIED when the policy
-	// is not satisfied; FAILED_PRECONDITION when the video is not playable yet.
+	// is not satisfied and has no preview; FAILED_PRECONDITION when the video
+	// is not playable yet.
 	IssuePlaybackToken(context.Context, *connect.Request[v1.IssuePlaybackTokenRequest]) (*connect.Response[v1.IssuePlaybackTokenResponse], error)
 	// GetSigningKeys publishes the public keys that verify session and
 	// playback tokens, as a JSON Web Key Set (RFC 7517). Retired keys stay
@@ -339,8 +342,11 @@ type AuthServiceHandler interface {
 	// the video's creator, who may always watch it (grant says which). Call it
 	// again before expire_time to keep playing; it is refused once the wallet
 	// no longer satisfies the policy.
+	// A wallet that does not satisfy a policy with a free preview
+	// (preview_seconds) gets a token for the preview only (grant PREVIEW).
 	// Errors: NOT_FOUND for an unknown video; PERMISSION_DENIED when the policy
-	// is not satisfied; FAILED_PRECONDITION when the video is not playable yet.
+	// is not satisfied and has no preview; FAILED_PRECONDITION when the video
+	// is not playable yet.
 	IssuePlaybackToken(context.Context, *connect.Request[v1.IssuePlaybackTokenRequest]) (*connect.Response[v1.IssuePlaybackTokenResponse], error)
 	// GetSigningKeys publishes the public keys that verify session and
 	// playback tokens, as a JSON Web Key Set (RFC 7517). Retired keys stay

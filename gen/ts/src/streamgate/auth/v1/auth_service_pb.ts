@@ -1020,8 +1020,11 @@ export const AuthService: GenService<{
    * the video's creator, who may always watch it (grant says which). Call it
    * again before expire_time to keep playing; it is refused once the wallet
    * no longer satisfies the policy.
+   * A wallet that does not satisfy a policy with a free preview
+   * (preview_seconds) gets a token for the preview only (grant PREVIEW).
    * Errors: NOT_FOUND for an unknown video; PERMISSION_DENIED when the policy
-   * is not satisfied; FAILED_PRECONDITION when the video is not playable yet.
+   * is not satisfied and has no preview; FAILED_PRECONDITION when the video
+   * is not playable yet.
    *
    * @generated from rpc streamgate.auth.v1.AuthService.IssuePlaybackToken
    */

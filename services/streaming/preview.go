@@ -1,0 +1,90 @@
+package streaming
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/streamgate/streamgate/internal/preview"
+)
+
+// errPreviewEnded refuses a segment past a preview token's free preview.
+var errPreviewEnded = errors.New("the free preview ends before this segment: a wallet holding the pass watches on")
+
+// preview is how much of the video the grant plays; 0: all of it.
+func (g *grant) preview() time.Duration {
+	if g.claims == nil {
+		return 0
+	}
+	return time.Duration(g.claims.PreviewSeconds) * time.Second
+}
+
+// cutManifest cuts a manifest to a preview grant's free part: media
+// playlists end at the first segment boundary at or after the preview,
+// and so does the DASH presentation; the master playlist and the
+// storyboard stay whole (they list no media past the cut). A manifest
+// that cannot be cut is not served: the preview fails closed.
+func (s *Service) cutManifest(g *grant, kind assetKind, b []byte) ([]byte, error) {
+	want := g.preview()
+	if want <= 0 {
+		return b, nil
+	}
+	var out []byte
+	var err error
+	switch kind {
+	case assetMediaPlaylist:
+		out, _, err = preview.HLS(b, want)
+	case assetMPD:
+		out, _, err = preview.DASH(b, want)
+	default:
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: preview of %s: %v", errUnavailable, g.id, err)
+	}
+	return out, nil
+}
+
+// freeSegments is how many segments of a media playlist a preview grant
+// may fetch: those listed before the cut (all for a grant without one).
+func freeSegments(g *grant, playlist []byte) (int, error) {
+	if g.preview() <= 0 {
+		return len(parsePlaylist(playlist).segs), nil
+	}
+	_, cut, err := preview.HLS(playlist, g.preview())
+	if err != nil {
+		return 0, fmt.Errorf("%w: preview of %s: %v", errUnavailable, g.id, err)
+	}
+	return cut.Segments, nil
+}
+
+// checkPreviewSegment refuses a media segment (rel: <rendition>/<name>)
+// past a preview grant's cut. Segment names in the blob store are those
+// of the rendition's playlist, so a guessed name past the cut, or one the
+// playlist does not list, is refused like a listed one.
+func (s *Service) checkPreviewSegment(ctx context.Context, g *grant, rel string) error {
+	if g.preview() <= 0 {
+		return nil
+	}
+	rendition, name := path.Split(rel)
+	b, _, err := s.readManifest(ctx, s.videoPrefix(g.id)+rendition+"playlist.m3u8")
+	if err != nil {
+		return err
+	}
+	free, err := freeSegments(g, b)
+	if err != nil {
+		return err
+	}
+	for i, sg := range parsePlaylist(b).segs {
+		if sg.name == name {
+			if i < free {
+				return nil
+			}
+			break
+		}
+	}
+	s.metrics.refusal(ctx, errPreviewEnded)
+	return errPreviewEnded
+}
