@@ -664,10 +664,12 @@ func h2cClient() *http.Client {
 // deletion, ownership re-verification) the mesh clients of the services
 // that own the data; they call those services' internal RPCs.
 func workerBuiltins(m *mesh.Client) worker.Builtins {
+	auth := authv1connect.NewAuthServiceClient(m.HTTPClient(), m.BaseURL("auth"), m.ClientOptions()...)
 	return worker.Builtins{
-		Upload:     uploadv1connect.NewUploadServiceClient(m.HTTPClient(), m.BaseURL("upload"), m.ClientOptions()...),
-		Metadata:   metadataClient(m),
-		Transcoder: transcoderv1connect.NewTranscoderServiceClient(m.HTTPClient(), m.BaseURL("transcoder"), m.ClientOptions()...),
-		Auth:       authv1connect.NewAuthServiceClient(m.HTTPClient(), m.BaseURL("auth"), m.ClientOptions()...),
+		Upload:      uploadv1connect.NewUploadServiceClient(m.HTTPClient(), m.BaseURL("upload"), m.ClientOptions()...),
+		Metadata:    metadataClient(m),
+		Transcoder:  transcoderv1connect.NewTranscoderServiceClient(m.HTTPClient(), m.BaseURL("transcoder"), m.ClientOptions()...),
+		Auth:        auth,
+		ContentKeys: auth,
 	}
 }

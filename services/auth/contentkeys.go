@@ -91,6 +91,21 @@ func (s *Service) ReleaseContentKeys(ctx context.Context, videoID, address strin
 	return contentKeysToProto(out), grant, nil
 }
 
+// DeleteContentKeys forgets a deleted video's keys.
+func (s *Service) DeleteContentKeys(ctx context.Context, videoID string) (int64, error) {
+	if err := video.CheckID(videoID); err != nil {
+		return 0, invalid("video_id: %v", err)
+	}
+	n, err := s.store.deleteContentKeys(ctx, videoID)
+	if err != nil {
+		return 0, unavailable(err, "cannot delete the content keys of %s now; try again", videoID)
+	}
+	if n > 0 {
+		s.logger.InfoContext(ctx, "content keys deleted with the video", "video_id", videoID, "keys", n)
+	}
+	return n, nil
+}
+
 func contentKeysToProto(keys []contentKey) []*authv1.ContentKey {
 	out := make([]*authv1.ContentKey, 0, len(keys))
 	for _, k := range keys {
@@ -131,6 +146,14 @@ func (h *handler) EnsureContentKeys(ctx context.Context, req *connect.Request[au
 		return nil, h.err(ctx, err)
 	}
 	return connect.NewResponse(&authv1.EnsureContentKeysResponse{Keys: keys}), nil
+}
+
+func (h *handler) DeleteContentKeys(ctx context.Context, req *connect.Request[authv1.DeleteContentKeysRequest]) (*connect.Response[authv1.DeleteContentKeysResponse], error) {
+	n, err := h.svc.DeleteContentKeys(ctx, req.Msg.GetVideoId())
+	if err != nil {
+		return nil, h.err(ctx, err)
+	}
+	return connect.NewResponse(&authv1.DeleteContentKeysResponse{Deleted: uint32(n)}), nil
 }
 
 func (h *handler) ReleaseContentKeys(ctx context.Context, req *connect.Request[authv1.ReleaseContentKeysRequest]) (*connect.Response[authv1.ReleaseContentKeysResponse], error) {

@@ -33,6 +33,21 @@ func TestEnsureContentKeysMakesThemOnce(t *testing.T) {
 	for _, bad := range []string{"", "vid_../../x", "v1"} {
 		_, err := e.client.EnsureContentKeys(t.Context(), connect.NewRequest(&authv1.EnsureContentKeysRequest{VideoId: bad}))
 		wantCode(t, err, connect.CodeInvalidArgument)
+		_, err = e.client.DeleteContentKeys(t.Context(), connect.NewRequest(&authv1.DeleteContentKeysRequest{VideoId: bad}))
+		wantCode(t, err, connect.CodeInvalidArgument)
+	}
+	// Deleted with the video: twice is fine, and new keys are new.
+	for want := uint32(2); ; want = 0 {
+		res, err := e.client.DeleteContentKeys(t.Context(), connect.NewRequest(&authv1.DeleteContentKeysRequest{VideoId: "vid_01J0000000000000000000000A"}))
+		if err != nil || res.Msg.GetDeleted() != want {
+			t.Fatalf("DeleteContentKeys: %v %v, want %d deleted", res, err, want)
+		}
+		if want == 0 {
+			break
+		}
+	}
+	if fresh := get(); bytes.Equal(fresh[0].GetKey(), first[0].GetKey()) {
+		t.Error("a deleted key came back")
 	}
 }
 

@@ -54,12 +54,20 @@ type AuthClient interface {
 // kind whose services are missing (nil) is not registered and gets no
 // default schedule: upload.cleanup needs Upload; ownership.reverify needs
 // Auth; media.delete and media.delete.scan need Upload, Metadata and
-// Transcoder.
+// Transcoder. ContentKeys, when set, has media.delete forget the video's
+// content keys too.
 type Builtins struct {
-	Upload     UploadClient
-	Metadata   MetadataClient
-	Transcoder TranscoderClient
-	Auth       AuthClient
+	Upload      UploadClient
+	Metadata    MetadataClient
+	Transcoder  TranscoderClient
+	Auth        AuthClient
+	ContentKeys ContentKeysClient
+}
+
+// ContentKeysClient is the part of AuthService media deletion calls: the
+// keys of an encrypted video go with its media.
+type ContentKeysClient interface {
+	DeleteContentKeys(context.Context, *connect.Request[authv1.DeleteContentKeysRequest]) (*connect.Response[authv1.DeleteContentKeysResponse], error)
 }
 
 // Option configures optional dependencies of New.
@@ -253,8 +261,9 @@ type mediaDeletePayload struct {
 }
 
 // mediaDelete is media.delete: the source bytes (upload's), then the
-// renditions (the transcoder's), then the outbox row (metadata's). Each
-// step is idempotent, so a retry after a partial run finishes the work.
+// renditions (the transcoder's), then the content keys (auth's), then the
+// outbox row (metadata's). Each step is idempotent, so a retry after a
+// partial run finishes the work.
 func (s *Service) mediaDelete(ctx context.Context, job Job) error {
 	var p mediaDeletePayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
@@ -279,6 +288,11 @@ func (s *Service) mediaDelete(ctx context.Context, job Job) error {
 	}
 	if _, err := b.Transcoder.DeleteVideoMedia(ctx, connect.NewRequest(&transcoderv1.DeleteVideoMediaRequest{VideoId: p.VideoID})); err != nil {
 		return rpcError("delete renditions of "+p.VideoID, err)
+	}
+	if b.ContentKeys != nil {
+		if _, err := b.ContentKeys.DeleteContentKeys(ctx, connect.NewRequest(&authv1.DeleteContentKeysRequest{VideoId: p.VideoID})); err != nil {
+			return rpcError("delete content keys of "+p.VideoID, err)
+		}
 	}
 	_, err = b.Metadata.CompleteMediaDeletion(ctx, connect.NewRequest(&metadatav1.CompleteMediaDeletionRequest{VideoId: p.VideoID}))
 	if connect.CodeOf(err) == connect.CodeNotFound {

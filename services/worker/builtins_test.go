@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/oklog/ulid/v2"
 
+	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/gen/go/streamgate/transcoder/v1/transcoderv1connect"
@@ -47,6 +49,8 @@ type mediaEnv struct {
 	builtins  Builtins
 	upload    func(addr string) uploadv1connect.UploadServiceClient
 	metadata  func(addr string) metadatav1connect.MetadataServiceClient
+	// keyDeletes records what media.delete asks auth to forget.
+	keyDeletes keyDeletes
 }
 
 // asCaller sets the dev identity header on every call ("" = no caller, as
@@ -135,8 +139,30 @@ func newMediaEnv(t *testing.T, natsURL string) *mediaEnv {
 		Metadata:   e.metadata(""),
 		Transcoder: transcoderv1connect.NewTranscoderServiceClient(srv.Client(), srv.URL),
 		Auth:       nil, // ownership.reverify is tested with auth on a dev chain
+		// Auth's side (the keys forgotten) is tested in services/auth;
+		// here, that the job asks for it, after the media.
+		ContentKeys: &e.keyDeletes,
 	}
 	return e
+}
+
+// keyDeletes records the content-key deletions media.delete asks auth for.
+type keyDeletes struct {
+	mu     sync.Mutex
+	videos []string
+}
+
+func (k *keyDeletes) DeleteContentKeys(_ context.Context, req *connect.Request[authv1.DeleteContentKeysRequest]) (*connect.Response[authv1.DeleteContentKeysResponse], error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.videos = append(k.videos, req.Msg.GetVideoId())
+	return connect.NewResponse(&authv1.DeleteContentKeysResponse{}), nil
+}
+
+func (k *keyDeletes) list() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.videos...)
 }
 
 // createUpload opens an upload as addr and sends its first 10 bytes.
@@ -272,6 +298,9 @@ func TestMediaDeleteRemovesDeletedVideosMedia(t *testing.T) {
 	}
 	if e.hasTusFiles(doomed.GetId()) {
 		t.Error("deleted video's partial upload left")
+	}
+	if got := e.keyDeletes.list(); len(got) != 1 || got[0] != doomed.GetVideoId() {
+		t.Errorf("content keys deleted for %v, want the deleted video only", got)
 	}
 	if n := len(e.keys("videos/" + kept.GetVideoId() + "/")); n != 6 || len(e.keys("uploads/"+kept.GetId()+"/")) != 1 {
 		t.Errorf("the live video lost media: %d renditions left, want 6", n)

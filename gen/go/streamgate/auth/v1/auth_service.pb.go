@@ -141,6 +141,98 @@ func (PlaybackGrant) EnumDescriptor() ([]byte, []int) {
 	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{1}
 }
 
+// DeleteContentKeysRequest names the deleted video.
+type DeleteContentKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Video id.
+	VideoId       string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteContentKeysRequest) Reset() {
+	*x = DeleteContentKeysRequest{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteContentKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteContentKeysRequest) ProtoMessage() {}
+
+func (x *DeleteContentKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteContentKeysRequest.ProtoReflect.Descriptor instead.
+func (*DeleteContentKeysRequest) Descriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DeleteContentKeysRequest) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+// DeleteContentKeysResponse says how many keys were forgotten.
+type DeleteContentKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keys deleted by this call (0 when they were gone already).
+	Deleted       uint32 `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteContentKeysResponse) Reset() {
+	*x = DeleteContentKeysResponse{}
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteContentKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteContentKeysResponse) ProtoMessage() {}
+
+func (x *DeleteContentKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteContentKeysResponse.ProtoReflect.Descriptor instead.
+func (*DeleteContentKeysResponse) Descriptor() ([]byte, []int) {
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeleteContentKeysResponse) GetDeleted() uint32 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
 // EnsureContentKeysRequest names the video.
 type EnsureContentKeysRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -152,7 +244,7 @@ type EnsureContentKeysRequest struct {
 
 func (x *EnsureContentKeysRequest) Reset() {
 	*x = EnsureContentKeysRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[0]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +256,7 @@ func (x *EnsureContentKeysRequest) String() string {
 func (*EnsureContentKeysRequest) ProtoMessage() {}
 
 func (x *EnsureContentKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[0]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +269,7 @@ func (x *EnsureContentKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureContentKeysRequest.ProtoReflect.Descriptor instead.
 func (*EnsureContentKeysRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{0}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *EnsureContentKeysRequest) GetVideoId() string {
@@ -198,7 +290,7 @@ type EnsureContentKeysResponse struct {
 
 func (x *EnsureContentKeysResponse) Reset() {
 	*x = EnsureContentKeysResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[1]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +302,7 @@ func (x *EnsureContentKeysResponse) String() string {
 func (*EnsureContentKeysResponse) ProtoMessage() {}
 
 func (x *EnsureContentKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[1]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +315,7 @@ func (x *EnsureContentKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureContentKeysResponse.ProtoReflect.Descriptor instead.
 func (*EnsureContentKeysResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{1}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EnsureContentKeysResponse) GetKeys() []*ContentKey {
@@ -248,7 +340,7 @@ type ContentKey struct {
 
 func (x *ContentKey) Reset() {
 	*x = ContentKey{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[2]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -260,7 +352,7 @@ func (x *ContentKey) String() string {
 func (*ContentKey) ProtoMessage() {}
 
 func (x *ContentKey) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[2]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -273,7 +365,7 @@ func (x *ContentKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContentKey.ProtoReflect.Descriptor instead.
 func (*ContentKey) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{2}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ContentKey) GetScope() ContentKeyScope {
@@ -311,7 +403,7 @@ type ReleaseContentKeysRequest struct {
 
 func (x *ReleaseContentKeysRequest) Reset() {
 	*x = ReleaseContentKeysRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[3]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +415,7 @@ func (x *ReleaseContentKeysRequest) String() string {
 func (*ReleaseContentKeysRequest) ProtoMessage() {}
 
 func (x *ReleaseContentKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[3]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +428,7 @@ func (x *ReleaseContentKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseContentKeysRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseContentKeysRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{3}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReleaseContentKeysRequest) GetVideoId() string {
@@ -366,7 +458,7 @@ type ReleaseContentKeysResponse struct {
 
 func (x *ReleaseContentKeysResponse) Reset() {
 	*x = ReleaseContentKeysResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[4]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +470,7 @@ func (x *ReleaseContentKeysResponse) String() string {
 func (*ReleaseContentKeysResponse) ProtoMessage() {}
 
 func (x *ReleaseContentKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[4]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +483,7 @@ func (x *ReleaseContentKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseContentKeysResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseContentKeysResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{4}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReleaseContentKeysResponse) GetKeys() []*ContentKey {
@@ -429,7 +521,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[5]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +533,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[5]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +546,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{5}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Session) GetId() string {
@@ -506,7 +598,7 @@ type CreateChallengeRequest struct {
 
 func (x *CreateChallengeRequest) Reset() {
 	*x = CreateChallengeRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[6]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +610,7 @@ func (x *CreateChallengeRequest) String() string {
 func (*CreateChallengeRequest) ProtoMessage() {}
 
 func (x *CreateChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[6]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +623,7 @@ func (x *CreateChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChallengeRequest.ProtoReflect.Descriptor instead.
 func (*CreateChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{6}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateChallengeRequest) GetAddress() string {
@@ -564,7 +656,7 @@ type CreateChallengeResponse struct {
 
 func (x *CreateChallengeResponse) Reset() {
 	*x = CreateChallengeResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[7]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +668,7 @@ func (x *CreateChallengeResponse) String() string {
 func (*CreateChallengeResponse) ProtoMessage() {}
 
 func (x *CreateChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[7]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +681,7 @@ func (x *CreateChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChallengeResponse.ProtoReflect.Descriptor instead.
 func (*CreateChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{7}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateChallengeResponse) GetMessage() string {
@@ -628,7 +720,7 @@ type SignInRequest struct {
 
 func (x *SignInRequest) Reset() {
 	*x = SignInRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[8]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +732,7 @@ func (x *SignInRequest) String() string {
 func (*SignInRequest) ProtoMessage() {}
 
 func (x *SignInRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[8]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +745,7 @@ func (x *SignInRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignInRequest.ProtoReflect.Descriptor instead.
 func (*SignInRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{8}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SignInRequest) GetMessage() string {
@@ -689,7 +781,7 @@ type SignInResponse struct {
 
 func (x *SignInResponse) Reset() {
 	*x = SignInResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[9]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +793,7 @@ func (x *SignInResponse) String() string {
 func (*SignInResponse) ProtoMessage() {}
 
 func (x *SignInResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[9]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +806,7 @@ func (x *SignInResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignInResponse.ProtoReflect.Descriptor instead.
 func (*SignInResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{9}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SignInResponse) GetSession() *Session {
@@ -756,7 +848,7 @@ type RefreshSessionRequest struct {
 
 func (x *RefreshSessionRequest) Reset() {
 	*x = RefreshSessionRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[10]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +860,7 @@ func (x *RefreshSessionRequest) String() string {
 func (*RefreshSessionRequest) ProtoMessage() {}
 
 func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[10]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +873,7 @@ func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionRequest.ProtoReflect.Descriptor instead.
 func (*RefreshSessionRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{10}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RefreshSessionRequest) GetRefreshToken() string {
@@ -808,7 +900,7 @@ type RefreshSessionResponse struct {
 
 func (x *RefreshSessionResponse) Reset() {
 	*x = RefreshSessionResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[11]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +912,7 @@ func (x *RefreshSessionResponse) String() string {
 func (*RefreshSessionResponse) ProtoMessage() {}
 
 func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[11]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +925,7 @@ func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionResponse.ProtoReflect.Descriptor instead.
 func (*RefreshSessionResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{11}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RefreshSessionResponse) GetSession() *Session {
@@ -873,7 +965,7 @@ type SignOutRequest struct {
 
 func (x *SignOutRequest) Reset() {
 	*x = SignOutRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[12]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +977,7 @@ func (x *SignOutRequest) String() string {
 func (*SignOutRequest) ProtoMessage() {}
 
 func (x *SignOutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[12]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +990,7 @@ func (x *SignOutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOutRequest.ProtoReflect.Descriptor instead.
 func (*SignOutRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{12}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{14}
 }
 
 // SignOutResponse is empty: the session is revoked.
@@ -910,7 +1002,7 @@ type SignOutResponse struct {
 
 func (x *SignOutResponse) Reset() {
 	*x = SignOutResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[13]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1014,7 @@ func (x *SignOutResponse) String() string {
 func (*SignOutResponse) ProtoMessage() {}
 
 func (x *SignOutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[13]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1027,7 @@ func (x *SignOutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOutResponse.ProtoReflect.Descriptor instead.
 func (*SignOutResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{13}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{15}
 }
 
 // GetSessionRequest reads the caller's session (taken from the bearer token).
@@ -947,7 +1039,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[14]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1051,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[14]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1064,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{14}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{16}
 }
 
 // GetSessionResponse carries the caller's session.
@@ -986,7 +1078,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[15]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1090,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[15]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1103,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{15}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -1042,7 +1134,7 @@ type CheckAccessRequest struct {
 
 func (x *CheckAccessRequest) Reset() {
 	*x = CheckAccessRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[16]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1146,7 @@ func (x *CheckAccessRequest) String() string {
 func (*CheckAccessRequest) ProtoMessage() {}
 
 func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[16]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1159,7 @@ func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessRequest.ProtoReflect.Descriptor instead.
 func (*CheckAccessRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{16}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CheckAccessRequest) GetTarget() isCheckAccessRequest_Target {
@@ -1140,7 +1232,7 @@ type CheckAccessResponse struct {
 
 func (x *CheckAccessResponse) Reset() {
 	*x = CheckAccessResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[17]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1244,7 @@ func (x *CheckAccessResponse) String() string {
 func (*CheckAccessResponse) ProtoMessage() {}
 
 func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[17]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1257,7 @@ func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessResponse.ProtoReflect.Descriptor instead.
 func (*CheckAccessResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{17}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckAccessResponse) GetAllowed() bool {
@@ -1204,7 +1296,7 @@ type RuleResult struct {
 
 func (x *RuleResult) Reset() {
 	*x = RuleResult{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[18]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1308,7 @@ func (x *RuleResult) String() string {
 func (*RuleResult) ProtoMessage() {}
 
 func (x *RuleResult) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[18]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1321,7 @@ func (x *RuleResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleResult.ProtoReflect.Descriptor instead.
 func (*RuleResult) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{18}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RuleResult) GetRuleIndex() uint32 {
@@ -1285,7 +1377,7 @@ type IssuePlaybackTokenRequest struct {
 
 func (x *IssuePlaybackTokenRequest) Reset() {
 	*x = IssuePlaybackTokenRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1389,7 @@ func (x *IssuePlaybackTokenRequest) String() string {
 func (*IssuePlaybackTokenRequest) ProtoMessage() {}
 
 func (x *IssuePlaybackTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[19]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1402,7 @@ func (x *IssuePlaybackTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuePlaybackTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssuePlaybackTokenRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{19}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *IssuePlaybackTokenRequest) GetVideoId() string {
@@ -1337,7 +1429,7 @@ type IssuePlaybackTokenResponse struct {
 
 func (x *IssuePlaybackTokenResponse) Reset() {
 	*x = IssuePlaybackTokenResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1441,7 @@ func (x *IssuePlaybackTokenResponse) String() string {
 func (*IssuePlaybackTokenResponse) ProtoMessage() {}
 
 func (x *IssuePlaybackTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[20]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1454,7 @@ func (x *IssuePlaybackTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuePlaybackTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssuePlaybackTokenResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{20}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IssuePlaybackTokenResponse) GetToken() string {
@@ -1395,7 +1487,7 @@ type GetSigningKeysRequest struct {
 
 func (x *GetSigningKeysRequest) Reset() {
 	*x = GetSigningKeysRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[21]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1499,7 @@ func (x *GetSigningKeysRequest) String() string {
 func (*GetSigningKeysRequest) ProtoMessage() {}
 
 func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[21]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1512,7 @@ func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{21}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{23}
 }
 
 // GetSigningKeysResponse is a JSON Web Key Set.
@@ -1436,7 +1528,7 @@ type GetSigningKeysResponse struct {
 
 func (x *GetSigningKeysResponse) Reset() {
 	*x = GetSigningKeysResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[22]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1540,7 @@ func (x *GetSigningKeysResponse) String() string {
 func (*GetSigningKeysResponse) ProtoMessage() {}
 
 func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[22]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1553,7 @@ func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{22}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetSigningKeysResponse) GetKeys() []*JsonWebKey {
@@ -1505,7 +1597,7 @@ type JsonWebKey struct {
 
 func (x *JsonWebKey) Reset() {
 	*x = JsonWebKey{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[23]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1609,7 @@ func (x *JsonWebKey) String() string {
 func (*JsonWebKey) ProtoMessage() {}
 
 func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[23]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1622,7 @@ func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonWebKey.ProtoReflect.Descriptor instead.
 func (*JsonWebKey) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{23}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JsonWebKey) GetKid() string {
@@ -1601,7 +1693,7 @@ type ReverifyGrantsRequest struct {
 
 func (x *ReverifyGrantsRequest) Reset() {
 	*x = ReverifyGrantsRequest{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[24]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1705,7 @@ func (x *ReverifyGrantsRequest) String() string {
 func (*ReverifyGrantsRequest) ProtoMessage() {}
 
 func (x *ReverifyGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[24]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +1718,7 @@ func (x *ReverifyGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReverifyGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ReverifyGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{24}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReverifyGrantsRequest) GetLimit() int32 {
@@ -1653,7 +1745,7 @@ type ReverifyGrantsResponse struct {
 
 func (x *ReverifyGrantsResponse) Reset() {
 	*x = ReverifyGrantsResponse{}
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[25]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1757,7 @@ func (x *ReverifyGrantsResponse) String() string {
 func (*ReverifyGrantsResponse) ProtoMessage() {}
 
 func (x *ReverifyGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[25]
+	mi := &file_streamgate_auth_v1_auth_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1770,7 @@ func (x *ReverifyGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReverifyGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ReverifyGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{25}
+	return file_streamgate_auth_v1_auth_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReverifyGrantsResponse) GetCheckedCount() int32 {
@@ -1707,6 +1799,10 @@ var File_streamgate_auth_v1_auth_service_proto protoreflect.FileDescriptor
 const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\n" +
 	"%streamgate/auth/v1/auth_service.proto\x12\x12streamgate.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a#streamgate/options/v1/options.proto\"5\n" +
+	"\x18DeleteContentKeysRequest\x12\x19\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"5\n" +
+	"\x19DeleteContentKeysResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\rR\adeleted\"5\n" +
 	"\x18EnsureContentKeysRequest\x12\x19\n" +
 	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"O\n" +
 	"\x19EnsureContentKeysResponse\x122\n" +
@@ -1814,7 +1910,7 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x15PLAYBACK_GRANT_PUBLIC\x10\x01\x12\x1a\n" +
 	"\x16PLAYBACK_GRANT_CREATOR\x10\x02\x12\x19\n" +
 	"\x15PLAYBACK_GRANT_HOLDER\x10\x03\x12\x1a\n" +
-	"\x16PLAYBACK_GRANT_PREVIEW\x10\x042\xe6\v\n" +
+	"\x16PLAYBACK_GRANT_PREVIEW\x10\x042\xec\f\n" +
 	"\vAuthService\x12\x8e\x01\n" +
 	"\x0fCreateChallenge\x12*.streamgate.auth.v1.CreateChallengeRequest\x1a+.streamgate.auth.v1.CreateChallengeResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/auth/challenges\x12q\n" +
 	"\x06SignIn\x12!.streamgate.auth.v1.SignInRequest\x1a\".streamgate.auth.v1.SignInResponse\" \xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/auth/sessions\x12\x91\x01\n" +
@@ -1828,7 +1924,8 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x0eReverifyGrants\x12).streamgate.auth.v1.ReverifyGrantsRequest\x1a*.streamgate.auth.v1.ReverifyGrantsResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02\x12\x87\x01\n" +
 	"\x11EnsureContentKeys\x12,.streamgate.auth.v1.EnsureContentKeysRequest\x1a-.streamgate.auth.v1.EnsureContentKeysResponse\"\x15\xc8\xf3\x18\x04\xda\xf3\x18\n" +
 	"transcoder\x90\x02\x02\x12\x89\x01\n" +
-	"\x12ReleaseContentKeys\x12-.streamgate.auth.v1.ReleaseContentKeysRequest\x1a..streamgate.auth.v1.ReleaseContentKeysResponse\"\x14\xc8\xf3\x18\x04\xda\xf3\x18\tstreaming\x90\x02\x01B\xd7\x01\n" +
+	"\x12ReleaseContentKeys\x12-.streamgate.auth.v1.ReleaseContentKeysRequest\x1a..streamgate.auth.v1.ReleaseContentKeysResponse\"\x14\xc8\xf3\x18\x04\xda\xf3\x18\tstreaming\x90\x02\x01\x12\x83\x01\n" +
+	"\x11DeleteContentKeys\x12,.streamgate.auth.v1.DeleteContentKeysRequest\x1a-.streamgate.auth.v1.DeleteContentKeysResponse\"\x11\xc8\xf3\x18\x04\xda\xf3\x18\x06worker\x90\x02\x02B\xd7\x01\n" +
 	"\x16com.streamgate.auth.v1B\x10AuthServiceProtoP\x01ZAgithub.com/streamgate/streamgate/gen/go/streamgate/auth/v1;authv1\xa2\x02\x03SAX\xaa\x02\x12Streamgate.Auth.V1\xca\x02\x12Streamgate\\Auth\\V1\xe2\x02\x1eStreamgate\\Auth\\V1\\GPBMetadata\xea\x02\x14Streamgate::Auth::V1b\x06proto3"
 
 var (
@@ -1844,83 +1941,87 @@ func file_streamgate_auth_v1_auth_service_proto_rawDescGZIP() []byte {
 }
 
 var file_streamgate_auth_v1_auth_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_streamgate_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_streamgate_auth_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_streamgate_auth_v1_auth_service_proto_goTypes = []any{
 	(ContentKeyScope)(0),               // 0: streamgate.auth.v1.ContentKeyScope
 	(PlaybackGrant)(0),                 // 1: streamgate.auth.v1.PlaybackGrant
-	(*EnsureContentKeysRequest)(nil),   // 2: streamgate.auth.v1.EnsureContentKeysRequest
-	(*EnsureContentKeysResponse)(nil),  // 3: streamgate.auth.v1.EnsureContentKeysResponse
-	(*ContentKey)(nil),                 // 4: streamgate.auth.v1.ContentKey
-	(*ReleaseContentKeysRequest)(nil),  // 5: streamgate.auth.v1.ReleaseContentKeysRequest
-	(*ReleaseContentKeysResponse)(nil), // 6: streamgate.auth.v1.ReleaseContentKeysResponse
-	(*Session)(nil),                    // 7: streamgate.auth.v1.Session
-	(*CreateChallengeRequest)(nil),     // 8: streamgate.auth.v1.CreateChallengeRequest
-	(*CreateChallengeResponse)(nil),    // 9: streamgate.auth.v1.CreateChallengeResponse
-	(*SignInRequest)(nil),              // 10: streamgate.auth.v1.SignInRequest
-	(*SignInResponse)(nil),             // 11: streamgate.auth.v1.SignInResponse
-	(*RefreshSessionRequest)(nil),      // 12: streamgate.auth.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil),     // 13: streamgate.auth.v1.RefreshSessionResponse
-	(*SignOutRequest)(nil),             // 14: streamgate.auth.v1.SignOutRequest
-	(*SignOutResponse)(nil),            // 15: streamgate.auth.v1.SignOutResponse
-	(*GetSessionRequest)(nil),          // 16: streamgate.auth.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),         // 17: streamgate.auth.v1.GetSessionResponse
-	(*CheckAccessRequest)(nil),         // 18: streamgate.auth.v1.CheckAccessRequest
-	(*CheckAccessResponse)(nil),        // 19: streamgate.auth.v1.CheckAccessResponse
-	(*RuleResult)(nil),                 // 20: streamgate.auth.v1.RuleResult
-	(*IssuePlaybackTokenRequest)(nil),  // 21: streamgate.auth.v1.IssuePlaybackTokenRequest
-	(*IssuePlaybackTokenResponse)(nil), // 22: streamgate.auth.v1.IssuePlaybackTokenResponse
-	(*GetSigningKeysRequest)(nil),      // 23: streamgate.auth.v1.GetSigningKeysRequest
-	(*GetSigningKeysResponse)(nil),     // 24: streamgate.auth.v1.GetSigningKeysResponse
-	(*JsonWebKey)(nil),                 // 25: streamgate.auth.v1.JsonWebKey
-	(*ReverifyGrantsRequest)(nil),      // 26: streamgate.auth.v1.ReverifyGrantsRequest
-	(*ReverifyGrantsResponse)(nil),     // 27: streamgate.auth.v1.ReverifyGrantsResponse
-	(*timestamppb.Timestamp)(nil),      // 28: google.protobuf.Timestamp
-	(*AccessPolicy)(nil),               // 29: streamgate.auth.v1.AccessPolicy
+	(*DeleteContentKeysRequest)(nil),   // 2: streamgate.auth.v1.DeleteContentKeysRequest
+	(*DeleteContentKeysResponse)(nil),  // 3: streamgate.auth.v1.DeleteContentKeysResponse
+	(*EnsureContentKeysRequest)(nil),   // 4: streamgate.auth.v1.EnsureContentKeysRequest
+	(*EnsureContentKeysResponse)(nil),  // 5: streamgate.auth.v1.EnsureContentKeysResponse
+	(*ContentKey)(nil),                 // 6: streamgate.auth.v1.ContentKey
+	(*ReleaseContentKeysRequest)(nil),  // 7: streamgate.auth.v1.ReleaseContentKeysRequest
+	(*ReleaseContentKeysResponse)(nil), // 8: streamgate.auth.v1.ReleaseContentKeysResponse
+	(*Session)(nil),                    // 9: streamgate.auth.v1.Session
+	(*CreateChallengeRequest)(nil),     // 10: streamgate.auth.v1.CreateChallengeRequest
+	(*CreateChallengeResponse)(nil),    // 11: streamgate.auth.v1.CreateChallengeResponse
+	(*SignInRequest)(nil),              // 12: streamgate.auth.v1.SignInRequest
+	(*SignInResponse)(nil),             // 13: streamgate.auth.v1.SignInResponse
+	(*RefreshSessionRequest)(nil),      // 14: streamgate.auth.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),     // 15: streamgate.auth.v1.RefreshSessionResponse
+	(*SignOutRequest)(nil),             // 16: streamgate.auth.v1.SignOutRequest
+	(*SignOutResponse)(nil),            // 17: streamgate.auth.v1.SignOutResponse
+	(*GetSessionRequest)(nil),          // 18: streamgate.auth.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),         // 19: streamgate.auth.v1.GetSessionResponse
+	(*CheckAccessRequest)(nil),         // 20: streamgate.auth.v1.CheckAccessRequest
+	(*CheckAccessResponse)(nil),        // 21: streamgate.auth.v1.CheckAccessResponse
+	(*RuleResult)(nil),                 // 22: streamgate.auth.v1.RuleResult
+	(*IssuePlaybackTokenRequest)(nil),  // 23: streamgate.auth.v1.IssuePlaybackTokenRequest
+	(*IssuePlaybackTokenResponse)(nil), // 24: streamgate.auth.v1.IssuePlaybackTokenResponse
+	(*GetSigningKeysRequest)(nil),      // 25: streamgate.auth.v1.GetSigningKeysRequest
+	(*GetSigningKeysResponse)(nil),     // 26: streamgate.auth.v1.GetSigningKeysResponse
+	(*JsonWebKey)(nil),                 // 27: streamgate.auth.v1.JsonWebKey
+	(*ReverifyGrantsRequest)(nil),      // 28: streamgate.auth.v1.ReverifyGrantsRequest
+	(*ReverifyGrantsResponse)(nil),     // 29: streamgate.auth.v1.ReverifyGrantsResponse
+	(*timestamppb.Timestamp)(nil),      // 30: google.protobuf.Timestamp
+	(*AccessPolicy)(nil),               // 31: streamgate.auth.v1.AccessPolicy
 }
 var file_streamgate_auth_v1_auth_service_proto_depIdxs = []int32{
-	4,  // 0: streamgate.auth.v1.EnsureContentKeysResponse.keys:type_name -> streamgate.auth.v1.ContentKey
+	6,  // 0: streamgate.auth.v1.EnsureContentKeysResponse.keys:type_name -> streamgate.auth.v1.ContentKey
 	0,  // 1: streamgate.auth.v1.ContentKey.scope:type_name -> streamgate.auth.v1.ContentKeyScope
-	4,  // 2: streamgate.auth.v1.ReleaseContentKeysResponse.keys:type_name -> streamgate.auth.v1.ContentKey
+	6,  // 2: streamgate.auth.v1.ReleaseContentKeysResponse.keys:type_name -> streamgate.auth.v1.ContentKey
 	1,  // 3: streamgate.auth.v1.ReleaseContentKeysResponse.grant:type_name -> streamgate.auth.v1.PlaybackGrant
-	28, // 4: streamgate.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	28, // 5: streamgate.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	28, // 6: streamgate.auth.v1.CreateChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
-	7,  // 7: streamgate.auth.v1.SignInResponse.session:type_name -> streamgate.auth.v1.Session
-	28, // 8: streamgate.auth.v1.SignInResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	7,  // 9: streamgate.auth.v1.RefreshSessionResponse.session:type_name -> streamgate.auth.v1.Session
-	28, // 10: streamgate.auth.v1.RefreshSessionResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	7,  // 11: streamgate.auth.v1.GetSessionResponse.session:type_name -> streamgate.auth.v1.Session
-	29, // 12: streamgate.auth.v1.CheckAccessRequest.policy:type_name -> streamgate.auth.v1.AccessPolicy
-	20, // 13: streamgate.auth.v1.CheckAccessResponse.rule_results:type_name -> streamgate.auth.v1.RuleResult
-	28, // 14: streamgate.auth.v1.RuleResult.check_time:type_name -> google.protobuf.Timestamp
-	28, // 15: streamgate.auth.v1.IssuePlaybackTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 4: streamgate.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	30, // 5: streamgate.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 6: streamgate.auth.v1.CreateChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	9,  // 7: streamgate.auth.v1.SignInResponse.session:type_name -> streamgate.auth.v1.Session
+	30, // 8: streamgate.auth.v1.SignInResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	9,  // 9: streamgate.auth.v1.RefreshSessionResponse.session:type_name -> streamgate.auth.v1.Session
+	30, // 10: streamgate.auth.v1.RefreshSessionResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	9,  // 11: streamgate.auth.v1.GetSessionResponse.session:type_name -> streamgate.auth.v1.Session
+	31, // 12: streamgate.auth.v1.CheckAccessRequest.policy:type_name -> streamgate.auth.v1.AccessPolicy
+	22, // 13: streamgate.auth.v1.CheckAccessResponse.rule_results:type_name -> streamgate.auth.v1.RuleResult
+	30, // 14: streamgate.auth.v1.RuleResult.check_time:type_name -> google.protobuf.Timestamp
+	30, // 15: streamgate.auth.v1.IssuePlaybackTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 16: streamgate.auth.v1.IssuePlaybackTokenResponse.grant:type_name -> streamgate.auth.v1.PlaybackGrant
-	25, // 17: streamgate.auth.v1.GetSigningKeysResponse.keys:type_name -> streamgate.auth.v1.JsonWebKey
-	28, // 18: streamgate.auth.v1.JsonWebKey.retire_time:type_name -> google.protobuf.Timestamp
-	8,  // 19: streamgate.auth.v1.AuthService.CreateChallenge:input_type -> streamgate.auth.v1.CreateChallengeRequest
-	10, // 20: streamgate.auth.v1.AuthService.SignIn:input_type -> streamgate.auth.v1.SignInRequest
-	12, // 21: streamgate.auth.v1.AuthService.RefreshSession:input_type -> streamgate.auth.v1.RefreshSessionRequest
-	14, // 22: streamgate.auth.v1.AuthService.SignOut:input_type -> streamgate.auth.v1.SignOutRequest
-	16, // 23: streamgate.auth.v1.AuthService.GetSession:input_type -> streamgate.auth.v1.GetSessionRequest
-	18, // 24: streamgate.auth.v1.AuthService.CheckAccess:input_type -> streamgate.auth.v1.CheckAccessRequest
-	21, // 25: streamgate.auth.v1.AuthService.IssuePlaybackToken:input_type -> streamgate.auth.v1.IssuePlaybackTokenRequest
-	23, // 26: streamgate.auth.v1.AuthService.GetSigningKeys:input_type -> streamgate.auth.v1.GetSigningKeysRequest
-	26, // 27: streamgate.auth.v1.AuthService.ReverifyGrants:input_type -> streamgate.auth.v1.ReverifyGrantsRequest
-	2,  // 28: streamgate.auth.v1.AuthService.EnsureContentKeys:input_type -> streamgate.auth.v1.EnsureContentKeysRequest
-	5,  // 29: streamgate.auth.v1.AuthService.ReleaseContentKeys:input_type -> streamgate.auth.v1.ReleaseContentKeysRequest
-	9,  // 30: streamgate.auth.v1.AuthService.CreateChallenge:output_type -> streamgate.auth.v1.CreateChallengeResponse
-	11, // 31: streamgate.auth.v1.AuthService.SignIn:output_type -> streamgate.auth.v1.SignInResponse
-	13, // 32: streamgate.auth.v1.AuthService.RefreshSession:output_type -> streamgate.auth.v1.RefreshSessionResponse
-	15, // 33: streamgate.auth.v1.AuthService.SignOut:output_type -> streamgate.auth.v1.SignOutResponse
-	17, // 34: streamgate.auth.v1.AuthService.GetSession:output_type -> streamgate.auth.v1.GetSessionResponse
-	19, // 35: streamgate.auth.v1.AuthService.CheckAccess:output_type -> streamgate.auth.v1.CheckAccessResponse
-	22, // 36: streamgate.auth.v1.AuthService.IssuePlaybackToken:output_type -> streamgate.auth.v1.IssuePlaybackTokenResponse
-	24, // 37: streamgate.auth.v1.AuthService.GetSigningKeys:output_type -> streamgate.auth.v1.GetSigningKeysResponse
-	27, // 38: streamgate.auth.v1.AuthService.ReverifyGrants:output_type -> streamgate.auth.v1.ReverifyGrantsResponse
-	3,  // 39: streamgate.auth.v1.AuthService.EnsureContentKeys:output_type -> streamgate.auth.v1.EnsureContentKeysResponse
-	6,  // 40: streamgate.auth.v1.AuthService.ReleaseContentKeys:output_type -> streamgate.auth.v1.ReleaseContentKeysResponse
-	30, // [30:41] is the sub-list for method output_type
-	19, // [19:30] is the sub-list for method input_type
+	27, // 17: streamgate.auth.v1.GetSigningKeysResponse.keys:type_name -> streamgate.auth.v1.JsonWebKey
+	30, // 18: streamgate.auth.v1.JsonWebKey.retire_time:type_name -> google.protobuf.Timestamp
+	10, // 19: streamgate.auth.v1.AuthService.CreateChallenge:input_type -> streamgate.auth.v1.CreateChallengeRequest
+	12, // 20: streamgate.auth.v1.AuthService.SignIn:input_type -> streamgate.auth.v1.SignInRequest
+	14, // 21: streamgate.auth.v1.AuthService.RefreshSession:input_type -> streamgate.auth.v1.RefreshSessionRequest
+	16, // 22: streamgate.auth.v1.AuthService.SignOut:input_type -> streamgate.auth.v1.SignOutRequest
+	18, // 23: streamgate.auth.v1.AuthService.GetSession:input_type -> streamgate.auth.v1.GetSessionRequest
+	20, // 24: streamgate.auth.v1.AuthService.CheckAccess:input_type -> streamgate.auth.v1.CheckAccessRequest
+	23, // 25: streamgate.auth.v1.AuthService.IssuePlaybackToken:input_type -> streamgate.auth.v1.IssuePlaybackTokenRequest
+	25, // 26: streamgate.auth.v1.AuthService.GetSigningKeys:input_type -> streamgate.auth.v1.GetSigningKeysRequest
+	28, // 27: streamgate.auth.v1.AuthService.ReverifyGrants:input_type -> streamgate.auth.v1.ReverifyGrantsRequest
+	4,  // 28: streamgate.auth.v1.AuthService.EnsureContentKeys:input_type -> streamgate.auth.v1.EnsureContentKeysRequest
+	7,  // 29: streamgate.auth.v1.AuthService.ReleaseContentKeys:input_type -> streamgate.auth.v1.ReleaseContentKeysRequest
+	2,  // 30: streamgate.auth.v1.AuthService.DeleteContentKeys:input_type -> streamgate.auth.v1.DeleteContentKeysRequest
+	11, // 31: streamgate.auth.v1.AuthService.CreateChallenge:output_type -> streamgate.auth.v1.CreateChallengeResponse
+	13, // 32: streamgate.auth.v1.AuthService.SignIn:output_type -> streamgate.auth.v1.SignInResponse
+	15, // 33: streamgate.auth.v1.AuthService.RefreshSession:output_type -> streamgate.auth.v1.RefreshSessionResponse
+	17, // 34: streamgate.auth.v1.AuthService.SignOut:output_type -> streamgate.auth.v1.SignOutResponse
+	19, // 35: streamgate.auth.v1.AuthService.GetSession:output_type -> streamgate.auth.v1.GetSessionResponse
+	21, // 36: streamgate.auth.v1.AuthService.CheckAccess:output_type -> streamgate.auth.v1.CheckAccessResponse
+	24, // 37: streamgate.auth.v1.AuthService.IssuePlaybackToken:output_type -> streamgate.auth.v1.IssuePlaybackTokenResponse
+	26, // 38: streamgate.auth.v1.AuthService.GetSigningKeys:output_type -> streamgate.auth.v1.GetSigningKeysResponse
+	29, // 39: streamgate.auth.v1.AuthService.ReverifyGrants:output_type -> streamgate.auth.v1.ReverifyGrantsResponse
+	5,  // 40: streamgate.auth.v1.AuthService.EnsureContentKeys:output_type -> streamgate.auth.v1.EnsureContentKeysResponse
+	8,  // 41: streamgate.auth.v1.AuthService.ReleaseContentKeys:output_type -> streamgate.auth.v1.ReleaseContentKeysResponse
+	3,  // 42: streamgate.auth.v1.AuthService.DeleteContentKeys:output_type -> streamgate.auth.v1.DeleteContentKeysResponse
+	31, // [31:43] is the sub-list for method output_type
+	19, // [19:31] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1932,7 +2033,7 @@ func file_streamgate_auth_v1_auth_service_proto_init() {
 		return
 	}
 	file_streamgate_auth_v1_access_policy_proto_init()
-	file_streamgate_auth_v1_auth_service_proto_msgTypes[16].OneofWrappers = []any{
+	file_streamgate_auth_v1_auth_service_proto_msgTypes[18].OneofWrappers = []any{
 		(*CheckAccessRequest_VideoId)(nil),
 		(*CheckAccessRequest_Policy)(nil),
 	}
@@ -1942,7 +2043,7 @@ func file_streamgate_auth_v1_auth_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_auth_v1_auth_service_proto_rawDesc), len(file_streamgate_auth_v1_auth_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -62,6 +62,9 @@ const (
 	// AuthServiceReleaseContentKeysProcedure is the fully-qualified name of the AuthService's
 	// ReleaseContentKeys RPC.
 	AuthServiceReleaseContentKeysProcedure = "/streamgate.auth.v1.AuthService/ReleaseContentKeys"
+	// AuthServiceDeleteContentKeysProcedure is the fully-qualified name of the AuthService's
+	// DeleteContentKeys RPC.
+	AuthServiceDeleteContentKeysProcedure = "/streamgate.auth.v1.AuthService/DeleteContentKeys"
 )
 
 // AuthServiceClient is a client for the streamgate.auth.v1.AuthService service.
@@ -144,6 +147,12 @@ type AuthServiceClient interface {
 	// PERMISSION_DENIED when the wallet gets no key; UNAVAILABLE when the
 	// chain cannot be reached and no cached decision exists.
 	ReleaseContentKeys(context.Context, *connect.Request[v1.ReleaseContentKeysRequest]) (*connect.Response[v1.ReleaseContentKeysResponse], error)
+	// DeleteContentKeys forgets a deleted video's content keys, so whatever
+	// copies of its encrypted segments remain (a CDN, a backup) can no longer
+	// be played. The worker's media.delete job calls it with the media's
+	// removal. Deleting keys that are gone already succeeds.
+	// Errors: INVALID_ARGUMENT for a malformed video id.
+	DeleteContentKeys(context.Context, *connect.Request[v1.DeleteContentKeysRequest]) (*connect.Response[v1.DeleteContentKeysResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the streamgate.auth.v1.AuthService service. By
@@ -229,6 +238,13 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		deleteContentKeys: connect.NewClient[v1.DeleteContentKeysRequest, v1.DeleteContentKeysResponse](
+			httpClient,
+			baseURL+AuthServiceDeleteContentKeysProcedure,
+			connect.WithSchema(authServiceMethods.ByName("DeleteContentKeys")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -245,6 +261,7 @@ type authServiceClient struct {
 	reverifyGrants     *connect.Client[v1.ReverifyGrantsRequest, v1.ReverifyGrantsResponse]
 	ensureContentKeys  *connect.Client[v1.EnsureContentKeysRequest, v1.EnsureContentKeysResponse]
 	releaseContentKeys *connect.Client[v1.ReleaseContentKeysRequest, v1.ReleaseContentKeysResponse]
+	deleteContentKeys  *connect.Client[v1.DeleteContentKeysRequest, v1.DeleteContentKeysResponse]
 }
 
 // CreateChallenge calls streamgate.auth.v1.AuthService.CreateChallenge.
@@ -300,6 +317,11 @@ func (c *authServiceClient) EnsureContentKeys(ctx context.Context, req *connect.
 // ReleaseContentKeys calls streamgate.auth.v1.AuthService.ReleaseContentKeys.
 func (c *authServiceClient) ReleaseContentKeys(ctx context.Context, req *connect.Request[v1.ReleaseContentKeysRequest]) (*connect.Response[v1.ReleaseContentKeysResponse], error) {
 	return c.releaseContentKeys.CallUnary(ctx, req)
+}
+
+// DeleteContentKeys calls streamgate.auth.v1.AuthService.DeleteContentKeys.
+func (c *authServiceClient) DeleteContentKeys(ctx context.Context, req *connect.Request[v1.DeleteContentKeysRequest]) (*connect.Response[v1.DeleteContentKeysResponse], error) {
+	return c.deleteContentKeys.CallUnary(ctx, req)
 }
 
 // AuthServiceHandler is an implementation of the streamgate.auth.v1.AuthService service.
@@ -382,6 +404,12 @@ type AuthServiceHandler interface {
 	// PERMISSION_DENIED when the wallet gets no key; UNAVAILABLE when the
 	// chain cannot be reached and no cached decision exists.
 	ReleaseContentKeys(context.Context, *connect.Request[v1.ReleaseContentKeysRequest]) (*connect.Response[v1.ReleaseContentKeysResponse], error)
+	// DeleteContentKeys forgets a deleted video's content keys, so whatever
+	// copies of its encrypted segments remain (a CDN, a backup) can no longer
+	// be played. The worker's media.delete job calls it with the media's
+	// removal. Deleting keys that are gone already succeeds.
+	// Errors: INVALID_ARGUMENT for a malformed video id.
+	DeleteContentKeys(context.Context, *connect.Request[v1.DeleteContentKeysRequest]) (*connect.Response[v1.DeleteContentKeysResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -463,6 +491,13 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceDeleteContentKeysHandler := connect.NewUnaryHandler(
+		AuthServiceDeleteContentKeysProcedure,
+		svc.DeleteContentKeys,
+		connect.WithSchema(authServiceMethods.ByName("DeleteContentKeys")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/streamgate.auth.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceCreateChallengeProcedure:
@@ -487,6 +522,8 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceEnsureContentKeysHandler.ServeHTTP(w, r)
 		case AuthServiceReleaseContentKeysProcedure:
 			authServiceReleaseContentKeysHandler.ServeHTTP(w, r)
+		case AuthServiceDeleteContentKeysProcedure:
+			authServiceDeleteContentKeysHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -538,4 +575,8 @@ func (UnimplementedAuthServiceHandler) EnsureContentKeys(context.Context, *conne
 
 func (UnimplementedAuthServiceHandler) ReleaseContentKeys(context.Context, *connect.Request[v1.ReleaseContentKeysRequest]) (*connect.Response[v1.ReleaseContentKeysResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.auth.v1.AuthService.ReleaseContentKeys is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) DeleteContentKeys(context.Context, *connect.Request[v1.DeleteContentKeysRequest]) (*connect.Response[v1.DeleteContentKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("streamgate.auth.v1.AuthService.DeleteContentKeys is not implemented"))
 }

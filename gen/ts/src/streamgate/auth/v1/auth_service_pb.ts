@@ -16,7 +16,49 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamgate/auth/v1/auth_service.proto.
  */
 export const file_streamgate_auth_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzdHJlYW1nYXRlL2F1dGgvdjEvYXV0aF9zZXJ2aWNlLnByb3RvEhJzdHJlYW1nYXRlLmF1dGgudjEiLAoYRW5zdXJlQ29udGVudEtleXNSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIkkKGUVuc3VyZUNvbnRlbnRLZXlzUmVzcG9uc2USLAoEa2V5cxgBIAMoCzIeLnN0cmVhbWdhdGUuYXV0aC52MS5Db250ZW50S2V5Il0KCkNvbnRlbnRLZXkSMgoFc2NvcGUYASABKA4yIy5zdHJlYW1nYXRlLmF1dGgudjEuQ29udGVudEtleVNjb3BlEg4KBmtleV9pZBgCIAEoDBILCgNrZXkYAyABKAwiPgoZUmVsZWFzZUNvbnRlbnRLZXlzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJInwKGlJlbGVhc2VDb250ZW50S2V5c1Jlc3BvbnNlEiwKBGtleXMYASADKAsyHi5zdHJlYW1nYXRlLmF1dGgudjEuQ29udGVudEtleRIwCgVncmFudBgCIAEoDjIhLnN0cmVhbWdhdGUuYXV0aC52MS5QbGF5YmFja0dyYW50IpoBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEAoIY2hhaW5faWQYAyABKAQSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI7ChZDcmVhdGVDaGFsbGVuZ2VSZXF1ZXN0Eg8KB2FkZHJlc3MYASABKAkSEAoIY2hhaW5faWQYAiABKAQiagoXQ3JlYXRlQ2hhbGxlbmdlUmVzcG9uc2USDwoHbWVzc2FnZRgBIAEoCRINCgVub25jZRgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoNU2lnbkluUmVxdWVzdBIPCgdtZXNzYWdlGAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoCSKpAQoOU2lnbkluUmVzcG9uc2USLAoHc2Vzc2lvbhgBIAEoCzIbLnN0cmVhbWdhdGUuYXV0aC52MS5TZXNzaW9uEhQKDGFjY2Vzc190b2tlbhgCIAEoCRI8ChhhY2Nlc3NfdG9rZW5fZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZnJlc2hfdG9rZW4YBCABKAkiLgoVUmVmcmVzaFNlc3Npb25SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkisQEKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USLAoHc2Vzc2lvbhgBIAEoCzIbLnN0cmVhbWdhdGUuYXV0aC52MS5TZXNzaW9uEhQKDGFjY2Vzc190b2tlbhgCIAEoCRI8ChhhY2Nlc3NfdG9rZW5fZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZnJlc2hfdG9rZW4YBCABKAkiEAoOU2lnbk91dFJlcXVlc3QiEQoPU2lnbk91dFJlc3BvbnNlIhMKEUdldFNlc3Npb25SZXF1ZXN0IkIKEkdldFNlc3Npb25SZXNwb25zZRIsCgdzZXNzaW9uGAEgASgLMhsuc3RyZWFtZ2F0ZS5hdXRoLnYxLlNlc3Npb24ijQEKEkNoZWNrQWNjZXNzUmVxdWVzdBISCgh2aWRlb19pZBgBIAEoCUgAEjIKBnBvbGljeRgCIAEoCzIgLnN0cmVhbWdhdGUuYXV0aC52MS5BY2Nlc3NQb2xpY3lIABIPCgdhZGRyZXNzGAMgASgJEhQKDGJ5cGFzc19jYWNoZRgEIAEoCEIICgZ0YXJnZXQiXAoTQ2hlY2tBY2Nlc3NSZXNwb25zZRIPCgdhbGxvd2VkGAEgASgIEjQKDHJ1bGVfcmVzdWx0cxgCIAMoCzIeLnN0cmVhbWdhdGUuYXV0aC52MS5SdWxlUmVzdWx0IpoBCgpSdWxlUmVzdWx0EhIKCnJ1bGVfaW5kZXgYASABKA0SEQoJc2F0aXNmaWVkGAIgASgIEg8KB2JhbGFuY2UYAyABKAkSFAoMYmxvY2tfbnVtYmVyGAQgASgEEg4KBmNhY2hlZBgFIAEoCBIuCgpjaGVja190aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCItChlJc3N1ZVBsYXliYWNrVG9rZW5SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIo4BChpJc3N1ZVBsYXliYWNrVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoFZ3JhbnQYAyABKA4yIS5zdHJlYW1nYXRlLmF1dGgudjEuUGxheWJhY2tHcmFudCIXChVHZXRTaWduaW5nS2V5c1JlcXVlc3QiZQoWR2V0U2lnbmluZ0tleXNSZXNwb25zZRIsCgRrZXlzGAEgAygLMh4uc3RyZWFtZ2F0ZS5hdXRoLnYxLkpzb25XZWJLZXkSHQoVY2FjaGVfbWF4X2FnZV9zZWNvbmRzGAIgASgNIpQBCgpKc29uV2ViS2V5EgsKA2tpZBgBIAEoCRILCgNrdHkYAiABKAkSCwoDY3J2GAMgASgJEgsKA2FsZxgEIAEoCRILCgN1c2UYBSABKAkSCQoBeBgGIAEoCRIJCgF5GAcgASgJEi8KC3JldGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCImChVSZXZlcmlmeUdyYW50c1JlcXVlc3QSDQoFbGltaXQYASABKAUiXAoWUmV2ZXJpZnlHcmFudHNSZXNwb25zZRIVCg1jaGVja2VkX2NvdW50GAEgASgFEhUKDXJldm9rZWRfY291bnQYAiABKAUSFAoMZmFpbGVkX2NvdW50GAMgASgFKm8KD0NvbnRlbnRLZXlTY29wZRIhCh1DT05URU5UX0tFWV9TQ09QRV9VTlNQRUNJRklFRBAAEhoKFkNPTlRFTlRfS0VZX1NDT1BFX0ZVTEwQARIdChlDT05URU5UX0tFWV9TQ09QRV9QUkVWSUVXEAIqnQEKDVBsYXliYWNrR3JhbnQSHgoaUExBWUJBQ0tfR1JBTlRfVU5TUEVDSUZJRUQQABIZChVQTEFZQkFDS19HUkFOVF9QVUJMSUMQARIaChZQTEFZQkFDS19HUkFOVF9DUkVBVE9SEAISGQoVUExBWUJBQ0tfR1JBTlRfSE9MREVSEAMSGgoWUExBWUJBQ0tfR1JBTlRfUFJFVklFVxAEMuYLCgtBdXRoU2VydmljZRKOAQoPQ3JlYXRlQ2hhbGxlbmdlEiouc3RyZWFtZ2F0ZS5hdXRoLnYxLkNyZWF0ZUNoYWxsZW5nZVJlcXVlc3QaKy5zdHJlYW1nYXRlLmF1dGgudjEuQ3JlYXRlQ2hhbGxlbmdlUmVzcG9uc2UiIsjzGAGC0+STAhg6ASoiEy92MS9hdXRoL2NoYWxsZW5nZXMScQoGU2lnbkluEiEuc3RyZWFtZ2F0ZS5hdXRoLnYxLlNpZ25JblJlcXVlc3QaIi5zdHJlYW1nYXRlLmF1dGgudjEuU2lnbkluUmVzcG9uc2UiIMjzGAGC0+STAhY6ASoiES92MS9hdXRoL3Nlc3Npb25zEpEBCg5SZWZyZXNoU2Vzc2lvbhIpLnN0cmVhbWdhdGUuYXV0aC52MS5SZWZyZXNoU2Vzc2lvblJlcXVlc3QaKi5zdHJlYW1nYXRlLmF1dGgudjEuUmVmcmVzaFNlc3Npb25SZXNwb25zZSIoyPMYAYLT5JMCHjoBKiIZL3YxL2F1dGgvc2Vzc2lvbnM6cmVmcmVzaBJ8CgdTaWduT3V0EiIuc3RyZWFtZ2F0ZS5hdXRoLnYxLlNpZ25PdXRSZXF1ZXN0GiMuc3RyZWFtZ2F0ZS5hdXRoLnYxLlNpZ25PdXRSZXNwb25zZSIoyPMYAoLT5JMCHjoBKiIZL3YxL2F1dGgvc2Vzc2lvbnM6c2lnbk91dBJ8CgpHZXRTZXNzaW9uEiUuc3RyZWFtZ2F0ZS5hdXRoLnYxLkdldFNlc3Npb25SZXF1ZXN0GiYuc3RyZWFtZ2F0ZS5hdXRoLnYxLkdldFNlc3Npb25SZXNwb25zZSIfkAIByPMYAoLT5JMCEhIQL3YxL2F1dGgvc2Vzc2lvbhJ+CgtDaGVja0FjY2VzcxImLnN0cmVhbWdhdGUuYXV0aC52MS5DaGVja0FjY2Vzc1JlcXVlc3QaJy5zdHJlYW1nYXRlLmF1dGgudjEuQ2hlY2tBY2Nlc3NSZXNwb25zZSIekAIByPMYBNrzGAlzdHJlYW1pbmfa8xgGd29ya2VyEqgBChJJc3N1ZVBsYXliYWNrVG9rZW4SLS5zdHJlYW1nYXRlLmF1dGgudjEuSXNzdWVQbGF5YmFja1Rva2VuUmVxdWVzdBouLnN0cmVhbWdhdGUuYXV0aC52MS5Jc3N1ZVBsYXliYWNrVG9rZW5SZXNwb25zZSIzyPMYAoLT5JMCKToBKiIkL3YxL3ZpZGVvcy97dmlkZW9faWR9L3BsYXliYWNrVG9rZW5zEoUBCg5HZXRTaWduaW5nS2V5cxIpLnN0cmVhbWdhdGUuYXV0aC52MS5HZXRTaWduaW5nS2V5c1JlcXVlc3QaKi5zdHJlYW1nYXRlLmF1dGgudjEuR2V0U2lnbmluZ0tleXNSZXNwb25zZSIckAIByPMYAYLT5JMCDxINL3YxL2F1dGgvandrcxJ6Cg5SZXZlcmlmeUdyYW50cxIpLnN0cmVhbWdhdGUuYXV0aC52MS5SZXZlcmlmeUdyYW50c1JlcXVlc3QaKi5zdHJlYW1nYXRlLmF1dGgudjEuUmV2ZXJpZnlHcmFudHNSZXNwb25zZSIRkAICyPMYBNrzGAZ3b3JrZXIShwEKEUVuc3VyZUNvbnRlbnRLZXlzEiwuc3RyZWFtZ2F0ZS5hdXRoLnYxLkVuc3VyZUNvbnRlbnRLZXlzUmVxdWVzdBotLnN0cmVhbWdhdGUuYXV0aC52MS5FbnN1cmVDb250ZW50S2V5c1Jlc3BvbnNlIhWQAgLI8xgE2vMYCnRyYW5zY29kZXISiQEKElJlbGVhc2VDb250ZW50S2V5cxItLnN0cmVhbWdhdGUuYXV0aC52MS5SZWxlYXNlQ29udGVudEtleXNSZXF1ZXN0Gi4uc3RyZWFtZ2F0ZS5hdXRoLnYxLlJlbGVhc2VDb250ZW50S2V5c1Jlc3BvbnNlIhSQAgHI8xgE2vMYCXN0cmVhbWluZ0LXAQoWY29tLnN0cmVhbWdhdGUuYXV0aC52MUIQQXV0aFNlcnZpY2VQcm90b1ABWkFnaXRodWIuY29tL3N0cmVhbWdhdGUvc3RyZWFtZ2F0ZS9nZW4vZ28vc3RyZWFtZ2F0ZS9hdXRoL3YxO2F1dGh2MaICA1NBWKoCElN0cmVhbWdhdGUuQXV0aC5WMcoCElN0cmVhbWdhdGVcQXV0aFxWMeICHlN0cmVhbWdhdGVcQXV0aFxWMVxHUEJNZXRhZGF0YeoCFFN0cmVhbWdhdGU6OkF1dGg6OlYxYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_timestamp, file_streamgate_auth_v1_access_policy, file_streamgate_options_v1_options]);
+  fileDesc("CiVzdHJlYW1nYXRlL2F1dGgvdjEvYXV0aF9zZXJ2aWNlLnByb3RvEhJzdHJlYW1nYXRlLmF1dGgudjEiLAoYRGVsZXRlQ29udGVudEtleXNSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIiwKGURlbGV0ZUNvbnRlbnRLZXlzUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoDSIsChhFbnN1cmVDb250ZW50S2V5c1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiSQoZRW5zdXJlQ29udGVudEtleXNSZXNwb25zZRIsCgRrZXlzGAEgAygLMh4uc3RyZWFtZ2F0ZS5hdXRoLnYxLkNvbnRlbnRLZXkiXQoKQ29udGVudEtleRIyCgVzY29wZRgBIAEoDjIjLnN0cmVhbWdhdGUuYXV0aC52MS5Db250ZW50S2V5U2NvcGUSDgoGa2V5X2lkGAIgASgMEgsKA2tleRgDIAEoDCI+ChlSZWxlYXNlQ29udGVudEtleXNSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkifAoaUmVsZWFzZUNvbnRlbnRLZXlzUmVzcG9uc2USLAoEa2V5cxgBIAMoCzIeLnN0cmVhbWdhdGUuYXV0aC52MS5Db250ZW50S2V5EjAKBWdyYW50GAIgASgOMiEuc3RyZWFtZ2F0ZS5hdXRoLnYxLlBsYXliYWNrR3JhbnQimgEKB1Nlc3Npb24SCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIQCghjaGFpbl9pZBgDIAEoBBIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjsKFkNyZWF0ZUNoYWxsZW5nZVJlcXVlc3QSDwoHYWRkcmVzcxgBIAEoCRIQCghjaGFpbl9pZBgCIAEoBCJqChdDcmVhdGVDaGFsbGVuZ2VSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEg0KBW5vbmNlGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIzCg1TaWduSW5SZXF1ZXN0Eg8KB21lc3NhZ2UYASABKAkSEQoJc2lnbmF0dXJlGAIgASgJIqkBCg5TaWduSW5SZXNwb25zZRIsCgdzZXNzaW9uGAEgASgLMhsuc3RyZWFtZ2F0ZS5hdXRoLnYxLlNlc3Npb24SFAoMYWNjZXNzX3Rva2VuGAIgASgJEjwKGGFjY2Vzc190b2tlbl9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgEIAEoCSIuChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSKxAQoWUmVmcmVzaFNlc3Npb25SZXNwb25zZRIsCgdzZXNzaW9uGAEgASgLMhsuc3RyZWFtZ2F0ZS5hdXRoLnYxLlNlc3Npb24SFAoMYWNjZXNzX3Rva2VuGAIgASgJEjwKGGFjY2Vzc190b2tlbl9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgEIAEoCSIQCg5TaWduT3V0UmVxdWVzdCIRCg9TaWduT3V0UmVzcG9uc2UiEwoRR2V0U2Vzc2lvblJlcXVlc3QiQgoSR2V0U2Vzc2lvblJlc3BvbnNlEiwKB3Nlc3Npb24YASABKAsyGy5zdHJlYW1nYXRlLmF1dGgudjEuU2Vzc2lvbiKNAQoSQ2hlY2tBY2Nlc3NSZXF1ZXN0EhIKCHZpZGVvX2lkGAEgASgJSAASMgoGcG9saWN5GAIgASgLMiAuc3RyZWFtZ2F0ZS5hdXRoLnYxLkFjY2Vzc1BvbGljeUgAEg8KB2FkZHJlc3MYAyABKAkSFAoMYnlwYXNzX2NhY2hlGAQgASgIQggKBnRhcmdldCJcChNDaGVja0FjY2Vzc1Jlc3BvbnNlEg8KB2FsbG93ZWQYASABKAgSNAoMcnVsZV9yZXN1bHRzGAIgAygLMh4uc3RyZWFtZ2F0ZS5hdXRoLnYxLlJ1bGVSZXN1bHQimgEKClJ1bGVSZXN1bHQSEgoKcnVsZV9pbmRleBgBIAEoDRIRCglzYXRpc2ZpZWQYAiABKAgSDwoHYmFsYW5jZRgDIAEoCRIUCgxibG9ja19udW1iZXIYBCABKAQSDgoGY2FjaGVkGAUgASgIEi4KCmNoZWNrX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi0KGUlzc3VlUGxheWJhY2tUb2tlblJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkijgEKGklzc3VlUGxheWJhY2tUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgVncmFudBgDIAEoDjIhLnN0cmVhbWdhdGUuYXV0aC52MS5QbGF5YmFja0dyYW50IhcKFUdldFNpZ25pbmdLZXlzUmVxdWVzdCJlChZHZXRTaWduaW5nS2V5c1Jlc3BvbnNlEiwKBGtleXMYASADKAsyHi5zdHJlYW1nYXRlLmF1dGgudjEuSnNvbldlYktleRIdChVjYWNoZV9tYXhfYWdlX3NlY29uZHMYAiABKA0ilAEKCkpzb25XZWJLZXkSCwoDa2lkGAEgASgJEgsKA2t0eRgCIAEoCRILCgNjcnYYAyABKAkSCwoDYWxnGAQgASgJEgsKA3VzZRgFIAEoCRIJCgF4GAYgASgJEgkKAXkYByABKAkSLwoLcmV0aXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKFVJldmVyaWZ5R3JhbnRzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSJcChZSZXZlcmlmeUdyYW50c1Jlc3BvbnNlEhUKDWNoZWNrZWRfY291bnQYASABKAUSFQoNcmV2b2tlZF9jb3VudBgCIAEoBRIUCgxmYWlsZWRfY291bnQYAyABKAUqbwoPQ29udGVudEtleVNjb3BlEiEKHUNPTlRFTlRfS0VZX1NDT1BFX1VOU1BFQ0lGSUVEEAASGgoWQ09OVEVOVF9LRVlfU0NPUEVfRlVMTBABEh0KGUNPTlRFTlRfS0VZX1NDT1BFX1BSRVZJRVcQAiqdAQoNUGxheWJhY2tHcmFudBIeChpQTEFZQkFDS19HUkFOVF9VTlNQRUNJRklFRBAAEhkKFVBMQVlCQUNLX0dSQU5UX1BVQkxJQxABEhoKFlBMQVlCQUNLX0dSQU5UX0NSRUFUT1IQAhIZChVQTEFZQkFDS19HUkFOVF9IT0xERVIQAxIaChZQTEFZQkFDS19HUkFOVF9QUkVWSUVXEAQy7AwKC0F1dGhTZXJ2aWNlEo4BCg9DcmVhdGVDaGFsbGVuZ2USKi5zdHJlYW1nYXRlLmF1dGgudjEuQ3JlYXRlQ2hhbGxlbmdlUmVxdWVzdBorLnN0cmVhbWdhdGUuYXV0aC52MS5DcmVhdGVDaGFsbGVuZ2VSZXNwb25zZSIiyPMYAYLT5JMCGDoBKiITL3YxL2F1dGgvY2hhbGxlbmdlcxJxCgZTaWduSW4SIS5zdHJlYW1nYXRlLmF1dGgudjEuU2lnbkluUmVxdWVzdBoiLnN0cmVhbWdhdGUuYXV0aC52MS5TaWduSW5SZXNwb25zZSIgyPMYAYLT5JMCFjoBKiIRL3YxL2F1dGgvc2Vzc2lvbnMSkQEKDlJlZnJlc2hTZXNzaW9uEikuc3RyZWFtZ2F0ZS5hdXRoLnYxLlJlZnJlc2hTZXNzaW9uUmVxdWVzdBoqLnN0cmVhbWdhdGUuYXV0aC52MS5SZWZyZXNoU2Vzc2lvblJlc3BvbnNlIijI8xgBgtPkkwIeOgEqIhkvdjEvYXV0aC9zZXNzaW9uczpyZWZyZXNoEnwKB1NpZ25PdXQSIi5zdHJlYW1nYXRlLmF1dGgudjEuU2lnbk91dFJlcXVlc3QaIy5zdHJlYW1nYXRlLmF1dGgudjEuU2lnbk91dFJlc3BvbnNlIijI8xgCgtPkkwIeOgEqIhkvdjEvYXV0aC9zZXNzaW9uczpzaWduT3V0EnwKCkdldFNlc3Npb24SJS5zdHJlYW1nYXRlLmF1dGgudjEuR2V0U2Vzc2lvblJlcXVlc3QaJi5zdHJlYW1nYXRlLmF1dGgudjEuR2V0U2Vzc2lvblJlc3BvbnNlIh+QAgHI8xgCgtPkkwISEhAvdjEvYXV0aC9zZXNzaW9uEn4KC0NoZWNrQWNjZXNzEiYuc3RyZWFtZ2F0ZS5hdXRoLnYxLkNoZWNrQWNjZXNzUmVxdWVzdBonLnN0cmVhbWdhdGUuYXV0aC52MS5DaGVja0FjY2Vzc1Jlc3BvbnNlIh6QAgHI8xgE2vMYCXN0cmVhbWluZ9rzGAZ3b3JrZXISqAEKEklzc3VlUGxheWJhY2tUb2tlbhItLnN0cmVhbWdhdGUuYXV0aC52MS5Jc3N1ZVBsYXliYWNrVG9rZW5SZXF1ZXN0Gi4uc3RyZWFtZ2F0ZS5hdXRoLnYxLklzc3VlUGxheWJhY2tUb2tlblJlc3BvbnNlIjPI8xgCgtPkkwIpOgEqIiQvdjEvdmlkZW9zL3t2aWRlb19pZH0vcGxheWJhY2tUb2tlbnMShQEKDkdldFNpZ25pbmdLZXlzEikuc3RyZWFtZ2F0ZS5hdXRoLnYxLkdldFNpZ25pbmdLZXlzUmVxdWVzdBoqLnN0cmVhbWdhdGUuYXV0aC52MS5HZXRTaWduaW5nS2V5c1Jlc3BvbnNlIhyQAgHI8xgBgtPkkwIPEg0vdjEvYXV0aC9qd2tzEnoKDlJldmVyaWZ5R3JhbnRzEikuc3RyZWFtZ2F0ZS5hdXRoLnYxLlJldmVyaWZ5R3JhbnRzUmVxdWVzdBoqLnN0cmVhbWdhdGUuYXV0aC52MS5SZXZlcmlmeUdyYW50c1Jlc3BvbnNlIhGQAgLI8xgE2vMYBndvcmtlchKHAQoRRW5zdXJlQ29udGVudEtleXMSLC5zdHJlYW1nYXRlLmF1dGgudjEuRW5zdXJlQ29udGVudEtleXNSZXF1ZXN0Gi0uc3RyZWFtZ2F0ZS5hdXRoLnYxLkVuc3VyZUNvbnRlbnRLZXlzUmVzcG9uc2UiFZACAsjzGATa8xgKdHJhbnNjb2RlchKJAQoSUmVsZWFzZUNvbnRlbnRLZXlzEi0uc3RyZWFtZ2F0ZS5hdXRoLnYxLlJlbGVhc2VDb250ZW50S2V5c1JlcXVlc3QaLi5zdHJlYW1nYXRlLmF1dGgudjEuUmVsZWFzZUNvbnRlbnRLZXlzUmVzcG9uc2UiFJACAcjzGATa8xgJc3RyZWFtaW5nEoMBChFEZWxldGVDb250ZW50S2V5cxIsLnN0cmVhbWdhdGUuYXV0aC52MS5EZWxldGVDb250ZW50S2V5c1JlcXVlc3QaLS5zdHJlYW1nYXRlLmF1dGgudjEuRGVsZXRlQ29udGVudEtleXNSZXNwb25zZSIRkAICyPMYBNrzGAZ3b3JrZXJC1wEKFmNvbS5zdHJlYW1nYXRlLmF1dGgudjFCEEF1dGhTZXJ2aWNlUHJvdG9QAVpBZ2l0aHViLmNvbS9zdHJlYW1nYXRlL3N0cmVhbWdhdGUvZ2VuL2dvL3N0cmVhbWdhdGUvYXV0aC92MTthdXRodjGiAgNTQViqAhJTdHJlYW1nYXRlLkF1dGguVjHKAhJTdHJlYW1nYXRlXEF1dGhcVjHiAh5TdHJlYW1nYXRlXEF1dGhcVjFcR1BCTWV0YWRhdGHqAhRTdHJlYW1nYXRlOjpBdXRoOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp, file_streamgate_auth_v1_access_policy, file_streamgate_options_v1_options]);
+
+/**
+ * DeleteContentKeysRequest names the deleted video.
+ *
+ * @generated from message streamgate.auth.v1.DeleteContentKeysRequest
+ */
+export type DeleteContentKeysRequest = Message<"streamgate.auth.v1.DeleteContentKeysRequest"> & {
+  /**
+   * Video id.
+   *
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+};
+
+/**
+ * Describes the message streamgate.auth.v1.DeleteContentKeysRequest.
+ * Use `create(DeleteContentKeysRequestSchema)` to create a new message.
+ */
+export const DeleteContentKeysRequestSchema: GenMessage<DeleteContentKeysRequest> = /*@__PURE__*/
+  messageDesc(file_streamgate_auth_v1_auth_service, 0);
+
+/**
+ * DeleteContentKeysResponse says how many keys were forgotten.
+ *
+ * @generated from message streamgate.auth.v1.DeleteContentKeysResponse
+ */
+export type DeleteContentKeysResponse = Message<"streamgate.auth.v1.DeleteContentKeysResponse"> & {
+  /**
+   * Keys deleted by this call (0 when they were gone already).
+   *
+   * @generated from field: uint32 deleted = 1;
+   */
+  deleted: number;
+};
+
+/**
+ * Describes the message streamgate.auth.v1.DeleteContentKeysResponse.
+ * Use `create(DeleteContentKeysResponseSchema)` to create a new message.
+ */
+export const DeleteContentKeysResponseSchema: GenMessage<DeleteContentKeysResponse> = /*@__PURE__*/
+  messageDesc(file_streamgate_auth_v1_auth_service, 1);
 
 /**
  * EnsureContentKeysRequest names the video.
@@ -37,7 +79,7 @@ export type EnsureContentKeysRequest = Message<"streamgate.auth.v1.EnsureContent
  * Use `create(EnsureContentKeysRequestSchema)` to create a new message.
  */
 export const EnsureContentKeysRequestSchema: GenMessage<EnsureContentKeysRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 0);
+  messageDesc(file_streamgate_auth_v1_auth_service, 2);
 
 /**
  * EnsureContentKeysResponse holds the video's content keys.
@@ -58,7 +100,7 @@ export type EnsureContentKeysResponse = Message<"streamgate.auth.v1.EnsureConten
  * Use `create(EnsureContentKeysResponseSchema)` to create a new message.
  */
 export const EnsureContentKeysResponseSchema: GenMessage<EnsureContentKeysResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 1);
+  messageDesc(file_streamgate_auth_v1_auth_service, 3);
 
 /**
  * ContentKey is an AES-128 content key and its key id.
@@ -93,7 +135,7 @@ export type ContentKey = Message<"streamgate.auth.v1.ContentKey"> & {
  * Use `create(ContentKeySchema)` to create a new message.
  */
 export const ContentKeySchema: GenMessage<ContentKey> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 2);
+  messageDesc(file_streamgate_auth_v1_auth_service, 4);
 
 /**
  * ReleaseContentKeysRequest is a viewer's key request, already
@@ -122,7 +164,7 @@ export type ReleaseContentKeysRequest = Message<"streamgate.auth.v1.ReleaseConte
  * Use `create(ReleaseContentKeysRequestSchema)` to create a new message.
  */
 export const ReleaseContentKeysRequestSchema: GenMessage<ReleaseContentKeysRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 3);
+  messageDesc(file_streamgate_auth_v1_auth_service, 5);
 
 /**
  * ReleaseContentKeysResponse holds the keys the viewer may have.
@@ -150,7 +192,7 @@ export type ReleaseContentKeysResponse = Message<"streamgate.auth.v1.ReleaseCont
  * Use `create(ReleaseContentKeysResponseSchema)` to create a new message.
  */
 export const ReleaseContentKeysResponseSchema: GenMessage<ReleaseContentKeysResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 4);
+  messageDesc(file_streamgate_auth_v1_auth_service, 6);
 
 /**
  * Session is a signed-in wallet.
@@ -201,7 +243,7 @@ export type Session = Message<"streamgate.auth.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 5);
+  messageDesc(file_streamgate_auth_v1_auth_service, 7);
 
 /**
  * CreateChallengeRequest names the wallet about to sign in.
@@ -230,7 +272,7 @@ export type CreateChallengeRequest = Message<"streamgate.auth.v1.CreateChallenge
  * Use `create(CreateChallengeRequestSchema)` to create a new message.
  */
 export const CreateChallengeRequestSchema: GenMessage<CreateChallengeRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 6);
+  messageDesc(file_streamgate_auth_v1_auth_service, 8);
 
 /**
  * CreateChallengeResponse carries the message to sign.
@@ -266,7 +308,7 @@ export type CreateChallengeResponse = Message<"streamgate.auth.v1.CreateChalleng
  * Use `create(CreateChallengeResponseSchema)` to create a new message.
  */
 export const CreateChallengeResponseSchema: GenMessage<CreateChallengeResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 7);
+  messageDesc(file_streamgate_auth_v1_auth_service, 9);
 
 /**
  * SignInRequest is a signed EIP-4361 message.
@@ -296,7 +338,7 @@ export type SignInRequest = Message<"streamgate.auth.v1.SignInRequest"> & {
  * Use `create(SignInRequestSchema)` to create a new message.
  */
 export const SignInRequestSchema: GenMessage<SignInRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 8);
+  messageDesc(file_streamgate_auth_v1_auth_service, 10);
 
 /**
  * SignInResponse opens a session.
@@ -340,7 +382,7 @@ export type SignInResponse = Message<"streamgate.auth.v1.SignInResponse"> & {
  * Use `create(SignInResponseSchema)` to create a new message.
  */
 export const SignInResponseSchema: GenMessage<SignInResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 9);
+  messageDesc(file_streamgate_auth_v1_auth_service, 11);
 
 /**
  * RefreshSessionRequest carries a refresh token.
@@ -361,7 +403,7 @@ export type RefreshSessionRequest = Message<"streamgate.auth.v1.RefreshSessionRe
  * Use `create(RefreshSessionRequestSchema)` to create a new message.
  */
 export const RefreshSessionRequestSchema: GenMessage<RefreshSessionRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 10);
+  messageDesc(file_streamgate_auth_v1_auth_service, 12);
 
 /**
  * RefreshSessionResponse carries fresh tokens.
@@ -403,7 +445,7 @@ export type RefreshSessionResponse = Message<"streamgate.auth.v1.RefreshSessionR
  * Use `create(RefreshSessionResponseSchema)` to create a new message.
  */
 export const RefreshSessionResponseSchema: GenMessage<RefreshSessionResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 11);
+  messageDesc(file_streamgate_auth_v1_auth_service, 13);
 
 /**
  * SignOutRequest ends the caller's session (taken from the bearer token).
@@ -418,7 +460,7 @@ export type SignOutRequest = Message<"streamgate.auth.v1.SignOutRequest"> & {
  * Use `create(SignOutRequestSchema)` to create a new message.
  */
 export const SignOutRequestSchema: GenMessage<SignOutRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 12);
+  messageDesc(file_streamgate_auth_v1_auth_service, 14);
 
 /**
  * SignOutResponse is empty: the session is revoked.
@@ -433,7 +475,7 @@ export type SignOutResponse = Message<"streamgate.auth.v1.SignOutResponse"> & {
  * Use `create(SignOutResponseSchema)` to create a new message.
  */
 export const SignOutResponseSchema: GenMessage<SignOutResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 13);
+  messageDesc(file_streamgate_auth_v1_auth_service, 15);
 
 /**
  * GetSessionRequest reads the caller's session (taken from the bearer token).
@@ -448,7 +490,7 @@ export type GetSessionRequest = Message<"streamgate.auth.v1.GetSessionRequest"> 
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 14);
+  messageDesc(file_streamgate_auth_v1_auth_service, 16);
 
 /**
  * GetSessionResponse carries the caller's session.
@@ -469,7 +511,7 @@ export type GetSessionResponse = Message<"streamgate.auth.v1.GetSessionResponse"
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 15);
+  messageDesc(file_streamgate_auth_v1_auth_service, 17);
 
 /**
  * CheckAccessRequest asks whether an address satisfies a policy.
@@ -521,7 +563,7 @@ export type CheckAccessRequest = Message<"streamgate.auth.v1.CheckAccessRequest"
  * Use `create(CheckAccessRequestSchema)` to create a new message.
  */
 export const CheckAccessRequestSchema: GenMessage<CheckAccessRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 16);
+  messageDesc(file_streamgate_auth_v1_auth_service, 18);
 
 /**
  * CheckAccessResponse is the decision and why.
@@ -549,7 +591,7 @@ export type CheckAccessResponse = Message<"streamgate.auth.v1.CheckAccessRespons
  * Use `create(CheckAccessResponseSchema)` to create a new message.
  */
 export const CheckAccessResponseSchema: GenMessage<CheckAccessResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 17);
+  messageDesc(file_streamgate_auth_v1_auth_service, 19);
 
 /**
  * RuleResult is the outcome of one AccessRule.
@@ -606,7 +648,7 @@ export type RuleResult = Message<"streamgate.auth.v1.RuleResult"> & {
  * Use `create(RuleResultSchema)` to create a new message.
  */
 export const RuleResultSchema: GenMessage<RuleResult> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 18);
+  messageDesc(file_streamgate_auth_v1_auth_service, 20);
 
 /**
  * IssuePlaybackTokenRequest names the video to watch.
@@ -627,7 +669,7 @@ export type IssuePlaybackTokenRequest = Message<"streamgate.auth.v1.IssuePlaybac
  * Use `create(IssuePlaybackTokenRequestSchema)` to create a new message.
  */
 export const IssuePlaybackTokenRequestSchema: GenMessage<IssuePlaybackTokenRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 19);
+  messageDesc(file_streamgate_auth_v1_auth_service, 21);
 
 /**
  * IssuePlaybackTokenResponse carries the playback token.
@@ -664,7 +706,7 @@ export type IssuePlaybackTokenResponse = Message<"streamgate.auth.v1.IssuePlayba
  * Use `create(IssuePlaybackTokenResponseSchema)` to create a new message.
  */
 export const IssuePlaybackTokenResponseSchema: GenMessage<IssuePlaybackTokenResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 20);
+  messageDesc(file_streamgate_auth_v1_auth_service, 22);
 
 /**
  * GetSigningKeysRequest has no fields.
@@ -679,7 +721,7 @@ export type GetSigningKeysRequest = Message<"streamgate.auth.v1.GetSigningKeysRe
  * Use `create(GetSigningKeysRequestSchema)` to create a new message.
  */
 export const GetSigningKeysRequestSchema: GenMessage<GetSigningKeysRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 21);
+  messageDesc(file_streamgate_auth_v1_auth_service, 23);
 
 /**
  * GetSigningKeysResponse is a JSON Web Key Set.
@@ -707,7 +749,7 @@ export type GetSigningKeysResponse = Message<"streamgate.auth.v1.GetSigningKeysR
  * Use `create(GetSigningKeysResponseSchema)` to create a new message.
  */
 export const GetSigningKeysResponseSchema: GenMessage<GetSigningKeysResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 22);
+  messageDesc(file_streamgate_auth_v1_auth_service, 24);
 
 /**
  * JsonWebKey is one public key (RFC 7517, RFC 8037 for OKP keys). Field
@@ -779,7 +821,7 @@ export type JsonWebKey = Message<"streamgate.auth.v1.JsonWebKey"> & {
  * Use `create(JsonWebKeySchema)` to create a new message.
  */
 export const JsonWebKeySchema: GenMessage<JsonWebKey> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 23);
+  messageDesc(file_streamgate_auth_v1_auth_service, 25);
 
 /**
  * ReverifyGrantsRequest bounds one pass.
@@ -801,7 +843,7 @@ export type ReverifyGrantsRequest = Message<"streamgate.auth.v1.ReverifyGrantsRe
  * Use `create(ReverifyGrantsRequestSchema)` to create a new message.
  */
 export const ReverifyGrantsRequestSchema: GenMessage<ReverifyGrantsRequest> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 24);
+  messageDesc(file_streamgate_auth_v1_auth_service, 26);
 
 /**
  * ReverifyGrantsResponse says what the pass found.
@@ -838,7 +880,7 @@ export type ReverifyGrantsResponse = Message<"streamgate.auth.v1.ReverifyGrantsR
  * Use `create(ReverifyGrantsResponseSchema)` to create a new message.
  */
 export const ReverifyGrantsResponseSchema: GenMessage<ReverifyGrantsResponse> = /*@__PURE__*/
-  messageDesc(file_streamgate_auth_v1_auth_service, 25);
+  messageDesc(file_streamgate_auth_v1_auth_service, 27);
 
 /**
  * ContentKeyScope says which segments of a video a content key encrypts.
@@ -1098,6 +1140,20 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseContentKeysRequestSchema;
     output: typeof ReleaseContentKeysResponseSchema;
+  },
+  /**
+   * DeleteContentKeys forgets a deleted video's content keys, so whatever
+   * copies of its encrypted segments remain (a CDN, a backup) can no longer
+   * be played. The worker's media.delete job calls it with the media's
+   * removal. Deleting keys that are gone already succeeds.
+   * Errors: INVALID_ARGUMENT for a malformed video id.
+   *
+   * @generated from rpc streamgate.auth.v1.AuthService.DeleteContentKeys
+   */
+  deleteContentKeys: {
+    methodKind: "unary";
+    input: typeof DeleteContentKeysRequestSchema;
+    output: typeof DeleteContentKeysResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_streamgate_auth_v1_auth_service, 0);
