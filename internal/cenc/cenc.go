@@ -5,6 +5,11 @@
 // (senc/saiz/saio) that fragmented output needs, so the packager writes
 // clear segments and this package protects each one as it is published.
 //
+// Each protected init segment also carries a 'pssh' box of the W3C Common
+// SystemID, naming the key id: browsers fire EME's "encrypted" event for
+// pssh boxes only, and players that learn the key id from the media (hls.js
+// with a ClearKey licence server) wait for that event to ask for the key.
+//
 // Both schemes of the standard are offered: "cenc" (AES-CTR, full-sample
 // or subsample) and "cbcs" (AES-CBC with a 1:9 pattern and a constant IV,
 // what Apple devices and most current players expect). Video samples keep
@@ -32,6 +37,10 @@ const (
 	// CBCS is AES-CBC with pattern encryption and a constant IV ('cbcs').
 	CBCS Scheme = "cbcs"
 )
+
+// CommonSystemID is the W3C Common PSSH box format's system id ("cenc"
+// initialization data, EME), which ClearKey CDMs read key ids from.
+const CommonSystemID = "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"
 
 // KeySize is the size of a content key and of a key id.
 const KeySize = 16
@@ -67,7 +76,8 @@ type Track struct {
 
 // ProtectInit rewrites a clear CMAF init segment of one track into its
 // protected form (an encv/enca sample entry with the scheme and the key
-// id in sinf/schm/tenc) and returns it with the Track that encrypts its
+// id in sinf/schm/tenc, and a Common SystemID pssh with the key id) and
+// returns it with the Track that encrypts its
 // segments. track is a number unique among the renditions encrypted
 // with key (their index in the ladder): CTR mode must never see an IV
 // twice under one key.
@@ -98,7 +108,12 @@ func ProtectInit(init []byte, scheme Scheme, key Key, track uint16) ([]byte, *Tr
 	if err != nil {
 		return nil, nil, err
 	}
-	t.ipd, err = mp4.InitProtect(f.Init, key.Key[:], iv, string(scheme), kid, nil)
+	// Version 1 with the key id and no data, as the W3C format defines.
+	pssh, err := mp4.NewPsshBox(CommonSystemID, []string{key.IDHex()}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.ipd, err = mp4.InitProtect(f.Init, key.Key[:], iv, string(scheme), kid, []*mp4.PsshBox{pssh})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cenc: protect init segment: %w", err)
 	}

@@ -142,6 +142,15 @@ func TestInitDeclaresSchemeAndKeyID(t *testing.T) {
 		if sinf.Schm.SchemeType != string(scheme) || hex.EncodeToString(sinf.Schi.Tenc.DefaultKID) != key.IDHex() {
 			t.Errorf("%s: schm %s kid %x", scheme, sinf.Schm.SchemeType, sinf.Schi.Tenc.DefaultKID)
 		}
+		// The Common SystemID pssh, version 1, names the key id: what
+		// the browser's "encrypted" event carries to the player.
+		if len(di.Psshs) != 1 {
+			t.Fatalf("%s: %d pssh boxes, want 1", scheme, len(di.Psshs))
+		}
+		p := di.Psshs[0]
+		if p.SystemID.String() != cenc.CommonSystemID || p.Version != 1 || len(p.KIDs) != 1 || hex.EncodeToString(p.KIDs[0]) != key.IDHex() {
+			t.Errorf("%s: pssh system %s version %d kids %v, want %s version 1 kid %s", scheme, p.SystemID, p.Version, p.KIDs, cenc.CommonSystemID, key.IDHex())
+		}
 	}
 	if _, _, err := cenc.ProtectInit(read(t, filepath.Join(dir, "r0", "init.m4s")), "cens", key, 0); err == nil {
 		t.Error("an unknown scheme was accepted")
