@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -33,6 +34,9 @@ const (
 	// token and so no wallet. Auth answers PUBLIC for a public policy; the
 	// key server releases nothing on any other grant (see serveLicence).
 	anonymousAddress = "0x0000000000000000000000000000000000000000"
+	// releaseTimeout bounds the call to auth: a CDM waiting longer is
+	// better told 503 and to retry.
+	releaseTimeout = 5 * time.Second
 )
 
 // Licence refusals and failures; licenceError maps them.
@@ -123,8 +127,13 @@ func (s *Service) serveLicence(w http.ResponseWriter, r *http.Request, g *grant)
 	if g.claims != nil {
 		addr = g.claims.Address
 	}
-	res, err := s.keys.ReleaseContentKeys(ctx, connect.NewRequest(&authv1.ReleaseContentKeysRequest{VideoId: g.id, Address: addr}))
+	rctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+	defer cancel()
+	res, err := s.keys.ReleaseContentKeys(rctx, connect.NewRequest(&authv1.ReleaseContentKeysRequest{VideoId: g.id, Address: addr}))
 	if err != nil {
+		// Auth's reason (and a mesh refusal, also PermissionDenied,
+		// which only a misconfiguration causes) stays in the log.
+		s.logger.DebugContext(ctx, "content keys not released", "video_id", g.id, "err", err)
 		s.licenceError(ctx, w, releaseErr(err))
 		return
 	}
