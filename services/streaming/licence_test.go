@@ -17,6 +17,8 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
+	"github.com/streamgate/streamgate/services/streaming"
 )
 
 // fakeKeys stands in for auth's ReleaseContentKeys: running auth here would
@@ -364,5 +366,35 @@ func TestEncryptedSegmentsNeedNoToken(t *testing.T) {
 	e.keys.set(released(authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER, fullKey))
 	if res, b := post(t, e.srv.URL+"/play/vid_enc/180p/licence?token="+tok, licenceBody(kidOf(fullKey))); res.StatusCode != 200 {
 		t.Errorf("rendition-relative licence: %d %s", res.StatusCode, b)
+	}
+}
+
+// TestLicenceMetrics: each licence request counts once, by outcome.
+func TestLicenceMetrics(t *testing.T) {
+	store, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel := telemetrytest.New(t, "streaming")
+	e := newEnvWith(t, func(c *streaming.Config) { c.MeterProvider = tel.MeterProvider }, store, nil, readyVideo("vid_1", true))
+	lic := e.srv.URL + "/play/vid_1/licence?token=" + e.token(t, "vid_1")
+	e.keys.set(released(authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER, fullKey, previewKey))
+	post(t, lic, licenceBody(kidOf(fullKey)))
+	post(t, lic, licenceBody(kidOf(fullKey)))
+	post(t, lic, "{")
+	e.keys.set(released(authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW, previewKey))
+	post(t, lic, licenceBody(kidOf(previewKey)))
+	post(t, lic, licenceBody(kidOf(fullKey)))
+	e.keys.set(refused(connect.CodeUnavailable))
+	post(t, lic, licenceBody(kidOf(fullKey)))
+	post(t, e.srv.URL+"/play/vid_1/licence", licenceBody(kidOf(fullKey)))
+
+	fams := telemetrytest.Families(t, tel.MetricsHandler())
+	for outcome, want := range map[string]float64{
+		"released_holder": 2, "released_preview": 1, "bad_request": 1, "pass_needed": 1, "unavailable": 1, "token": 1,
+	} {
+		if got, ok := telemetrytest.Value(fams, "streamgate_streaming_licences_total", "outcome", outcome); !ok || got != want {
+			t.Errorf("licences{outcome=%s} = %v (present %v), want %v", outcome, got, ok, want)
+		}
 	}
 }
