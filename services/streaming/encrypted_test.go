@@ -40,3 +40,15 @@ func TestParseLicenceRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestRewriteDASHLicenceURL(t *testing.T) {
+	mpd := `<ContentProtection schemeIdUri="urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e" value="ClearKey1.0"><dashif:Laurl Lic_type="EME-1.0">licence</dashif:Laurl></ContentProtection>` +
+		`<SegmentTemplate initialization="180p/init.m4s" media="180p/seg-$Number%05d$.m4s"/>`
+	g := &grant{id: "vid_1", token: "t&k"}
+	got := string(rewrite(assetMPD, []byte(mpd), (&Service{encryption: map[string]encryptionEntry{}}).manifestMapper(g, assetMPD, "manifest.mpd", []byte(mpd))))
+	for _, want := range []string{`>licence?token=t%26k</dashif:Laurl>`, `initialization="180p/init.m4s"`, `media="180p/seg-$Number%05d$.m4s"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("rewritten MPD lacks %q:\n%s", want, got)
+		}
+	}
+}
