@@ -349,7 +349,9 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 			PublicBaseURL: cfg.PublicBaseURL, MeterProvider: deps.MeterProvider,
 			SegmentCacheDir: filepath.Join(cfg.DataDir, "streaming-cache"), SegmentCacheMaxBytes: cfg.SegmentCacheBytes,
 		}, blobs,
-			video.FromMetadata(metadataClient(deps.Mesh)), verifier, deps.Bus, logger)
+			video.FromMetadata(metadataClient(deps.Mesh)), verifier,
+			authv1connect.NewAuthServiceClient(deps.Mesh.HTTPClient(), deps.Mesh.BaseURL("auth"), deps.Mesh.ClientOptions()...),
+			deps.Bus, logger)
 	case "worker":
 		w, err := worker.New(worker.Config{DevMode: cfg.DevMode, LoopbackWebhooks: cfg.LoopbackWebhooks, NodeName: deps.InstanceID, KEK: cfg.KEK}, deps.Bus, deps.Etcd, logger,
 			worker.WithMeterProvider(deps.MeterProvider), worker.WithBuiltins(workerBuiltins(deps.Mesh)))

@@ -38,6 +38,9 @@ type grant struct {
 	// token is the verified token of a gated video, "" for a public one.
 	token  string
 	claims *authtoken.PlaybackClaims
+	// keyless is set for a media segment of a gated video that is
+	// encrypted, fetched without a token: the content key is the gate.
+	keyless bool
 }
 
 func (g *grant) live() bool {
@@ -67,25 +70,9 @@ func (g *grant) expiry() time.Time {
 // that are neither encoding nor ready are not found on the HTTP path
 // (servable=false lets RPCs tell them apart).
 func (s *Service) authorize(ctx context.Context, id, token string) (*grant, error) {
-	if err := video.CheckID(id); err != nil {
-		return nil, fmt.Errorf("%w: %w", errInvalid, err)
-	}
-	v, err := s.video(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	switch v.GetStatus() {
-	case metadatav1.VideoStatus_VIDEO_STATUS_PROCESSING, metadatav1.VideoStatus_VIDEO_STATUS_READY:
-	case metadatav1.VideoStatus_VIDEO_STATUS_UPLOADING:
-		return nil, errNotPlayable
-	case metadatav1.VideoStatus_VIDEO_STATUS_FAILED:
-		return nil, errVideoFailed
-	default:
-		return nil, errNotFound
-	}
-	g := &grant{id: id, video: v, gated: policy.Gated(v.GetAccessPolicy())}
-	if !g.gated {
-		return g, nil
+	g, err := s.lookup(ctx, id)
+	if err != nil || !g.gated {
+		return g, err
 	}
 	if token == "" {
 		s.metrics.refusal(ctx, errNoToken)
@@ -103,6 +90,50 @@ func (s *Service) authorize(ctx context.Context, id, token string) (*grant, erro
 	}
 	g.token, g.claims = token, c
 	return g, nil
+}
+
+// authorizeKeyless admits a request for an init or media segment
+// (rel: <rendition>/<name>) that carries no token: a public video's, and a
+// gated video's whose rendition is encrypted (the bytes are useless without
+// the key, which the licence endpoint releases only to a valid token). A
+// clear gated video's segments still need a token.
+func (s *Service) authorizeKeyless(ctx context.Context, id, rel string) (*grant, error) {
+	g, err := s.lookup(ctx, id)
+	if err != nil || !g.gated {
+		return g, err
+	}
+	rendition, _, _ := strings.Cut(rel, "/")
+	enc, err := s.renditionEncrypted(ctx, id, rendition)
+	if err != nil {
+		return nil, err
+	}
+	if !enc {
+		s.metrics.refusal(ctx, errNoToken)
+		return nil, errNoToken
+	}
+	g.keyless = true
+	return g, nil
+}
+
+// lookup finds the video and checks it plays.
+func (s *Service) lookup(ctx context.Context, id string) (*grant, error) {
+	if err := video.CheckID(id); err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalid, err)
+	}
+	v, err := s.video(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch v.GetStatus() {
+	case metadatav1.VideoStatus_VIDEO_STATUS_PROCESSING, metadatav1.VideoStatus_VIDEO_STATUS_READY:
+	case metadatav1.VideoStatus_VIDEO_STATUS_UPLOADING:
+		return nil, errNotPlayable
+	case metadatav1.VideoStatus_VIDEO_STATUS_FAILED:
+		return nil, errVideoFailed
+	default:
+		return nil, errNotFound
+	}
+	return &grant{id: id, video: v, gated: policy.Gated(v.GetAccessPolicy())}, nil
 }
 
 // stillValid re-verifies a gated grant's token (expiry with the verifier's

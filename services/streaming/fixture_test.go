@@ -198,6 +198,7 @@ type env struct {
 	videos *fakeVideos
 	key    authtoken.SigningKey
 	clock  *clock
+	keys   *fakeKeys
 	srv    *httptest.Server // mux with /play/ and the Connect handler
 	raw    *httptest.Server // the /play/ handler alone, no ServeMux cleaning
 	client streamingv1connect.StreamingServiceClient
@@ -224,7 +225,7 @@ func newEnvWith(t testing.TB, adjust func(*streaming.Config), store blob.Store, 
 	for _, v := range videos {
 		fv.set(v)
 	}
-	e := &env{videos: fv, key: key, clock: clk}
+	e := &env{videos: fv, key: key, clock: clk, keys: &fakeKeys{}}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.srv.Start()
@@ -233,7 +234,7 @@ func newEnvWith(t testing.TB, adjust func(*streaming.Config), store blob.Store, 
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	e.svc, err = streaming.New(cfg, store, fv, ver, bus, slog.New(slog.DiscardHandler))
+	e.svc, err = streaming.New(cfg, store, fv, ver, e.keys, bus, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,13 +34,14 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag")
 	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Range, If-None-Match, If-Modified-Since")
+		// POST and Content-Type are the licence request's.
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Range, If-None-Match, If-Modified-Since")
 		h.Set("Access-Control-Max-Age", "86400")
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
 		h.Set("Allow", "GET, HEAD, OPTIONS")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
@@ -50,13 +51,36 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if kind == assetLicence {
+		// Keys are never cached, refusals included.
+		h.Set("Cache-Control", "no-store")
+		if r.Method != http.MethodPost {
+			h.Set("Allow", "POST, OPTIONS")
+			http.Error(w, "a licence request is a POST", http.StatusMethodNotAllowed)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxLicenceBody)
+	} else if r.Method == http.MethodPost {
+		h.Set("Allow", "GET, HEAD, OPTIONS")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	token := r.URL.Query().Get("token")
 	if token == "" {
 		token = bearer(r.Header.Get("Authorization"))
 	}
 	ctx := r.Context()
-	g, err := s.authorize(ctx, id, token)
+	var g *grant
+	var err error
+	if token == "" && (kind == assetInit || kind == assetSegment) {
+		g, err = s.authorizeKeyless(ctx, id, rel)
+	} else {
+		g, err = s.authorize(ctx, id, token)
+	}
 	if err != nil {
+		if kind == assetLicence {
+			s.metrics.licence(ctx, "token")
+		}
 		s.httpError(w, err)
 		return
 	}
@@ -73,14 +97,21 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 		h.Del("Access-Control-Expose-Headers")
 		h.Set(weborigin.RefusedHeader, "1") // the edge drops its own CORS headers too
 		s.metrics.refusal(ctx, errOrigin)
+		if kind == assetLicence {
+			s.metrics.licence(ctx, "origin")
+		}
 		http.Error(w, weborigin.RefusalMessage(origin), http.StatusForbidden)
+		return
+	}
+	if kind == assetLicence {
+		s.serveLicence(w, r, g)
 		return
 	}
 	key := s.videoPrefix(id) + rel
 	h.Set("Content-Type", kind.contentType())
 	h.Set("X-Content-Type-Options", "nosniff")
 	scope := "public"
-	if g.gated {
+	if g.gated && !g.keyless {
 		scope = "private"
 	}
 	if kind.manifest() {
@@ -98,7 +129,7 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 			s.httpError(w, err)
 			return
 		}
-		body = rewrite(kind, body, tokenMapper("", g.token))
+		body = rewrite(kind, body, s.manifestMapper(g, kind, rel, body))
 		sum := sha256.Sum256(body)
 		h.Set("ETag", `"m-`+hex.EncodeToString(sum[:12])+`"`)
 		http.ServeContent(s.metrics.countWriter(w, true), r, "", mod, bytes.NewReader(body))

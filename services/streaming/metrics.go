@@ -14,9 +14,10 @@ import (
 // metrics are streaming's domain instruments, recorded from
 // Config.MeterProvider.
 type metrics struct {
-	served  metric.Int64Counter
-	refused metric.Int64Counter
-	cache   metric.Int64Counter
+	served   metric.Int64Counter
+	refused  metric.Int64Counter
+	cache    metric.Int64Counter
+	licences metric.Int64Counter
 }
 
 // Label sets, built once: they are on the per-read path.
@@ -55,7 +56,17 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		metric.WithUnit("{request}")); err != nil {
 		return nil, err
 	}
+	if m.licences, err = meter.Int64Counter("streamgate.streaming.licences",
+		metric.WithDescription("ClearKey licence requests, by outcome: released_<grant> (public, creator, holder, preview), pass_needed, policy, no_keys, bad_request, unavailable, no_key_server."),
+		metric.WithUnit("{request}")); err != nil {
+		return nil, err
+	}
 	return &m, nil
+}
+
+// licence counts a licence request by outcome (a small fixed set).
+func (m *metrics) licence(ctx context.Context, outcome string) {
+	m.licences.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
 }
 
 func (m *metrics) cacheLookup(ctx context.Context, r cacheResult) {

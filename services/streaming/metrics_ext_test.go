@@ -32,7 +32,7 @@ func TestMetricsCountServedBytesAndRefusals(t *testing.T) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	svc, err := streaming.New(streaming.Config{PublicBaseURL: srv.URL, MeterProvider: tel.MeterProvider}, store, fv, ver, nil, slog.New(slog.DiscardHandler))
+	svc, err := streaming.New(streaming.Config{PublicBaseURL: srv.URL, MeterProvider: tel.MeterProvider}, store, fv, ver, nil, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestMetricsCountSegmentCache(t *testing.T) {
 	svc, err := streaming.New(streaming.Config{
 		PublicBaseURL: srv.URL, MeterProvider: tel.MeterProvider,
 		SegmentCacheDir: t.TempDir(), SegmentCacheMaxObjectBytes: int64(len(initSeg)),
-	}, store, fv, ver, nil, slog.New(slog.DiscardHandler))
+	}, store, fv, ver, nil, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

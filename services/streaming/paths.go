@@ -19,6 +19,8 @@ const (
 	assetPoster
 	assetStoryboardImage
 	assetStoryboardVTT
+	// assetLicence is the ClearKey licence endpoint (POST), not a file.
+	assetLicence
 )
 
 // manifest reports whether the asset is text rewritten before serving.
@@ -59,6 +61,13 @@ func parseAsset(rel string) (assetKind, bool) {
 		return assetStoryboardImage, true
 	case "storyboard.vtt":
 		return assetStoryboardVTT, true
+	case "licence":
+		return assetLicence, true
+	}
+	// A key URI written relative to a media playlist ("licence" rather
+	// than "../licence") names the same endpoint.
+	if r, ok := strings.CutSuffix(rel, "/licence"); ok && renditionRe.MatchString(r) {
+		return assetLicence, true
 	}
 	m := renditionFileRe.FindStringSubmatch(rel)
 	if m == nil {

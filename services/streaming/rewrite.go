@@ -71,11 +71,14 @@ func rewriteHLS(b []byte, m uriMapper) []byte {
 var (
 	dashURIAttr = regexp.MustCompile(`\b(initialization|media|sourceURL|index)="([^"]*)"`)
 	dashBaseURL = regexp.MustCompile(`(<BaseURL[^>]*>)([^<]*)(</BaseURL>)`)
+	// dashLaurl is a ContentProtection's licence URL (dashif:Laurl, or
+	// clearkey:Laurl of older players), which needs the token too.
+	dashLaurl = regexp.MustCompile(`(<(?:[A-Za-z][\w-]*:)?Laurl\b[^>]*>)([^<]*)(</(?:[A-Za-z][\w-]*:)?Laurl>)`)
 )
 
 // rewriteDASH maps the URIs of an MPD: SegmentTemplate / Initialization /
-// SegmentURL attributes and BaseURL elements. URIs are XML-escaped
-// (& becomes &amp;).
+// SegmentURL attributes, BaseURL elements and ContentProtection licence
+// URLs (Laurl). URIs are XML-escaped (& becomes &amp;).
 func rewriteDASH(b []byte, m uriMapper) []byte {
 	xm := func(u string) string { return xmlAttrEscape(m(xmlUnescape(u))) }
 	s := dashURIAttr.ReplaceAllStringFunc(string(b), func(a string) string {
@@ -84,6 +87,10 @@ func rewriteDASH(b []byte, m uriMapper) []byte {
 	})
 	s = dashBaseURL.ReplaceAllStringFunc(s, func(a string) string {
 		sm := dashBaseURL.FindStringSubmatch(a)
+		return sm[1] + xm(strings.TrimSpace(sm[2])) + sm[3]
+	})
+	s = dashLaurl.ReplaceAllStringFunc(s, func(a string) string {
+		sm := dashLaurl.FindStringSubmatch(a)
 		return sm[1] + xm(strings.TrimSpace(sm[2])) + sm[3]
 	})
 	return []byte(s)

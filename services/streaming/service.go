@@ -87,6 +87,7 @@ type Service struct {
 	blobs    blob.Store
 	videos   Videos
 	verifier TokenVerifier
+	keys     ContentKeys // nil: no licence endpoint
 	bus      *events.Bus // nil: live streams poll, revocations are not followed
 	logger   *slog.Logger
 
@@ -100,6 +101,9 @@ type Service struct {
 	revoked         map[revKey]time.Time
 	revokedSessions map[string]time.Time // session id -> expiry bound of its tokens
 
+	emu        sync.Mutex
+	encryption map[string]encryptionEntry // "<video>/<rendition>"
+
 	metrics *metrics
 	segs    *segmentCache // nil: segments are read from the store each time
 }
@@ -109,8 +113,10 @@ type cachedVideo struct {
 	expires time.Time
 }
 
-// New returns the streaming service. bus may be nil.
-func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bus *events.Bus, logger *slog.Logger) (*Service, error) {
+// New returns the streaming service. keys (auth's key release, for the
+// licence endpoint) and bus may be nil; without keys, licence requests are
+// answered 501.
+func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, keys ContentKeys, bus *events.Bus, logger *slog.Logger) (*Service, error) {
 	if logger == nil {
 		return nil, errors.New("streaming: nil logger")
 	}
@@ -148,9 +154,10 @@ func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, bu
 	}
 	s := &Service{
 		cfg: cfg, base: strings.TrimRight(cfg.PublicBaseURL, "/"),
-		blobs: blobs, videos: videos, verifier: verifier, bus: bus, logger: logger,
+		blobs: blobs, videos: videos, verifier: verifier, keys: keys, bus: bus, logger: logger,
 		cache: map[string]cachedVideo{}, tokens: map[string]cachedToken{},
 		revoked: map[revKey]time.Time{}, revokedSessions: map[string]time.Time{},
+		encryption: map[string]encryptionEntry{},
 	}
 	if s.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
 		return nil, fmt.Errorf("streaming: metrics: %w", err)

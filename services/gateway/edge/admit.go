@@ -103,7 +103,7 @@ func (e *Edge) playbackKey(r *http.Request, client string) (string, []string) {
 // capability; a page of the gateway's own host, the watch and embed pages,
 // always passes). A refused request is answered 403 here, with a body saying
 // why and no Access-Control-Allow-Origin, preflights included. Every media
-// route under /play/ (manifests, segments, and keys when they come) goes
+// route under /play/ (manifests, segments and the licence) goes
 // through it. Streaming checks again, and checks a public video's current
 // list when no token was given.
 func (e *Edge) playOriginAllowed(w http.ResponseWriter, r *http.Request, origins []string) bool {

@@ -99,6 +99,7 @@ type fixture struct {
 	key     authtoken.SigningKey
 	keys    *keySource
 	logs    *syncBuffer // the edge's log
+	etcd    *clientv3.Client
 }
 
 const testOperatorToken = "op-secret-0123456789"
@@ -151,7 +152,7 @@ func newFixture(tb testing.TB, opts ...func(*edge.Config)) *fixture {
 		tb.Fatal(err)
 	}
 	addr := serve(tb, e)
-	return &fixture{backend: backend, edge: "http://" + addr, mesh: m, key: key, keys: keys, logs: logs}
+	return &fixture{backend: backend, edge: "http://" + addr, mesh: m, key: key, keys: keys, logs: logs, etcd: etcd}
 }
 
 func h2cClient() *http.Client {

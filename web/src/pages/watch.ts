@@ -1,7 +1,9 @@
 // Watch: gets a playback token when the video is gated, asks streaming for
 // the manifest URLs and plays HLS with hls.js (or natively). The token is
 // renewed at 80% of its lifetime without restarting the player: every
-// media request is rewritten to carry the newest token.
+// media request, licence requests included, is rewritten to carry the
+// newest token. Encrypted media is decrypted through EME ClearKey with keys
+// from streaming's licence endpoint (/play/<id>/licence).
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AccessMode, TokenStandard, type AccessRule } from "@gen/streamgate/auth/v1/access_policy_pb";
 import { PlaybackGrant } from "@gen/streamgate/auth/v1/auth_service_pb";
@@ -20,6 +22,18 @@ import { isGated, seconds } from "../video";
 // How long to keep retrying after a mint: access decisions are cached for a
 // few seconds server-side.
 const accessRetryWindowMs = 20_000;
+
+// A second licence refusal within this window, after a fresh token, is
+// taken as final: the refusal screen rather than another reload.
+const keyRefusalWindowMs = 30_000;
+
+// passNeeded reports whether a refused licence request says the wallet
+// lacks the pass (streaming's 403 body), rather than that the token was
+// refused (expired, revoked), which a fresh token fixes.
+function passNeeded(xhr: unknown): boolean {
+  if (!(xhr instanceof XMLHttpRequest) || !(xhr.response instanceof ArrayBuffer)) return false;
+  return new TextDecoder().decode(xhr.response).includes("pass is needed");
+}
 
 export async function watchPage({ root, params, signal }: PageContext): Promise<void> {
   const videoId = params.id ?? "";
@@ -74,6 +88,8 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
   // Where a free preview stopped: playback resumes there once the wallet
   // holds the pass, in the same page.
   let resumeAt = 0;
+  // When a licence request was last refused (see keyRefusalWindowMs).
+  let lastKeyRefusal = 0;
 
   // While nothing is playable yet, the waiting screen stays up (with the
   // live encode for the creator) and open() polls quietly underneath it.
@@ -190,10 +206,29 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
         // Encoding videos are EVENT playlists: start from the beginning,
         // or where a preview stopped.
         startPosition: start,
+        // Encrypted renditions (an EXT-X-KEY with KEYFORMAT
+        // "org.w3.clearkey") get their keys from the licence endpoint;
+        // clear ones never touch EME.
+        emeEnabled: true,
+        drmSystems: { "org.w3.clearkey": { licenseUrl: new URL("licence", new URL(info.hlsUrl, location.href)).toString() } },
+        // The newest token, as for every other media request. No
+        // Content-Type: the POST stays a simple request, no preflight.
+        licenseXhrSetup: (xhr, url) => xhr.open("POST", withToken(url), true),
       });
       cleanups.push(() => hls.destroy());
       hls.on(Hls.Events.ERROR, (_e, data) => {
         if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.KEY_SYSTEM_ERROR && data.response && (data.response.code === 401 || data.response.code === 403)) {
+          // The key was refused. Past a preview, or without the pass:
+          // what unlocks it. Else the token was (expired, revoked): once,
+          // a fresh token and the player again from here.
+          resumeAt = videoEl.currentTime;
+          const again = Date.now() - lastKeyRefusal < keyRefusalWindowMs;
+          lastKeyRefusal = Date.now();
+          if (passNeeded(data.networkDetails) || again) show(denied(null, preview ? "The free preview has ended." : "The key to this video was refused."));
+          else void open(true);
+          return;
+        }
         if (data.type === Hls.ErrorTypes.NETWORK_ERROR && data.response && (data.response.code === 401 || data.response.code === 403)) {
           // The token was refused (expired or revoked): renew it, which
           // shows the refusal screen when the wallet no longer qualifies.
