@@ -452,6 +452,8 @@ func TestDev(t *testing.T) {
 		}
 	})
 
+	t.Run("a licence request passes the edge and reaches auth over the mesh", func(t *testing.T) { checkLicence(t, p) })
+
 	t.Run("a serve process joins the mesh and leaves it when killed", func(t *testing.T) {
 		// dev's mesh certificates: the cache's listener serves mTLS, and
 		// the monitor's probes must get through it.

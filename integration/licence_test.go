@@ -16,13 +16,13 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 )
 
-// TestLicenceDev sends ClearKey licence requests to a real `streamgate dev`
-// through its gateway: the POST passes the edge, streaming parses it and
-// asks auth over the mesh (mutual TLS, where auth lets only streaming call
-// ReleaseContentKeys), and a clear video's request is answered 404 for
-// having no keys. A mesh refusal would be a 403, auth out of reach a 503.
-func TestLicenceDev(t *testing.T) {
-	p := startDev(t)
+// checkLicence sends ClearKey licence requests to a real `streamgate dev`
+// through its gateway (TestDev runs it): the POST passes the edge,
+// streaming parses it and asks auth over the mesh (mutual TLS, where auth
+// lets only streaming call ReleaseContentKeys), and a clear video's
+// request is answered 404 for having no keys. A mesh refusal would be a
+// 403, auth out of reach a 503.
+func checkLicence(t *testing.T, p *devPlatform) {
 	ctx := t.Context()
 	env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
 	login := exec.CommandContext(ctx, streamgateBinary(t), "login", "--dev", "--gateway", p.gatewayURL)

@@ -5,12 +5,12 @@ import (
 	"errors"
 
 	"connectrpc.com/connect"
-	"github.com/ethereum/go-ethereum/common"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/internal/identity"
+	"github.com/streamgate/streamgate/internal/rpcerr"
 	"github.com/streamgate/streamgate/internal/video"
 )
 
@@ -53,29 +53,22 @@ func (s *Service) ReleaseContentKeys(ctx context.Context, videoID, address strin
 		s.metrics.keysRefused(ctx, "no_keys")
 		return nil, none, newErr(connect.CodeNotFound, "video %s has no content keys: it is packaged in clear", videoID)
 	}
-	grant := authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC
-	p := v.GetAccessPolicy()
-	switch {
-	case p == nil || p.GetMode() == authv1.AccessMode_ACCESS_MODE_PUBLIC:
-	case isCreator(v, addr):
-		grant = authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR
-	default:
-		dec, err := s.access.Check(ctx, p, common.HexToAddress(addr), false)
-		switch {
-		case errors.Is(err, ErrInvalidPolicy), errors.Is(err, ErrPolicyMisconfigured):
-			s.metrics.keysRefused(ctx, "policy")
-			return nil, none, wrapErr(connect.CodeFailedPrecondition, err, "the video's access policy cannot be evaluated")
-		case err != nil:
-			s.metrics.keysRefused(ctx, "chain")
-			return nil, none, unavailable(err, "cannot check access now: the chain is unreachable; try again")
-		case dec.GetAllowed():
-			grant = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
-		case p.GetPreviewSeconds() > 0:
-			grant = authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW
-		default:
-			s.metrics.keysRefused(ctx, "not_holder")
-			return nil, none, newErr(connect.CodePermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
+	grant, err := s.decide(ctx, v, addr)
+	if err != nil {
+		var re *rpcerr.Error
+		code := connect.CodeUnknown
+		if errors.As(err, &re) {
+			code = re.Code()
 		}
+		switch code {
+		case connect.CodePermissionDenied:
+			s.metrics.keysRefused(ctx, "not_holder")
+		case connect.CodeFailedPrecondition:
+			s.metrics.keysRefused(ctx, "policy")
+		default:
+			s.metrics.keysRefused(ctx, "chain")
+		}
+		return nil, none, err
 	}
 	var out []contentKey
 	for _, k := range stored {

@@ -57,30 +57,10 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 	default:
 		return PlaybackToken{}, newErr(connect.CodeFailedPrecondition, "video %s is not playable (status %s)", videoID, v.GetStatus())
 	}
-	grant := authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC
 	p := v.GetAccessPolicy()
-	switch {
-	case p == nil || p.GetMode() == authv1.AccessMode_ACCESS_MODE_PUBLIC:
-	case isCreator(v, addr):
-		// No chain check and no grant to revoke: selling the pass does not
-		// take the work from its creator.
-		grant = authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR
-	default:
-		dec, err := s.access.Check(ctx, p, common.HexToAddress(addr), false)
-		switch {
-		case errors.Is(err, ErrInvalidPolicy), errors.Is(err, ErrPolicyMisconfigured):
-			return PlaybackToken{}, wrapErr(connect.CodeFailedPrecondition, err, "the video's access policy cannot be evaluated")
-		case err != nil:
-			return PlaybackToken{}, unavailable(err, "cannot check access now: the chain is unreachable; try again")
-		case dec.GetAllowed():
-			grant = authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER
-		case p.GetPreviewSeconds() > 0:
-			// The free preview: a token that plays the start only, given to
-			// anyone signed in; nothing to revoke, so no grant recorded.
-			grant = authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW
-		default:
-			return PlaybackToken{}, newErr(connect.CodePermissionDenied, "%s does not satisfy the access policy of video %s", addr, videoID)
-		}
+	grant, err := s.decide(ctx, v, addr)
+	if err != nil {
+		return PlaybackToken{}, err
 	}
 	var preview uint32
 	if grant == authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW {
@@ -110,6 +90,35 @@ func (s *Service) IssuePlaybackToken(ctx context.Context, videoID, bearer string
 	}
 	s.metrics.issued(ctx, gated)
 	return tok, nil
+}
+
+// decide is the one access decision for a wallet and a video, behind
+// playback tokens and content keys alike: public; the creator, always
+// (no chain check and no grant to revoke: selling the pass does not take
+// the work from its creator); a holder at the latest check; the free
+// preview for anyone else when the policy has one. Anything that cannot
+// decide refuses.
+func (s *Service) decide(ctx context.Context, v *metadatav1.Video, addr string) (authv1.PlaybackGrant, error) {
+	p := v.GetAccessPolicy()
+	switch {
+	case p == nil || p.GetMode() == authv1.AccessMode_ACCESS_MODE_PUBLIC:
+		return authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC, nil
+	case isCreator(v, addr):
+		return authv1.PlaybackGrant_PLAYBACK_GRANT_CREATOR, nil
+	}
+	dec, err := s.access.Check(ctx, p, common.HexToAddress(addr), false)
+	switch {
+	case errors.Is(err, ErrInvalidPolicy), errors.Is(err, ErrPolicyMisconfigured):
+		return 0, wrapErr(connect.CodeFailedPrecondition, err, "the video's access policy cannot be evaluated")
+	case err != nil:
+		return 0, unavailable(err, "cannot check access now: the chain is unreachable; try again")
+	case dec.GetAllowed():
+		return authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER, nil
+	case p.GetPreviewSeconds() > 0:
+		// Nothing to revoke: no grant is recorded for a preview.
+		return authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW, nil
+	}
+	return 0, newErr(connect.CodePermissionDenied, "%s does not satisfy the access policy of video %s", addr, v.GetId())
 }
 
 // isCreator reports whether addr created v (addresses compared as
