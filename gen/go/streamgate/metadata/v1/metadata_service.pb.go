@@ -274,7 +274,8 @@ type Video struct {
 	Packaging Packaging `protobuf:"varint,20,opt,name=packaging,proto3,enum=streamgate.metadata.v1.Packaging" json:"packaging,omitempty"`
 	// Whether the published renditions are encrypted (cbcs Common
 	// Encryption, ClearKey signalling in the playlists and the MPD), as the
-	// transcoder reported. False until the first segment is out and for
+	// transcoder's transcode.completed reported. False while the video
+	// encodes (its media playlists' EXT-X-KEY tags already say so) and for
 	// clear packaging. Output only.
 	Encrypted     bool `protobuf:"varint,21,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
 	unknownFields protoimpl.UnknownFields

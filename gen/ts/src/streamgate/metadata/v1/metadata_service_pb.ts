@@ -190,7 +190,8 @@ export type Video = Message<"streamgate.metadata.v1.Video"> & {
   /**
    * Whether the published renditions are encrypted (cbcs Common
    * Encryption, ClearKey signalling in the playlists and the MPD), as the
-   * transcoder reported. False until the first segment is out and for
+   * transcoder's transcode.completed reported. False while the video
+   * encodes (its media playlists' EXT-X-KEY tags already say so) and for
    * clear packaging. Output only.
    *
    * @generated from field: bool encrypted = 21;
