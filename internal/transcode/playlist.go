@@ -221,25 +221,39 @@ type PublishedEntry struct {
 	Duration time.Duration
 }
 
-// ParsePublishedPlaylist reads a media playlist this package published: the
-// first init segment's name (the preview key's of an encrypted rendition
-// with a preview), the media segments in order, and whether the playlist
-// is final. Only what it lists is in the blob store, so a reader (a
-// resuming watcher) can trust every entry.
-func ParsePublishedPlaylist(b []byte) (initName string, segs []PublishedEntry, final bool) {
+// PublishedInit is an init segment listed in a published media playlist.
+type PublishedInit struct {
+	// Name is the file name within the rendition directory.
+	Name string
+	// From is the sequence number of the first media segment it applies
+	// to.
+	From uint32
+}
+
+// ParsePublishedPlaylist reads a media playlist this package published: its
+// init segments (two for an encrypted rendition with a preview: the
+// preview key's, then the full key's), the media segments in order, and
+// whether the playlist is final. Only what it lists is in the blob store,
+// so a reader (a resuming watcher) can trust every entry.
+func ParsePublishedPlaylist(b []byte) (inits []PublishedInit, segs []PublishedEntry, final bool) {
+	var n uint32
 	for line := range strings.Lines(string(b)) {
 		line = strings.TrimSpace(line)
-		if v, ok := strings.CutPrefix(line, "#EXT-X-MAP:URI="); ok && initName == "" {
+		if v, ok := strings.CutPrefix(line, "#EXT-X-MAP:URI="); ok {
 			if u, err := strconv.Unquote(v); err == nil {
-				initName = u
+				inits = append(inits, PublishedInit{Name: u, From: n + 1})
 			}
+			continue
+		}
+		if line != "" && !strings.HasPrefix(line, "#") {
+			n++
 		}
 	}
 	listed, ended := parseMediaPlaylist(b)
 	for i, l := range listed {
 		segs = append(segs, PublishedEntry{Name: l.URI, Sequence: uint32(i + 1), Duration: l.Duration})
 	}
-	return initName, segs, ended
+	return inits, segs, ended
 }
 
 // protectMPD adds the ContentProtection elements players need to every

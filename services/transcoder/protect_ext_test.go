@@ -150,6 +150,27 @@ func TestEncryptedJobRetriesWithoutKeys(t *testing.T) {
 	if len(inits) != 6 {
 		t.Errorf("init segment events %v, want both inits of 3 renditions", inits)
 	}
+	// A watcher replaying the finished job gets each init segment before
+	// the first segment it applies to, and one resuming past the preview
+	// only the full key's.
+	for _, c := range []struct {
+		after uint32
+		want  string
+	}{
+		{0, "180p/init-preview.m4s 180p/seg-00001.m4s 180p/init.m4s 180p/seg-00002.m4s 180p/seg-00003.m4s"},
+		{1, "180p/init.m4s 180p/seg-00002.m4s 180p/seg-00003.m4s"},
+		{2, "180p/seg-00003.m4s"},
+	} {
+		var paths []string
+		for _, m := range watchResume(t.Context(), svc, job.ID, false, map[string]uint32{"180p": c.after}, nil).wait(t) {
+			if s := m.GetSegment(); s != nil && s.GetRenditionName() == "180p" {
+				paths = append(paths, s.GetPath())
+			}
+		}
+		if got := strings.Join(paths, " "); got != c.want {
+			t.Errorf("replay after %d: %s, want %s", c.after, got, c.want)
+		}
+	}
 	for _, r := range []string{"180p", "audio"} {
 		p := "videos/vid_1/" + r + "/"
 		in, inPre := e.get(t, p+"init.m4s"), e.get(t, p+"init-preview.m4s")
