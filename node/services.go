@@ -325,7 +325,11 @@ func Build(ctx context.Context, name string, deps Deps) (Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		tc := transcoder.Config{InstanceID: deps.InstanceID, Workers: cfg.TranscodeWorkers, MeterProvider: deps.MeterProvider}
+		tc := transcoder.Config{InstanceID: deps.InstanceID, Workers: cfg.TranscodeWorkers, MeterProvider: deps.MeterProvider,
+			Protector: transcoder.MeshProtector{
+				Metadata: metadataClient(deps.Mesh),
+				Auth:     authv1connect.NewAuthServiceClient(deps.Mesh.HTTPClient(), deps.Mesh.BaseURL("auth"), deps.Mesh.ClientOptions()...),
+			}}
 		tc.Transcode.WorkDir = filepath.Join(cfg.DataDir, "transcode-work")
 		return transcoder.New(tc, deps.Bus, blobs, logger)
 	case "metadata":

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamgate/streamgate/internal/cenc"
 )
 
 // encode runs FFmpeg and publishes its output as it appears.
@@ -235,10 +237,12 @@ type publisher struct {
 	// pending are segments in the blob store whose playlist is not
 	// written yet; they are announced after it is.
 	pending []Segment
+	// keys protects each rendition (by id) when the job is encrypted.
+	keys map[int]*rendKeys
 }
 
 func newPublisher(t *Transcoder, job Job, dir string, p *jobPlan) *publisher {
-	pub := &publisher{t: t, job: job, dir: dir, plan: p, prefix: t.VideoPrefix(job.VideoID)}
+	pub := &publisher{t: t, job: job, dir: dir, plan: p, prefix: t.VideoPrefix(job.VideoID), keys: map[int]*rendKeys{}}
 	for i := range p.videos {
 		pub.rends = append(pub.rends, &rendState{name: p.videos[i].Name, video: &p.videos[i], bitrate: p.videos[i].VideoBitrate})
 	}
@@ -301,23 +305,66 @@ func (p *publisher) publishSegment(ctx context.Context, id int, r *rendState, ls
 	if !strings.HasPrefix(ls.URI, want) || strings.Contains(ls.URI, "..") || ls.URI != want+base {
 		return fmt.Errorf("transcode: unexpected segment %q in the playlist of %s", ls.URI, r.name)
 	}
+	enc := p.job.Encryption
 	if !r.initDone {
-		n, err := p.putFile(ctx, want+"init.m4s", r.name+"/init.m4s")
-		if err != nil {
-			return err
+		if enc == nil {
+			n, err := p.putFile(ctx, want+initName, r.name+"/"+initName)
+			if err != nil {
+				return err
+			}
+			r.size += n
+			p.pending = append(p.pending, Segment{Rendition: r.name, Kind: SegmentInit, Path: r.name + "/" + initName, Key: p.prefix + r.name + "/" + initName, Size: n})
+		} else {
+			// Never a clear init segment in the store: the protected
+			// ones are made before anything of the rendition is put.
+			names, inits, err := p.protectInit(id, want+initName)
+			if err != nil {
+				return err
+			}
+			for i, name := range names {
+				rel := r.name + "/" + name
+				if err := p.putBytes(ctx, rel, inits[i]); err != nil {
+					return err
+				}
+				n := int64(len(inits[i]))
+				r.size += n
+				key := enc.Full
+				if name == previewInitName {
+					key = enc.Preview
+				}
+				p.pending = append(p.pending, Segment{Rendition: r.name, Kind: SegmentInit, Path: rel, Key: p.prefix + rel, Size: n,
+					Encryption: enc.Scheme, KeyID: key.ID})
+			}
 		}
 		r.initDone = true
-		r.size += n
-		p.pending = append(p.pending, Segment{Rendition: r.name, Kind: SegmentInit, Path: r.name + "/init.m4s", Key: p.prefix + r.name + "/init.m4s", Size: n})
 	}
 	rel := r.name + "/" + base
-	n, err := p.putFile(ctx, ls.URI, rel)
+	seq := len(r.segs) + 1
+	var (
+		n     int64
+		err   error
+		keyID [16]byte
+	)
+	if enc == nil {
+		n, err = p.putFile(ctx, ls.URI, rel)
+	} else {
+		var b []byte
+		var key cenc.Key
+		if b, key, err = p.encryptSegment(id, seq, ls.URI); err == nil {
+			err = p.putBytes(ctx, rel, b)
+			n, keyID = int64(len(b)), key.ID
+		}
+	}
 	if err != nil {
 		return err
 	}
 	r.segs = append(r.segs, publishedSegment{Name: base, Duration: ls.Duration, Size: n})
 	r.size += n
-	p.pending = append(p.pending, Segment{Rendition: r.name, Kind: SegmentMedia, Sequence: len(r.segs), Path: rel, Key: p.prefix + rel, Size: n, Duration: ls.Duration})
+	s := Segment{Rendition: r.name, Kind: SegmentMedia, Sequence: seq, Path: rel, Key: p.prefix + rel, Size: n, Duration: ls.Duration}
+	if enc != nil {
+		s.Encryption, s.KeyID = enc.Scheme, keyID
+	}
+	p.pending = append(p.pending, s)
 	return nil
 }
 
@@ -348,7 +395,17 @@ func (p *publisher) putBytes(ctx context.Context, rel string, b []byte) error {
 }
 
 func (p *publisher) putPlaylist(ctx context.Context, r *rendState) error {
-	return p.putBytes(ctx, r.name+"/playlist.m3u8", renderMediaPlaylist("init.m4s", r.segs, p.t.cfg.SegmentDuration, r.final))
+	var keys *playlistKeys
+	if enc := p.job.Encryption; enc != nil {
+		keys = &playlistKeys{fullTag: keyTag(enc.Scheme, enc.Full, LicenceURI)}
+		if enc.PreviewUntil > 0 {
+			keys.previewTag = keyTag(enc.Scheme, enc.Preview, PreviewLicenceURI)
+			for keys.previewSegs < len(r.segs) && p.inPreview(keys.previewSegs+1) {
+				keys.previewSegs++
+			}
+		}
+	}
+	return p.putBytes(ctx, r.name+"/playlist.m3u8", renderMediaPlaylist(initName, r.segs, p.t.cfg.SegmentDuration, r.final, keys))
 }
 
 // maybeMaster publishes the master playlist once every rendition has a
@@ -440,6 +497,12 @@ func (p *publisher) finish(ctx context.Context, src *Source) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transcode: %w", err)
 	}
+	if enc := p.job.Encryption; enc != nil {
+		// The full key only: a preview would need a Period of its own.
+		if mpd, err = protectMPD(mpd, enc.Scheme, enc.Full); err != nil {
+			return nil, fmt.Errorf("transcode: %w", err)
+		}
+	}
 	if err := p.putBytes(ctx, "manifest.mpd", mpd); err != nil {
 		return nil, err
 	}
@@ -447,6 +510,15 @@ func (p *publisher) finish(ctx context.Context, src *Source) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Source: src, Duration: src.Duration, HLSPath: "master.m3u8", DASHPath: "manifest.mpd"}
+	if enc := p.job.Encryption; enc != nil {
+		res.Encryption = enc.Scheme
+		if enc.PreviewUntil > 0 {
+			// Where the first full-key segment starts, as the segment
+			// numbers say (preview.Free).
+			seg := p.t.cfg.SegmentDuration
+			res.PreviewKeyUntil = min(src.Duration, (enc.PreviewUntil+seg-1)/seg*seg)
+		}
+	}
 	if len(p.plan.videos) > 0 {
 		for _, f := range []string{"poster.jpg", "storyboard.jpg", "storyboard.vtt"} {
 			if _, err := p.putFile(ctx, f, f); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamgate/streamgate/internal/cenc"
 )
 
 // listedSegment is a media segment as an FFmpeg media playlist lists it.
@@ -47,10 +49,23 @@ type publishedSegment struct {
 	Size     int64
 }
 
+// playlistKeys is an encrypted rendition's key signalling: the first
+// previewSegs segments under the preview key, the rest under the full key.
+type playlistKeys struct {
+	previewTag, fullTag string
+	previewSegs         int
+}
+
 // renderMediaPlaylist writes our media playlist for one rendition: EVENT
 // while encoding, VOD with ENDLIST when final. URIs are relative to the
-// rendition directory, where the playlist lives.
-func renderMediaPlaylist(initName string, segs []publishedSegment, segDur time.Duration, final bool) []byte {
+// rendition directory, where the playlist lives. An encrypted rendition
+// (keys set) has an EXT-X-KEY before each EXT-X-MAP, so it applies to that
+// init segment and the segments after it: the preview key's with
+// init-preview.m4s first when there is a preview, the full key's with
+// init.m4s before the first segment past it. Streaming's preview cut keeps
+// the tags with the segment they precede, so a cut playlist names the
+// preview key only.
+func renderMediaPlaylist(init string, segs []publishedSegment, segDur time.Duration, final bool, keys *playlistKeys) []byte {
 	target := int(math.Ceil(segDur.Seconds()))
 	for _, s := range segs {
 		if r := int(math.Round(s.Duration.Seconds())); r > target {
@@ -66,8 +81,18 @@ func renderMediaPlaylist(initName string, segs []publishedSegment, segDur time.D
 		b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n")
 	}
 	b.WriteString("#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-INDEPENDENT-SEGMENTS\n")
-	fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", initName)
-	for _, s := range segs {
+	switch {
+	case keys == nil:
+		fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", init)
+	case keys.previewSegs > 0:
+		fmt.Fprintf(&b, "%s\n#EXT-X-MAP:URI=%q\n", keys.previewTag, previewInitName)
+	default:
+		fmt.Fprintf(&b, "%s\n#EXT-X-MAP:URI=%q\n", keys.fullTag, init)
+	}
+	for i, s := range segs {
+		if keys != nil && keys.previewSegs > 0 && i == keys.previewSegs {
+			fmt.Fprintf(&b, "%s\n#EXT-X-MAP:URI=%q\n", keys.fullTag, init)
+		}
 		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration.Seconds(), s.Name)
 	}
 	if final {
@@ -196,22 +221,66 @@ type PublishedEntry struct {
 	Duration time.Duration
 }
 
-// ParsePublishedPlaylist reads a media playlist this package published: the
-// init segment's name, the media segments in order, and whether the
-// playlist is final. Only what it lists is in the blob store, so a reader
-// (a resuming watcher) can trust every entry.
-func ParsePublishedPlaylist(b []byte) (initName string, segs []PublishedEntry, final bool) {
+// PublishedInit is an init segment listed in a published media playlist.
+type PublishedInit struct {
+	// Name is the file name within the rendition directory.
+	Name string
+	// From is the sequence number of the first media segment it applies
+	// to.
+	From uint32
+}
+
+// ParsePublishedPlaylist reads a media playlist this package published: its
+// init segments (two for an encrypted rendition with a preview: the
+// preview key's, then the full key's), the media segments in order, and
+// whether the playlist is final. Only what it lists is in the blob store,
+// so a reader (a resuming watcher) can trust every entry.
+func ParsePublishedPlaylist(b []byte) (inits []PublishedInit, segs []PublishedEntry, final bool) {
+	var n uint32
 	for line := range strings.Lines(string(b)) {
 		line = strings.TrimSpace(line)
 		if v, ok := strings.CutPrefix(line, "#EXT-X-MAP:URI="); ok {
 			if u, err := strconv.Unquote(v); err == nil {
-				initName = u
+				inits = append(inits, PublishedInit{Name: u, From: n + 1})
 			}
+			continue
+		}
+		if line != "" && !strings.HasPrefix(line, "#") {
+			n++
 		}
 	}
 	listed, ended := parseMediaPlaylist(b)
 	for i, l := range listed {
 		segs = append(segs, PublishedEntry{Name: l.URI, Sequence: uint32(i + 1), Duration: l.Duration})
 	}
-	return initName, segs, ended
+	return inits, segs, ended
+}
+
+// protectMPD adds the ContentProtection elements players need to every
+// AdaptationSet (see integration/eme_test.go): the mp4protection one with
+// the scheme and cenc:default_KID, and ClearKey's, without which shaka
+// offers every key system but ClearKey.
+func protectMPD(mpd []byte, scheme cenc.Scheme, key cenc.Key) ([]byte, error) {
+	id := key.IDHex()
+	uuid := id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
+	cp := fmt.Sprintf(`<ContentProtection schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="%s" cenc:default_KID="%s"/>`+
+		`<ContentProtection schemeIdUri="urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e" value="ClearKey1.0"/>`, scheme, uuid)
+	var out strings.Builder
+	sets, root := 0, false
+	for line := range strings.Lines(string(mpd)) {
+		t := strings.TrimSpace(line)
+		if !root && strings.HasPrefix(t, "<MPD ") {
+			line = strings.Replace(line, "<MPD ", `<MPD xmlns:cenc="urn:mpeg:cenc:2013" `, 1)
+			root = true
+		}
+		out.WriteString(line)
+		if strings.HasPrefix(t, "<AdaptationSet ") {
+			out.WriteString(cp + "\n")
+			sets++
+		}
+	}
+	if !root || sets == 0 {
+		return nil, fmt.Errorf("mpd: no MPD element or AdaptationSet to protect")
+	}
+	return []byte(out.String()), nil
 }

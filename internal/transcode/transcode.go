@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/cenc"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
 	"github.com/streamgate/streamgate/internal/video"
 )
@@ -142,6 +143,10 @@ type Segment struct {
 	Size int64
 	// Duration of a media segment; 0 for init.
 	Duration time.Duration
+	// Encryption is the segment's scheme and KeyID its key's id; empty
+	// when clear.
+	Encryption cenc.Scheme
+	KeyID      [cenc.KeySize]byte
 }
 
 // Progress is one FFmpeg progress report.
@@ -189,6 +194,9 @@ type Job struct {
 	// OnProgress, when set, is called on every FFmpeg progress report
 	// (about twice a second).
 	OnProgress func(Progress)
+	// Encryption, when set, publishes every segment encrypted (see
+	// Encryption); nil publishes them clear.
+	Encryption *Encryption
 }
 
 // Rendition is one finished rendition.
@@ -222,6 +230,11 @@ type Result struct {
 	PosterPath     string // empty for audio-only
 	StoryboardPath string // empty for audio-only
 	Elapsed        time.Duration
+	// Encryption is the scheme of every segment; empty when clear.
+	Encryption cenc.Scheme
+	// PreviewKeyUntil is where the first segment under the full key
+	// starts; 0 when no segment is under the preview key.
+	PreviewKeyUntil time.Duration
 }
 
 // VideoPrefix is the blob-key prefix of everything a job publishes for a
@@ -267,6 +280,11 @@ func (t *Transcoder) Run(ctx context.Context, job Job) (_ *Result, err error) {
 	}
 	if err := blob.ValidateKey(job.SourceKey); err != nil {
 		return nil, fmt.Errorf("transcode: source: %w", err)
+	}
+	if job.Encryption != nil {
+		if err := job.Encryption.validate(); err != nil {
+			return nil, fmt.Errorf("transcode: %w", err)
+		}
 	}
 	ladder := t.cfg.Ladder
 	if len(job.Ladder) > 0 {

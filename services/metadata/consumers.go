@@ -117,6 +117,7 @@ func (s *Service) onTranscodeCompleted(ctx context.Context, ev *eventsv1.Transco
 		Storyboard: ev.GetStoryboardPath(),
 		HLSPath:    ev.GetHlsManifestPath(),
 		DASHPath:   ev.GetDashManifestPath(),
+		Encrypted:  ev.GetEncryptionScheme() != "",
 	})
 	if err != nil {
 		return dropIfMissing(err, ev.GetVideoId())

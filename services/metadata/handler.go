@@ -31,6 +31,7 @@ func (h *handler) CreateVideo(ctx context.Context, req *connect.Request[metadata
 	v, err := h.svc.CreateVideo(ctx, NewVideo{
 		RequestID: m.GetRequestId(), Creator: m.GetCreatorAddress(), Title: m.GetTitle(), Description: m.GetDescription(),
 		Tags: m.GetTags(), Policy: m.GetAccessPolicy(), UploadID: m.GetUploadId(), AllowedOrigins: m.GetAllowedOrigins(),
+		Packaging: m.GetPackaging(),
 	})
 	if err != nil {
 		return nil, h.fail(ctx, err)
@@ -50,7 +51,7 @@ func (h *handler) UpdateVideo(ctx context.Context, req *connect.Request[metadata
 	pv := req.Msg.GetVideo()
 	v, err := h.svc.UpdateVideo(ctx, pv.GetId(), pv.GetEtag(), req.Msg.GetUpdateMask().GetPaths(), Changes{
 		Title: pv.GetTitle(), Description: pv.GetDescription(), Tags: pv.GetTags(), Policy: pv.GetAccessPolicy(),
-		AllowedOrigins: pv.GetAllowedOrigins(),
+		AllowedOrigins: pv.GetAllowedOrigins(), Packaging: pv.GetPackaging(),
 	})
 	if err != nil {
 		return nil, h.fail(ctx, err)
@@ -133,6 +134,8 @@ func VideoToProto(v *store.Video) *metadatav1.Video {
 		UpdateTime:       timestamppb.New(v.UpdateTime),
 		Etag:             etag(v.Version),
 		AllowedOrigins:   v.AllowedOrigins,
+		Packaging:        v.Packaging,
+		Encrypted:        v.Encrypted,
 	}
 	if v.Duration > 0 {
 		p.Duration = durationpb.New(v.Duration)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/policy"
 	"github.com/streamgate/streamgate/internal/video"
@@ -36,17 +37,19 @@ type NewVideo struct {
 	UploadID    string
 	// AllowedOrigins, as the creator gave them; normalised here.
 	AllowedOrigins []string
+	Packaging      metadatav1.Packaging
 }
 
 // Changes are the new values of an UpdateVideo; only the fields named in
 // the mask ("title", "description", "tags", "access_policy",
-// "allowed_origins") are used.
+// "allowed_origins", "packaging") are used.
 type Changes struct {
 	Title          string
 	Description    string
 	Tags           []string
 	Policy         *authv1.AccessPolicy
 	AllowedOrigins []string
+	Packaging      metadatav1.Packaging
 }
 
 // ListParams are ListVideos' request fields.
@@ -89,6 +92,9 @@ func (s *Service) CreateVideo(ctx context.Context, nv NewVideo) (*store.Video, e
 		return nil, err
 	}
 	if v.AllowedOrigins, err = normalizeOrigins(nv.AllowedOrigins); err != nil {
+		return nil, err
+	}
+	if v.Packaging, err = checkPackaging(nv.Packaging); err != nil {
 		return nil, err
 	}
 	v.RequestID = nv.RequestID
@@ -206,7 +212,7 @@ func (s *Service) UpdateVideo(ctx context.Context, id, tag string, mask []string
 		return nil, err
 	}
 	if len(mask) == 0 {
-		return nil, invalidf("update_mask is required: name the fields to change (title, description, tags, access_policy, allowed_origins)")
+		return nil, invalidf("update_mask is required: name the fields to change (title, description, tags, access_policy, allowed_origins, packaging)")
 	}
 	if v.Status == store.StatusDeleted {
 		return nil, fmt.Errorf("%w: video %s is deleted", ErrFailedPrecond, id)
@@ -214,7 +220,7 @@ func (s *Service) UpdateVideo(ctx context.Context, id, tag string, mask []string
 	if v.Version != version {
 		return nil, fmt.Errorf("%w: video %s", ErrAborted, id)
 	}
-	e := store.Edit{Title: v.Title, Description: v.Description, Tags: v.Tags, Policy: v.Policy, AllowedOrigins: v.AllowedOrigins}
+	e := store.Edit{Title: v.Title, Description: v.Description, Tags: v.Tags, Policy: v.Policy, AllowedOrigins: v.AllowedOrigins, Packaging: v.Packaging}
 	for _, path := range mask {
 		switch path {
 		case "title":
@@ -238,8 +244,17 @@ func (s *Service) UpdateVideo(ctx context.Context, id, tag string, mask []string
 			if e.AllowedOrigins, err = normalizeOrigins(ch.AllowedOrigins); err != nil {
 				return nil, err
 			}
+		case "packaging":
+			if e.Packaging, err = checkPackaging(ch.Packaging); err != nil {
+				return nil, err
+			}
+			// The transcoder reads it when its job starts, and a
+			// re-encode is not offered: a later change would not apply.
+			if e.Packaging != v.Packaging && v.Status != store.StatusUploading {
+				return nil, fmt.Errorf("%w: video %s: packaging can only change while the video is uploading", ErrFailedPrecond, id)
+			}
 		default:
-			return nil, invalidf("update_mask path %q is not editable: use title, description, tags, access_policy or allowed_origins", clip(path))
+			return nil, invalidf("update_mask path %q is not editable: use title, description, tags, access_policy, allowed_origins or packaging", clip(path))
 		}
 	}
 	e.Gated = policy.Gated(e.Policy)
@@ -379,4 +394,13 @@ func pageSize(n, def, maxSize int) (int, error) {
 	default:
 		return min(n, maxSize), nil
 	}
+}
+
+// checkPackaging accepts the packaging values the contract names.
+func checkPackaging(p metadatav1.Packaging) (metadatav1.Packaging, error) {
+	switch p {
+	case metadatav1.Packaging_PACKAGING_UNSPECIFIED, metadatav1.Packaging_PACKAGING_CLEAR, metadatav1.Packaging_PACKAGING_ENCRYPTED:
+		return p, nil
+	}
+	return 0, invalidf("packaging %d is not a Packaging value", int32(p))
 }

@@ -3,6 +3,7 @@ package transcoder
 import (
 	"context"
 	"encoding/json"
+	"path"
 	"sync"
 	"time"
 
@@ -90,11 +91,21 @@ func (r *progressReporter) segment(ctx context.Context, seg transcode.Segment) {
 			r.s.logger.Warn("transcoder: watch fan-out", "err", err)
 		}
 	}
-	r.s.publish(ctx, &eventsv1.SegmentReady{
+	ev := &eventsv1.SegmentReady{
 		EventId:   "segment.ready:" + r.videoID + ":" + seg.Rendition + ":" + kindName + ":" + itoa(seg.Sequence),
 		OccurTime: timestamppb.Now(), JobId: r.id, VideoId: r.videoID, Rendition: seg.Rendition, Kind: evKind,
 		Sequence: uint32(seg.Sequence), Path: seg.Path, SizeBytes: uint64(seg.Size), Duration: dur,
-	})
+	}
+	if seg.Encryption != "" {
+		ev.EncryptionScheme, ev.KeyId = string(seg.Encryption), seg.KeyID[:]
+		if seg.Kind == transcode.SegmentInit && path.Base(seg.Path) != "init.m4s" {
+			// The preview key's init segment is a second init of the
+			// rendition: its own id, or the bus would drop it as a
+			// duplicate.
+			ev.EventId = "segment.ready:" + r.videoID + ":" + seg.Rendition + ":init-preview:0"
+		}
+	}
+	r.s.publish(ctx, ev)
 }
 
 func (r *progressReporter) progress(ctx context.Context, p transcode.Progress) {

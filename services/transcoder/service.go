@@ -57,6 +57,9 @@ type Config struct {
 	Transcode transcode.Config
 	// MeterProvider records the domain metrics (see metrics.go); nil: none.
 	MeterProvider metric.MeterProvider
+	// Protector decides per job whether its segments are encrypted and
+	// under which keys; nil packages every video in the clear.
+	Protector Protector
 }
 
 func (c *Config) defaults() error {

@@ -171,9 +171,6 @@ func (w *jobWatch) replay(ctx context.Context) error {
 // point so that live events up to it are not sent either.
 func (w *jobWatch) replayRendition(ctx context.Context, name string, after uint32) error {
 	w.sent.media[name] = max(w.sent.media[name], after)
-	if after > 0 {
-		w.sent.init[name] = true
-	}
 	prefix := w.s.tc.VideoPrefix(w.job.VideoID)
 	r, err := w.s.blobs.Get(ctx, prefix+name+"/playlist.m3u8")
 	if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
@@ -187,12 +184,30 @@ func (w *jobWatch) replayRendition(ctx context.Context, name string, after uint3
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	initName, entries, _ := transcode.ParsePublishedPlaylist(b)
+	inits, entries, _ := transcode.ParsePublishedPlaylist(b)
 	var evs []*transcoderv1.SegmentEvent
-	if after == 0 && initName != "" {
-		evs = append(evs, &transcoderv1.SegmentEvent{RenditionName: name, Kind: transcoderv1.SegmentKind_SEGMENT_KIND_INIT, Path: name + "/" + initName})
+	// A client resuming after a segment has the init segment it needed;
+	// another one (the full key's, past a preview) comes before the first
+	// segment it applies to.
+	addInits := func(seq uint32) {
+		for _, in := range inits {
+			path := name + "/" + in.Name
+			if in.From <= after {
+				w.sent.init[path] = true
+			} else if in.From == seq && !w.sent.init[path] {
+				evs = append(evs, &transcoderv1.SegmentEvent{RenditionName: name, Kind: transcoderv1.SegmentKind_SEGMENT_KIND_INIT, Path: path})
+			}
+		}
+	}
+	if after == 0 {
+		addInits(1)
+	} else {
+		addInits(0) // marks those the client has
 	}
 	for _, e := range entries {
+		if e.Sequence > 1 && e.Sequence > after {
+			addInits(e.Sequence)
+		}
 		if e.Sequence > after {
 			evs = append(evs, &transcoderv1.SegmentEvent{RenditionName: name, Kind: transcoderv1.SegmentKind_SEGMENT_KIND_MEDIA,
 				SequenceNumber: e.Sequence, Path: name + "/" + e.Name, Duration: durationpb.New(e.Duration)})
@@ -401,10 +416,11 @@ func newSentSegments() *sentSegments {
 func (t *sentSegments) first(ev *transcoderv1.SegmentEvent) bool {
 	r := ev.GetRenditionName()
 	if ev.GetKind() == transcoderv1.SegmentKind_SEGMENT_KIND_INIT {
-		if t.init[r] {
+		// By path: an encrypted rendition with a preview has two.
+		if t.init[ev.GetPath()] {
 			return false
 		}
-		t.init[r] = true
+		t.init[ev.GetPath()] = true
 		return true
 	}
 	if ev.GetSequenceNumber() <= t.media[r] {

@@ -306,9 +306,16 @@ func (s *Service) run(ctx context.Context, st *store, msg jetstream.Msg, j *Job)
 		}
 	})
 
+	var enc *transcode.Encryption
+	if s.cfg.Protector != nil {
+		// Before anything is published: no key, no segment.
+		if enc, err = s.cfg.Protector.Encryption(ctx, j.VideoID); err != nil {
+			return nil, err
+		}
+	}
 	pr := &progressReporter{s: s, st: st, id: j.ID, videoID: j.VideoID}
 	res, err := s.tc.Run(ctx, transcode.Job{
-		ID: j.ID, VideoID: j.VideoID, SourceKey: j.SourceKey, Ladder: j.Ladder,
+		ID: j.ID, VideoID: j.VideoID, SourceKey: j.SourceKey, Ladder: j.Ladder, Encryption: enc,
 		OnPlan:     func(src *transcode.Source, plan []transcode.PlannedRendition) { pr.plan(ctx, src, plan) },
 		OnSegment:  func(seg transcode.Segment) { pr.segment(ctx, seg) },
 		OnProgress: func(p transcode.Progress) { pr.progress(ctx, p) },
@@ -330,7 +337,10 @@ func (s *Service) finished(ctx context.Context, st *store, j *Job, res *transcod
 			EventId: "transcode.completed:" + j.ID, OccurTime: now, JobId: j.ID, VideoId: j.VideoID,
 			Duration: durationpb.New(res.Duration), PosterPath: res.PosterPath, StoryboardPath: res.StoryboardPath,
 			HlsManifestPath: res.HLSPath, DashManifestPath: res.DASHPath, Elapsed: durationpb.New(res.Elapsed),
-			Renditions: renditionsToProto(res.Renditions),
+			Renditions: renditionsToProto(res.Renditions), EncryptionScheme: string(res.Encryption),
+		}
+		if res.PreviewKeyUntil > 0 {
+			e.PreviewKeyUntil = durationpb.New(res.PreviewKeyUntil)
 		}
 		s.publish(ctx, e)
 	case StateFailed, StateCanceled:

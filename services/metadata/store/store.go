@@ -79,6 +79,12 @@ type Video struct {
 	// AllowedOrigins are the normalised origins that may embed the video
 	// (weborigin.NormalizeList); empty: any.
 	AllowedOrigins []string
+	// Packaging is the creator's choice for the transcoder (automatic,
+	// clear, encrypted).
+	Packaging metadatav1.Packaging
+	// Encrypted: the published segments are encrypted, as
+	// transcode.completed said.
+	Encrypted bool
 }
 
 // Edit is the set of editable fields UpdateVideo writes.
@@ -90,6 +96,7 @@ type Edit struct {
 	Gated       bool
 	// AllowedOrigins, normalised; empty: any.
 	AllowedOrigins []string
+	Packaging      metadatav1.Packaging
 }
 
 // Processing is what upload.completed records.
@@ -109,6 +116,7 @@ type Ready struct {
 	Storyboard string
 	HLSPath    string
 	DASHPath   string
+	Encrypted  bool
 }
 
 // Cursor is the position after the last row of a page in list order

@@ -8,18 +8,19 @@ import (
 	"strings"
 	"time"
 
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/services/metadata/store"
 )
 
 const videoColumns = `id, creator, coalesce(request_id, ''), title, description, tags, status, status_reason, duration_us,
 	renditions, poster_path, storyboard_path, hls_path, dash_path, policy, gated, upload_id, media_info,
-	create_us, update_us, version, allowed_origins`
+	create_us, update_us, version, allowed_origins, packaging, encrypted`
 
 const insertVideos = `INSERT INTO videos (id, creator, request_id, title, description, tags, status, status_reason, duration_us,
 	renditions, poster_path, storyboard_path, hls_path, dash_path, policy, gated, upload_id, media_info,
-	create_us, update_us, version, allowed_origins) VALUES `
+	create_us, update_us, version, allowed_origins, packaging, encrypted) VALUES `
 
-const videoRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const videoRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // bump ends every write to a video: one more version, written now (the
 // ? is the time).
@@ -37,16 +38,18 @@ func scanVideo(row scanner) (*store.Video, error) {
 		enc             store.Encoded
 		durUS, cUS, uUS int64
 		status          int
+		packaging       int32
 	)
 	if err := row.Scan(&v.ID, &v.Creator, &v.RequestID, &v.Title, &v.Description, &enc.Tags, &status, &v.StatusReason, &durUS,
 		&enc.Renditions, &v.PosterPath, &v.Storyboard, &v.HLSPath, &v.DASHPath, &enc.Policy, &v.Gated, &v.UploadID, &enc.MediaInfo,
-		&cUS, &uUS, &v.Version, &enc.AllowedOrigins); err != nil {
+		&cUS, &uUS, &v.Version, &enc.AllowedOrigins, &packaging, &v.Encrypted); err != nil {
 		return nil, err
 	}
 	if err := enc.Decode(&v); err != nil {
 		return nil, fmt.Errorf("sqlstore: video %s: %w", v.ID, err)
 	}
 	v.Status = store.Status(status)
+	v.Packaging = metadatav1.Packaging(packaging)
 	v.Duration = time.Duration(durUS) * time.Microsecond
 	v.CreateTime, v.UpdateTime = fromUS(cUS), fromUS(uUS)
 	return &v, nil
@@ -80,7 +83,7 @@ func videoArgs(args []any, v *store.Video) ([]any, error) {
 	}
 	return append(args, v.ID, v.Creator, requestID, v.Title, v.Description, enc.Tags, int(v.Status), v.StatusReason, v.Duration.Microseconds(),
 		enc.Renditions, v.PosterPath, v.Storyboard, v.HLSPath, v.DASHPath, enc.Policy, v.Gated, v.UploadID, enc.MediaInfo,
-		us(v.CreateTime), us(v.UpdateTime), max(v.Version, 1), enc.AllowedOrigins), nil
+		us(v.CreateTime), us(v.UpdateTime), max(v.Version, 1), enc.AllowedOrigins, int(v.Packaging), v.Encrypted), nil
 }
 
 // insertIfAbsent inserts v unless its id or its (creator, request_id) is
@@ -183,8 +186,8 @@ func (s *Store) UpdateVideo(ctx context.Context, id string, version int64, e sto
 	var got *store.Video
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		v, changed, err := s.guarded(ctx, tx, id, func(v *store.Video) bool { return v.Version == version },
-			`UPDATE videos SET title = ?, description = ?, tags = ?, policy = ?, gated = ?, allowed_origins = ?, `+bump+` WHERE id = ? AND version = ?`,
-			e.Title, e.Description, store.JoinTags(e.Tags), pol, e.Gated, store.JoinOrigins(e.AllowedOrigins), us(s.now()), id, version)
+			`UPDATE videos SET title = ?, description = ?, tags = ?, policy = ?, gated = ?, allowed_origins = ?, packaging = ?, `+bump+` WHERE id = ? AND version = ?`,
+			e.Title, e.Description, store.JoinTags(e.Tags), pol, e.Gated, store.JoinOrigins(e.AllowedOrigins), int(e.Packaging), us(s.now()), id, version)
 		if err != nil {
 			return err
 		}
@@ -265,8 +268,8 @@ func (s *Store) MarkReady(ctx context.Context, r store.Ready) (*store.Video, boo
 		return nil, false, err
 	}
 	return s.transition(ctx, r.VideoID, `status = ?, status_reason = '', renditions = ?, duration_us = ?, poster_path = ?,
-		storyboard_path = ?, hls_path = ?, dash_path = ?`,
-		int(store.StatusReady), rend, r.Duration.Microseconds(), r.PosterPath, r.Storyboard, r.HLSPath, r.DASHPath)
+		storyboard_path = ?, hls_path = ?, dash_path = ?, encrypted = ?`,
+		int(store.StatusReady), rend, r.Duration.Microseconds(), r.PosterPath, r.Storyboard, r.HLSPath, r.DASHPath, r.Encrypted)
 }
 
 // MarkFailed implements metadata.Store.

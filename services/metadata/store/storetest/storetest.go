@@ -110,6 +110,8 @@ func testRoundTrip(t *testing.T, s metadata.Store) {
 	v.Gated = true
 	v.UploadID = "upl_1"
 	v.AllowedOrigins = []string{"https://site.example", "http://127.0.0.1:8081"}
+	v.Packaging = metadatav1.Packaging_PACKAGING_ENCRYPTED
+	v.Encrypted = true
 	v.Duration = 20500 * time.Millisecond
 	v.MediaInfo = &metadatav1.MediaInfo{FormatName: "mov,mp4", Duration: durationpb.New(20 * time.Second), SizeBytes: 1 << 20,
 		Video: &metadatav1.VideoStreamInfo{Codec: "h264", Width: 1280, Height: 720, FrameRate: 29.97}}
@@ -232,13 +234,13 @@ func newVideoLocked(n int, creator, title string) *store.Video {
 func testUpdateVersion(t *testing.T, s metadata.Store) {
 	v := create(t, s, newVideo(0, alice, "before", "old"))
 	e := store.Edit{Title: "after", Description: "d", Tags: []string{"new", "tags"}, Policy: gatedPolicy(), Gated: true,
-		AllowedOrigins: []string{"https://a.example"}}
+		AllowedOrigins: []string{"https://a.example"}, Packaging: metadatav1.Packaging_PACKAGING_CLEAR}
 	got, err := s.UpdateVideo(t.Context(), v.ID, v.Version, e)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Version != v.Version+1 || got.Title != "after" || !slices.Equal(got.Tags, e.Tags) || !got.Gated || got.Policy == nil ||
-		!slices.Equal(got.AllowedOrigins, e.AllowedOrigins) {
+		!slices.Equal(got.AllowedOrigins, e.AllowedOrigins) || got.Packaging != e.Packaging {
 		t.Errorf("after update: %+v", got)
 	}
 	if got.UpdateTime.Before(v.UpdateTime) {
@@ -350,12 +352,12 @@ func testTransitions(t *testing.T, s metadata.Store) {
 		t.Error("redelivered MarkProcessing changed the video")
 	}
 	r := store.Ready{VideoID: v.ID, Duration: 12 * time.Second, PosterPath: "poster.jpg", Storyboard: "storyboard.vtt",
-		HLSPath: "master.m3u8", DASHPath: "manifest.mpd", Renditions: []*metadatav1.Rendition{
+		HLSPath: "master.m3u8", DASHPath: "manifest.mpd", Encrypted: true, Renditions: []*metadatav1.Rendition{
 			{Name: "720p", Width: 1280, Height: 720, FrameRate: 30, Codecs: []string{"avc1.64001f", "mp4a.40.2"}, BandwidthBps: 3_000_000, SegmentCount: 6, SizeBytes: 4 << 20, PlaylistPath: "720p/index.m3u8"},
 			{Name: "360p", Width: 640, Height: 360, FrameRate: 30, Codecs: []string{"avc1.4d401e"}, BandwidthBps: 800_000},
 		}}
 	got, changed, err = s.MarkReady(ctx, r)
-	if err != nil || !changed || got.Status != store.StatusReady || got.HLSPath != "master.m3u8" || len(got.Renditions) != 2 {
+	if err != nil || !changed || got.Status != store.StatusReady || got.HLSPath != "master.m3u8" || len(got.Renditions) != 2 || !got.Encrypted {
 		t.Fatalf("MarkReady: changed %v err %v video %+v", changed, err, got)
 	}
 	if d := cmp.Diff(r.Renditions, got.Renditions, protocmp.Transform()); d != "" {

@@ -657,7 +657,12 @@ type SegmentReady struct {
 	// Segment size in bytes.
 	SizeBytes uint64 `protobuf:"varint,9,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// Media duration of the segment; unset for the init segment.
-	Duration      *durationpb.Duration `protobuf:"bytes,10,opt,name=duration,proto3" json:"duration,omitempty"`
+	Duration *durationpb.Duration `protobuf:"bytes,10,opt,name=duration,proto3" json:"duration,omitempty"`
+	// Common Encryption scheme of the segment, "cbcs"; empty when clear.
+	EncryptionScheme string `protobuf:"bytes,11,opt,name=encryption_scheme,json=encryptionScheme,proto3" json:"encryption_scheme,omitempty"`
+	// Id of the content key the segment is encrypted under (16 bytes);
+	// empty when clear.
+	KeyId         []byte `protobuf:"bytes,12,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -762,6 +767,20 @@ func (x *SegmentReady) GetDuration() *durationpb.Duration {
 	return nil
 }
 
+func (x *SegmentReady) GetEncryptionScheme() string {
+	if x != nil {
+		return x.EncryptionScheme
+	}
+	return ""
+}
+
+func (x *SegmentReady) GetKeyId() []byte {
+	if x != nil {
+		return x.KeyId
+	}
+	return nil
+}
+
 // TranscodeCompleted: a job finished and the whole ladder is in the blob
 // store, with final (VOD) playlists and MPD.
 type TranscodeCompleted struct {
@@ -787,9 +806,16 @@ type TranscodeCompleted struct {
 	// DASH MPD path, relative to the video directory.
 	DashManifestPath string `protobuf:"bytes,10,opt,name=dash_manifest_path,json=dashManifestPath,proto3" json:"dash_manifest_path,omitempty"`
 	// Wall-clock time the encode took.
-	Elapsed       *durationpb.Duration `protobuf:"bytes,11,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Elapsed *durationpb.Duration `protobuf:"bytes,11,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
+	// Common Encryption scheme of every published segment, "cbcs"; empty
+	// when the media is clear.
+	EncryptionScheme string `protobuf:"bytes,12,opt,name=encryption_scheme,json=encryptionScheme,proto3" json:"encryption_scheme,omitempty"`
+	// Media time up to which segments are under the preview key: the start
+	// of the first segment under the full key. Unset when no segment is
+	// under the preview key.
+	PreviewKeyUntil *durationpb.Duration `protobuf:"bytes,13,opt,name=preview_key_until,json=previewKeyUntil,proto3" json:"preview_key_until,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *TranscodeCompleted) Reset() {
@@ -895,6 +921,20 @@ func (x *TranscodeCompleted) GetDashManifestPath() string {
 func (x *TranscodeCompleted) GetElapsed() *durationpb.Duration {
 	if x != nil {
 		return x.Elapsed
+	}
+	return nil
+}
+
+func (x *TranscodeCompleted) GetEncryptionScheme() string {
+	if x != nil {
+		return x.EncryptionScheme
+	}
+	return ""
+}
+
+func (x *TranscodeCompleted) GetPreviewKeyUntil() *durationpb.Duration {
+	if x != nil {
+		return x.PreviewKeyUntil
 	}
 	return nil
 }
@@ -1628,7 +1668,7 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\x11RenditionProgress\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x10progress_percent\x18\x02 \x01(\x01R\x0fprogressPercent\x12#\n" +
-	"\rsegments_done\x18\x03 \x01(\rR\fsegmentsDone\"\x99\x03\n" +
+	"\rsegments_done\x18\x03 \x01(\rR\fsegmentsDone\"\xdd\x03\n" +
 	"\fSegmentReady\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1642,9 +1682,11 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\t \x01(\x04R\tsizeBytes\x125\n" +
 	"\bduration\x18\n" +
-	" \x01(\v2\x19.google.protobuf.DurationR\bduration:&\xd2\xf3\x18\"\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\bduration\x12+\n" +
+	"\x11encryption_scheme\x18\v \x01(\tR\x10encryptionScheme\x12\x15\n" +
+	"\x06key_id\x18\f \x01(\fR\x05keyId:&\xd2\xf3\x18\"\n" +
 	"\rsegment.ready\x12\x05MEDIA\x1a\n" +
-	"transcoder\"\x9d\x04\n" +
+	"transcoder\"\x91\x05\n" +
 	"\x12TranscodeCompleted\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1661,7 +1703,9 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\x11hls_manifest_path\x18\t \x01(\tR\x0fhlsManifestPath\x12,\n" +
 	"\x12dash_manifest_path\x18\n" +
 	" \x01(\tR\x10dashManifestPath\x123\n" +
-	"\aelapsed\x18\v \x01(\v2\x19.google.protobuf.DurationR\aelapsed:,\xd2\xf3\x18(\n" +
+	"\aelapsed\x18\v \x01(\v2\x19.google.protobuf.DurationR\aelapsed\x12+\n" +
+	"\x11encryption_scheme\x18\f \x01(\tR\x10encryptionScheme\x12E\n" +
+	"\x11preview_key_until\x18\r \x01(\v2\x19.google.protobuf.DurationR\x0fpreviewKeyUntil:,\xd2\xf3\x18(\n" +
 	"\x13transcode.completed\x12\x05MEDIA\x1a\n" +
 	"transcoder\"\xf8\x01\n" +
 	"\x0fTranscodeFailed\x12\x19\n" +
@@ -1817,27 +1861,28 @@ var file_streamgate_events_v1_events_proto_depIdxs = []int32{
 	22, // 11: streamgate.events.v1.TranscodeCompleted.renditions:type_name -> streamgate.metadata.v1.Rendition
 	21, // 12: streamgate.events.v1.TranscodeCompleted.duration:type_name -> google.protobuf.Duration
 	21, // 13: streamgate.events.v1.TranscodeCompleted.elapsed:type_name -> google.protobuf.Duration
-	18, // 14: streamgate.events.v1.TranscodeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 15: streamgate.events.v1.VideoReady.occur_time:type_name -> google.protobuf.Timestamp
-	23, // 16: streamgate.events.v1.VideoReady.video:type_name -> streamgate.metadata.v1.Video
-	18, // 17: streamgate.events.v1.VideoFailed.occur_time:type_name -> google.protobuf.Timestamp
-	23, // 18: streamgate.events.v1.VideoFailed.video:type_name -> streamgate.metadata.v1.Video
-	18, // 19: streamgate.events.v1.OwnershipChanged.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 20: streamgate.events.v1.SessionRevoked.occur_time:type_name -> google.protobuf.Timestamp
-	1,  // 21: streamgate.events.v1.SessionRevoked.reason:type_name -> streamgate.events.v1.SessionRevokedReason
-	18, // 22: streamgate.events.v1.SessionRevoked.expire_time:type_name -> google.protobuf.Timestamp
-	18, // 23: streamgate.events.v1.AlertTransitioned.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 24: streamgate.events.v1.AlertTransitioned.labels:type_name -> streamgate.events.v1.AlertTransitioned.LabelsEntry
-	18, // 25: streamgate.events.v1.AlertTransitioned.start_time:type_name -> google.protobuf.Timestamp
-	18, // 26: streamgate.events.v1.AlertTransitioned.end_time:type_name -> google.protobuf.Timestamp
-	18, // 27: streamgate.events.v1.LogRecord.occur_time:type_name -> google.protobuf.Timestamp
-	2,  // 28: streamgate.events.v1.LogRecord.level:type_name -> streamgate.events.v1.LogLevel
-	17, // 29: streamgate.events.v1.LogRecord.attributes:type_name -> streamgate.events.v1.LogRecord.AttributesEntry
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	21, // 14: streamgate.events.v1.TranscodeCompleted.preview_key_until:type_name -> google.protobuf.Duration
+	18, // 15: streamgate.events.v1.TranscodeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 16: streamgate.events.v1.VideoReady.occur_time:type_name -> google.protobuf.Timestamp
+	23, // 17: streamgate.events.v1.VideoReady.video:type_name -> streamgate.metadata.v1.Video
+	18, // 18: streamgate.events.v1.VideoFailed.occur_time:type_name -> google.protobuf.Timestamp
+	23, // 19: streamgate.events.v1.VideoFailed.video:type_name -> streamgate.metadata.v1.Video
+	18, // 20: streamgate.events.v1.OwnershipChanged.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 21: streamgate.events.v1.SessionRevoked.occur_time:type_name -> google.protobuf.Timestamp
+	1,  // 22: streamgate.events.v1.SessionRevoked.reason:type_name -> streamgate.events.v1.SessionRevokedReason
+	18, // 23: streamgate.events.v1.SessionRevoked.expire_time:type_name -> google.protobuf.Timestamp
+	18, // 24: streamgate.events.v1.AlertTransitioned.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 25: streamgate.events.v1.AlertTransitioned.labels:type_name -> streamgate.events.v1.AlertTransitioned.LabelsEntry
+	18, // 26: streamgate.events.v1.AlertTransitioned.start_time:type_name -> google.protobuf.Timestamp
+	18, // 27: streamgate.events.v1.AlertTransitioned.end_time:type_name -> google.protobuf.Timestamp
+	18, // 28: streamgate.events.v1.LogRecord.occur_time:type_name -> google.protobuf.Timestamp
+	2,  // 29: streamgate.events.v1.LogRecord.level:type_name -> streamgate.events.v1.LogLevel
+	17, // 30: streamgate.events.v1.LogRecord.attributes:type_name -> streamgate.events.v1.LogRecord.AttributesEntry
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_events_v1_events_proto_init() }

@@ -27,6 +27,66 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Packaging is how the transcoder packages a video's segments.
+type Packaging int32
+
+const (
+	// Automatic: clear for now (it is to become "encrypted when the video
+	// has an access policy at the transcode's start").
+	Packaging_PACKAGING_UNSPECIFIED Packaging = 0
+	// Clear segments: anyone holding a segment URL can play it; the
+	// playback token guards the URLs only.
+	Packaging_PACKAGING_CLEAR Packaging = 1
+	// Encrypted segments: every rendition, audio included, under one key at a
+	// time. With an access policy that has preview_seconds, the segments
+	// that start before it (as read when the transcode starts) are under the
+	// preview key, the rest under the full key; a later change of
+	// preview_seconds does not re-encrypt. DASH previews of encrypted videos
+	// are not offered yet: the MPD names the full key only.
+	Packaging_PACKAGING_ENCRYPTED Packaging = 2
+)
+
+// Enum value maps for Packaging.
+var (
+	Packaging_name = map[int32]string{
+		0: "PACKAGING_UNSPECIFIED",
+		1: "PACKAGING_CLEAR",
+		2: "PACKAGING_ENCRYPTED",
+	}
+	Packaging_value = map[string]int32{
+		"PACKAGING_UNSPECIFIED": 0,
+		"PACKAGING_CLEAR":       1,
+		"PACKAGING_ENCRYPTED":   2,
+	}
+)
+
+func (x Packaging) Enum() *Packaging {
+	p := new(Packaging)
+	*p = x
+	return p
+}
+
+func (x Packaging) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Packaging) Descriptor() protoreflect.EnumDescriptor {
+	return file_streamgate_metadata_v1_metadata_service_proto_enumTypes[0].Descriptor()
+}
+
+func (Packaging) Type() protoreflect.EnumType {
+	return &file_streamgate_metadata_v1_metadata_service_proto_enumTypes[0]
+}
+
+func (x Packaging) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Packaging.Descriptor instead.
+func (Packaging) EnumDescriptor() ([]byte, []int) {
+	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{0}
+}
+
 // VideoStatus is where a video is in its lifecycle.
 type VideoStatus int32
 
@@ -77,11 +137,11 @@ func (x VideoStatus) String() string {
 }
 
 func (VideoStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_streamgate_metadata_v1_metadata_service_proto_enumTypes[0].Descriptor()
+	return file_streamgate_metadata_v1_metadata_service_proto_enumTypes[1].Descriptor()
 }
 
 func (VideoStatus) Type() protoreflect.EnumType {
-	return &file_streamgate_metadata_v1_metadata_service_proto_enumTypes[0]
+	return &file_streamgate_metadata_v1_metadata_service_proto_enumTypes[1]
 }
 
 func (x VideoStatus) Number() protoreflect.EnumNumber {
@@ -90,7 +150,7 @@ func (x VideoStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VideoStatus.Descriptor instead.
 func (VideoStatus) EnumDescriptor() ([]byte, []int) {
-	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{0}
+	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{1}
 }
 
 // GatedFilter selects videos by whether they have an access policy.
@@ -130,11 +190,11 @@ func (x GatedFilter) String() string {
 }
 
 func (GatedFilter) Descriptor() protoreflect.EnumDescriptor {
-	return file_streamgate_metadata_v1_metadata_service_proto_enumTypes[1].Descriptor()
+	return file_streamgate_metadata_v1_metadata_service_proto_enumTypes[2].Descriptor()
 }
 
 func (GatedFilter) Type() protoreflect.EnumType {
-	return &file_streamgate_metadata_v1_metadata_service_proto_enumTypes[1]
+	return &file_streamgate_metadata_v1_metadata_service_proto_enumTypes[2]
 }
 
 func (x GatedFilter) Number() protoreflect.EnumNumber {
@@ -143,7 +203,7 @@ func (x GatedFilter) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GatedFilter.Descriptor instead.
 func (GatedFilter) EnumDescriptor() ([]byte, []int) {
-	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{1}
+	return file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP(), []int{2}
 }
 
 // Video is one uploaded video and everything needed to play it.
@@ -206,8 +266,20 @@ type Video struct {
 	// playback token is the capability. The list travels inside playback
 	// tokens, so a change applies to tokens issued after it.
 	AllowedOrigins []string `protobuf:"bytes,19,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// How the media is packaged: in the clear or encrypted under content keys
+	// that streaming's key route releases per viewer (see Packaging). Settable
+	// at CreateVideo and, through UpdateVideo's mask, while the video is
+	// VIDEO_STATUS_UPLOADING; the transcoder reads it when its job starts, so
+	// any later change is FAILED_PRECONDITION (a re-encode is not offered).
+	Packaging Packaging `protobuf:"varint,20,opt,name=packaging,proto3,enum=streamgate.metadata.v1.Packaging" json:"packaging,omitempty"`
+	// Whether the published renditions are encrypted (cbcs Common
+	// Encryption, ClearKey signalling in the playlists and the MPD), as the
+	// transcoder's transcode.completed reported. False while the video
+	// encodes (its media playlists' EXT-X-KEY tags already say so) and for
+	// clear packaging. Output only.
+	Encrypted     bool `protobuf:"varint,21,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Video) Reset() {
@@ -373,6 +445,20 @@ func (x *Video) GetAllowedOrigins() []string {
 	return nil
 }
 
+func (x *Video) GetPackaging() Packaging {
+	if x != nil {
+		return x.Packaging
+	}
+	return Packaging_PACKAGING_UNSPECIFIED
+}
+
+func (x *Video) GetEncrypted() bool {
+	if x != nil {
+		return x.Encrypted
+	}
+	return false
+}
+
 // Rendition is one rung of the encoded ladder.
 type Rendition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -521,8 +607,10 @@ type CreateVideoRequest struct {
 	// Origins allowed to embed the video, as in Video.allowed_origins; empty
 	// means any.
 	AllowedOrigins []string `protobuf:"bytes,8,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Packaging, as in Video.packaging; unspecified means automatic.
+	Packaging     Packaging `protobuf:"varint,9,opt,name=packaging,proto3,enum=streamgate.metadata.v1.Packaging" json:"packaging,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateVideoRequest) Reset() {
@@ -609,6 +697,13 @@ func (x *CreateVideoRequest) GetAllowedOrigins() []string {
 		return x.AllowedOrigins
 	}
 	return nil
+}
+
+func (x *CreateVideoRequest) GetPackaging() Packaging {
+	if x != nil {
+		return x.Packaging
+	}
+	return Packaging_PACKAGING_UNSPECIFIED
 }
 
 // CreateVideoResponse carries the new video.
@@ -755,7 +850,9 @@ type UpdateVideoRequest struct {
 	// The new values; id and etag are required.
 	Video *Video `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
 	// Fields to change. Allowed paths: title, description, tags,
-	// access_policy, allowed_origins. Required: an empty mask is INVALID_ARGUMENT.
+	// access_policy, allowed_origins, packaging (packaging only while the
+	// video is VIDEO_STATUS_UPLOADING, else FAILED_PRECONDITION). Required:
+	// an empty mask is INVALID_ARGUMENT.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1702,7 +1799,7 @@ var File_streamgate_metadata_v1_metadata_service_proto protoreflect.FileDescript
 
 const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\n" +
-	"-streamgate/metadata/v1/metadata_service.proto\x12\x16streamgate.metadata.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a#streamgate/options/v1/options.proto\"\xa7\x06\n" +
+	"-streamgate/metadata/v1/metadata_service.proto\x12\x16streamgate.metadata.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streamgate/auth/v1/access_policy.proto\x1a#streamgate/options/v1/options.proto\"\x86\a\n" +
 	"\x05Video\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0fcreator_address\x18\x02 \x01(\tR\x0ecreatorAddress\x12\x14\n" +
@@ -1728,7 +1825,9 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x12 \x01(\tR\x04etag\x12'\n" +
-	"\x0fallowed_origins\x18\x13 \x03(\tR\x0eallowedOrigins\"\xc6\x02\n" +
+	"\x0fallowed_origins\x18\x13 \x03(\tR\x0eallowedOrigins\x12?\n" +
+	"\tpackaging\x18\x14 \x01(\x0e2!.streamgate.metadata.v1.PackagingR\tpackaging\x12\x1c\n" +
+	"\tencrypted\x18\x15 \x01(\bR\tencrypted\"\xc6\x02\n" +
 	"\tRendition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
@@ -1742,7 +1841,7 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\t \x01(\x04R\tsizeBytes\x12#\n" +
 	"\rplaylist_path\x18\n" +
-	" \x01(\tR\fplaylistPath\"\xb5\x02\n" +
+	" \x01(\tR\fplaylistPath\"\xf6\x02\n" +
 	"\x12CreateVideoRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12'\n" +
@@ -1752,7 +1851,8 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\x04tags\x18\x05 \x03(\tR\x04tags\x12E\n" +
 	"\raccess_policy\x18\x06 \x01(\v2 .streamgate.auth.v1.AccessPolicyR\faccessPolicy\x12\x1b\n" +
 	"\tupload_id\x18\a \x01(\tR\buploadId\x12'\n" +
-	"\x0fallowed_origins\x18\b \x03(\tR\x0eallowedOrigins\"J\n" +
+	"\x0fallowed_origins\x18\b \x03(\tR\x0eallowedOrigins\x12?\n" +
+	"\tpackaging\x18\t \x01(\x0e2!.streamgate.metadata.v1.PackagingR\tpackaging\"J\n" +
 	"\x13CreateVideoResponse\x123\n" +
 	"\x05video\x18\x01 \x01(\v2\x1d.streamgate.metadata.v1.VideoR\x05video\",\n" +
 	"\x0fGetVideoRequest\x12\x19\n" +
@@ -1820,7 +1920,11 @@ const file_streamgate_metadata_v1_metadata_service_proto_rawDesc = "" +
 	"\frequest_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vrequestTime\"9\n" +
 	"\x1cCompleteMediaDeletionRequest\x12\x19\n" +
 	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"\x1f\n" +
-	"\x1dCompleteMediaDeletionResponse*\xaf\x01\n" +
+	"\x1dCompleteMediaDeletionResponse*T\n" +
+	"\tPackaging\x12\x19\n" +
+	"\x15PACKAGING_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fPACKAGING_CLEAR\x10\x01\x12\x17\n" +
+	"\x13PACKAGING_ENCRYPTED\x10\x02*\xaf\x01\n" +
 	"\vVideoStatus\x12\x1c\n" +
 	"\x18VIDEO_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16VIDEO_STATUS_UPLOADING\x10\x01\x12\x1b\n" +
@@ -1857,82 +1961,85 @@ func file_streamgate_metadata_v1_metadata_service_proto_rawDescGZIP() []byte {
 	return file_streamgate_metadata_v1_metadata_service_proto_rawDescData
 }
 
-var file_streamgate_metadata_v1_metadata_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_streamgate_metadata_v1_metadata_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_streamgate_metadata_v1_metadata_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_streamgate_metadata_v1_metadata_service_proto_goTypes = []any{
-	(VideoStatus)(0),                          // 0: streamgate.metadata.v1.VideoStatus
-	(GatedFilter)(0),                          // 1: streamgate.metadata.v1.GatedFilter
-	(*Video)(nil),                             // 2: streamgate.metadata.v1.Video
-	(*Rendition)(nil),                         // 3: streamgate.metadata.v1.Rendition
-	(*CreateVideoRequest)(nil),                // 4: streamgate.metadata.v1.CreateVideoRequest
-	(*CreateVideoResponse)(nil),               // 5: streamgate.metadata.v1.CreateVideoResponse
-	(*GetVideoRequest)(nil),                   // 6: streamgate.metadata.v1.GetVideoRequest
-	(*GetVideoResponse)(nil),                  // 7: streamgate.metadata.v1.GetVideoResponse
-	(*UpdateVideoRequest)(nil),                // 8: streamgate.metadata.v1.UpdateVideoRequest
-	(*UpdateVideoResponse)(nil),               // 9: streamgate.metadata.v1.UpdateVideoResponse
-	(*DeleteVideoRequest)(nil),                // 10: streamgate.metadata.v1.DeleteVideoRequest
-	(*DeleteVideoResponse)(nil),               // 11: streamgate.metadata.v1.DeleteVideoResponse
-	(*ListVideosRequest)(nil),                 // 12: streamgate.metadata.v1.ListVideosRequest
-	(*ListVideosResponse)(nil),                // 13: streamgate.metadata.v1.ListVideosResponse
-	(*SearchVideosRequest)(nil),               // 14: streamgate.metadata.v1.SearchVideosRequest
-	(*SearchVideosResponse)(nil),              // 15: streamgate.metadata.v1.SearchVideosResponse
-	(*MediaInfo)(nil),                         // 16: streamgate.metadata.v1.MediaInfo
-	(*VideoStreamInfo)(nil),                   // 17: streamgate.metadata.v1.VideoStreamInfo
-	(*AudioStreamInfo)(nil),                   // 18: streamgate.metadata.v1.AudioStreamInfo
-	(*ListPendingMediaDeletionsRequest)(nil),  // 19: streamgate.metadata.v1.ListPendingMediaDeletionsRequest
-	(*ListPendingMediaDeletionsResponse)(nil), // 20: streamgate.metadata.v1.ListPendingMediaDeletionsResponse
-	(*MediaDeletion)(nil),                     // 21: streamgate.metadata.v1.MediaDeletion
-	(*CompleteMediaDeletionRequest)(nil),      // 22: streamgate.metadata.v1.CompleteMediaDeletionRequest
-	(*CompleteMediaDeletionResponse)(nil),     // 23: streamgate.metadata.v1.CompleteMediaDeletionResponse
-	(*durationpb.Duration)(nil),               // 24: google.protobuf.Duration
-	(*v1.AccessPolicy)(nil),                   // 25: streamgate.auth.v1.AccessPolicy
-	(*timestamppb.Timestamp)(nil),             // 26: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),             // 27: google.protobuf.FieldMask
+	(Packaging)(0),                            // 0: streamgate.metadata.v1.Packaging
+	(VideoStatus)(0),                          // 1: streamgate.metadata.v1.VideoStatus
+	(GatedFilter)(0),                          // 2: streamgate.metadata.v1.GatedFilter
+	(*Video)(nil),                             // 3: streamgate.metadata.v1.Video
+	(*Rendition)(nil),                         // 4: streamgate.metadata.v1.Rendition
+	(*CreateVideoRequest)(nil),                // 5: streamgate.metadata.v1.CreateVideoRequest
+	(*CreateVideoResponse)(nil),               // 6: streamgate.metadata.v1.CreateVideoResponse
+	(*GetVideoRequest)(nil),                   // 7: streamgate.metadata.v1.GetVideoRequest
+	(*GetVideoResponse)(nil),                  // 8: streamgate.metadata.v1.GetVideoResponse
+	(*UpdateVideoRequest)(nil),                // 9: streamgate.metadata.v1.UpdateVideoRequest
+	(*UpdateVideoResponse)(nil),               // 10: streamgate.metadata.v1.UpdateVideoResponse
+	(*DeleteVideoRequest)(nil),                // 11: streamgate.metadata.v1.DeleteVideoRequest
+	(*DeleteVideoResponse)(nil),               // 12: streamgate.metadata.v1.DeleteVideoResponse
+	(*ListVideosRequest)(nil),                 // 13: streamgate.metadata.v1.ListVideosRequest
+	(*ListVideosResponse)(nil),                // 14: streamgate.metadata.v1.ListVideosResponse
+	(*SearchVideosRequest)(nil),               // 15: streamgate.metadata.v1.SearchVideosRequest
+	(*SearchVideosResponse)(nil),              // 16: streamgate.metadata.v1.SearchVideosResponse
+	(*MediaInfo)(nil),                         // 17: streamgate.metadata.v1.MediaInfo
+	(*VideoStreamInfo)(nil),                   // 18: streamgate.metadata.v1.VideoStreamInfo
+	(*AudioStreamInfo)(nil),                   // 19: streamgate.metadata.v1.AudioStreamInfo
+	(*ListPendingMediaDeletionsRequest)(nil),  // 20: streamgate.metadata.v1.ListPendingMediaDeletionsRequest
+	(*ListPendingMediaDeletionsResponse)(nil), // 21: streamgate.metadata.v1.ListPendingMediaDeletionsResponse
+	(*MediaDeletion)(nil),                     // 22: streamgate.metadata.v1.MediaDeletion
+	(*CompleteMediaDeletionRequest)(nil),      // 23: streamgate.metadata.v1.CompleteMediaDeletionRequest
+	(*CompleteMediaDeletionResponse)(nil),     // 24: streamgate.metadata.v1.CompleteMediaDeletionResponse
+	(*durationpb.Duration)(nil),               // 25: google.protobuf.Duration
+	(*v1.AccessPolicy)(nil),                   // 26: streamgate.auth.v1.AccessPolicy
+	(*timestamppb.Timestamp)(nil),             // 27: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),             // 28: google.protobuf.FieldMask
 }
 var file_streamgate_metadata_v1_metadata_service_proto_depIdxs = []int32{
-	0,  // 0: streamgate.metadata.v1.Video.status:type_name -> streamgate.metadata.v1.VideoStatus
-	24, // 1: streamgate.metadata.v1.Video.duration:type_name -> google.protobuf.Duration
-	3,  // 2: streamgate.metadata.v1.Video.renditions:type_name -> streamgate.metadata.v1.Rendition
-	25, // 3: streamgate.metadata.v1.Video.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
-	26, // 4: streamgate.metadata.v1.Video.create_time:type_name -> google.protobuf.Timestamp
-	26, // 5: streamgate.metadata.v1.Video.update_time:type_name -> google.protobuf.Timestamp
-	25, // 6: streamgate.metadata.v1.CreateVideoRequest.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
-	2,  // 7: streamgate.metadata.v1.CreateVideoResponse.video:type_name -> streamgate.metadata.v1.Video
-	2,  // 8: streamgate.metadata.v1.GetVideoResponse.video:type_name -> streamgate.metadata.v1.Video
-	2,  // 9: streamgate.metadata.v1.UpdateVideoRequest.video:type_name -> streamgate.metadata.v1.Video
-	27, // 10: streamgate.metadata.v1.UpdateVideoRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 11: streamgate.metadata.v1.UpdateVideoResponse.video:type_name -> streamgate.metadata.v1.Video
-	2,  // 12: streamgate.metadata.v1.DeleteVideoResponse.video:type_name -> streamgate.metadata.v1.Video
-	0,  // 13: streamgate.metadata.v1.ListVideosRequest.status:type_name -> streamgate.metadata.v1.VideoStatus
-	1,  // 14: streamgate.metadata.v1.ListVideosRequest.gated:type_name -> streamgate.metadata.v1.GatedFilter
-	2,  // 15: streamgate.metadata.v1.ListVideosResponse.videos:type_name -> streamgate.metadata.v1.Video
-	2,  // 16: streamgate.metadata.v1.SearchVideosResponse.videos:type_name -> streamgate.metadata.v1.Video
-	24, // 17: streamgate.metadata.v1.MediaInfo.duration:type_name -> google.protobuf.Duration
-	17, // 18: streamgate.metadata.v1.MediaInfo.video:type_name -> streamgate.metadata.v1.VideoStreamInfo
-	18, // 19: streamgate.metadata.v1.MediaInfo.audio:type_name -> streamgate.metadata.v1.AudioStreamInfo
-	21, // 20: streamgate.metadata.v1.ListPendingMediaDeletionsResponse.deletions:type_name -> streamgate.metadata.v1.MediaDeletion
-	26, // 21: streamgate.metadata.v1.MediaDeletion.request_time:type_name -> google.protobuf.Timestamp
-	4,  // 22: streamgate.metadata.v1.MetadataService.CreateVideo:input_type -> streamgate.metadata.v1.CreateVideoRequest
-	6,  // 23: streamgate.metadata.v1.MetadataService.GetVideo:input_type -> streamgate.metadata.v1.GetVideoRequest
-	8,  // 24: streamgate.metadata.v1.MetadataService.UpdateVideo:input_type -> streamgate.metadata.v1.UpdateVideoRequest
-	10, // 25: streamgate.metadata.v1.MetadataService.DeleteVideo:input_type -> streamgate.metadata.v1.DeleteVideoRequest
-	12, // 26: streamgate.metadata.v1.MetadataService.ListVideos:input_type -> streamgate.metadata.v1.ListVideosRequest
-	14, // 27: streamgate.metadata.v1.MetadataService.SearchVideos:input_type -> streamgate.metadata.v1.SearchVideosRequest
-	19, // 28: streamgate.metadata.v1.MetadataService.ListPendingMediaDeletions:input_type -> streamgate.metadata.v1.ListPendingMediaDeletionsRequest
-	22, // 29: streamgate.metadata.v1.MetadataService.CompleteMediaDeletion:input_type -> streamgate.metadata.v1.CompleteMediaDeletionRequest
-	5,  // 30: streamgate.metadata.v1.MetadataService.CreateVideo:output_type -> streamgate.metadata.v1.CreateVideoResponse
-	7,  // 31: streamgate.metadata.v1.MetadataService.GetVideo:output_type -> streamgate.metadata.v1.GetVideoResponse
-	9,  // 32: streamgate.metadata.v1.MetadataService.UpdateVideo:output_type -> streamgate.metadata.v1.UpdateVideoResponse
-	11, // 33: streamgate.metadata.v1.MetadataService.DeleteVideo:output_type -> streamgate.metadata.v1.DeleteVideoResponse
-	13, // 34: streamgate.metadata.v1.MetadataService.ListVideos:output_type -> streamgate.metadata.v1.ListVideosResponse
-	15, // 35: streamgate.metadata.v1.MetadataService.SearchVideos:output_type -> streamgate.metadata.v1.SearchVideosResponse
-	20, // 36: streamgate.metadata.v1.MetadataService.ListPendingMediaDeletions:output_type -> streamgate.metadata.v1.ListPendingMediaDeletionsResponse
-	23, // 37: streamgate.metadata.v1.MetadataService.CompleteMediaDeletion:output_type -> streamgate.metadata.v1.CompleteMediaDeletionResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	1,  // 0: streamgate.metadata.v1.Video.status:type_name -> streamgate.metadata.v1.VideoStatus
+	25, // 1: streamgate.metadata.v1.Video.duration:type_name -> google.protobuf.Duration
+	4,  // 2: streamgate.metadata.v1.Video.renditions:type_name -> streamgate.metadata.v1.Rendition
+	26, // 3: streamgate.metadata.v1.Video.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
+	27, // 4: streamgate.metadata.v1.Video.create_time:type_name -> google.protobuf.Timestamp
+	27, // 5: streamgate.metadata.v1.Video.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 6: streamgate.metadata.v1.Video.packaging:type_name -> streamgate.metadata.v1.Packaging
+	26, // 7: streamgate.metadata.v1.CreateVideoRequest.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
+	0,  // 8: streamgate.metadata.v1.CreateVideoRequest.packaging:type_name -> streamgate.metadata.v1.Packaging
+	3,  // 9: streamgate.metadata.v1.CreateVideoResponse.video:type_name -> streamgate.metadata.v1.Video
+	3,  // 10: streamgate.metadata.v1.GetVideoResponse.video:type_name -> streamgate.metadata.v1.Video
+	3,  // 11: streamgate.metadata.v1.UpdateVideoRequest.video:type_name -> streamgate.metadata.v1.Video
+	28, // 12: streamgate.metadata.v1.UpdateVideoRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 13: streamgate.metadata.v1.UpdateVideoResponse.video:type_name -> streamgate.metadata.v1.Video
+	3,  // 14: streamgate.metadata.v1.DeleteVideoResponse.video:type_name -> streamgate.metadata.v1.Video
+	1,  // 15: streamgate.metadata.v1.ListVideosRequest.status:type_name -> streamgate.metadata.v1.VideoStatus
+	2,  // 16: streamgate.metadata.v1.ListVideosRequest.gated:type_name -> streamgate.metadata.v1.GatedFilter
+	3,  // 17: streamgate.metadata.v1.ListVideosResponse.videos:type_name -> streamgate.metadata.v1.Video
+	3,  // 18: streamgate.metadata.v1.SearchVideosResponse.videos:type_name -> streamgate.metadata.v1.Video
+	25, // 19: streamgate.metadata.v1.MediaInfo.duration:type_name -> google.protobuf.Duration
+	18, // 20: streamgate.metadata.v1.MediaInfo.video:type_name -> streamgate.metadata.v1.VideoStreamInfo
+	19, // 21: streamgate.metadata.v1.MediaInfo.audio:type_name -> streamgate.metadata.v1.AudioStreamInfo
+	22, // 22: streamgate.metadata.v1.ListPendingMediaDeletionsResponse.deletions:type_name -> streamgate.metadata.v1.MediaDeletion
+	27, // 23: streamgate.metadata.v1.MediaDeletion.request_time:type_name -> google.protobuf.Timestamp
+	5,  // 24: streamgate.metadata.v1.MetadataService.CreateVideo:input_type -> streamgate.metadata.v1.CreateVideoRequest
+	7,  // 25: streamgate.metadata.v1.MetadataService.GetVideo:input_type -> streamgate.metadata.v1.GetVideoRequest
+	9,  // 26: streamgate.metadata.v1.MetadataService.UpdateVideo:input_type -> streamgate.metadata.v1.UpdateVideoRequest
+	11, // 27: streamgate.metadata.v1.MetadataService.DeleteVideo:input_type -> streamgate.metadata.v1.DeleteVideoRequest
+	13, // 28: streamgate.metadata.v1.MetadataService.ListVideos:input_type -> streamgate.metadata.v1.ListVideosRequest
+	15, // 29: streamgate.metadata.v1.MetadataService.SearchVideos:input_type -> streamgate.metadata.v1.SearchVideosRequest
+	20, // 30: streamgate.metadata.v1.MetadataService.ListPendingMediaDeletions:input_type -> streamgate.metadata.v1.ListPendingMediaDeletionsRequest
+	23, // 31: streamgate.metadata.v1.MetadataService.CompleteMediaDeletion:input_type -> streamgate.metadata.v1.CompleteMediaDeletionRequest
+	6,  // 32: streamgate.metadata.v1.MetadataService.CreateVideo:output_type -> streamgate.metadata.v1.CreateVideoResponse
+	8,  // 33: streamgate.metadata.v1.MetadataService.GetVideo:output_type -> streamgate.metadata.v1.GetVideoResponse
+	10, // 34: streamgate.metadata.v1.MetadataService.UpdateVideo:output_type -> streamgate.metadata.v1.UpdateVideoResponse
+	12, // 35: streamgate.metadata.v1.MetadataService.DeleteVideo:output_type -> streamgate.metadata.v1.DeleteVideoResponse
+	14, // 36: streamgate.metadata.v1.MetadataService.ListVideos:output_type -> streamgate.metadata.v1.ListVideosResponse
+	16, // 37: streamgate.metadata.v1.MetadataService.SearchVideos:output_type -> streamgate.metadata.v1.SearchVideosResponse
+	21, // 38: streamgate.metadata.v1.MetadataService.ListPendingMediaDeletions:output_type -> streamgate.metadata.v1.ListPendingMediaDeletionsResponse
+	24, // 39: streamgate.metadata.v1.MetadataService.CompleteMediaDeletion:output_type -> streamgate.metadata.v1.CompleteMediaDeletionResponse
+	32, // [32:40] is the sub-list for method output_type
+	24, // [24:32] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_metadata_v1_metadata_service_proto_init() }
@@ -1945,7 +2052,7 @@ func file_streamgate_metadata_v1_metadata_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_metadata_v1_metadata_service_proto_rawDesc), len(file_streamgate_metadata_v1_metadata_service_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,

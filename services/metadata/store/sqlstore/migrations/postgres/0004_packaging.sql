@@ -1,0 +1,5 @@
+-- How the transcoder packages a video (metadatav1.Packaging: 0 automatic,
+-- 1 clear, 2 encrypted), and whether its published segments are encrypted
+-- (from transcode.completed).
+ALTER TABLE videos ADD COLUMN packaging integer NOT NULL DEFAULT 0;
+ALTER TABLE videos ADD COLUMN encrypted boolean NOT NULL DEFAULT false;
