@@ -1,14 +1,9 @@
 package transcode
 
 import (
-	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/cenc"
 )
 
@@ -22,30 +17,7 @@ import (
 //
 // It is not part of make test.
 func BenchmarkEncryptedVsClear(b *testing.B) {
-	dir := b.TempDir()
-	src := filepath.Join(dir, "src.mp4")
-	gen := exec.CommandContext(b.Context(), "ffmpeg", "-v", "error", "-nostdin",
-		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "30", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", src)
-	if out, err := gen.CombinedOutput(); err != nil {
-		b.Fatalf("make clip: %v: %s", err, out)
-	}
-	store, err := blob.NewLocal(filepath.Join(dir, "blobs"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := store.Put(b.Context(), "uploads/bench/source", f); err != nil {
-		b.Fatal(err)
-	}
-	_ = f.Close()
-	tc, err := New(Config{WorkDir: filepath.Join(dir, "work")}, store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, tc := benchSetup(b, b.TempDir(), 30)
 	enc := &Encryption{Scheme: cenc.CBCS, Full: cenc.NewKey(), Preview: cenc.NewKey(), PreviewUntil: 10 * time.Second}
 
 	var wall, cpu [2]time.Duration

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,22 +16,16 @@ import (
 	"github.com/streamgate/streamgate/internal/blob"
 )
 
-// BenchmarkPipelineVsFFmpeg encodes a 60 s 720p clip through the pipeline
-// (default ladder: 720p, 480p, 360p and audio; progressive publishing,
-// poster and storyboard) and then runs the same FFmpeg command by hand, and
-// reports the ratio of wall times and the time until the first playable
-// segment (the first media segment of every rendition published, which is
-// when the master playlist appears). Run it with
-//
-//	go test -run '^$' -bench PipelineVsFFmpeg -benchtime 1x ./internal/transcode/
-//
-// It is not part of make test.
-func BenchmarkPipelineVsFFmpeg(b *testing.B) {
-	dir := b.TempDir()
+// benchSetup makes a seconds-long 720p clip in dir, stores it as
+// uploads/bench/source in a local blob store and returns the clip's path
+// and a transcoder over that store working under dir: what the pipeline's
+// benchmarks start from.
+func benchSetup(b *testing.B, dir string, seconds int) (string, *Transcoder) {
+	b.Helper()
 	src := filepath.Join(dir, "src.mp4")
 	gen := exec.CommandContext(b.Context(), "ffmpeg", "-v", "error", "-nostdin",
 		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "60", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", src)
+		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", src)
 	if out, err := gen.CombinedOutput(); err != nil {
 		b.Fatalf("make clip: %v: %s", err, out)
 	}
@@ -50,6 +45,22 @@ func BenchmarkPipelineVsFFmpeg(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return src, tc
+}
+
+// BenchmarkPipelineVsFFmpeg encodes a 60 s 720p clip through the pipeline
+// (default ladder: 720p, 480p, 360p and audio; progressive publishing,
+// poster and storyboard) and then runs the same FFmpeg command by hand, and
+// reports the ratio of wall times and the time until the first playable
+// segment (the first media segment of every rendition published, which is
+// when the master playlist appears). Run it with
+//
+//	go test -run '^$' -bench PipelineVsFFmpeg -benchtime 1x ./internal/transcode/
+//
+// It is not part of make test.
+func BenchmarkPipelineVsFFmpeg(b *testing.B) {
+	dir := b.TempDir()
+	src, tc := benchSetup(b, dir, 60)
 
 	var pipeline, byHand, firstPlayable, pipelineCPU, byHandCPU time.Duration
 	for i := 0; b.Loop(); i++ {
