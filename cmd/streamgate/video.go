@@ -111,6 +111,22 @@ func (s *subcommand) parseOneID(args []string, what string) (string, error) {
 	return positional[0], nil
 }
 
+// videoTarget parses the one VIDEO_ID argument of a video subcommand and
+// its flags, refusing a malformed id or sign-in flags before any call,
+// and returns the id and the server's base URL.
+func (s *subcommand) videoTarget(args []string, w *walletFlags) (id, base string, err error) {
+	if id, err = s.parseOneID(args, "VIDEO_ID"); err != nil {
+		return "", "", err
+	}
+	if err := s.checkVideoID(id); err != nil {
+		return "", "", err
+	}
+	if base, err = w.check(); err != nil {
+		return "", "", s.usageErr("%v", err)
+	}
+	return id, base, nil
+}
+
 // checkVideoID refuses what cannot be a video id before any call.
 func (s *subcommand) checkVideoID(id string) error {
 	if err := video.CheckID(id); err != nil {
@@ -124,16 +140,9 @@ func runVideoGet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"Prints a video. Deleted videos and videos not yet ready are shown only to their creator.", stderr)
 	var w walletFlags
 	w.register(s.fs, `print GetVideo's answer as one JSON document: {"video":{...}} (proto field names)`)
-	id, err := s.parseOneID(args, "VIDEO_ID")
+	id, base, err := s.videoTarget(args, &w)
 	if err != nil {
 		return err
-	}
-	if err := s.checkVideoID(id); err != nil {
-		return err
-	}
-	base, err := w.check()
-	if err != nil {
-		return s.usageErr("%v", err)
 	}
 	v, err := getVideo(ctx, w.metadata(base), id)
 	if err != nil {
@@ -156,16 +165,9 @@ func runVideoUpdate(ctx context.Context, args []string, stdout, stderr io.Writer
 	description := s.fs.String("description", "", "new description, at most 5000 characters (\"\" clears it)")
 	tags := s.fs.String("tags", "", "new tags, comma-separated: at most 20, each 1 to 32 of [a-z0-9-] (\"\" removes them)")
 	etag := s.fs.String("etag", "", "change the video only if its etag is still this one")
-	id, err := s.parseOneID(args, "VIDEO_ID")
+	id, base, err := s.videoTarget(args, &w)
 	if err != nil {
 		return err
-	}
-	if err := s.checkVideoID(id); err != nil {
-		return err
-	}
-	base, err := w.check()
-	if err != nil {
-		return s.usageErr("%v", err)
 	}
 	var change metadatav1.Video
 	var paths []string
@@ -208,16 +210,9 @@ func runVideoDelete(ctx context.Context, args []string, stdout, stderr io.Writer
 	var w walletFlags
 	w.register(s.fs, `print DeleteVideo's answer as one JSON document: {"video":{...}}`)
 	etag := s.fs.String("etag", "", "delete the video only if its etag is still this one")
-	id, err := s.parseOneID(args, "VIDEO_ID")
+	id, base, err := s.videoTarget(args, &w)
 	if err != nil {
 		return err
-	}
-	if err := s.checkVideoID(id); err != nil {
-		return err
-	}
-	base, err := w.check()
-	if err != nil {
-		return s.usageErr("%v", err)
 	}
 	res, err := w.metadata(base).DeleteVideo(ctx, connect.NewRequest(&metadatav1.DeleteVideoRequest{VideoId: id, Etag: *etag}))
 	if err != nil {
@@ -244,16 +239,9 @@ func runVideoPolicy(ctx context.Context, args []string, stdout, stderr io.Writer
 	var pf policyFlags
 	pf.register(s.fs, true)
 	etag := s.fs.String("etag", "", "with a policy flag: change the video only if its etag is still this one")
-	id, err := s.parseOneID(args, "VIDEO_ID")
+	id, base, err := s.videoTarget(args, &w)
 	if err != nil {
 		return err
-	}
-	if err := s.checkVideoID(id); err != nil {
-		return err
-	}
-	base, err := w.check()
-	if err != nil {
-		return s.usageErr("%v", err)
 	}
 	client := w.metadata(base)
 	if !pf.given() {
