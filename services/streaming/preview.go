@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/streamgate/streamgate/internal/preview"
@@ -69,22 +70,49 @@ func (s *Service) checkPreviewSegment(ctx context.Context, g *grant, rel string)
 		return nil
 	}
 	rendition, name := path.Split(rel)
-	b, _, err := s.readManifest(ctx, s.videoPrefix(g.id)+rendition+"playlist.m3u8")
+	free, err := s.previewNames(ctx, g, path.Clean(rendition))
 	if err != nil {
 		return err
 	}
-	free, err := freeSegments(g, b)
-	if err != nil {
-		return err
-	}
-	for i, sg := range parsePlaylist(b).segs {
-		if sg.name == name {
-			if i < free {
-				return nil
-			}
-			break
-		}
+	if slices.Contains(free, name) {
+		return nil
 	}
 	s.metrics.refusal(ctx, errPreviewEnded)
 	return errPreviewEnded
+}
+
+// previewNames are the segment names of a rendition a preview of the
+// grant's length may fetch. Once the playlist reaches the cut (or ends)
+// they never change, and are remembered, so a preview viewer's segments
+// cost no playlist read each; while the encode has not reached the cut,
+// they are read again every time.
+func (s *Service) previewNames(ctx context.Context, g *grant, rendition string) ([]string, error) {
+	key := fmt.Sprintf("%s/%s/%d", g.id, rendition, g.claims.PreviewSeconds)
+	s.pmu.Lock()
+	names, ok := s.previews[key]
+	s.pmu.Unlock()
+	if ok {
+		return names, nil
+	}
+	b, _, err := s.readManifest(ctx, s.videoPrefix(g.id)+rendition+"/playlist.m3u8")
+	if err != nil {
+		return nil, err
+	}
+	cut, c, err := preview.HLS(b, g.preview())
+	if err != nil {
+		return nil, fmt.Errorf("%w: preview of %s: %v", errUnavailable, g.id, err)
+	}
+	pl := parsePlaylist(cut)
+	for _, sg := range pl.segs[:min(c.Segments, len(pl.segs))] {
+		names = append(names, sg.name)
+	}
+	if pl.ended {
+		s.pmu.Lock()
+		if len(s.previews) >= maxEncryptionEntries {
+			clear(s.previews) // each preview then costs one playlist read again
+		}
+		s.previews[key] = names
+		s.pmu.Unlock()
+	}
+	return names, nil
 }

@@ -103,6 +103,10 @@ type Service struct {
 
 	emu        sync.Mutex
 	encryption map[string]encryptionEntry // "<video>/<rendition>"
+	// pmu guards previews: a rendition's free segment names per preview
+	// length, once final (previewNames). Per instance, a cache only.
+	pmu      sync.Mutex
+	previews map[string][]string
 
 	metrics *metrics
 	segs    *segmentCache // nil: segments are read from the store each time
@@ -158,6 +162,7 @@ func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, ke
 		cache: map[string]cachedVideo{}, tokens: map[string]cachedToken{},
 		revoked: map[revKey]time.Time{}, revokedSessions: map[string]time.Time{},
 		encryption: map[string]encryptionEntry{},
+		previews:   map[string][]string{},
 	}
 	if s.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
 		return nil, fmt.Errorf("streaming: metrics: %w", err)
