@@ -307,6 +307,9 @@ func TestClientCommands(t *testing.T) {
 		// ffplay plays it to the end, headless.
 		t.Setenv("SDL_VIDEODRIVER", "dummy")
 		t.Setenv("SDL_AUDIODRIVER", "dummy")
+		if code, _, errOut := cli(t, "play", publicID, "--server", srv); code != 0 || !strings.Contains(errOut, "packaged in clear") {
+			t.Errorf("play of a public video said %q, want that it is packaged in clear", errOut)
+		}
 		if out := mustCLI(t, "play", publicID, "--ffplay", "--server", srv); !strings.Contains(out, "/play/"+publicID+"/") {
 			t.Errorf("play --ffplay printed %q", out)
 		}
@@ -342,16 +345,25 @@ func TestClientCommands(t *testing.T) {
 
 		// The hint works: mint, then the same command plays.
 		mustCLI(t, "dev-mint", "--to", viewer, "--rpc", dev.chainRPC)
-		var u string
+		var u, said string
 		poll.Until(t, time.Minute, "play after minting", func() bool {
-			code, out, _ := cli(t, "play", demoID, "--server", srv)
-			u = strings.TrimSpace(out)
+			code, out, errOut := cli(t, "play", demoID, "--server", srv)
+			u, said = strings.TrimSpace(out), errOut
 			return code == 0
 		})
 		if !strings.Contains(u, "token=") {
 			t.Errorf("gated URL %q carries no token", u)
 		}
+		// Gated at upload, the demo is packaged encrypted (automatic):
+		// play says so, and where the full video's keys are.
+		if !strings.Contains(said, "encrypted: ") || !strings.Contains(said, "full video's keys") || !strings.Contains(said, "/play/"+demoID+"/licence?token=") {
+			t.Errorf("play of the encrypted demo said %q", said)
+		}
 		ffprobe(t, u)
+		// ffplay would ask no licence server: refused, saying why.
+		if code, _, errOut := cli(t, "play", demoID, "--ffplay", "--server", srv); code != 1 || !strings.Contains(errOut, "encrypted") {
+			t.Errorf("play --ffplay of an encrypted video: exit %d, stderr %q", code, errOut)
+		}
 
 		// Signed out: told to sign in, with what the video needs.
 		p, _ := sessionPath()

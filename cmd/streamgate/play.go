@@ -81,12 +81,24 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		case authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW:
 			fmt.Fprintln(stderr, "your wallet does not hold the pass: this URL plays the free preview only")
 		}
+		switch {
+		case !info.GetEncrypted():
+			fmt.Fprintln(stderr, "packaged in clear: the token in the URLs is what guards the media")
+		case grant == authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW:
+			fmt.Fprintf(stderr, "encrypted: a ClearKey player gets the preview's key from %s, and no key for the rest\n", info.GetLicenceUrl())
+		default:
+			fmt.Fprintf(stderr, "encrypted: a ClearKey player (hls.js, shaka-player, the web app) gets the full video's keys from %s\n", info.GetLicenceUrl())
+		}
 		if e := info.GetTokenExpireTime(); e != nil {
 			fmt.Fprintf(stderr, "the token in this URL expires at %s (run play again for a new one)\n", e.AsTime().Local().Format(time.TimeOnly))
 		}
 	}
 	if err != nil || player == "" {
 		return err
+	}
+	if info.GetEncrypted() {
+		// FFmpeg's HLS and DASH readers ask no licence server for keys.
+		return c.result(stdout, errors.New("--ffplay: this video is encrypted and ffplay cannot fetch ClearKey keys; open the URL in the web app or another ClearKey player"))
 	}
 	cmd := exec.CommandContext(ctx, player, "-hide_banner", "-loglevel", "warning", "-autoexit", "-window_title", "StreamGate "+videoID, u)
 	cmd.Stdout, cmd.Stderr = stderr, stderr // stdout stays the URL (or JSON)

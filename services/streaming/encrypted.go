@@ -3,6 +3,7 @@ package streaming
 import (
 	"bytes"
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
@@ -59,6 +60,25 @@ func (s *Service) renditionEncrypted(ctx context.Context, id, rendition string) 
 	enc := encryptedManifest(assetMediaPlaylist, b)
 	s.rememberEncryption(key, enc)
 	return enc, nil
+}
+
+// videoEncrypted reports whether the grant's video is packaged encrypted:
+// as metadata says once the transcode completed, else as its first media
+// playlist says (an encoding video).
+func (s *Service) videoEncrypted(ctx context.Context, g *grant, master []byte) (bool, error) {
+	if g.video.GetEncrypted() {
+		return true, nil
+	}
+	rels := masterPlaylists(master)
+	if len(rels) == 0 {
+		return false, nil
+	}
+	rendition, _, _ := strings.Cut(rels[0], "/")
+	enc, err := s.renditionEncrypted(ctx, g.id, rendition)
+	if errors.Is(err, errNotFound) {
+		return false, nil // no segment of it yet
+	}
+	return enc, err
 }
 
 func (s *Service) rememberEncryption(key string, enc bool) {

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	streamingv1 "github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1"
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
 	"github.com/streamgate/streamgate/services/streaming"
@@ -326,8 +327,21 @@ func TestEncryptedSegmentsNeedNoToken(t *testing.T) {
 		putFile(t, store, "videos/"+id+"/180p/playlist.m3u8", playlist(key))
 		putFile(t, store, "videos/"+id+"/180p/init.m4s", "init bytes")
 		putFile(t, store, "videos/"+id+"/180p/seg-00000.m4s", "segment bytes")
+		putFile(t, store, "videos/"+id+"/master.m3u8", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\n180p/playlist.m3u8\n")
 	}
 	e := newEnv(t, store, nil, readyVideo("vid_enc", true), readyVideo("vid_clr", true))
+
+	// GetPlaybackInfo says which is encrypted, and where its key is.
+	for id, enc := range map[string]bool{"vid_enc": true, "vid_clr": false} {
+		res, err := e.client.GetPlaybackInfo(t.Context(), connect.NewRequest(&streamingv1.GetPlaybackInfoRequest{VideoId: id, Token: e.token(t, id)}))
+		if err != nil {
+			t.Fatalf("GetPlaybackInfo %s: %v", id, err)
+		}
+		lic := res.Msg.GetLicenceUrl()
+		if res.Msg.GetEncrypted() != enc || (lic != "") != enc || enc && !strings.Contains(lic, "/play/vid_enc/licence?token=") {
+			t.Errorf("GetPlaybackInfo %s: encrypted %v, licence_url %q; want encrypted %v with a tokenized licence URL", id, res.Msg.GetEncrypted(), lic, enc)
+		}
+	}
 
 	for _, rel := range []string{"180p/init.m4s", "180p/seg-00000.m4s"} {
 		res, _ := get(t, e.srv.URL+"/play/vid_enc/"+rel)

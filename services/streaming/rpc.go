@@ -60,6 +60,12 @@ func (s *Service) PlaybackInfo(ctx context.Context, id, token string) (*streamin
 	if exp := g.expiry(); !exp.IsZero() {
 		out.TokenExpireTime = timestamppb.New(exp)
 	}
+	if out.Encrypted, err = s.videoEncrypted(ctx, g, master); err != nil {
+		return nil, err
+	}
+	if out.Encrypted {
+		out.LicenceUrl = s.playURL(id, "licence", g.token)
+	}
 	if ok, err := s.exists(ctx, prefix+"poster.jpg"); err != nil {
 		return nil, err
 	} else if ok {

@@ -31,11 +31,10 @@ type MeshProtector struct {
 	Auth     authv1connect.AuthServiceClient
 }
 
-// Encryption implements Protector. Automatic packaging is clear for now:
-// it is to encrypt gated videos once browser tests play the published
-// sets end to end; a creator opts in with PACKAGING_ENCRYPTED. The
-// preview length is the policy's at this moment, and a later change does
-// not re-encrypt.
+// Encryption implements Protector. Automatic packaging encrypts a video
+// that is gated when its job starts: its segments then need no token and
+// can sit on any cache, and only holders get the key. The preview length
+// is the policy's at this moment, and a later change does not re-encrypt.
 func (m MeshProtector) Encryption(ctx context.Context, videoID string) (*transcode.Encryption, error) {
 	gv, err := m.Metadata.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: videoID}))
 	if err != nil {
@@ -43,8 +42,12 @@ func (m MeshProtector) Encryption(ctx context.Context, videoID string) (*transco
 	}
 	v := gv.Msg.GetVideo()
 	switch v.GetPackaging() {
-	case metadatav1.Packaging_PACKAGING_CLEAR, metadatav1.Packaging_PACKAGING_UNSPECIFIED:
+	case metadatav1.Packaging_PACKAGING_CLEAR:
 		return nil, nil
+	case metadatav1.Packaging_PACKAGING_UNSPECIFIED:
+		if !gated(v.GetAccessPolicy()) {
+			return nil, nil
+		}
 	case metadatav1.Packaging_PACKAGING_ENCRYPTED:
 	default:
 		return nil, fmt.Errorf("transcoder: unknown packaging %v", v.GetPackaging())
@@ -85,4 +88,10 @@ func encryptionFrom(keys []*authv1.ContentKey, previewSeconds uint32) (*transcod
 		e.PreviewUntil = time.Duration(previewSeconds) * time.Second
 	}
 	return e, nil
+}
+
+// gated reports whether a policy restricts who plays: anything but no
+// policy or a public one.
+func gated(p *authv1.AccessPolicy) bool {
+	return p != nil && p.GetMode() != authv1.AccessMode_ACCESS_MODE_PUBLIC && p.GetMode() != authv1.AccessMode_ACCESS_MODE_UNSPECIFIED
 }

@@ -254,7 +254,9 @@ func TestMeshProtector(t *testing.T) {
 		wantErr   bool
 	}{
 		{name: "automatic public", want: false},
-		{name: "automatic gated: clear for now", policy: gated, want: false},
+		{name: "automatic gated", policy: gated, want: true, preview: 30 * time.Second},
+		{name: "automatic explicit public", policy: &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC}, want: false},
+		{name: "automatic gated, auth down", policy: gated, authFails: true, wantErr: true},
 		{name: "encrypted gated", packaging: metadatav1.Packaging_PACKAGING_ENCRYPTED, policy: gated, want: true, preview: 30 * time.Second},
 		{name: "clear gated", packaging: metadatav1.Packaging_PACKAGING_CLEAR, policy: gated, want: false},
 		{name: "encrypted public", packaging: metadatav1.Packaging_PACKAGING_ENCRYPTED, want: true},

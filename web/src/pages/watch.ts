@@ -168,14 +168,18 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
     const previewBadge = preview ? h("span", { class: "badge stage-badge", "data-testid": "preview-badge" }, `Free preview: ${video.accessPolicy?.previewSeconds ?? 0} s`) : null;
     show(h("div", { class: "player-wrap" }, videoEl, liveBadge, previewBadge));
     const start = preview ? 0 : resumeAt;
-    if (preview) {
-      // The preview's manifests end at its cut: at the end, what unlocks
-      // the rest, and the position to come back to.
-      videoEl.addEventListener("ended", () => {
-        resumeAt = videoEl.currentTime;
-        show(denied(null, "The free preview has ended."));
-      });
-    }
+    // The preview's manifests end at its cut: at the end, what unlocks
+    // the rest, and the position to come back to. hls.js also reports a
+    // stall just short of the end (an audio track a few ms shorter than
+    // the video), where Chromium never fires "ended".
+    let previewOver = false;
+    const previewEnded = () => {
+      if (!preview || previewOver) return;
+      previewOver = true;
+      resumeAt = videoEl.currentTime;
+      show(denied(null, "The free preview has ended."));
+    };
+    videoEl.addEventListener("ended", previewEnded);
     const cleanups: (() => void)[] = [];
     stopPlayer = () => cleanups.forEach((c) => c());
 
@@ -210,7 +214,7 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
         // "org.w3.clearkey") get their keys from the licence endpoint;
         // clear ones never touch EME.
         emeEnabled: true,
-        drmSystems: { "org.w3.clearkey": { licenseUrl: new URL("licence", new URL(info.hlsUrl, location.href)).toString() } },
+        drmSystems: { "org.w3.clearkey": { licenseUrl: info.licenceUrl || new URL("licence", new URL(info.hlsUrl, location.href)).toString() } },
         // The newest token, as for every other media request. No
         // Content-Type: the POST stays a simple request, no preflight.
         licenseXhrSetup: (xhr, url) => xhr.open("POST", withToken(url), true),
@@ -240,6 +244,23 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
         else show(message("Playback failed", data.details));
       });
       hls.once(Hls.Events.MANIFEST_PARSED, autoplay);
+      hls.on(Hls.Events.MEDIA_ENDED, previewEnded);
+      if (preview) {
+        // And when neither comes (hls.js only marks the end of stream
+        // once every track is buffered to the end): the playhead stuck
+        // within a second of the cut for two seconds is its end too.
+        let cutAt = 0;
+        hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => { if (!data.details.live) cutAt = data.details.totalduration; });
+        let last = -1;
+        let still = 0;
+        const poll = setInterval(() => {
+          const t = videoEl.currentTime;
+          still = t === last && !videoEl.paused ? still + 1 : 0;
+          last = t;
+          if (cutAt > 0 && still >= 4 && t >= cutAt - 1) previewEnded();
+        }, 500);
+        cleanups.push(() => clearInterval(poll));
+      }
       // The EVENT playlist turns VOD when the encode finishes: the badge goes.
       if (liveBadge) hls.on(Hls.Events.LEVEL_UPDATED, (_e, data) => { if (!data.details.live) liveBadge.remove(); });
       hls.loadSource(info.hlsUrl);

@@ -31,8 +31,10 @@ const (
 type Packaging int32
 
 const (
-	// Automatic: clear for now (it is to become "encrypted when the video
-	// has an access policy at the transcode's start").
+	// Automatic: encrypted when the video has an access policy other than
+	// public when its transcode starts, clear otherwise. A policy set after
+	// that leaves the segments clear (URLs stay token-guarded); upload with
+	// the policy, or choose PACKAGING_ENCRYPTED, to have them encrypted.
 	Packaging_PACKAGING_UNSPECIFIED Packaging = 0
 	// Clear segments: anyone holding a segment URL can play it; the
 	// playback token guards the URLs only.

@@ -219,7 +219,16 @@ type GetPlaybackInfoResponse struct {
 	// True while the video is still encoding: manifests grow (HLS EVENT
 	// playlists without EXT-X-ENDLIST, DASH type="dynamic") and more
 	// renditions may appear. False once the video is READY (VOD).
-	Live          bool `protobuf:"varint,7,opt,name=live,proto3" json:"live,omitempty"`
+	Live bool `protobuf:"varint,7,opt,name=live,proto3" json:"live,omitempty"`
+	// True when the segments are encrypted (cbcs Common Encryption, signalled
+	// in both manifests with ClearKey): players get the key from licence_url,
+	// and the segments themselves are fetched without a token.
+	Encrypted bool `protobuf:"varint,8,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	// Absolute URL of the W3C ClearKey licence endpoint of an encrypted video
+	// (POST {"kids":[...],"type":"temporary"}), carrying the token like
+	// hls_url; it releases only the keys of the part this token plays (the
+	// preview's for a PLAYBACK_GRANT_PREVIEW token). Empty when clear.
+	LicenceUrl    string `protobuf:"bytes,9,opt,name=licence_url,json=licenceUrl,proto3" json:"licence_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -301,6 +310,20 @@ func (x *GetPlaybackInfoResponse) GetLive() bool {
 		return x.Live
 	}
 	return false
+}
+
+func (x *GetPlaybackInfoResponse) GetEncrypted() bool {
+	if x != nil {
+		return x.Encrypted
+	}
+	return false
+}
+
+func (x *GetPlaybackInfoResponse) GetLicenceUrl() string {
+	if x != nil {
+		return x.LicenceUrl
+	}
+	return ""
 }
 
 // GetManifestRequest names a manifest.
@@ -792,7 +815,7 @@ const file_streamgate_streaming_v1_streaming_service_proto_rawDesc = "" +
 	"/streamgate/streaming/v1/streaming_service.proto\x12\x17streamgate.streaming.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-streamgate/metadata/v1/metadata_service.proto\x1a#streamgate/options/v1/options.proto\"I\n" +
 	"\x16GetPlaybackInfoRequest\x12\x19\n" +
 	"\bvideo_id\x18\x01 \x01(\tR\avideoId\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"\xb2\x02\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"\xf1\x02\n" +
 	"\x17GetPlaybackInfoResponse\x12\x17\n" +
 	"\ahls_url\x18\x01 \x01(\tR\x06hlsUrl\x12\x19\n" +
 	"\bdash_url\x18\x02 \x01(\tR\adashUrl\x12\x1d\n" +
@@ -803,7 +826,10 @@ const file_streamgate_streaming_v1_streaming_service_proto_rawDesc = "" +
 	"renditions\x18\x05 \x03(\v2!.streamgate.metadata.v1.RenditionR\n" +
 	"renditions\x12F\n" +
 	"\x11token_expire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0ftokenExpireTime\x12\x12\n" +
-	"\x04live\x18\a \x01(\bR\x04live\"\xa4\x01\n" +
+	"\x04live\x18\a \x01(\bR\x04live\x12\x1c\n" +
+	"\tencrypted\x18\b \x01(\bR\tencrypted\x12\x1f\n" +
+	"\vlicence_url\x18\t \x01(\tR\n" +
+	"licenceUrl\"\xa4\x01\n" +
 	"\x12GetManifestRequest\x12\x19\n" +
 	"\bvideo_id\x18\x01 \x01(\tR\avideoId\x12?\n" +
 	"\x06format\x18\x02 \x01(\x0e2'.streamgate.streaming.v1.ManifestFormatR\x06format\x12\x1c\n" +

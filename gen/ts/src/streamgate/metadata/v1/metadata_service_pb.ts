@@ -945,8 +945,10 @@ export const CompleteMediaDeletionResponseSchema: GenMessage<CompleteMediaDeleti
  */
 export enum Packaging {
   /**
-   * Automatic: clear for now (it is to become "encrypted when the video
-   * has an access policy at the transcode's start").
+   * Automatic: encrypted when the video has an access policy other than
+   * public when its transcode starts, clear otherwise. A policy set after
+   * that leaves the segments clear (URLs stay token-guarded); upload with
+   * the policy, or choose PACKAGING_ENCRYPTED, to have them encrypted.
    *
    * @generated from enum value: PACKAGING_UNSPECIFIED = 0;
    */
