@@ -174,7 +174,7 @@ func TestCreatorCommands(t *testing.T) {
 	pass := strings.ToLower(specAddr)
 
 	out := mustCLI(t, as(alice, "upload", makeTestClip(t), "--title", "Lisbon", "--description", "Trams and tiles",
-		"--tags", "travel, Lisbon", "--policy", "erc721:1337:"+pass, "--policy", "erc1155:1:"+specAddr+":7:2", "--any", "--json")...)
+		"--tags", "travel, Lisbon", "--policy", "erc721:1337:"+pass, "--policy", "erc1155:1:"+specAddr+":7:2", "--any", "--packaging", "encrypted", "--json")...)
 	id := decode[map[string]string](t, lastLine(out))["video_id"]
 
 	v := decode[videoDoc](t, mustCLI(t, as(alice, "video", "get", id, "--json")...)).Video
@@ -185,7 +185,7 @@ func TestCreatorCommands(t *testing.T) {
 		t.Fatalf("video get --json after upload = %+v (policy %+v)", v, p)
 	}
 	human := mustCLI(t, as(alice, "video", "get", id)...)
-	for _, want := range []string{"title:", "Lisbon", "Trams and tiles", "travel, lisbon", "gated: viewers need one of: an ERC-721 token of " + specAddr + " on chain 1337", "etag:"} {
+	for _, want := range []string{"title:", "Lisbon", "Trams and tiles", "travel, lisbon", "gated: viewers need one of: an ERC-721 token of " + specAddr + " on chain 1337", "packaging:", "encrypted", "etag:"} {
 		if !strings.Contains(human, want) {
 			t.Errorf("video get lacks %q:\n%s", want, human)
 		}
@@ -389,6 +389,7 @@ func TestCreatorUsage(t *testing.T) {
 		{"video", "update", vid},
 		{"video", "update", vid, "--title", " "},
 		{"video", "update", vid, "--tags", "a,,b"},
+		{"video", "update", vid, "--packaging", "scrambled"},
 		{"video", "update", vid, "--title", "x", "--dev-address", "0x12"},
 		{"video", "delete"},
 		{"video", "policy", vid, "--any"},

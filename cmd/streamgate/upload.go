@@ -22,6 +22,8 @@ import (
 	"connectrpc.com/connect"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
 	"github.com/streamgate/streamgate/internal/identity"
@@ -50,6 +52,9 @@ type uploadOptions struct {
 	watch       bool
 	// policy, when set, is the video's access policy (unset: public).
 	policy *authv1.AccessPolicy
+	// packaging, when set, is chosen before the first byte is sent (the
+	// transcoder reads it when the upload completes).
+	packaging packagingFlag
 	// auth, when set, authorizes every request instead of the stored
 	// session or the dev header (the dev seed signs in on its own).
 	auth func(context.Context, http.Header) error
@@ -67,7 +72,7 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamgate upload FILE [--title T] [--description D] [--tags a,b,c]\n         [--policy SPEC... [--any|--all] | --policy-file FILE.json] [--json] [--watch] [--server URL] [--dev-address 0x...]")
+		fmt.Fprintln(stderr, "usage: streamgate upload FILE [--title T] [--description D] [--tags a,b,c]\n         [--policy SPEC... [--any|--all] | --policy-file FILE.json] [--packaging auto|clear|encrypted]\n         [--json] [--watch] [--server URL] [--dev-address 0x...]")
 		fmt.Fprintln(stderr, "\nUploads a video as the signed-in wallet (streamgate login); run it again after\nan interruption to resume. With --watch, then follows its transcode job as\nstreamgate watch does. Without a policy the video is public; with --policy\n(repeatable) only viewers holding the tokens may watch:\n  "+erc721Syntax+"\n  "+erc1155Syntax+"\n  "+erc20Syntax+"\n\nflags:")
 		fs.PrintDefaults()
 	}
@@ -79,6 +84,7 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tags := fs.String("tags", "", "tags, comma-separated: at most 20, each 1 to 32 of [a-z0-9-]")
 	var pf policyFlags
 	pf.register(fs, false)
+	fs.Var(&o.packaging, "packaging", packagingUsage)
 	fs.BoolVar(&o.watch, "watch", false, "after the upload, follow the video's transcode job until it ends; exit non-zero if it FAILED or was CANCELED")
 	fs.StringVar(&o.devAddress, "dev-address", defaultDevAddress,
 		"without a stored session for --server: wallet to upload as, sent in the "+identity.DevAddressHeader+" header, which only streamgate dev accepts")
@@ -231,13 +237,13 @@ func uploadFile(ctx context.Context, o uploadOptions, stderr io.Writer) (*upload
 		return nil, fmt.Errorf("no cache directory for the resume state: %w", err)
 	}
 	httpClient := &http.Client{}
-	client := uploadv1connect.NewUploadServiceClient(httpClient, o.gateway,
-		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				authorize(req.Header(), o)
-				return next(ctx, req)
-			}
-		})))
+	authorized := connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			authorize(req.Header(), o)
+			return next(ctx, req)
+		}
+	}))
+	client := uploadv1connect.NewUploadServiceClient(httpClient, o.gateway, authorized)
 	tc := &tusClient{http: httpClient, opts: o}
 
 	st := loadState(sp)
@@ -290,6 +296,14 @@ func uploadFile(ctx context.Context, o uploadOptions, stderr io.Writer) (*upload
 			if off, err := tc.head(ctx, st.TusURL); err == nil {
 				offset = off
 			}
+		}
+	}
+
+	if o.packaging.set && offset < fi.Size() {
+		// Settable while the video is uploading: before its last byte.
+		change := &metadatav1.Video{Packaging: o.packaging.value}
+		if _, err := updateVideo(ctx, metadatav1connect.NewMetadataServiceClient(httpClient, o.gateway, authorized), st.VideoID, "", change, []string{"packaging"}); err != nil {
+			return nil, fmt.Errorf("--packaging %s: %w", o.packaging.String(), err)
 		}
 	}
 

@@ -26,7 +26,7 @@ import (
 func runVideo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runGroup(ctx, "video", "Shows and changes one of your videos (signed in with streamgate login).", []command{
 		{name: "get", short: "print a video: title, description, tags, state, access policy, renditions", run: runVideoGet},
-		{name: "update", short: "change a video's --title, --description or --tags (only the flags given)", run: runVideoUpdate},
+		{name: "update", short: "change a video's --title, --description, --tags or --packaging (only the flags given)", run: runVideoUpdate},
 		{name: "delete", short: "delete a video; its media is removed in the background", run: runVideoDelete},
 		{name: "policy", short: "print a video's access policy, or set it (--policy, --policy-file, --public)", run: runVideoPolicy},
 	}, args, stdout, stderr)
@@ -155,7 +155,7 @@ func runVideoGet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func runVideoUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	s := newSubcommand("video update", "VIDEO_ID [--title T] [--description D] [--tags a,b,c] [--etag E] [--json] [--server URL]",
+	s := newSubcommand("video update", "VIDEO_ID [--title T] [--description D] [--tags a,b,c] [--packaging auto|clear|encrypted] [--etag E] [--json] [--server URL]",
 		"Changes the fields named by the flags given, and only those (--tags \"\" removes every tag).\n"+
 			"Without --etag it reads the video first; a change by someone else in between is refused\n"+
 			"(run it again). With --etag (from video get --json) only that version is changed.", stderr)
@@ -164,6 +164,8 @@ func runVideoUpdate(ctx context.Context, args []string, stdout, stderr io.Writer
 	title := s.fs.String("title", "", "new title, 1 to 200 characters")
 	description := s.fs.String("description", "", "new description, at most 5000 characters (\"\" clears it)")
 	tags := s.fs.String("tags", "", "new tags, comma-separated: at most 20, each 1 to 32 of [a-z0-9-] (\"\" removes them)")
+	var packaging packagingFlag
+	s.fs.Var(&packaging, "packaging", packagingUsage+"; only while the video is uploading")
 	etag := s.fs.String("etag", "", "change the video only if its etag is still this one")
 	id, base, err := s.videoTarget(args, &w)
 	if err != nil {
@@ -179,10 +181,12 @@ func runVideoUpdate(ctx context.Context, args []string, stdout, stderr io.Writer
 			change.Description, paths = *description, append(paths, "description")
 		case "tags":
 			paths = append(paths, "tags")
+		case "packaging":
+			change.Packaging, paths = packaging.value, append(paths, "packaging")
 		}
 	})
 	if len(paths) == 0 {
-		return s.usageErr("nothing to change: give --title, --description or --tags")
+		return s.usageErr("nothing to change: give --title, --description, --tags or --packaging")
 	}
 	if strings.TrimSpace(change.Title) == "" && slices.Contains(paths, "title") {
 		return s.usageErr("--title must not be empty")
@@ -332,6 +336,7 @@ func printVideo(w io.Writer, v *metadatav1.Video) error {
 	row("creator", v.GetCreatorAddress())
 	row("duration", clockDuration(v.GetDuration().AsDuration(), v.GetDuration() != nil))
 	row("access", describeAccess(v.GetAccessPolicy()))
+	row("packaging", describePackaging(v))
 	var rungs []string
 	for _, r := range v.GetRenditions() {
 		rungs = append(rungs, r.GetName())
@@ -407,4 +412,50 @@ func splitList(s string) ([]string, error) {
 		out = append(out, part)
 	}
 	return out, nil
+}
+
+const packagingUsage = "how the segments are packaged: auto (encrypted when the video is gated as its encode starts), clear, or encrypted (keys released per viewer)"
+
+// packagingFlag is --packaging: auto, clear or encrypted.
+type packagingFlag struct {
+	value metadatav1.Packaging
+	set   bool
+}
+
+func (p *packagingFlag) String() string {
+	switch p.value {
+	case metadatav1.Packaging_PACKAGING_CLEAR:
+		return "clear"
+	case metadatav1.Packaging_PACKAGING_ENCRYPTED:
+		return "encrypted"
+	}
+	return "auto"
+}
+
+func (p *packagingFlag) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "auto":
+		p.value = metadatav1.Packaging_PACKAGING_UNSPECIFIED
+	case "clear":
+		p.value = metadatav1.Packaging_PACKAGING_CLEAR
+	case "encrypted":
+		p.value = metadatav1.Packaging_PACKAGING_ENCRYPTED
+	default:
+		return fmt.Errorf("%q: want auto, clear or encrypted", s)
+	}
+	p.set = true
+	return nil
+}
+
+// describePackaging says how the media is packaged, and for an encoding
+// video what it will be.
+func describePackaging(v *metadatav1.Video) string {
+	pf := packagingFlag{value: v.GetPackaging()}
+	switch {
+	case v.GetEncrypted():
+		return pf.String() + ": encrypted (keys released per viewer)"
+	case v.GetStatus() == metadatav1.VideoStatus_VIDEO_STATUS_READY:
+		return pf.String() + ": clear"
+	}
+	return pf.String()
 }
