@@ -498,7 +498,21 @@ func (p *publisher) finish(ctx context.Context, src *Source) (*Result, error) {
 		return nil, fmt.Errorf("transcode: %w", err)
 	}
 	if enc := p.job.Encryption; enc != nil {
-		// The full key only: a preview would need a Period of its own.
+		if enc.PreviewUntil > 0 {
+			pre, err := previewMPD(mpd, enc.Scheme, enc.Preview, enc.PreviewUntil, p.previewSegments())
+			if err != nil {
+				return nil, fmt.Errorf("transcode: %w", err)
+			}
+			// Before manifest.mpd: streaming, finding that encrypted,
+			// refuses a preview viewer rather than serve a preview it
+			// cannot find yet.
+			if err := p.putBytes(ctx, PreviewMPDName, pre); err != nil {
+				return nil, err
+			}
+		}
+		// The full key only. Its first segments, under the preview key,
+		// decrypt only through manifest-preview.mpd: a full viewer's DASH
+		// would need a Period per key.
 		if mpd, err = protectMPD(mpd, enc.Scheme, enc.Full); err != nil {
 			return nil, fmt.Errorf("transcode: %w", err)
 		}

@@ -35,6 +35,11 @@ const (
 	previewInitName = "init-preview.m4s"
 )
 
+// PreviewMPDName is the MPD of the preview key's segments, published
+// beside manifest.mpd when an encrypted job has a preview: streaming
+// serves it, cut, to preview viewers asking for manifest.mpd.
+const PreviewMPDName = "manifest-preview.mpd"
+
 // The EXT-X-KEY URIs of an encrypted media playlist, relative to it: the
 // video's key route (/play/<video>/licence), which streaming's manifest
 // rewriting tokenises. One URI per key for every rendition: hls.js makes
@@ -99,6 +104,19 @@ func (p *publisher) protectInit(id int, local string) (names []string, inits [][
 func (p *publisher) inPreview(seq int) bool {
 	enc := p.job.Encryption
 	return enc != nil && enc.PreviewUntil > 0 && preview.Free(seq, p.t.cfg.SegmentDuration, enc.PreviewUntil)
+}
+
+// previewSegments is how many media segments of each rendition are under
+// the preview key (every rendition has the same count: the split is by
+// segment number).
+func (p *publisher) previewSegments() int {
+	n := 0
+	if len(p.rends) > 0 {
+		for n < len(p.rends[0].segs) && p.inPreview(n+1) {
+			n++
+		}
+	}
+	return n
 }
 
 // encryptSegment encrypts FFmpeg's clear media segment at local, number

@@ -124,6 +124,24 @@ func TestRunEncrypted(t *testing.T) {
 		bytes.Count(mpd, []byte(`urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e`)) != 2 {
 		t.Errorf("MPD lacks the protection of both adaptation sets:\n%s", mpd)
 	}
+	// The preview's MPD: the preview key's segments and init segments
+	// only (the first, of 4 s: 4 s of 9).
+	pmpd, err := os.ReadFile(f.path(t, transcode.PreviewMPDName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = pre.IDHex()
+	pkid := id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
+	if bytes.Count(pmpd, []byte(`value="cbcs" cenc:default_KID="`+pkid+`"`)) != 2 || bytes.Contains(pmpd, []byte(kid)) ||
+		bytes.Count(pmpd, []byte(`/init-preview.m4s"`)) != len(res.Renditions) || bytes.Contains(pmpd, []byte(`/init.m4s"`)) ||
+		!bytes.Contains(pmpd, []byte(`mediaPresentationDuration="PT4S"`)) {
+		t.Errorf("preview MPD:\n%s", pmpd)
+	}
+	for _, r := range res.Renditions {
+		if !bytes.Contains(pmpd, []byte(`initialization="`+r.Name+`/init-preview.m4s"`)) {
+			t.Errorf("preview MPD lacks %s's preview init segment:\n%s", r.Name, pmpd)
+		}
+	}
 }
 
 // Without a preview, everything is under the full key, one EXT-X-KEY and
@@ -161,5 +179,8 @@ func TestRunEncryptedNoPreview(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(f.path(t, "master.m3u8")), "144p", "init-preview.m4s")); err == nil {
 		t.Error("a preview init segment was published without a preview")
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(f.path(t, "master.m3u8")), transcode.PreviewMPDName)); err == nil {
+		t.Error("a preview MPD was published without a preview")
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"encoding/xml"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/streamgate/streamgate/internal/cenc"
+	"github.com/streamgate/streamgate/internal/preview"
 )
 
 // listedSegment is a media segment as an FFmpeg media playlist lists it.
@@ -283,4 +285,36 @@ func protectMPD(mpd []byte, scheme cenc.Scheme, key cenc.Key) ([]byte, error) {
 		return nil, fmt.Errorf("mpd: no MPD element or AdaptationSet to protect")
 	}
 	return []byte(out.String()), nil
+}
+
+// fullInit is a SegmentTemplate's initialization naming a rendition's full
+// key init segment, as rewriteMPD leaves it.
+var fullInit = regexp.MustCompile(`\binitialization="([a-z0-9-]{1,32}/)` + regexp.QuoteMeta(initName) + `"`)
+
+// previewMPD makes the MPD a preview viewer plays from the rewritten,
+// clear MPD: the preview key signalled, each representation initialised
+// by its preview init segment, and the presentation ending where the
+// preview key's segments do (at or after until; preview.DASH cuts as
+// streaming does), previewSegs of them, so the MPD names no segment its
+// key cannot decrypt. A default_KID per AdaptationSet and one init per
+// representation leave DASH no way to switch keys within a Period, hence a
+// second MPD rather than a second key in the first.
+func previewMPD(mpd []byte, scheme cenc.Scheme, key cenc.Key, until time.Duration, previewSegs int) ([]byte, error) {
+	templates := strings.Count(string(mpd), "<SegmentTemplate")
+	if n := len(fullInit.FindAll(mpd, -1)); n == 0 || n != templates {
+		return nil, fmt.Errorf("mpd: %d of %d SegmentTemplates name %s", n, templates, initName)
+	}
+	b := fullInit.ReplaceAll(mpd, []byte(`initialization="${1}`+previewInitName+`"`))
+	b, err := protectMPD(b, scheme, key)
+	if err != nil {
+		return nil, err
+	}
+	b, cut, err := preview.DASH(b, until)
+	if err != nil {
+		return nil, fmt.Errorf("mpd: %w", err)
+	}
+	if cut.Segments != previewSegs {
+		return nil, fmt.Errorf("mpd: the preview MPD ends after %d segments, the preview key covers %d", cut.Segments, previewSegs)
+	}
+	return b, nil
 }

@@ -96,7 +96,7 @@ func (s *Service) rememberEncryption(key string, enc bool) {
 
 // mediaURI matches the URIs of init and media segments in manifests,
 // DASH templates included.
-var mediaURI = regexp.MustCompile(`(?:^|/)(?:init\.m4s|seg-[^/?#]*\.m4s)$`)
+var mediaURI = regexp.MustCompile(`(?:^|/)(?:init\.m4s|init-preview\.m4s|seg-[^/?#]*\.m4s)$`)
 
 // manifestMapper maps the URIs of a manifest being served (rel: its path
 // in the video directory). Every URI carries the token, except the

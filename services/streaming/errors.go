@@ -20,6 +20,7 @@ var errorTable = rpcerr.Table{
 	{Err: errDenied, Code: connect.CodePermissionDenied, Msg: "playback token refused: expired, tampered, for another video or revoked; ask for a new one"},
 	{Err: errExpired, Code: connect.CodePermissionDenied, Msg: "playback token expired or no longer valid: resume with a fresh token"},
 	{Err: errPreviewEnded, Code: connect.CodePermissionDenied, Msg: errPreviewEnded.Error()},
+	{Err: errNoDASHPreview, Code: connect.CodePermissionDenied, Msg: errNoDASHPreview.Error()},
 	{Err: errNotPlayable, Code: connect.CodeFailedPrecondition, Msg: errNotPlayable.Error()},
 	{Err: errVideoFailed, Code: connect.CodeFailedPrecondition, Msg: errVideoFailed.Error()},
 	{Err: errUnavailable, Code: connect.CodeUnavailable, Msg: retryMsg},

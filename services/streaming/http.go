@@ -120,7 +120,7 @@ func (s *Service) servePlay(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.Set("Cache-Control", fmt.Sprintf("%s, max-age=%d", scope, int(s.cfg.ReadyManifestMaxAge.Seconds())))
 		}
-		body, mod, err := s.readManifest(ctx, key)
+		body, mod, err := s.grantManifest(ctx, g, kind, rel)
 		if err != nil {
 			s.httpError(w, err)
 			return
@@ -240,6 +240,8 @@ func (s *Service) httpError(w http.ResponseWriter, err error) {
 		http.Error(w, "playback token refused", http.StatusForbidden)
 	case errors.Is(err, errPreviewEnded):
 		http.Error(w, errPreviewEnded.Error(), http.StatusForbidden)
+	case errors.Is(err, errNoDASHPreview):
+		http.Error(w, errNoDASHPreview.Error(), http.StatusForbidden)
 	default:
 		s.logger.Warn("play request failed", "err", err)
 		w.Header().Set("Retry-After", "1")

@@ -44,7 +44,7 @@ func (k assetKind) contentType() string {
 	return "application/octet-stream"
 }
 
-var renditionFileRe = regexp.MustCompile(`^([a-z0-9-]{1,32})/(playlist\.m3u8|init\.m4s|seg-[0-9]{5,9}\.m4s)$`)
+var renditionFileRe = regexp.MustCompile(`^([a-z0-9-]{1,32})/(playlist\.m3u8|init\.m4s|init-preview\.m4s|seg-[0-9]{5,9}\.m4s)$`)
 
 // parseAsset checks a path relative to the video directory against the
 // transcoder's layout. Anything else (traversal, encoded bytes, absolute
@@ -53,7 +53,7 @@ func parseAsset(rel string) (assetKind, bool) {
 	switch rel {
 	case "master.m3u8":
 		return assetMaster, true
-	case "manifest.mpd":
+	case "manifest.mpd", previewMPD:
 		return assetMPD, true
 	case "poster.jpg":
 		return assetPoster, true
@@ -76,7 +76,7 @@ func parseAsset(rel string) (assetKind, bool) {
 	switch {
 	case m[2] == "playlist.m3u8":
 		return assetMediaPlaylist, true
-	case m[2] == "init.m4s":
+	case m[2] == "init.m4s", m[2] == "init-preview.m4s":
 		return assetInit, true
 	case strings.HasPrefix(m[2], "seg-"):
 		return assetSegment, true

@@ -14,6 +14,40 @@ import (
 // errPreviewEnded refuses a segment past a preview token's free preview.
 var errPreviewEnded = errors.New("the free preview ends before this segment: a wallet holding the pass watches on")
 
+// errNoDASHPreview refuses a preview token the MPD of an encrypted video
+// packaged without a preview key (its preview was set after the encode):
+// every segment is under the full key, which a preview viewer never gets.
+var errNoDASHPreview = errors.New("this video has no free preview to play: it was encrypted before its preview was set, so only a wallet holding the pass watches it")
+
+// previewMPD is the transcoder's MPD of the preview key's segments
+// (transcode.PreviewMPDName).
+const previewMPD = "manifest-preview.mpd"
+
+// grantManifest reads the manifest at rel (in the video directory) that
+// the grant is served. A preview grant asking for the MPD of an encrypted
+// video gets the preview key's MPD instead: manifest.mpd signals the full
+// key, and its init segments name it, so a preview viewer could decrypt
+// none of the free segments. The preview MPD ends where the preview key's
+// segments did at encode time; a preview lengthened since then is served
+// no longer than that, as the full key's segments past it are refused to
+// the preview viewer anyway (HLS lists them, and the player stops at the
+// key refusal).
+func (s *Service) grantManifest(ctx context.Context, g *grant, kind assetKind, rel string) ([]byte, time.Time, error) {
+	prefix := s.videoPrefix(g.id)
+	b, mod, err := s.readManifest(ctx, prefix+rel)
+	if err != nil || kind != assetMPD || rel == previewMPD || g.preview() <= 0 || !encryptedManifest(kind, b) {
+		return b, mod, err
+	}
+	// The transcoder publishes the preview MPD before manifest.mpd, so
+	// its absence now is for good.
+	b, mod, err = s.readManifest(ctx, prefix+previewMPD)
+	if errors.Is(err, errNotFound) {
+		s.logger.WarnContext(ctx, "preview refused: encrypted video without a preview MPD", "video_id", g.id)
+		return nil, time.Time{}, errNoDASHPreview
+	}
+	return b, mod, err
+}
+
 // preview is how much of the video the grant plays; 0: all of it.
 func (g *grant) preview() time.Duration {
 	if g.claims == nil {

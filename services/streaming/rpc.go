@@ -155,7 +155,7 @@ func (s *Service) Manifest(ctx context.Context, req *streamingv1.GetManifestRequ
 	if err != nil {
 		return nil, err
 	}
-	b, _, err := s.readManifest(ctx, s.videoPrefix(req.GetVideoId())+rel)
+	b, _, err := s.grantManifest(ctx, g, kind, rel)
 	if errors.Is(err, errNotFound) && kind != assetMediaPlaylist {
 		return nil, errNotPlayable
 	} else if err != nil {

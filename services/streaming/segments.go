@@ -26,10 +26,31 @@ type playlistSeg struct {
 	dur  time.Duration
 }
 
+// playlistInit is an init segment (EXT-X-MAP) of a media playlist.
+type playlistInit struct {
+	name string
+	from int // the first media segment (from 1) it applies to
+}
+
 type playlist struct {
-	initName string
-	segs     []playlistSeg
-	ended    bool
+	// inits are in playlist order: an encrypted rendition with a preview
+	// has the preview key's, then the full key's before the first segment
+	// past the preview.
+	inits []playlistInit
+	segs  []playlistSeg
+	ended bool
+}
+
+// initFor is the index in inits of the init segment media segment seq
+// (from 1) is read with: the last one listed before it. -1 without any.
+func (p *playlist) initFor(seq int) int {
+	i := -1
+	for j, in := range p.inits {
+		if j == 0 || in.from <= seq {
+			i = j
+		}
+	}
+	return i
 }
 
 // parsePlaylist reads one of our media playlists.
@@ -41,7 +62,7 @@ func parsePlaylist(b []byte) playlist {
 		switch {
 		case strings.HasPrefix(t, "#EXT-X-MAP:"):
 			if m := hlsURIAttr.FindStringSubmatch(t); m != nil {
-				p.initName = m[1]
+				p.inits = append(p.inits, playlistInit{name: m[1], from: len(p.segs) + 1})
 			}
 		case strings.HasPrefix(t, "#EXTINF:"):
 			v, _, _ := strings.Cut(strings.TrimPrefix(t, "#EXTINF:"), ",")
@@ -117,8 +138,11 @@ func (s *Service) follow(ctx context.Context, videoID string) (*follower, error)
 	return f, nil
 }
 
-// StreamSegments sends a rendition's init segment, then its media segments
-// from req.FromSequence, following a live encode until the playlist ends.
+// StreamSegments sends a rendition's media segments from req.FromSequence,
+// each init segment before the first of them it applies to, following a
+// live encode until the playlist ends. An init segment is sent first even
+// when no media segment follows (resuming past the end): the one of the
+// segment asked for, or of the last one the grant may have.
 func (s *Service) StreamSegments(ctx context.Context, req *streamingv1.StreamSegmentsRequest, send func(*streamingv1.StreamSegmentsResponse) error) error {
 	id, rend := req.GetVideoId(), req.GetRendition()
 	if !renditionRe.MatchString(rend) {
@@ -138,7 +162,7 @@ func (s *Service) StreamSegments(ctx context.Context, req *streamingv1.StreamSeg
 	prefix := s.videoPrefix(id)
 	plKey := prefix + rend + "/playlist.m3u8"
 	next := max(int(req.GetFromSequence()), 1)
-	initSent := false
+	sentInit := -1 // index in the playlist's inits of the last one sent
 	poll := time.NewTicker(s.cfg.PollInterval)
 	defer poll.Stop()
 	for {
@@ -164,14 +188,15 @@ func (s *Service) StreamSegments(ctx context.Context, req *streamingv1.StreamSeg
 				}
 			}
 		}
-		if err == nil && !initSent && pl.initName != "" {
+		sendInit := func(i int) error {
 			if err := s.stillValid(ctx, g); err != nil {
 				return err
 			}
-			if err := s.sendSegment(ctx, send, prefix+rend+"/", pl.initName, rend, streamingv1.SegmentKind_SEGMENT_KIND_INIT, 0, 0); err != nil {
+			if err := s.sendSegment(ctx, send, prefix+rend+"/", pl.inits[i].name, rend, streamingv1.SegmentKind_SEGMENT_KIND_INIT, 0, 0); err != nil {
 				return err
 			}
-			initSent = true
+			sentInit = i
+			return nil
 		}
 		free := len(pl.segs)
 		if err == nil && g.preview() > 0 {
@@ -183,8 +208,20 @@ func (s *Service) StreamSegments(ctx context.Context, req *streamingv1.StreamSeg
 				pl.segs, pl.ended = pl.segs[:free], true
 			}
 		}
-		if initSent {
+		if err == nil && sentInit < 0 && len(pl.inits) > 0 {
+			// After the preview cut, so that a preview grant resuming
+			// past it gets the preview key's init, not the full key's.
+			if err := sendInit(pl.initFor(min(next, max(len(pl.segs), 1)))); err != nil {
+				return err
+			}
+		}
+		if sentInit >= 0 {
 			for ; next <= len(pl.segs); next++ {
+				if i := pl.initFor(next); i != sentInit {
+					if err := sendInit(i); err != nil {
+						return err
+					}
+				}
 				if err := s.stillValid(ctx, g); err != nil {
 					return err
 				}
@@ -204,7 +241,7 @@ func (s *Service) StreamSegments(ctx context.Context, req *streamingv1.StreamSeg
 			}
 		}
 		if !g.live() {
-			if err == nil && pl.initName == "" {
+			if err == nil && len(pl.inits) == 0 {
 				return fmt.Errorf("%w: playlist %s has no EXT-X-MAP", errUnavailable, plKey)
 			}
 			// A READY video whose playlist has no ENDLIST: nothing will

@@ -90,8 +90,11 @@ type SegmentKind int32
 const (
 	// Not set; never sent.
 	SegmentKind_SEGMENT_KIND_UNSPECIFIED SegmentKind = 0
-	// The CMAF header (ftyp + moov) a player needs before any media segment.
-	// Sent first, once per stream.
+	// The CMAF header (ftyp + moov) a player needs before the media segments
+	// it applies to. Sent first, and again before the first media segment
+	// that needs another one (an encrypted rendition with a free preview:
+	// the preview key's init segment, then the full key's); the latest one
+	// received applies to the media segments that follow it.
 	SegmentKind_SEGMENT_KIND_INIT SegmentKind = 1
 	// A CMAF media segment (moof + mdat).
 	SegmentKind_SEGMENT_KIND_MEDIA SegmentKind = 2
@@ -478,8 +481,9 @@ type StreamSegmentsRequest struct {
 	Rendition string `protobuf:"bytes,2,opt,name=rendition,proto3" json:"rendition,omitempty"`
 	// First media segment to send, by sequence number (media segments are
 	// numbered from 1, as in the manifests). 0 and 1 both mean from the
-	// first segment. Past the end of a finished rendition, only the init
-	// segment and the end message are sent. The init segment is always sent.
+	// first segment. Past the end of a finished rendition (or of a preview
+	// token's cut), only the init segment of the last media segment and the
+	// end message are sent. An init segment is always sent first.
 	FromSequence uint32 `protobuf:"varint,3,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
 	// Playback token, as in GetPlaybackInfoRequest.token. Required for gated
 	// videos.
@@ -647,7 +651,7 @@ type SegmentChunk struct {
 	Rendition string `protobuf:"bytes,1,opt,name=rendition,proto3" json:"rendition,omitempty"`
 	// Init or media segment.
 	Kind SegmentKind `protobuf:"varint,2,opt,name=kind,proto3,enum=streamgate.streaming.v1.SegmentKind" json:"kind,omitempty"`
-	// Media sequence number, from 1, as in the manifests; 0 for the init
+	// Media sequence number, from 1, as in the manifests; 0 for an init
 	// segment.
 	Sequence uint32 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// Media duration of the segment; unset for the init segment. The same on

@@ -69,9 +69,19 @@ type StreamingServiceClient interface {
 	// format or a rendition set (or missing) against the format's rules;
 	// NOT_FOUND for a rendition the video does not have (yet).
 	GetManifest(context.Context, *connect.Request[v1.GetManifestRequest]) (*connect.Response[v1.GetManifestResponse], error)
-	// StreamSegments streams the segments of one rendition: the init segment
-	// first (always, even when resuming), then media segments in sequence
-	// order from from_sequence. For a video still encoding it follows the
+	// StreamSegments streams the segments of one rendition: media segments in
+	// sequence order from from_sequence, each init segment before the first
+	// media segment it applies to. A rendition has one init segment, except
+	// an encrypted one with a free preview: its first media segments are
+	// under the preview key and read with the preview init segment, the rest
+	// with the full key's init segment, sent again just before the first
+	// of them. The stream always starts with an init segment, even when
+	// resuming; append every chunk to the player's buffer in arrival order.
+	// A preview token's stream ends at the preview's cut, so it carries the
+	// preview init segment and the free media segments only (unless the
+	// preview was lengthened after the encode: then the full key's init
+	// segment and segments follow, and their key is refused to the preview
+	// viewer). For a video still encoding it follows the
 	// transcoder, sending each segment as soon as it is completely written,
 	// and waits (sending nothing) in between. Once every segment of a finished
 	// rendition has been sent, a final `end` message is sent and the stream
@@ -175,9 +185,19 @@ type StreamingServiceHandler interface {
 	// format or a rendition set (or missing) against the format's rules;
 	// NOT_FOUND for a rendition the video does not have (yet).
 	GetManifest(context.Context, *connect.Request[v1.GetManifestRequest]) (*connect.Response[v1.GetManifestResponse], error)
-	// StreamSegments streams the segments of one rendition: the init segment
-	// first (always, even when resuming), then media segments in sequence
-	// order from from_sequence. For a video still encoding it follows the
+	// StreamSegments streams the segments of one rendition: media segments in
+	// sequence order from from_sequence, each init segment before the first
+	// media segment it applies to. A rendition has one init segment, except
+	// an encrypted one with a free preview: its first media segments are
+	// under the preview key and read with the preview init segment, the rest
+	// with the full key's init segment, sent again just before the first
+	// of them. The stream always starts with an init segment, even when
+	// resuming; append every chunk to the player's buffer in arrival order.
+	// A preview token's stream ends at the preview's cut, so it carries the
+	// preview init segment and the free media segments only (unless the
+	// preview was lengthened after the encode: then the full key's init
+	// segment and segments follow, and their key is refused to the preview
+	// viewer). For a video still encoding it follows the
 	// transcoder, sending each segment as soon as it is completely written,
 	// and waits (sending nothing) in between. Once every segment of a finished
 	// rendition has been sent, a final `end` message is sent and the stream

@@ -244,8 +244,9 @@ export type StreamSegmentsRequest = Message<"streamgate.streaming.v1.StreamSegme
   /**
    * First media segment to send, by sequence number (media segments are
    * numbered from 1, as in the manifests). 0 and 1 both mean from the
-   * first segment. Past the end of a finished rendition, only the init
-   * segment and the end message are sent. The init segment is always sent.
+   * first segment. Past the end of a finished rendition (or of a preview
+   * token's cut), only the init segment of the last media segment and the
+   * end message are sent. An init segment is always sent first.
    *
    * @generated from field: uint32 from_sequence = 3;
    */
@@ -332,7 +333,7 @@ export type SegmentChunk = Message<"streamgate.streaming.v1.SegmentChunk"> & {
   kind: SegmentKind;
 
   /**
-   * Media sequence number, from 1, as in the manifests; 0 for the init
+   * Media sequence number, from 1, as in the manifests; 0 for an init
    * segment.
    *
    * @generated from field: uint32 sequence = 3;
@@ -469,8 +470,11 @@ export enum SegmentKind {
   UNSPECIFIED = 0,
 
   /**
-   * The CMAF header (ftyp + moov) a player needs before any media segment.
-   * Sent first, once per stream.
+   * The CMAF header (ftyp + moov) a player needs before the media segments
+   * it applies to. Sent first, and again before the first media segment
+   * that needs another one (an encrypted rendition with a free preview:
+   * the preview key's init segment, then the full key's); the latest one
+   * received applies to the media segments that follow it.
    *
    * @generated from enum value: SEGMENT_KIND_INIT = 1;
    */
@@ -557,9 +561,19 @@ export const StreamingService: GenService<{
     output: typeof GetManifestResponseSchema;
   },
   /**
-   * StreamSegments streams the segments of one rendition: the init segment
-   * first (always, even when resuming), then media segments in sequence
-   * order from from_sequence. For a video still encoding it follows the
+   * StreamSegments streams the segments of one rendition: media segments in
+   * sequence order from from_sequence, each init segment before the first
+   * media segment it applies to. A rendition has one init segment, except
+   * an encrypted one with a free preview: its first media segments are
+   * under the preview key and read with the preview init segment, the rest
+   * with the full key's init segment, sent again just before the first
+   * of them. The stream always starts with an init segment, even when
+   * resuming; append every chunk to the player's buffer in arrival order.
+   * A preview token's stream ends at the preview's cut, so it carries the
+   * preview init segment and the free media segments only (unless the
+   * preview was lengthened after the encode: then the full key's init
+   * segment and segments follow, and their key is refused to the preview
+   * viewer). For a video still encoding it follows the
    * transcoder, sending each segment as soon as it is completely written,
    * and waits (sending nothing) in between. Once every segment of a finished
    * rendition has been sent, a final `end` message is sent and the stream
