@@ -510,10 +510,12 @@ func (p *publisher) finish(ctx context.Context, src *Source) (*Result, error) {
 				return nil, err
 			}
 		}
-		// The full key only. Its first segments, under the preview key,
-		// decrypt only through manifest-preview.mpd: a full viewer's DASH
-		// would need a Period per key.
-		if mpd, err = protectMPD(mpd, enc.Scheme, enc.Full); err != nil {
+		// A Period per key when the first segments are the preview's.
+		total := 0
+		if len(p.rends) > 0 {
+			total = len(p.rends[0].segs)
+		}
+		if mpd, err = keyPeriodsMPD(mpd, enc.Scheme, enc.Full, enc.Preview, p.previewSegments(), total, p.t.cfg.SegmentDuration); err != nil {
 			return nil, fmt.Errorf("transcode: %w", err)
 		}
 	}

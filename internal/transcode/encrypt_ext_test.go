@@ -119,10 +119,13 @@ func TestRunEncrypted(t *testing.T) {
 	}
 	id := full.IDHex()
 	kid := id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
-	if !bytes.Contains(mpd, []byte(`xmlns:cenc="urn:mpeg:cenc:2013"`)) ||
+	// A Period per key: the preview's, then the full key's, each
+	// protecting both adaptation sets.
+	if !bytes.Contains(mpd, []byte(`xmlns:cenc="urn:mpeg:cenc:2013"`)) || bytes.Count(mpd, []byte("<Period")) != 2 ||
 		bytes.Count(mpd, []byte(`value="cbcs" cenc:default_KID="`+kid+`"`)) != 2 ||
-		bytes.Count(mpd, []byte(`urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e`)) != 2 {
-		t.Errorf("MPD lacks the protection of both adaptation sets:\n%s", mpd)
+		bytes.Count(mpd, []byte(`urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e`)) != 4 ||
+		!bytes.Contains(mpd, []byte(`<Period id="full" start="PT4S">`)) {
+		t.Errorf("MPD lacks the protection of both adaptation sets in a Period per key:\n%s", mpd)
 	}
 	// The preview's MPD: the preview key's segments and init segments
 	// only (the first, of 4 s: 4 s of 9).

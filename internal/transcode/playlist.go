@@ -2,9 +2,11 @@ package transcode
 
 import (
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -318,3 +320,71 @@ func previewMPD(mpd []byte, scheme cenc.Scheme, key cenc.Key, until time.Duratio
 	}
 	return b, nil
 }
+
+var (
+	periodBlock  = regexp.MustCompile(`(?s)<Period\b[^>]*>.*</Period>`)
+	startNumber  = regexp.MustCompile(`\bstartNumber="1"`)
+	tplTimescale = regexp.MustCompile(`\btimescale="([0-9]+)"`)
+)
+
+// keyPeriodsMPD makes the MPD every viewer but a preview one plays when
+// the first previewSegs segments are under the preview key: a Period per
+// key, since a Period has one init segment per representation and one
+// default_KID per AdaptationSet. The first Period is the preview's (its
+// init segments, its key), the second starts at the first full-key
+// segment (startNumber and presentationTimeOffset where it is) with the
+// full key's init segments. segDur is the segment length all share, total
+// the segments of each; a preview key over all of them is one Period.
+func keyPeriodsMPD(mpd []byte, scheme cenc.Scheme, full, pre cenc.Key, previewSegs, total int, segDur time.Duration) ([]byte, error) {
+	if previewSegs <= 0 {
+		return protectMPD(mpd, scheme, full)
+	}
+	templates := strings.Count(string(mpd), "<SegmentTemplate")
+	if n := len(fullInit.FindAll(mpd, -1)); n == 0 || n != templates {
+		return nil, fmt.Errorf("mpd: %d of %d SegmentTemplates name %s", n, templates, initName)
+	}
+	if n := len(startNumber.FindAll(mpd, -1)); n != templates {
+		return nil, fmt.Errorf("mpd: %d of %d SegmentTemplates start at number 1", n, templates)
+	}
+	preMPD, err := protectMPD(fullInit.ReplaceAll(mpd, []byte(`initialization="${1}`+previewInitName+`"`)), scheme, pre)
+	if err != nil {
+		return nil, err
+	}
+	if previewSegs >= total {
+		return preMPD, nil
+	}
+	fullMPD, err := protectMPD(mpd, scheme, full)
+	if err != nil {
+		return nil, err
+	}
+	prePeriod, fullPeriod := periodBlock.Find(preMPD), periodBlock.Find(fullMPD)
+	if prePeriod == nil || fullPeriod == nil || len(periodBlock.FindAll(fullMPD, -1)) != 1 || strings.Count(string(fullPeriod), "<Period") != 1 {
+		return nil, errors.New("mpd: not one Period")
+	}
+	split := time.Duration(previewSegs) * segDur
+	at := preview.ISODuration(split)
+	prePeriod = periodTagRe.ReplaceAll(prePeriod, []byte(`<Period id="preview" start="PT0S" duration="`+at+`">`))
+	fullPeriod = periodTagRe.ReplaceAll(fullPeriod, []byte(`<Period id="full" start="`+at+`">`))
+	var bad error
+	fullPeriod = templateTagRe.ReplaceAllFunc(fullPeriod, func(tpl []byte) []byte {
+		m := tplTimescale.FindSubmatch(tpl)
+		if m == nil {
+			bad = errors.New("mpd: a SegmentTemplate has no timescale")
+			return tpl
+		}
+		scale, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		pto := int64(split.Seconds() * float64(scale))
+		return startNumber.ReplaceAll(tpl, []byte(fmt.Sprintf(`startNumber="%d" presentationTimeOffset="%d"`, previewSegs+1, pto)))
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	loc := periodBlock.FindIndex(fullMPD)
+	out := slices.Concat(fullMPD[:loc[0]], prePeriod, []byte("\n\t"), fullPeriod, fullMPD[loc[1]:])
+	return out, nil
+}
+
+var (
+	periodTagRe   = regexp.MustCompile(`<Period\b[^>]*>`)
+	templateTagRe = regexp.MustCompile(`<SegmentTemplate\b[^>]*>`)
+)

@@ -1,6 +1,7 @@
 package transcode
 
 import (
+	"encoding/xml"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,71 @@ func TestPreviewMPDRefuses(t *testing.T) {
 		if b, err := previewMPD([]byte(c.mpd), cenc.CBCS, pre, c.until, c.segs); err == nil {
 			t.Errorf("%s: made\n%s", name, b)
 		}
+	}
+}
+
+// The MPD of full viewers has a Period per key when the first segments
+// are the preview's: the preview Period with its init segments and key,
+// then the full one numbered and offset where the full key starts.
+func TestKeyPeriodsMPD(t *testing.T) {
+	full, pre := cenc.NewKey(), cenc.NewKey()
+	const seg = 4 * time.Second
+	parses := func(b []byte) {
+		t.Helper()
+		var doc struct {
+			Periods []struct {
+				ID string `xml:"id,attr"`
+			} `xml:"Period"`
+		}
+		if err := xml.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("not XML: %v\n%s", err, b)
+		}
+	}
+
+	b, err := keyPeriodsMPD([]byte(rewrittenMPD), cenc.CBCS, full, pre, 1, 3, seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parses(b)
+	got := string(b)
+	preAt, fullAt := strings.Index(got, `<Period id="preview" start="PT0S" duration="PT4S">`), strings.Index(got, `<Period id="full" start="PT4S">`)
+	if preAt < 0 || fullAt < preAt || strings.Count(got, "<Period") != 2 {
+		t.Fatalf("want a preview Period then a full one:\n%s", got)
+	}
+	first, second := got[preAt:fullAt], got[fullAt:]
+	for _, want := range []string{`initialization="240p/init-preview.m4s"`, `initialization="a64k/init-preview.m4s"`, `startNumber="1"`, kidUUID(pre)} {
+		if !strings.Contains(first, want) {
+			t.Errorf("the preview Period lacks %q:\n%s", want, first)
+		}
+	}
+	for _, want := range []string{`initialization="240p/init.m4s"`, `initialization="a64k/init.m4s"`, `startNumber="2" presentationTimeOffset="4000000"`, kidUUID(full)} {
+		if !strings.Contains(second, want) {
+			t.Errorf("the full Period lacks %q:\n%s", want, second)
+		}
+	}
+	if strings.Contains(first, kidUUID(full)) || strings.Contains(second, kidUUID(pre)) || strings.Count(got, `xmlns:cenc=`) != 1 {
+		t.Errorf("keys cross Periods, or the namespace is declared twice:\n%s", got)
+	}
+
+	// All segments under the preview key: one Period, the preview's.
+	b, err = keyPeriodsMPD([]byte(rewrittenMPD), cenc.CBCS, full, pre, 3, 3, seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parses(b)
+	if got := string(b); strings.Count(got, "<Period") != 1 || !strings.Contains(got, kidUUID(pre)) || strings.Contains(got, kidUUID(full)) || strings.Contains(got, `/init.m4s"`) {
+		t.Errorf("a preview over the whole video:\n%s", got)
+	}
+	// No preview: the full key alone.
+	b, err = keyPeriodsMPD([]byte(rewrittenMPD), cenc.CBCS, full, pre, 0, 3, seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); strings.Count(got, "<Period") != 1 || !strings.Contains(got, kidUUID(full)) || strings.Contains(got, kidUUID(pre)) {
+		t.Errorf("no preview:\n%s", got)
+	}
+	// A template that does not start at 1 cannot be split.
+	if _, err := keyPeriodsMPD([]byte(strings.Replace(rewrittenMPD, `startNumber="1"`, `startNumber="5"`, 1)), cenc.CBCS, full, pre, 1, 3, seg); err == nil {
+		t.Error("a template starting at 5 was split")
 	}
 }

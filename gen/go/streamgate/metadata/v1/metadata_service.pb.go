@@ -43,8 +43,8 @@ const (
 	// time. With an access policy that has preview_seconds, the segments
 	// that start before it (as read when the transcode starts) are under the
 	// preview key, the rest under the full key; a later change of
-	// preview_seconds does not re-encrypt. DASH previews of encrypted videos
-	// are not offered yet: the MPD names the full key only.
+	// preview_seconds does not re-encrypt. The MPD then has a Period per key;
+	// a preview token gets manifest-preview.mpd's, the preview key's only.
 	Packaging_PACKAGING_ENCRYPTED Packaging = 2
 )
 
