@@ -174,7 +174,7 @@ export async function studioPage({ root, params, signal }: PageContext): Promise
     syncFields();
 
     const save = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "policy-save" }, "Save access policy");
-    const form = h("form", { class: "card stack", "data-testid": "policy-form", novalidate: true }, h("div", { class: "card-head" }, h("h2", null, "Who may watch")), field("Access", "policy-kind", kind), nftFields, err.el, h("div", { class: "form-actions" }, save), saved);
+    const form = h("form", { class: "card stack", "data-testid": "policy-form", novalidate: true }, h("div", { class: "card-head" }, h("h2", null, "Who may watch")), field("Access", "policy-kind", kind), nftFields, packagingNote(video), err.el, h("div", { class: "form-actions" }, save), saved);
 
     const build = (): AccessPolicy | Error => {
       if (kind.value !== "nft") return { $typeName: "streamgate.auth.v1.AccessPolicy", mode: AccessMode.PUBLIC, rules: [], previewSeconds: 0 };
@@ -238,4 +238,15 @@ function embedSnippet(videoId: string): string {
 
 function field(label: string, id: string, control: HTMLElement, help?: string): HTMLElement {
   return h("div", { class: "field" }, h("label", { for: id }, label), control, help ? h("p", { class: "muted small" }, help) : null);
+}
+
+// packagingNote says what a policy protects: the keys of encrypted media,
+// or the URLs of clear media (packaging is chosen at upload).
+function packagingNote(video: Video): HTMLElement {
+  const text = video.encrypted
+    ? "The media is encrypted: the policy decides who gets its key, at every key request."
+    : video.status === VideoStatus.READY
+      ? "The media is in clear: the policy guards its URLs (playback tokens). Encryption is chosen at upload."
+      : "Encrypted if the video is gated when its encode starts (or if chosen at upload).";
+  return h("p", { class: "muted small", "data-testid": "packaging-note" }, text);
 }

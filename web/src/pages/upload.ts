@@ -3,6 +3,7 @@
 // the encode until the video is ready.
 import { UploadState, type Upload } from "@gen/streamgate/upload/v1/upload_service_pb";
 import { TranscodeJobState } from "@gen/streamgate/transcoder/v1/transcoder_service_pb";
+import { Packaging } from "@gen/streamgate/metadata/v1/metadata_service_pb";
 import { api, cfg, Code, errorMessage, isCode } from "../api";
 import { formatBytes, h, icon, icons, progressBar, sleep } from "../dom";
 import { rerender, type PageContext } from "../router";
@@ -74,6 +75,9 @@ export function uploadPage({ root, signal }: PageContext): void {
   const fileInfo = h("span", { class: "muted small" }, "MP4, MOV, WebM or MKV");
   const title = h("input", { class: "input", id: "upload-title", "data-testid": "upload-title", maxlength: maxTitle, placeholder: "Defaults to the file name", required: true, autocomplete: "off" });
   const description = h("textarea", { class: "input", id: "upload-description", rows: 3, maxlength: 5000, placeholder: "Optional" });
+  // Packaging is read when the encode starts: chosen here, before the
+  // first byte. Automatic is clear for a video uploaded public.
+  const encrypt = h("input", { type: "checkbox", id: "upload-encrypt", "data-testid": "upload-encrypt" });
   const start = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "upload-start" }, icon(icons.upload), "Start upload");
   const dropLabel = h("label", { class: "dropzone", for: "upload-file" }, icon(icons.film, "dropzone-icon"), h("strong", null, "Choose a video file"), fileInfo, file);
   const form = h(
@@ -82,6 +86,12 @@ export function uploadPage({ root, signal }: PageContext): void {
     dropLabel,
     h("div", { class: "field" }, h("label", { for: "upload-title" }, "Title"), title),
     h("div", { class: "field" }, h("label", { for: "upload-description" }, "Description"), description),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "upload-encrypt" }, encrypt, " Encrypt the media"),
+      h("p", { class: "muted small" }, "Segments are encrypted as they are encoded and only viewers your access policy admits get the key, so a leaked link plays nothing. Choose it now if you will gate this video: it cannot be changed after the upload. Safari and iOS cannot play encrypted videos (no ClearKey)."),
+    ),
     err.el,
     h("div", { class: "form-actions" }, start),
   );
@@ -129,6 +139,10 @@ export function uploadPage({ root, signal }: PageContext): void {
         p = { uploadId: up.id, uploadUrl: up.tusUrl, videoId: up.videoId, address: s!.address, fileName: f.name, size: f.size, lastModified: f.lastModified, title: t };
         // Saved before the first byte so a reload can resume.
         writePending([...readPending().filter((x) => x.uploadId !== p!.uploadId), p]);
+        if (encrypt.checked) {
+          const v = (await api.metadata.getVideo({ videoId: up.videoId }, { signal })).video!;
+          await api.metadata.updateVideo({ video: { ...v, packaging: Packaging.ENCRYPTED }, updateMask: { paths: ["packaging"] } }, { signal });
+        }
       }
       form.hidden = true;
       resumeList.hidden = true;

@@ -66,6 +66,7 @@ export async function watchPage({ root, params, signal }: PageContext): Promise<
       `By ${own ? "you" : shortAddress(video.creatorAddress)}`,
       video.duration ? ` · ${formatDuration(seconds(video.duration))}` : "",
       isGated(video) ? h("span", { class: "badge badge-gated" }, icon(icons.lock), "Gated") : h("span", { class: "badge" }, "Public"),
+      video.encrypted ? h("span", { class: "badge", "data-testid": "encrypted-badge", title: "The media is encrypted: only viewers the policy admits get the key." }, "Encrypted") : null,
     ),
     video.description ? h("p", { class: "description" }, video.description) : null,
     video.tags.length ? h("div", { class: "tags" }, video.tags.map((t) => h("span", { class: "tag" }, `#${t}`))) : null,
@@ -237,6 +238,10 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
           // The token was refused (expired or revoked): renew it, which
           // shows the refusal screen when the wallet no longer qualifies.
           void renew().then(() => hls.startLoad());
+          return;
+        }
+        if (data.details === Hls.ErrorDetails.KEY_SYSTEM_NO_ACCESS) {
+          show(message("This browser cannot decrypt this video", "It is encrypted for ClearKey, which Safari and iOS do not offer. Try Chrome, Firefox or Edge."));
           return;
         }
         if (data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
