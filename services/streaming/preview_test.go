@@ -87,3 +87,42 @@ func TestPreviewToken(t *testing.T) {
 		t.Fatalf("preview stream from 3: %v %+v", err, s)
 	}
 }
+
+// A preview viewer's segments cost one playlist read per rendition once
+// the playlist is final (the cut cannot move), and a read each while the
+// encode has not reached the cut (the free names may still grow).
+func TestPreviewSegmentNamesRemembered(t *testing.T) {
+	store := newCountingStore(encoded(t))
+	e := newEnv(t, store, nil, readyVideo("vid_1", true))
+	claims := playbackClaims(e.clock.Now(), "vid_1", 10*time.Minute)
+	claims.PreviewSeconds = 2
+	pv := e.sign(t, e.key, claims)
+	const playlist = "videos/vid_1/180p/playlist.m3u8"
+	for i := 0; i < 3; i++ {
+		for _, seg := range []string{"seg-00001.m4s", "seg-00002.m4s"} {
+			if res, body := get(t, e.srv.URL+"/play/vid_1/180p/"+seg+"?token="+pv); res.StatusCode != 200 {
+				t.Fatalf("%s: %d %s", seg, res.StatusCode, body)
+			}
+		}
+	}
+	if _, gets := store.counts(playlist); gets != 1 {
+		t.Errorf("a final playlist read %d times for 6 preview segments, want once", gets)
+	}
+
+	// An encoding video whose playlist has not reached the cut.
+	const event = "videos/vid_2/180p/playlist.m3u8"
+	putFile(t, store, event, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-MAP:URI=\"init.m4s\"\n#EXTINF:1.000,\nseg-00001.m4s\n")
+	putFile(t, store, "videos/vid_2/180p/seg-00001.m4s", "segment")
+	e.videos.set(readyVideo("vid_2", true))
+	claims = playbackClaims(e.clock.Now(), "vid_2", 10*time.Minute)
+	claims.PreviewSeconds = 2
+	pv2 := e.sign(t, e.key, claims)
+	for i := 0; i < 3; i++ {
+		if res, body := get(t, e.srv.URL+"/play/vid_2/180p/seg-00001.m4s?token="+pv2); res.StatusCode != 200 {
+			t.Fatalf("encoding video's first segment: %d %s", res.StatusCode, body)
+		}
+	}
+	if _, gets := store.counts(event); gets != 3 {
+		t.Errorf("a growing playlist read %d times for 3 preview segments, want each time", gets)
+	}
+}
