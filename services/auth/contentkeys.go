@@ -15,11 +15,19 @@ import (
 )
 
 // EnsureContentKeys returns the video's full and preview keys, making them on
-// the first call, for the packager. The video need not exist in metadata
+// the first call, for the packager, and notes how much of the video it
+// encrypts under the preview key. The video need not exist in metadata
 // yet in a state that plays: the packager asks while it encodes.
-func (s *Service) EnsureContentKeys(ctx context.Context, videoID string) ([]*authv1.ContentKey, error) {
+func (s *Service) EnsureContentKeys(ctx context.Context, videoID string, previewSeconds uint32) ([]*authv1.ContentKey, error) {
 	if err := video.CheckID(videoID); err != nil {
 		return nil, invalid("video_id: %v", err)
+	}
+	if previewSeconds > 0 {
+		// Before the keys go out: a preview key never encrypts more than
+		// auth knows of.
+		if err := s.store.notePreviewKey(ctx, videoID, previewSeconds); err != nil {
+			return nil, unavailable(err, "cannot record the preview of %s now; try again", videoID)
+		}
 	}
 	keys, err := s.store.ensureContentKeys(ctx, videoID, contentKeyScopes, s.cfg.Now())
 	if err != nil {
@@ -69,6 +77,20 @@ func (s *Service) ReleaseContentKeys(ctx context.Context, videoID, address strin
 			s.metrics.keysRefused(ctx, "chain")
 		}
 		return nil, none, err
+	}
+	if grant == authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW {
+		// The preview key decrypts every segment the packager put under
+		// it, and those are public: a preview shortened since would leak
+		// the difference.
+		encrypted, err := s.store.previewKeySeconds(ctx, videoID)
+		if err != nil {
+			s.metrics.keysRefused(ctx, "error")
+			return nil, none, unavailable(err, "cannot read the preview of %s now; try again", videoID)
+		}
+		if have := v.GetAccessPolicy().GetPreviewSeconds(); encrypted > have {
+			s.metrics.keysRefused(ctx, "preview_shortened")
+			return nil, none, newErr(connect.CodePermissionDenied, "the free preview of video %s is now %d s, shorter than the %d s its preview key encrypts: no preview key until it is re-encoded", videoID, have, encrypted)
+		}
 	}
 	var out []contentKey
 	for _, k := range stored {
@@ -134,7 +156,7 @@ func grantReason(g authv1.PlaybackGrant) string {
 }
 
 func (h *handler) EnsureContentKeys(ctx context.Context, req *connect.Request[authv1.EnsureContentKeysRequest]) (*connect.Response[authv1.EnsureContentKeysResponse], error) {
-	keys, err := h.svc.EnsureContentKeys(ctx, req.Msg.GetVideoId())
+	keys, err := h.svc.EnsureContentKeys(ctx, req.Msg.GetVideoId(), req.Msg.GetPreviewSeconds())
 	if err != nil {
 		return nil, h.err(ctx, err)
 	}

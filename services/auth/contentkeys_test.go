@@ -64,13 +64,18 @@ func TestReleaseContentKeys(t *testing.T) {
 		v := readyVideo(id, p)
 		v.CreatorAddress = strings.ToLower(creator.addr.Hex())
 		e.videos.videos[id] = v
-		if _, err := e.svc.EnsureContentKeys(t.Context(), id); err != nil {
+		if _, err := e.svc.EnsureContentKeys(t.Context(), id, p.GetPreviewSeconds()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	add("vid_01J0000000000000000000000P", &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_PUBLIC})
 	add("vid_01J0000000000000000000000G", nftPolicy)
 	add("vid_01J0000000000000000000000V", withPreview)
+	// Encoded with a 30 s preview, since shortened to 10 s.
+	add("vid_01J0000000000000000000000S", withPreview)
+	shortened := proto.CloneOf(withPreview)
+	shortened.PreviewSeconds = 10
+	e.videos.videos["vid_01J0000000000000000000000S"].AccessPolicy = shortened
 	e.videos.videos["vid_01J0000000000000000000000C"] = readyVideo("vid_01J0000000000000000000000C", nftPolicy) // packaged in clear: no keys
 
 	const (
@@ -89,6 +94,8 @@ func TestReleaseContentKeys(t *testing.T) {
 		{"stranger, preview", "vid_01J0000000000000000000000V", stranger.addr.Hex(), 0, authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW, []authv1.ContentKeyScope{preview}},
 		{"holder, preview policy", "vid_01J0000000000000000000000V", holder.addr.Hex(), 0, authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER, []authv1.ContentKeyScope{full, preview}},
 		{"stranger, no preview", "vid_01J0000000000000000000000G", stranger.addr.Hex(), connect.CodePermissionDenied, 0, nil},
+		{"stranger, preview shortened after the encode", "vid_01J0000000000000000000000S", stranger.addr.Hex(), connect.CodePermissionDenied, 0, nil},
+		{"holder, preview shortened after the encode", "vid_01J0000000000000000000000S", holder.addr.Hex(), 0, authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER, []authv1.ContentKeyScope{full, preview}},
 		{"packaged in clear", "vid_01J0000000000000000000000C", holder.addr.Hex(), connect.CodeNotFound, 0, nil},
 		{"unknown video", "vid_01J0000000000000000000000X", holder.addr.Hex(), connect.CodeNotFound, 0, nil},
 		{"bad video id", "vid_../keys", holder.addr.Hex(), connect.CodeInvalidArgument, 0, nil},
@@ -117,7 +124,7 @@ func TestReleaseContentKeys(t *testing.T) {
 	}
 
 	// The keys released are the ones the packager got.
-	pk, _ := e.svc.EnsureContentKeys(t.Context(), "vid_01J0000000000000000000000V")
+	pk, _ := e.svc.EnsureContentKeys(t.Context(), "vid_01J0000000000000000000000V", 30)
 	res, err := e.client.ReleaseContentKeys(t.Context(), connect.NewRequest(&authv1.ReleaseContentKeysRequest{VideoId: "vid_01J0000000000000000000000V", Address: stranger.addr.Hex()}))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -89,7 +91,32 @@ func (s *store) deleteContentKeys(ctx context.Context, videoID string) (int64, e
 	if err != nil {
 		return 0, err
 	}
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM content_key_previews WHERE video_id = ?`), videoID); err != nil {
+		return 0, err
+	}
 	return res.RowsAffected()
+}
+
+// notePreviewKey records that the packager encrypts seconds of the video
+// under its preview key, keeping the longest: every attempt's segments
+// may be out there.
+func (s *store) notePreviewKey(ctx context.Context, videoID string, seconds uint32) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO content_key_previews (video_id, seconds) VALUES (?, ?)
+ON CONFLICT (video_id) DO UPDATE SET
+	seconds = CASE WHEN excluded.seconds > content_key_previews.seconds THEN excluded.seconds ELSE content_key_previews.seconds END`),
+		videoID, int64(seconds))
+	return err
+}
+
+// previewKeySeconds is the longest preview the video's preview key
+// encrypts (0: none recorded).
+func (s *store) previewKeySeconds(ctx context.Context, videoID string) (uint32, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT seconds FROM content_key_previews WHERE video_id = ?`), videoID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return uint32(n), err
 }
 
 func (s *store) sealContentKey(videoID, scope string, k cenc.Key) []byte {

@@ -133,3 +133,35 @@ func TestClearContentKeysSealedLater(t *testing.T) {
 		t.Fatalf("%+v %v", got, err)
 	}
 }
+
+// The preview a preview key encrypts is the longest any attempt used, on
+// either instance, and goes with the keys.
+func TestPreviewKeySeconds(t *testing.T) {
+	for _, b := range storeBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			a, c := b.open(t)
+			ctx := t.Context()
+			if n, err := a.previewKeySeconds(ctx, "vid_1"); err != nil || n != 0 {
+				t.Fatalf("before any: %d, %v", n, err)
+			}
+			for _, step := range []struct {
+				s    *store
+				secs uint32
+				want uint32
+			}{{a, 30, 30}, {c, 10, 30}, {a, 45, 45}} {
+				if err := step.s.notePreviewKey(ctx, "vid_1", step.secs); err != nil {
+					t.Fatal(err)
+				}
+				if n, err := c.previewKeySeconds(ctx, "vid_1"); err != nil || n != step.want {
+					t.Fatalf("after noting %d: %d, %v; want %d", step.secs, n, err, step.want)
+				}
+			}
+			if _, err := a.deleteContentKeys(ctx, "vid_1"); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := c.previewKeySeconds(ctx, "vid_1"); err != nil || n != 0 {
+				t.Fatalf("after delete: %d, %v", n, err)
+			}
+		})
+	}
+}

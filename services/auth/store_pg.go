@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS ` + pgSchema + `.content_keys (
 	created  bigint NOT NULL,
 	PRIMARY KEY (video_id, scope)
 );
+CREATE TABLE IF NOT EXISTS ` + pgSchema + `.content_key_previews (
+	video_id text COLLATE "C" NOT NULL PRIMARY KEY,
+	seconds  bigint NOT NULL
+);
 `
 
 // openPostgres connects to the database at url (postgres://...), shared

@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS content_keys (
 	created  INTEGER NOT NULL,
 	PRIMARY KEY (video_id, scope)
 );
+CREATE TABLE IF NOT EXISTS content_key_previews (
+	video_id TEXT NOT NULL PRIMARY KEY,
+	seconds  INTEGER NOT NULL
+);
 `
 
 // openSQLite opens (or creates) auth.db in dir: the store of a single

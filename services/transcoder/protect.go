@@ -52,7 +52,7 @@ func (m MeshProtector) Encryption(ctx context.Context, videoID string) (*transco
 	default:
 		return nil, fmt.Errorf("transcoder: unknown packaging %v", v.GetPackaging())
 	}
-	kr, err := m.Auth.EnsureContentKeys(ctx, connect.NewRequest(&authv1.EnsureContentKeysRequest{VideoId: videoID}))
+	kr, err := m.Auth.EnsureContentKeys(ctx, connect.NewRequest(&authv1.EnsureContentKeysRequest{VideoId: videoID, PreviewSeconds: v.GetAccessPolicy().GetPreviewSeconds()}))
 	if err != nil {
 		return nil, fmt.Errorf("transcoder: content keys: %w", err)
 	}

@@ -222,14 +222,16 @@ func (f *fakeMetadata) GetVideo(context.Context, *connect.Request[metadatav1.Get
 // fakeAuth hands out two fixed keys, or fails.
 type fakeAuth struct {
 	authv1connect.UnimplementedAuthServiceHandler
-	fail  bool
-	calls atomic.Int32
+	fail    bool
+	calls   atomic.Int32
+	preview atomic.Uint32 // the last request's preview_seconds
 }
 
 var fullKey, previewKey = cenc.NewKey(), cenc.NewKey()
 
-func (f *fakeAuth) EnsureContentKeys(context.Context, *connect.Request[authv1.EnsureContentKeysRequest]) (*connect.Response[authv1.EnsureContentKeysResponse], error) {
+func (f *fakeAuth) EnsureContentKeys(_ context.Context, req *connect.Request[authv1.EnsureContentKeysRequest]) (*connect.Response[authv1.EnsureContentKeysResponse], error) {
 	f.calls.Add(1)
+	f.preview.Store(req.Msg.GetPreviewSeconds())
 	if f.fail {
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("down"))
 	}
@@ -293,6 +295,10 @@ func TestMeshProtector(t *testing.T) {
 			}
 			if enc.Scheme != cenc.CBCS || enc.Full != fullKey || enc.PreviewUntil != c.preview || (c.preview > 0 && enc.Preview != previewKey) {
 				t.Errorf("encryption %+v", enc)
+			}
+			// Auth is told the preview the keys encrypt.
+			if got := time.Duration(au.preview.Load()) * time.Second; got != c.preview {
+				t.Errorf("EnsureContentKeys told of a %s preview, want %s", got, c.preview)
 			}
 		})
 	}

@@ -237,9 +237,16 @@ func (x *DeleteContentKeysResponse) GetDeleted() uint32 {
 type EnsureContentKeysRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Video id.
-	VideoId       string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	VideoId string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	// The free preview, in seconds, the packager encrypts under the preview
+	// key (the policy's preview_seconds when its job starts; 0: none). Auth
+	// keeps the longest it was told for the video and releases the preview
+	// key only while the policy's preview is at least that long: a preview
+	// shortened after the encode would otherwise still decrypt the longer
+	// one, its segments being public.
+	PreviewSeconds uint32 `protobuf:"varint,2,opt,name=preview_seconds,json=previewSeconds,proto3" json:"preview_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *EnsureContentKeysRequest) Reset() {
@@ -277,6 +284,13 @@ func (x *EnsureContentKeysRequest) GetVideoId() string {
 		return x.VideoId
 	}
 	return ""
+}
+
+func (x *EnsureContentKeysRequest) GetPreviewSeconds() uint32 {
+	if x != nil {
+		return x.PreviewSeconds
+	}
+	return 0
 }
 
 // EnsureContentKeysResponse holds the video's content keys.
@@ -1802,9 +1816,10 @@ const file_streamgate_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x18DeleteContentKeysRequest\x12\x19\n" +
 	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"5\n" +
 	"\x19DeleteContentKeysResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\rR\adeleted\"5\n" +
+	"\adeleted\x18\x01 \x01(\rR\adeleted\"^\n" +
 	"\x18EnsureContentKeysRequest\x12\x19\n" +
-	"\bvideo_id\x18\x01 \x01(\tR\avideoId\"O\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\x12'\n" +
+	"\x0fpreview_seconds\x18\x02 \x01(\rR\x0epreviewSeconds\"O\n" +
 	"\x19EnsureContentKeysResponse\x122\n" +
 	"\x04keys\x18\x01 \x03(\v2\x1e.streamgate.auth.v1.ContentKeyR\x04keys\"p\n" +
 	"\n" +

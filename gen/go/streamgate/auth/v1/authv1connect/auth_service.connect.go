@@ -142,7 +142,9 @@ type AuthServiceClient interface {
 	// video) anyone; to a wallet that satisfies the policy at the latest
 	// check (the decision cache, invalidated by Transfer events) the full and
 	// preview keys; to one that does not, the preview key when the policy
-	// has a preview. Fails closed: an undecidable policy releases nothing.
+	// has a preview at least as long as the one the packager encrypted
+	// (EnsureContentKeysRequest.preview_seconds; else PERMISSION_DENIED).
+	// Fails closed: an undecidable policy releases nothing.
 	// Errors: NOT_FOUND for an unknown video or one without keys;
 	// PERMISSION_DENIED when the wallet gets no key; UNAVAILABLE when the
 	// chain cannot be reached and no cached decision exists.
@@ -399,7 +401,9 @@ type AuthServiceHandler interface {
 	// video) anyone; to a wallet that satisfies the policy at the latest
 	// check (the decision cache, invalidated by Transfer events) the full and
 	// preview keys; to one that does not, the preview key when the policy
-	// has a preview. Fails closed: an undecidable policy releases nothing.
+	// has a preview at least as long as the one the packager encrypted
+	// (EnsureContentKeysRequest.preview_seconds; else PERMISSION_DENIED).
+	// Fails closed: an undecidable policy releases nothing.
 	// Errors: NOT_FOUND for an unknown video or one without keys;
 	// PERMISSION_DENIED when the wallet gets no key; UNAVAILABLE when the
 	// chain cannot be reached and no cached decision exists.
