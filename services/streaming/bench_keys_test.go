@@ -86,6 +86,17 @@ func BenchmarkEncryptedSegmentGET(b *testing.B) {
 				rate.record(b, tg.name)
 			})
 		}
+		b.Run(size.name+"/paired", func(b *testing.B) {
+			b.SetBytes(2 * int64(size.n))
+			ng, kl := pairedParallel(b,
+				func(context.Context) error { return getOK(client, nginx+"/"+encSeg, size.n) },
+				func(context.Context) error { return getOK(client, keyless, size.n) })
+			b.ReportMetric(micros(ng), "nginx-mean-us")
+			b.ReportMetric(micros(kl), "keyless-mean-us")
+			if kl > 0 {
+				b.ReportMetric(float64(ng)/float64(kl), "keyless-x")
+			}
+		})
 		client.CloseIdleConnections()
 		b.Run(size.name+"/ratio-to-nginx", func(b *testing.B) {
 			for b.Loop() {
@@ -206,6 +217,22 @@ func BenchmarkLicence(b *testing.B) {
 			}
 		})
 	}
+	b.Run("paired/segment-licence", func(b *testing.B) {
+		seg, lic := pairedParallel(b, segment, licence)
+		b.ReportMetric(micros(seg), "segment-mean-us")
+		b.ReportMetric(micros(lic), "licence-mean-us")
+		if lic > 0 {
+			b.ReportMetric(float64(seg)/float64(lic), "licence/segment-x")
+		}
+	})
+	b.Run("paired/release-licence", func(b *testing.B) {
+		rel, lic := pairedParallel(b, release, licence)
+		b.ReportMetric(micros(rel), "release-mean-us")
+		b.ReportMetric(micros(lic), "licence-mean-us")
+		if lic > 0 {
+			b.ReportMetric(float64(rel)/float64(lic), "licence/release-x")
+		}
+	})
 	b.Run("ratio", func(b *testing.B) {
 		for b.Loop() {
 		}

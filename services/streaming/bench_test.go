@@ -2,6 +2,7 @@ package streaming_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -283,4 +285,40 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 			b.ReportMetric(rate.median("seq-cold")/rate.median("seq-nginx"), "cold-x")
 		})
 	}
+}
+
+// pairedParallel calls a and z in turn (which goes first swapping every
+// iteration) from b.RunParallel and returns the mean duration of each.
+// Both see the same load at the same moments, so the ratio of the means
+// holds on a machine whose load moves between sub-benchmarks (a shared
+// one), where a ratio of separate runs does not.
+func pairedParallel(b *testing.B, a, z func(context.Context) error) (meanA, meanZ time.Duration) {
+	var sumA, sumZ, n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		first := true
+		for pb.Next() {
+			calls := [2]func(context.Context) error{a, z}
+			sums := [2]*atomic.Int64{&sumA, &sumZ}
+			if !first {
+				calls[0], calls[1] = calls[1], calls[0]
+				sums[0], sums[1] = sums[1], sums[0]
+			}
+			first = !first
+			for i, call := range calls {
+				start := time.Now()
+				if err := call(b.Context()); err != nil {
+					b.Error(err)
+					return
+				}
+				sums[i].Add(int64(time.Since(start)))
+			}
+			n.Add(1)
+		}
+	})
+	if n.Load() == 0 {
+		return 0, 0
+	}
+	return time.Duration(sumA.Load() / n.Load()), time.Duration(sumZ.Load() / n.Load())
 }
