@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -116,21 +117,27 @@ func parallelGETs(b *testing.B, client *http.Client, u string, n int) {
 
 // rates keeps the req/s of every run of each sub-benchmark (-count runs
 // each in turn), so that a ratio is of medians, steadier than of one run.
-type rates map[string][]float64
+// A run is one *testing.B: the testing package calls the function several
+// times on it with a growing b.N to size the run, and only the last call
+// is the run it reports.
+type rates map[string]map[*testing.B]float64
 
-// record reports the run's req/s and keeps it under name.
+// record reports the call's req/s and keeps it as its run's, replacing
+// the sizing calls before it.
 func (r rates) record(b *testing.B, name string) {
 	v := float64(b.N) / b.Elapsed().Seconds()
-	r[name] = append(r[name], v)
+	if r[name] == nil {
+		r[name] = map[*testing.B]float64{}
+	}
+	r[name][b] = v
 	b.ReportMetric(v, "req/s")
 }
 
 func (r rates) median(name string) float64 {
-	v := slices.Clone(r[name])
+	v := slices.Sorted(maps.Values(r[name]))
 	if len(v) == 0 {
 		return 0
 	}
-	slices.Sort(v)
 	return v[len(v)/2]
 }
 
