@@ -49,6 +49,9 @@ const encryptedPlaylist = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#
 //
 // The ratios (streaming req/s over nginx req/s, medians of the -count runs)
 // are the metrics of <size>/ratio-to-nginx: keyless-x, token-x.
+// <size>/paired alternates nginx and keyless GETs under the same load and
+// reports keyless-x as nginx's mean latency over streaming's: the ratio to
+// read on a shared machine.
 //
 //	go test -run '^$' -bench BenchmarkEncryptedSegmentGET -benchtime 2s -count 3 ./services/streaming/
 func BenchmarkEncryptedSegmentGET(b *testing.B) {
@@ -117,7 +120,8 @@ func BenchmarkEncryptedSegmentGET(b *testing.B) {
 // ClearKey parsing), whose Connect client calls a real auth Service's
 // ReleaseContentKeys over h2c (SQLite store, keys sealed under a KEK, the
 // real policy evaluator with its in-memory decision cache in front of a
-// chain that counts its calls). The same wallet asks for the same video's
+// chain that counts its calls), which reads the video from a metadata
+// Connect handler over h2c, as it does on every request. The same wallet asks for the same video's
 // keys every time: the holder decision comes from the decision cache,
 // which the benchmark checks (no chain call while timed). What is left
 // out of the production path: discovery (etcd, the mesh's picker and
@@ -134,7 +138,10 @@ func BenchmarkEncryptedSegmentGET(b *testing.B) {
 //
 // Each reports req/s and the p50 and p99 latency of its requests (µs);
 // ratio reports licence req/s over each baseline's (medians of the -count
-// runs): licence/segment-x, licence/release-x.
+// runs): licence/segment-x, licence/release-x. paired/segment-licence and
+// paired/release-licence alternate a baseline call and a licence request
+// under the same load and report the same ratios from mean latencies: the
+// ones to read on a shared machine.
 //
 //	go test -run '^$' -bench BenchmarkLicence -benchtime 2s -count 3 ./services/streaming/
 func BenchmarkLicence(b *testing.B) {
