@@ -95,7 +95,7 @@ image: ## build the container image streamgate:$(VERSION) from the Dockerfile (n
 bench: ## run the Go benchmarks (not part of make test); see docs/BENCHMARKS.md
 	scripts/install-bench-deps.sh
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./services/gateway/edge/ ./internal/mesh/ ./services/cache/... \
-		./services/auth/siwe/ ./services/auth/access/ ./services/streaming/
+		./services/auth/ ./services/auth/siwe/ ./services/auth/access/ ./services/streaming/
 	# Heavy: 100k-row catalogues on both engines; a 60 s 720p encode; 500 MiB tus uploads to S3.
 	$(GO) test -run '^$$' -bench . -count 1 -timeout 60m ./services/metadata/... ./internal/transcode/
 	$(GO) test -run '^$$' -bench BenchmarkTusUploadS3VsMultipartPUT -count 1 -timeout 30m ./node/

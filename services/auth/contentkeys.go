@@ -52,7 +52,7 @@ func (s *Service) ReleaseContentKeys(ctx context.Context, videoID, address strin
 		s.metrics.keysRefused(ctx, "video")
 		return nil, none, err
 	}
-	stored, err := s.store.contentKeys(ctx, videoID)
+	stored, err := s.contentKeys(ctx, videoID)
 	if err != nil {
 		s.metrics.keysRefused(ctx, "error")
 		return nil, none, unavailable(err, "cannot read the content keys of %s now; try again", videoID)
@@ -111,6 +111,9 @@ func (s *Service) DeleteContentKeys(ctx context.Context, videoID string) (int64,
 	if err := video.CheckID(videoID); err != nil {
 		return 0, invalid("video_id: %v", err)
 	}
+	// Evicted after the delete (whatever its outcome), so that no read
+	// from before it refills the cache.
+	defer s.keyCache.evict(videoID)
 	n, err := s.store.deleteContentKeys(ctx, videoID)
 	if err != nil {
 		return 0, unavailable(err, "cannot delete the content keys of %s now; try again", videoID)

@@ -70,6 +70,8 @@ type Service struct {
 	access  AccessChecker
 	videos  Videos
 
+	keyCache *contentKeyCache // content keys in clear, by video
+
 	publisher Publisher      // optional: ownership.changed
 	follower  PolicyFollower // optional: WithPolicyFollower
 
@@ -105,7 +107,8 @@ func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Video
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger, store: st, wallets: wallets, access: access, videos: videos}
+	s := &Service{cfg: cfg, logger: logger, store: st, wallets: wallets, access: access, videos: videos,
+		keyCache: newContentKeyCache(cfg.Now, contentKeyCacheTTL, maxCachedContentKeys)}
 	for _, o := range opts {
 		o(s)
 	}

@@ -2,9 +2,11 @@ package streaming_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,16 +36,7 @@ func BenchmarkSegmentGET(b *testing.B) {
 		name string
 		n    int
 	}{{"1MiB", 1 << 20}, {"2MiB", 2 << 20}} {
-		store, err := blob.NewLocal(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = store.Close() })
-		data := make([]byte, size.n)
-		_, _ = rand.Read(data)
-		if _, err := store.Put(b.Context(), "videos/vid_b/720p/seg-00001.m4s", bytes.NewReader(data)); err != nil {
-			b.Fatal(err)
-		}
+		store := segmentStore(b, size.n, "videos/vid_b/720p/seg-00001.m4s")
 		pub := newEnv(b, store, nil, readyVideo("vid_b", false))
 		gated := newEnv(b, store, nil, readyVideo("vid_b", true))
 		tok := gated.token(b, "vid_b")
@@ -56,31 +50,95 @@ func BenchmarkSegmentGET(b *testing.B) {
 		}
 		for _, tg := range targets {
 			b.Run(size.name+"/"+tg.name, func(b *testing.B) {
-				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+				client := benchClient()
 				defer client.CloseIdleConnections()
-				b.SetBytes(int64(size.n))
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						res, err := client.Get(tg.url)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						n, _ := io.Copy(io.Discard, res.Body)
-						res.Body.Close()
-						if res.StatusCode != 200 || n != int64(size.n) {
-							b.Errorf("status %d, %d bytes", res.StatusCode, n)
-							return
-						}
-					}
-				})
+				parallelGETs(b, client, tg.url, size.n)
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 			})
 		}
 		fs.Close()
 	}
+}
+
+// segmentStore returns a local store holding the same n random bytes under
+// each key.
+func segmentStore(b *testing.B, n int, keys ...string) *blob.Local {
+	b.Helper()
+	store, err := blob.NewLocal(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = store.Close() })
+	data := make([]byte, n)
+	_, _ = rand.Read(data)
+	for _, key := range keys {
+		if _, err := store.Put(b.Context(), key, bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return store
+}
+
+// benchClient is the HTTP/1.1 keep-alive client of every delivery
+// benchmark, with room for an idle connection per parallel goroutine.
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+}
+
+// getOK GETs u and reads the body, which must be n bytes with status 200.
+func getOK(client *http.Client, u string, n int) error {
+	res, err := client.Get(u)
+	if err != nil {
+		return err
+	}
+	got, _ := io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || got != int64(n) {
+		return fmt.Errorf("GET %s: status %d, %d bytes", u, res.StatusCode, got)
+	}
+	return nil
+}
+
+// parallelGETs is the timed loop of the delivery benchmarks: GETs of u
+// from b.RunParallel, each answer checked.
+func parallelGETs(b *testing.B, client *http.Client, u string, n int) {
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := getOK(client, u, n); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// rates keeps the req/s of every run of each sub-benchmark (-count runs
+// each in turn), so that a ratio is of medians, steadier than of one run.
+// A run is one *testing.B: the testing package calls the function several
+// times on it with a growing b.N to size the run, and only the last call
+// is the run it reports.
+type rates map[string]map[*testing.B]float64
+
+// record reports the call's req/s and keeps it as its run's, replacing
+// the sizing calls before it.
+func (r rates) record(b *testing.B, name string) {
+	v := float64(b.N) / b.Elapsed().Seconds()
+	if r[name] == nil {
+		r[name] = map[*testing.B]float64{}
+	}
+	r[name][b] = v
+	b.ReportMetric(v, "req/s")
+}
+
+func (r rates) median(name string) float64 {
+	v := slices.Sorted(maps.Values(r[name]))
+	if len(v) == 0 {
+		return 0
+	}
+	return v[len(v)/2]
 }
 
 // startNginx serves root with the Debian nginx binary on a loopback port
@@ -169,67 +227,23 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 		name string
 		n    int
 	}{{"1MiB", 1 << 20}, {"2MiB", 2 << 20}} {
-		local, err := blob.NewLocal(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = local.Close() })
-		data := make([]byte, size.n)
-		_, _ = rand.Read(data)
 		const key, rel = "videos/vid_b/720p/seg-00001.m4s", "/play/vid_b/720p/seg-00001.m4s"
-		if _, err := local.Put(b.Context(), key, bytes.NewReader(data)); err != nil {
-			b.Fatal(err)
-		}
+		local := segmentStore(b, size.n, key)
 		s3store := onS3(b, local)
 		nginx := startNginx(b, local.Dir()) + "/" + key
 		cacheDir := b.TempDir()
 		warm := newEnvWith(b, func(c *streaming.Config) { c.SegmentCacheDir = cacheDir }, s3store, nil, readyVideo("vid_b", false))
 		uncached := newEnv(b, s3store, nil, readyVideo("vid_b", false))
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-		fetch := func(u string) error {
-			res, err := client.Get(u)
-			if err != nil {
-				return err
-			}
-			n, _ := io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode != 200 || n != int64(size.n) {
-				return fmt.Errorf("GET %s: status %d, %d bytes", u, res.StatusCode, n)
-			}
-			return nil
-		}
+		client := benchClient()
+		fetch := func(u string) error { return getOK(client, u, size.n) }
 		if err := fetch(warm.srv.URL + rel); err != nil { // fills the cache
 			b.Fatal(err)
 		}
-		// req/s of every run of each sub-benchmark (-count runs each in turn).
-		rate := map[string][]float64{}
-		median := func(name string) float64 {
-			v := slices.Clone(rate[name])
-			if len(v) == 0 {
-				return 0
-			}
-			slices.Sort(v)
-			return v[len(v)/2]
-		}
-		record := func(b *testing.B, name string) {
-			r := float64(b.N) / b.Elapsed().Seconds()
-			rate[name] = append(rate[name], r)
-			b.ReportMetric(r, "req/s")
-		}
+		rate := rates{}
 		parallel := func(name, u string) {
 			b.Run(size.name+"/parallel/"+name, func(b *testing.B) {
-				b.SetBytes(int64(size.n))
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if err := fetch(u); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-				record(b, name)
+				parallelGETs(b, client, u, size.n)
+				rate.record(b, name)
 			})
 		}
 		parallel("nginx", nginx)
@@ -243,7 +257,7 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			record(b, "seq-nginx")
+			rate.record(b, "seq-nginx")
 		})
 		b.Run(size.name+"/sequential/s3-cache-cold", func(b *testing.B) {
 			b.SetBytes(int64(size.n))
@@ -262,7 +276,7 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 				_ = os.RemoveAll(dir)
 				b.StartTimer()
 			}
-			record(b, "seq-cold")
+			rate.record(b, "seq-cold")
 		})
 		client.CloseIdleConnections()
 		// The ratios, as the metrics of a sub-benchmark that measures
@@ -270,12 +284,48 @@ func BenchmarkSegmentGETFromS3(b *testing.B) {
 		b.Run(size.name+"/ratio-to-nginx", func(b *testing.B) {
 			for b.Loop() {
 			}
-			if median("nginx") == 0 || median("seq-nginx") == 0 {
+			if rate.median("nginx") == 0 || rate.median("seq-nginx") == 0 {
 				return // the runs above were filtered out
 			}
-			b.ReportMetric(median("s3-cache-warm")/median("nginx"), "warm-x")
-			b.ReportMetric(median("s3-no-cache")/median("nginx"), "no-cache-x")
-			b.ReportMetric(median("seq-cold")/median("seq-nginx"), "cold-x")
+			b.ReportMetric(rate.median("s3-cache-warm")/rate.median("nginx"), "warm-x")
+			b.ReportMetric(rate.median("s3-no-cache")/rate.median("nginx"), "no-cache-x")
+			b.ReportMetric(rate.median("seq-cold")/rate.median("seq-nginx"), "cold-x")
 		})
 	}
+}
+
+// pairedParallel calls a and z in turn (which goes first swapping every
+// iteration) from b.RunParallel and returns the mean duration of each.
+// Both see the same load at the same moments, so the ratio of the means
+// holds on a machine whose load moves between sub-benchmarks (a shared
+// one), where a ratio of separate runs does not.
+func pairedParallel(b *testing.B, a, z func(context.Context) error) (meanA, meanZ time.Duration) {
+	var sumA, sumZ, n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		first := true
+		for pb.Next() {
+			calls := [2]func(context.Context) error{a, z}
+			sums := [2]*atomic.Int64{&sumA, &sumZ}
+			if !first {
+				calls[0], calls[1] = calls[1], calls[0]
+				sums[0], sums[1] = sums[1], sums[0]
+			}
+			first = !first
+			for i, call := range calls {
+				start := time.Now()
+				if err := call(b.Context()); err != nil {
+					b.Error(err)
+					return
+				}
+				sums[i].Add(int64(time.Since(start)))
+			}
+			n.Add(1)
+		}
+	})
+	if n.Load() == 0 {
+		return 0, 0
+	}
+	return time.Duration(sumA.Load() / n.Load()), time.Duration(sumZ.Load() / n.Load())
 }

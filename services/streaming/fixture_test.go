@@ -212,6 +212,13 @@ func newEnv(t testing.TB, store blob.Store, bus *events.Bus, videos ...*metadata
 // newEnvWith is newEnv with a hook that adjusts the service's Config.
 func newEnvWith(t testing.TB, adjust func(*streaming.Config), store blob.Store, bus *events.Bus, videos ...*metadatav1.Video) *env {
 	t.Helper()
+	return newEnvKeys(t, adjust, nil, store, bus, videos...)
+}
+
+// newEnvKeys is newEnvWith with the key server's source of keys: keys, or
+// e.keys (a fake) when nil.
+func newEnvKeys(t testing.TB, adjust func(*streaming.Config), keys streaming.ContentKeys, store blob.Store, bus *events.Bus, videos ...*metadatav1.Video) *env {
+	t.Helper()
 	key, err := authtoken.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +241,10 @@ func newEnvWith(t testing.TB, adjust func(*streaming.Config), store blob.Store, 
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	e.svc, err = streaming.New(cfg, store, fv, ver, e.keys, bus, slog.New(slog.DiscardHandler))
+	if keys == nil {
+		keys = e.keys
+	}
+	e.svc, err = streaming.New(cfg, store, fv, ver, keys, bus, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
