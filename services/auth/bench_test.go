@@ -64,7 +64,7 @@ func BenchmarkReleaseContentKeys(b *testing.B) {
 	}
 	b.Cleanup(func() { svc.Close() })
 	ctx := context.Background()
-	if _, err := svc.EnsureContentKeys(ctx, id); err != nil {
+	if _, err := svc.EnsureContentKeys(ctx, id, 0); err != nil {
 		b.Fatal(err)
 	}
 	var storeRate float64

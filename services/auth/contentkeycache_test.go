@@ -88,7 +88,7 @@ func TestReleaseContentKeysCache(t *testing.T) {
 	e.access.allowed[holder.addr] = true
 	const id = "vid_01J0000000000000000000000K"
 	e.videos.videos[id] = readyVideo(id, nftPolicy)
-	made, err := e.svc.EnsureContentKeys(t.Context(), id)
+	made, err := e.svc.EnsureContentKeys(t.Context(), id, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

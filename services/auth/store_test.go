@@ -484,7 +484,7 @@ func TestPostgresConcurrentStarts(t *testing.T) {
 		}
 		got = append(got, schema+"."+table)
 	}
-	want := fmt.Sprint([]string{pgSchema + ".content_keys", pgSchema + ".nonces", pgSchema + ".playback_grants", pgSchema + ".refresh_tokens", pgSchema + ".sessions", pgSchema + ".signing_keys"})
+	want := fmt.Sprint([]string{pgSchema + ".content_key_previews", pgSchema + ".content_keys", pgSchema + ".nonces", pgSchema + ".playback_grants", pgSchema + ".refresh_tokens", pgSchema + ".sessions", pgSchema + ".signing_keys"})
 	if fmt.Sprint(got) != want {
 		t.Fatalf("tables = %v, want %v", got, want)
 	}

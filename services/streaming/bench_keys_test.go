@@ -329,7 +329,7 @@ func startKeyServer(b *testing.B, id string) *keyServer {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = svc.Close() })
-	keys, err := svc.EnsureContentKeys(b.Context(), id)
+	keys, err := svc.EnsureContentKeys(b.Context(), id, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
