@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/streamgate/streamgate/internal/transcode"
@@ -290,7 +291,7 @@ func (s *store) dropQueued(ctx context.Context, id string, rev uint64) error {
 }
 
 func (s *store) get(ctx context.Context, id string) (*Job, uint64, error) {
-	e, err := s.kv.Get(ctx, jobKey(id))
+	e, err := retryElection(ctx, func() (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, jobKey(id)) })
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, ErrNotFound
 	}
@@ -445,17 +446,58 @@ func (s *store) list(ctx context.Context, filter string) ([]*Job, error) {
 const readAttempt = 5 * time.Second
 
 // retryRead runs read with up to four attempts of readAttempt each, while
-// ctx lasts; an error other than an attempt's timeout returns at once.
+// ctx lasts, each through retryElection; any other error returns at once.
 func retryRead[T any](ctx context.Context, read func(context.Context) (T, error)) (T, error) {
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, readAttempt)
-		v, err := read(actx)
-		cancel()
+		v, err := retryElection(ctx, func() (T, error) {
+			actx, cancel := context.WithTimeout(ctx, readAttempt)
+			defer cancel()
+			return read(actx)
+		})
 		if err == nil || ctx.Err() != nil || attempt == 4 || !errors.Is(err, context.DeadlineExceeded) {
 			return v, err
 		}
 	}
 }
+
+// retryElection runs read again, with a growing pause, while JetStream
+// says it is electing a leader (for up to electionWait in all).
+func retryElection[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	waited, pause := time.Duration(0), 100*time.Millisecond
+	for {
+		v, err := read()
+		if err == nil || ctx.Err() != nil || !electing(err) || waited >= electionWait {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(pause):
+		}
+		waited += pause
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// electionWait bounds the pauses of retryRead through a leader election:
+// a NATS server of three dying costs a few seconds of them.
+const electionWait = 8 * time.Second
+
+// electing reports the errors JetStream answers while a stream or the
+// meta group has no leader: they pass once one is elected.
+func electing(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == jsClusterNotAvailable {
+		return true
+	}
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		strings.Contains(err.Error(), "JetStream system temporarily unavailable")
+}
+
+// jsClusterNotAvailable is the API error JetStream answers while its meta
+// group elects a leader (the server's "JetStream system temporarily
+// unavailable").
+const jsClusterNotAvailable jetstream.ErrorCode = 10008
 
 // backfill brings a bucket written before the creator index and job expiry
 // up to date, once: every job gets its index entry and every finished job

@@ -416,3 +416,28 @@ func TestRetryRead(t *testing.T) {
 		t.Errorf("an answer was retried: %d calls, %v", calls, err)
 	}
 }
+
+// Reads wait through a leader election (JetStream's "temporarily
+// unavailable" answers) and return other errors at once.
+func TestRetryElection(t *testing.T) {
+	calls := 0
+	v, err := retryElection(t.Context(), func() (int, error) {
+		if calls++; calls < 3 {
+			return 0, &jetstream.APIError{Code: 503, ErrorCode: jsClusterNotAvailable, Description: "JetStream system temporarily unavailable"}
+		}
+		return 7, nil
+	})
+	if err != nil || v != 7 || calls != 3 {
+		t.Fatalf("through an election: %d, %v after %d calls", v, err, calls)
+	}
+	calls = 0
+	bad := errors.New("bucket not found")
+	if _, err := retryElection(t.Context(), func() (int, error) { calls++; return 0, bad }); !errors.Is(err, bad) || calls != 1 {
+		t.Fatalf("another error: %v after %d calls, want it at once", err, calls)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := retryElection(ctx, func() (int, error) { return 0, jetstream.ErrNoStreamResponse }); !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		t.Fatalf("an election outlasting the context: %v", err)
+	}
+}
