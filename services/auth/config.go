@@ -41,6 +41,10 @@ type Config struct {
 	PlaybackTTL time.Duration
 	// KeyRotation is how often a new signing key takes over; default 24h.
 	KeyRotation time.Duration
+	// LicenceVideoTTL is how long the key server's decisions reuse a
+	// video's status and policy read from metadata (streaming reuses them
+	// as long for playback); default 5s, negative: never.
+	LicenceVideoTTL time.Duration
 	// JWKSMaxAge is the cache_max_age published with the JWKS; default 5m.
 	// The next key is published at least twice this long before it signs.
 	JWKSMaxAge time.Duration
@@ -101,6 +105,9 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxSessionLifetime, 7*24*time.Hour)
 	def(&c.PlaybackTTL, 10*time.Minute)
 	def(&c.KeyRotation, 24*time.Hour)
+	if c.LicenceVideoTTL == 0 {
+		c.LicenceVideoTTL = 5 * time.Second
+	}
 	def(&c.JWKSMaxAge, 5*time.Minute)
 	if c.Issuer == "" {
 		c.Issuer = "streamgate-auth"

@@ -47,7 +47,7 @@ func (s *Service) ReleaseContentKeys(ctx context.Context, videoID, address strin
 	if err != nil {
 		return nil, none, invalid("address: %v", err)
 	}
-	v, err := s.video(ctx, videoID)
+	v, err := s.licenceVideos.video(ctx, s, videoID)
 	if err != nil {
 		s.metrics.keysRefused(ctx, "video")
 		return nil, none, err
@@ -114,6 +114,7 @@ func (s *Service) DeleteContentKeys(ctx context.Context, videoID string) (int64,
 	// Evicted after the delete (whatever its outcome), so that no read
 	// from before it refills the cache.
 	defer s.keyCache.evict(videoID)
+	defer s.licenceVideos.forget(videoID)
 	n, err := s.store.deleteContentKeys(ctx, videoID)
 	if err != nil {
 		return 0, unavailable(err, "cannot delete the content keys of %s now; try again", videoID)

@@ -70,7 +70,8 @@ type Service struct {
 	access  AccessChecker
 	videos  Videos
 
-	keyCache *contentKeyCache // content keys in clear, by video
+	keyCache      *contentKeyCache // content keys in clear, by video
+	licenceVideos *licenceVideos   // videos the key server read, briefly
 
 	publisher Publisher      // optional: ownership.changed
 	follower  PolicyFollower // optional: WithPolicyFollower
@@ -108,7 +109,8 @@ func New(cfg Config, wallets ContractWallets, access AccessChecker, videos Video
 		return nil, err
 	}
 	s := &Service{cfg: cfg, logger: logger, store: st, wallets: wallets, access: access, videos: videos,
-		keyCache: newContentKeyCache(cfg.Now, contentKeyCacheTTL, maxCachedContentKeys)}
+		keyCache:      newContentKeyCache(cfg.Now, contentKeyCacheTTL, maxCachedContentKeys),
+		licenceVideos: newLicenceVideos(cfg.Now, cfg.LicenceVideoTTL)}
 	for _, o := range opts {
 		o(s)
 	}
