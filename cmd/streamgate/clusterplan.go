@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -161,21 +162,56 @@ func (h *planHost) allocatePorts() error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	taken := map[string]bool{}
+	for _, a := range h.ports {
+		taken[a] = true
+	}
 	for _, pod := range h.pods {
 		for _, port := range pod.W.Ports {
 			key := pod.Name + "/" + strconv.Itoa(port.Port)
 			if h.ports[key] != "" {
 				continue
 			}
-			l, err := net.Listen("tcp", "127.0.0.1:0")
+			a, err := reservedPort(taken)
 			if err != nil {
 				return err
 			}
-			h.ports[key] = l.Addr().String()
-			l.Close()
+			h.ports[key], taken[a] = a, true
 		}
 	}
 	return writeJSON(path, h.ports)
+}
+
+// reservedPort finds a free loopback port below the kernel's ephemeral
+// range when it can: a port the kernel handed out for a listen on :0 may
+// be handed out again, as the local port of some outgoing connection,
+// before the process that is to listen on it starts (with some twenty
+// processes connecting to each other, that happened). Ports taken by this
+// plan are skipped.
+func reservedPort(taken map[string]bool) (string, error) {
+	lo, hi := 20000, 0
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			hi, _ = strconv.Atoi(f[0])
+		}
+	}
+	for try := 0; hi-lo > 1000 && try < 200; try++ {
+		a := "127.0.0.1:" + strconv.Itoa(lo+rand.IntN(hi-lo))
+		if taken[a] {
+			continue
+		}
+		if l, err := net.Listen("tcp", a); err == nil {
+			l.Close()
+			return a, nil
+		}
+	}
+	// No room below the ephemeral range (or /proc unreadable): the kernel's pick.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // addr is the local address of a pod's declared port.
