@@ -95,8 +95,8 @@ func (s *Service) rememberEncryption(key string, enc bool) {
 }
 
 // mediaURI matches the URIs of init and media segments in manifests,
-// DASH templates included.
-var mediaURI = regexp.MustCompile(`(?:^|/)(?:init\.m4s|seg-[^/?#]*\.m4s)$`)
+// DASH templates included, and the preview key's init segment.
+var mediaURI = regexp.MustCompile(`(?:^|/)(?:init(?:-preview)?\.m4s|seg-[^/?#]*\.m4s)$`)
 
 // manifestMapper maps the URIs of a manifest being served (rel: its path
 // in the video directory). Every URI carries the token, except the

@@ -44,7 +44,10 @@ func (k assetKind) contentType() string {
 	return "application/octet-stream"
 }
 
-var renditionFileRe = regexp.MustCompile(`^([a-z0-9-]{1,32})/(playlist\.m3u8|init\.m4s|seg-[0-9]{5,9}\.m4s)$`)
+// An encrypted rendition with a free preview has a second init segment,
+// init-preview.m4s, under the preview key (internal/transcode's
+// previewInitName): its preview segments need it.
+var renditionFileRe = regexp.MustCompile(`^([a-z0-9-]{1,32})/(playlist\.m3u8|init\.m4s|init-preview\.m4s|seg-[0-9]{5,9}\.m4s)$`)
 
 // parseAsset checks a path relative to the video directory against the
 // transcoder's layout. Anything else (traversal, encoded bytes, absolute
@@ -76,7 +79,7 @@ func parseAsset(rel string) (assetKind, bool) {
 	switch {
 	case m[2] == "playlist.m3u8":
 		return assetMediaPlaylist, true
-	case m[2] == "init.m4s":
+	case m[2] == "init.m4s" || m[2] == "init-preview.m4s":
 		return assetInit, true
 	case strings.HasPrefix(m[2], "seg-"):
 		return assetSegment, true
