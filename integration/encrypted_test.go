@@ -144,6 +144,11 @@ func TestEncryptedPlayback(t *testing.T) {
 		chromedp.WaitVisible(`[data-testid="player"][data-grant="full"]`))
 	b.playing("holder-plays")
 	b.waitJS("the holder plays to the end", fmt.Sprintf(`(v => v.ended || (v.duration > 8 && v.currentTime >= v.duration - 0.5))(document.querySelector(%q))`, hookPlayer), 60*time.Second)
+	// More frames than the preview's 4 s hold (25 fps): the full key's
+	// were decoded too, not only skipped over.
+	if n := value[int](b, "count the frames decoded", fmt.Sprintf(`document.querySelector(%q).getVideoPlaybackQuality().totalVideoFrames`, hookPlayer)); n <= 100 {
+		t.Errorf("the web app decoded %d video frames of the 9 s clip for the holder, want more than the preview's 100", n)
+	}
 	b.shot("holder-played-to-the-end")
 
 	// --- 4. shaka-player plays the DASH presentation to the end ------------
