@@ -232,6 +232,22 @@ func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.
 // and returns the session's access token.
 func signIn(t *testing.T, public string, args ...string) bearer {
 	t.Helper()
+	return bearer(login(t, public, args...).AccessToken)
+}
+
+// cliSession is the session `streamgate login` keeps in session.json.
+type cliSession struct {
+	Address      string    `json:"address"`
+	ChainID      uint64    `json:"chain_id"`
+	AccessToken  string    `json:"access_token"`
+	AccessExpiry time.Time `json:"access_token_expire_time"`
+	RefreshToken string    `json:"refresh_token"`
+}
+
+// login runs `streamgate login` through the public URL and returns the
+// session it saved.
+func login(t *testing.T, public string, args ...string) cliSession {
+	t.Helper()
 	config := t.TempDir()
 	login := exec.CommandContext(t.Context(), streamgateBinary(t), append([]string{"login", "--server", public}, args...)...)
 	login.Env = append(os.Environ(), "XDG_CONFIG_HOME="+config)
@@ -242,13 +258,11 @@ func signIn(t *testing.T, public string, args ...string) bearer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s struct {
-		AccessToken string `json:"access_token"`
-	}
+	var s cliSession
 	if err := json.Unmarshal(raw, &s); err != nil || s.AccessToken == "" {
 		t.Fatalf("session.json: %v", err)
 	}
-	return bearer(s.AccessToken)
+	return s
 }
 
 // recovery is one kill and how long the system took to get over it.

@@ -42,28 +42,7 @@ func TestEME(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("POST /licence", lic)
 	mux.Handle("GET /media/", http.StripPrefix("/media/", http.FileServer(http.Dir(root))))
-	mux.HandleFunc("GET /lib/hls.js", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, filepath.Join("..", "node_modules", "hls.js", "dist", "hls.js"))
-	})
-	mux.HandleFunc("GET /lib/shaka.js", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, filepath.Join("..", "node_modules", "shaka-player", "dist", "shaka-player.compiled.js"))
-	})
-	mux.HandleFunc("GET /player", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(emePage))
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	for _, lib := range []string{"/lib/hls.js", "/lib/shaka.js"} {
-		resp, err := http.Get(srv.URL + lib)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: %s (node_modules comes from `npm ci`)", lib, resp.Status)
-		}
-	}
+	srv := servePlayers(t, mux)
 
 	b := newBrowser(t, srv.URL)
 	// EME_DEBUG=1 logs every console message, with hls.js's debug log.
@@ -145,6 +124,36 @@ func TestEME(t *testing.T) {
 	}
 }
 
+// servePlayers adds emePage (/player) and the players' scripts from
+// node_modules (/lib/hls.js, /lib/shaka.js) to mux and serves it until the
+// test ends.
+func servePlayers(t *testing.T, mux *http.ServeMux) *httptest.Server {
+	t.Helper()
+	mux.HandleFunc("GET /lib/hls.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join("..", "node_modules", "hls.js", "dist", "hls.js"))
+	})
+	mux.HandleFunc("GET /lib/shaka.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join("..", "node_modules", "shaka-player", "dist", "shaka-player.compiled.js"))
+	})
+	mux.HandleFunc("GET /player", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(emePage))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	for _, lib := range []string{"/lib/hls.js", "/lib/shaka.js"} {
+		resp, err := http.Get(srv.URL + lib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s (node_modules comes from `npm ci`)", lib, resp.Status)
+		}
+	}
+	return srv
+}
+
 // in returns the browser for use by subtest t.
 func (b *browser) in(t *testing.T) *browser {
 	c := *b
@@ -193,8 +202,9 @@ func (s emeState) keyError() bool {
 	return false
 }
 
-// emePage plays ?src with ?player (hls: hls.js, dash: shaka) and the
-// ClearKey licence URL ?licence, and reports through window.eme.
+// emePage plays ?src with ?player (hls: hls.js, dash: shaka; shaka from
+// ?start seconds on, when given) and the ClearKey licence URL ?licence, and
+// reports through window.eme.
 const emePage = `<!doctype html>
 <html><head><meta charset="utf-8"><title>EME</title></head>
 <body>
@@ -237,7 +247,11 @@ if (q.get("player") === "hls") {
   const player = new shaka.Player();
   player.addEventListener("error", (ev) => note(ev.detail.severity === 2, shakaError(ev.detail)));
   player.configure({drm: {servers: {"org.w3.clearkey": q.get("licence")}}});
-  player.attach(video).then(() => player.load(q.get("src"))).catch((e) => note(true, shakaError(e)));
+  // ?start: the presentation starts there, in seconds (shaka fetches
+  // nothing before it).
+  const start = q.get("start") ? Number(q.get("start")) : undefined;
+  if (start !== undefined) player.configure({playRangeStart: start});
+  player.attach(video).then(() => player.load(q.get("src"), start)).catch((e) => note(true, shakaError(e)));
   eme.switchRendition = () => {
     const t = player.getVariantTracks().find((t) => !heights.includes(t.height));
     if (!t) return -1;

@@ -52,3 +52,24 @@ func TestRewriteDASHLicenceURL(t *testing.T) {
 		}
 	}
 }
+
+// An encrypted rendition with a preview has a second init segment under
+// the preview key: it is served, as an init segment, and its URI in the
+// media playlist carries no token, as the other segments' do not.
+func TestPreviewInitSegment(t *testing.T) {
+	if kind, ok := parseAsset("180p/init-preview.m4s"); !ok || kind != assetInit {
+		t.Errorf("parseAsset(180p/init-preview.m4s) = %v, %v; want assetInit", kind, ok)
+	}
+	pl := "#EXTM3U\n" +
+		`#EXT-X-KEY:METHOD=SAMPLE-AES,URI="../licence?scope=preview",KEYFORMAT="org.w3.clearkey",KEYID=0x01010101010101010101010101010101` + "\n" +
+		"#EXT-X-MAP:URI=\"init-preview.m4s\"\n#EXTINF:4.000,\nseg-00000.m4s\n" +
+		`#EXT-X-KEY:METHOD=SAMPLE-AES,URI="../licence",KEYFORMAT="org.w3.clearkey",KEYID=0x02020202020202020202020202020202` + "\n" +
+		"#EXT-X-MAP:URI=\"init.m4s\"\n#EXTINF:4.000,\nseg-00001.m4s\n#EXT-X-ENDLIST\n"
+	g := &grant{id: "vid_1", token: "tok"}
+	got := string(rewrite(assetMediaPlaylist, []byte(pl), (&Service{encryption: map[string]encryptionEntry{}}).manifestMapper(g, assetMediaPlaylist, "180p/playlist.m3u8", []byte(pl))))
+	for _, want := range []string{`URI="init-preview.m4s"`, `URI="init.m4s"`, "\nseg-00000.m4s\n", `licence?scope=preview&token=tok`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("rewritten media playlist lacks %q:\n%s", want, got)
+		}
+	}
+}

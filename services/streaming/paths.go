@@ -44,6 +44,9 @@ func (k assetKind) contentType() string {
 	return "application/octet-stream"
 }
 
+// An encrypted rendition with a free preview has a second init segment,
+// init-preview.m4s, under the preview key (internal/transcode's
+// previewInitName): its preview segments need it.
 var renditionFileRe = regexp.MustCompile(`^([a-z0-9-]{1,32})/(playlist\.m3u8|init\.m4s|init-preview\.m4s|seg-[0-9]{5,9}\.m4s)$`)
 
 // parseAsset checks a path relative to the video directory against the
