@@ -33,9 +33,10 @@ import (
 // Chromium: the creator uploads it with the CLI gated behind the demo pass
 // with a 3 s free preview; its segments are public bytes that decode only
 // with the licence endpoint's key; a holder plays it to the end in the web
-// app (hls.js) and in shaka-player (DASH); a wallet without the pass
-// watches the preview, which ends on the screen naming the pass, and the
-// licence endpoint gives that wallet the preview key only; a Transfer of
+// app (hls.js) and in shaka-player (DASH, a Period per key); a wallet
+// without the pass watches the preview, which ends on the screen naming
+// the pass, shaka plays its DASH preview to the cut, and the licence
+// endpoint gives that wallet the preview key only; a Transfer of
 // the holder's pass stops its key requests; and minting a pass from the
 // refusal screen plays on past the preview in the same page.
 func TestEncryptedPlayback(t *testing.T) {
@@ -152,27 +153,23 @@ func TestEncryptedPlayback(t *testing.T) {
 	b.shot("holder-played-to-the-end")
 
 	// --- 4. shaka-player plays the DASH presentation to the end ------------
-	// From the end of the preview: the MPD has one init segment per
-	// representation, the full key's, and no Period for the preview key
-	// (docs/ARCHITECTURE.md: "that needs a Period per key"), so the
-	// preview's segments cannot be decrypted from DASH, by anyone. Started
-	// at 0, shaka fails with 3016 (PIPELINE_ERROR_DECODE on the first audio
-	// packet). What DASH plays is the full key's part.
+	// From 0: the MPD has a Period per key, the preview key's (its init
+	// segments) then the full key's, so shaka asks for both keys and
+	// crosses the boundary.
 	players := servePlayers(t, http.NewServeMux())
-	// The presentation starts (playRangeStart) half a second past the
-	// boundary: at the boundary itself shaka fetches the segment ending
-	// there too.
-	b.run("shaka plays the DASH MPD", 30*time.Second, chromedp.Navigate(fmt.Sprintf("%s/player?player=dash&start=%g&licence=%s&src=%s",
-		players.URL, pl.previewEnd+0.5, url.QueryEscape(hInfo.GetLicenceUrl()), url.QueryEscape(hInfo.GetDashUrl()))))
+	b.run("shaka plays the DASH MPD", 30*time.Second, chromedp.Navigate(fmt.Sprintf("%s/player?player=dash&licence=%s&src=%s",
+		players.URL, url.QueryEscape(hInfo.GetLicenceUrl()), url.QueryEscape(hInfo.GetDashUrl()))))
 	// A failure here is reported and the steps after it still run: they
 	// do not depend on DASH.
 	if !b.poll(`(v => eme.state().fatal.length == 0 && (eme.state().ended || (v.duration > 8 && v.currentTime >= v.duration - 0.5)))(document.querySelector("video"))`,
 		`eme.state().fatal.length > 0`, 90*time.Second) {
 		st := b.emeState()
-		t.Errorf("shaka-player did not play the DASH MPD from %.1f s to the end with the holder's licence URL: currentTime %.2f, %d frames, fatal errors %s",
-			pl.previewEnd+0.5, st.Time, st.Frames, st.Fatal)
+		t.Errorf("shaka-player did not play the DASH MPD from 0 to the end with the holder's licence URL: currentTime %.2f, %d frames, fatal errors %s",
+			st.Time, st.Frames, st.Fatal)
 		t.Logf("segments shaka fetched: %s", value[string](b, "read the fetches", `performance.getEntriesByType("resource").map(e => e.name.replace(/\?.*/, "")).filter(n => n.includes("/play/")).join(" ")`))
 		t.Logf("the MPD:\n%s", fetch(t, hInfo.GetDashUrl()))
+	} else if st := b.emeState(); st.Frames < 100 {
+		t.Errorf("shaka decoded %d video frames of the 9 s clip, want more than the preview's 100", st.Frames)
 	}
 	b.shot("shaka-played-to-the-end")
 
@@ -199,6 +196,19 @@ func TestEncryptedPlayback(t *testing.T) {
 	if status, keys := requestKeys(t, nInfo.GetLicenceUrl(), fullKID); status != http.StatusForbidden {
 		t.Errorf("the full key for a preview token: %d with keys %v, want 403 (a pass is needed)", status, keyIDs(keys))
 	}
+	// shaka on the preview token's DASH: the preview key's Period alone,
+	// cut at the boundary, played to its end.
+	b.run("shaka plays the DASH preview", 30*time.Second, chromedp.Navigate(fmt.Sprintf("%s/player?player=dash&licence=%s&src=%s",
+		players.URL, url.QueryEscape(nInfo.GetLicenceUrl()), url.QueryEscape(nInfo.GetDashUrl()))))
+	if !b.poll(`(v => eme.state().fatal.length == 0 && eme.state().ended)(document.querySelector("video"))`, `eme.state().fatal.length > 0`, 60*time.Second) {
+		st := b.emeState()
+		t.Errorf("shaka did not play the DASH preview to its end: currentTime %.2f, %d frames, fatal errors %s", st.Time, st.Frames, st.Fatal)
+	} else if st := b.emeState(); st.Time < pl.previewEnd-0.5 || st.Time > pl.previewEnd+0.5 || st.Frames == 0 {
+		t.Errorf("the DASH preview ended at %.2f s with %d frames, want at the %.1f s boundary", st.Time, st.Frames, pl.previewEnd)
+	}
+	b.shot("shaka-preview-ended")
+	b.run("back to the watch page", 30*time.Second, chromedp.Navigate(p.gatewayURL+"/watch/"+videoID), chromedp.WaitVisible(hookPreviewTag))
+	b.run("the preview ends again on the screen naming the pass", time.Minute, chromedp.WaitVisible(hookPreviewEnd), chromedp.WaitVisible(hookDenied))
 
 	// --- 6. a Transfer of the holder's pass stops its key requests ---------
 	transferred := time.Now()
