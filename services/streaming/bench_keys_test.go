@@ -32,6 +32,7 @@ import (
 	"github.com/streamgate/streamgate/services/auth"
 	"github.com/streamgate/streamgate/services/auth/access"
 	"github.com/streamgate/streamgate/services/gateway/edge"
+	"github.com/streamgate/streamgate/services/streaming"
 )
 
 // encryptedPlaylist is a media playlist as the packager writes it for an
@@ -152,7 +153,8 @@ func BenchmarkLicence(b *testing.B) {
 	}
 	ks := startKeyServer(b, id)
 	keys := authv1connect.NewAuthServiceClient(h2cClient(), "http://"+ks.addr)
-	e := newEnvKeys(b, nil, keys, store, nil, readyVideo(id, true))
+	// The key server's own cache as deployed (LicenceCacheTTL's default).
+	e := newEnvKeys(b, func(c *streaming.Config) { c.LicenceCacheTTL = 0 }, keys, store, nil, readyVideo(id, true))
 	gw := startEdge(b, e, serveH2C(b, e.svc.HTTPHandlers()["/play/"]))
 	tok := e.token(b, id)
 	lic := gw + "/play/" + id + "/licence?token=" + tok

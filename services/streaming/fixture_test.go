@@ -237,7 +237,9 @@ func newEnvKeys(t testing.TB, adjust func(*streaming.Config), keys streaming.Con
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
-	cfg := streaming.Config{PublicBaseURL: e.srv.URL, PollInterval: time.Hour, Now: clk.Now}
+	// Licences ask the fake auth every time, so that a test may change its
+	// answer; TestLicenceCache and the benchmarks turn the cache on.
+	cfg := streaming.Config{PublicBaseURL: e.srv.URL, PollInterval: time.Hour, Now: clk.Now, LicenceCacheTTL: -1}
 	if adjust != nil {
 		adjust(&cfg)
 	}

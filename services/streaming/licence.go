@@ -129,7 +129,7 @@ func (s *Service) serveLicence(w http.ResponseWriter, r *http.Request, g *grant)
 	}
 	rctx, cancel := context.WithTimeout(ctx, releaseTimeout)
 	defer cancel()
-	res, err := s.keys.ReleaseContentKeys(rctx, connect.NewRequest(&authv1.ReleaseContentKeysRequest{VideoId: g.id, Address: addr}))
+	res, err := s.release(rctx, g, addr)
 	if err != nil {
 		// Auth's reason (and a mesh refusal, also PermissionDenied,
 		// which only a misconfiguration causes) stays in the log.
@@ -137,7 +137,7 @@ func (s *Service) serveLicence(w http.ResponseWriter, r *http.Request, g *grant)
 		s.licenceError(ctx, w, releaseErr(err))
 		return
 	}
-	grant := res.Msg.GetGrant()
+	grant := res.GetGrant()
 	if g.claims == nil && grant != authv1.PlaybackGrant_PLAYBACK_GRANT_PUBLIC {
 		// Streaming saw a public video, auth a gated one (a policy
 		// changed within VideoCacheTTL): the viewer has no wallet to
@@ -146,7 +146,7 @@ func (s *Service) serveLicence(w http.ResponseWriter, r *http.Request, g *grant)
 		return
 	}
 	released := map[string][]byte{}
-	for _, k := range res.Msg.GetKeys() {
+	for _, k := range res.GetKeys() {
 		released[string(k.GetKeyId())] = k.GetKey()
 	}
 	out := clearKeyResponse{Keys: []clearKeyJWK{}, Type: "temporary"}

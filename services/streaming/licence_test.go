@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,10 +15,14 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	streamingv1 "github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1"
 	"github.com/streamgate/streamgate/internal/blob"
+	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
 	"github.com/streamgate/streamgate/services/streaming"
 )
@@ -409,6 +414,101 @@ func TestLicenceMetrics(t *testing.T) {
 	} {
 		if got, ok := telemetrytest.Value(fams, "streamgate_streaming_licences_total", "outcome", outcome); !ok || got != want {
 			t.Errorf("licences{outcome=%s} = %v (present %v), want %v", outcome, got, ok, want)
+		}
+	}
+}
+
+// The key server reuses auth's release for one wallet, video and kind of
+// token for LicenceCacheTTL: within it auth is not asked again; past it,
+// or for a preview token's next full token, it is; a refusal is never
+// reused; and an ownership.changed for the wallet drops it at once.
+func TestLicenceCache(t *testing.T) {
+	store, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := natsservertest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	bus, err := events.Connect(ctx, srv.ClientURL(), slog0())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	if err := bus.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, func(c *streaming.Config) { c.LicenceCacheTTL = 2 * time.Second }, store, bus, readyVideo("vid_1", true))
+	runCtx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	lic := e.srv.URL + "/play/vid_1/licence?token="
+	full := e.token(t, "vid_1")
+	pc := playbackClaims(e.clock.Now(), "vid_1", 10*time.Minute)
+	pc.PreviewSeconds = 4
+	pv := e.sign(t, e.key, pc)
+	asked := func(want int, what string) {
+		t.Helper()
+		if n := len(e.keys.called()); n != want {
+			t.Errorf("%s: auth asked %d times, want %d", what, n, want)
+		}
+	}
+	status := func(tok, kid string) int {
+		t.Helper()
+		res, _ := post(t, lic+tok, licenceBody(kid))
+		return res.StatusCode
+	}
+
+	// A refusal is not kept: the preview token asks each time.
+	e.keys.set(refused(connect.CodePermissionDenied))
+	status(pv, kidOf(previewKey))
+	status(pv, kidOf(previewKey))
+	asked(2, "two refused requests")
+
+	e.keys.set(released(authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW, previewKey))
+	for i := 0; i < 3; i++ {
+		if s := status(pv, kidOf(previewKey)); s != 200 {
+			t.Fatalf("the preview key: %d", s)
+		}
+	}
+	asked(1, "three preview requests within the TTL")
+	// The full token (after a mint) is not served the preview's answer.
+	e.keys.set(released(authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER, fullKey, previewKey))
+	if s := status(full, kidOf(fullKey)); s != 200 {
+		t.Fatalf("the full key for a full token: %d", s)
+	}
+	asked(1, "the full token's first request")
+	e.clock.Add(3 * time.Second)
+	status(full, kidOf(fullKey))
+	asked(2, "past the TTL")
+
+	// The preview wallet mints a pass: its preview token's cached answer
+	// (the preview key alone) is dropped when ownership.changed says so,
+	// and auth's new answer lets it have the full key.
+	e.keys.set(released(authv1.PlaybackGrant_PLAYBACK_GRANT_PREVIEW, previewKey))
+	status(pv, kidOf(previewKey))
+	e.keys.set(released(authv1.PlaybackGrant_PLAYBACK_GRANT_HOLDER, fullKey, previewKey))
+	if s := status(pv, kidOf(fullKey)); s != 403 {
+		t.Fatalf("the full key from the cached preview answer: %d, want 403", s)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		if err := bus.Publish(ctx, &eventsv1.OwnershipChanged{
+			EventId: fmt.Sprintf("ownership.changed:vid_1:%s:%d", testAddr, i), OccurTime: timestamppb.New(e.clock.Now()),
+			VideoId: "vid_1", Address: testAddr, Allowed: true, BlockNumber: uint64(i),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if status(pv, kidOf(fullKey)) == 200 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the cached answer outlived ownership.changed")
+		case <-tick.C:
 		}
 	}
 }

@@ -34,6 +34,8 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return events.Follow(ctx, s.bus, revocationTTL, func(e *eventsv1.OwnershipChanged) {
+			// Either way, the key server asks auth again.
+			s.forgetLicences(e.GetVideoId(), e.GetAddress())
 			if e.GetAllowed() {
 				return
 			}

@@ -34,6 +34,12 @@ type Config struct {
 	// VideoCacheTTL is how long a video's status and policy are reused
 	// before metadata is asked again; default 5s.
 	VideoCacheTTL time.Duration
+	// LicenceCacheTTL is how long the key server reuses auth's answer for
+	// one wallet, video and kind of token (full or preview): a player asks
+	// for keys at every key session, several a minute. A Transfer
+	// (ownership.changed) and a sign-out drop it sooner. Default 2s;
+	// negative: auth is asked every time.
+	LicenceCacheTTL time.Duration
 	// ReadyManifestMaxAge is the Cache-Control max-age of the manifests of
 	// a READY video; default 60s.
 	ReadyManifestMaxAge time.Duration
@@ -107,6 +113,9 @@ type Service struct {
 	// length, once final (previewNames). Per instance, a cache only.
 	pmu      sync.Mutex
 	previews map[string][]string
+	// lmu guards licences: auth's recent answers (licenceCache).
+	lmu      sync.Mutex
+	licences map[licenceKey]cachedLicence
 
 	metrics *metrics
 	segs    *segmentCache // nil: segments are read from the store each time
@@ -137,6 +146,9 @@ func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, ke
 	if cfg.VideoCacheTTL <= 0 {
 		cfg.VideoCacheTTL = 5 * time.Second
 	}
+	if cfg.LicenceCacheTTL == 0 {
+		cfg.LicenceCacheTTL = 2 * time.Second
+	}
 	if cfg.ReadyManifestMaxAge <= 0 {
 		cfg.ReadyManifestMaxAge = time.Minute
 	}
@@ -163,6 +175,7 @@ func New(cfg Config, blobs blob.Store, videos Videos, verifier TokenVerifier, ke
 		revoked: map[revKey]time.Time{}, revokedSessions: map[string]time.Time{},
 		encryption: map[string]encryptionEntry{},
 		previews:   map[string][]string{},
+		licences:   map[licenceKey]cachedLicence{},
 	}
 	if s.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
 		return nil, fmt.Errorf("streaming: metrics: %w", err)
