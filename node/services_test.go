@@ -14,9 +14,8 @@ import (
 
 	"github.com/streamgate/streamgate/internal/catalog"
 	"github.com/streamgate/streamgate/internal/etcdserver/etcdservertest"
-	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/mesh"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/testing/s3test"
 	"github.com/streamgate/streamgate/node"
@@ -34,14 +33,7 @@ func testDeps(t *testing.T) node.Deps {
 	cat := catalog.Default()
 	m := mesh.New(w, cat, mesh.Options{}, logger)
 	t.Cleanup(m.Close)
-	bus, err := events.Connect(t.Context(), natsservertest.Start(t).ClientURL(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	_, bus := eventstest.Bus(t)
 	return node.Deps{Logger: logger, Catalog: cat, Registry: w, Mesh: m, Etcd: etcd, Bus: bus, Settings: node.Settings{
 		DataDir:       t.TempDir(),
 		PublicBaseURL: "http://127.0.0.1:8080",

@@ -22,10 +22,9 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/internal/blob"
-	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/services/metadata"
 	"github.com/streamgate/streamgate/services/upload"
 	"github.com/streamgate/streamgate/services/worker"
@@ -57,17 +56,7 @@ func (m metadataVideos) CreateVideo(ctx context.Context, req *metadatav1.CreateV
 func startCreatorServices(t *testing.T) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	nsrv := natsservertest.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	bus, err := events.Connect(ctx, nsrv.ClientURL(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, bus := eventstest.Bus(t)
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	ident := connect.WithInterceptors(identity.NewInterceptor(true))

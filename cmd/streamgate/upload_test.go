@@ -25,10 +25,9 @@ import (
 	uploadv1 "github.com/streamgate/streamgate/gen/go/streamgate/upload/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
 	"github.com/streamgate/streamgate/internal/blob"
-	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/services/upload"
 )
 
@@ -58,17 +57,7 @@ func (v *cliVideos) CreateVideo(_ context.Context, req *metadatav1.CreateVideoRe
 func startUploadService(t *testing.T, videos upload.Videos, wrap func(http.Handler) http.Handler) *httptest.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	nsrv := natsservertest.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	bus, err := events.Connect(ctx, nsrv.ClientURL(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, bus := eventstest.Bus(t)
 	blobs, err := blob.NewLocal(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)

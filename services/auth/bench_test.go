@@ -11,6 +11,7 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
+	"github.com/streamgate/streamgate/internal/secretbox/secretboxtest"
 )
 
 // BenchmarkSignIn is a whole SignIn at the domain level: parse, checks,
@@ -55,7 +56,7 @@ func BenchmarkReleaseContentKeys(b *testing.B) {
 	const id = "vid_01J0000000000000000000000B"
 	holder := newWallet(b)
 	videos := &fakeVideos{videos: map[string]*metadatav1.Video{id: readyVideo(id, nftPolicy)}}
-	kek := testKEK(b, 1)
+	kek := secretboxtest.Keyring(b, 1)
 	svc, err := New(Config{Domain: testDomain, URI: testURI, DataDir: b.TempDir(), KEK: kek},
 		&fakeWallets{}, &fakeAccess{allowed: map[common.Address]bool{holder.addr: true}}, videos,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))

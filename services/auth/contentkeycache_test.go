@@ -10,6 +10,7 @@ import (
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/internal/cenc"
+	"github.com/streamgate/streamgate/internal/secretbox/secretboxtest"
 )
 
 func keySet(videoID string, scopes ...string) []contentKey {
@@ -83,7 +84,7 @@ func TestContentKeyCache(t *testing.T) {
 // request asks the access checker, and fails closed with it; a delete
 // evicts at once.
 func TestReleaseContentKeysCache(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.KEK = testKEK(t, 1) })
+	e := newEnv(t, func(c *Config) { c.KEK = secretboxtest.Keyring(t, 1) })
 	holder := newWallet(t)
 	e.access.allowed[holder.addr] = true
 	const id = "vid_01J0000000000000000000000K"

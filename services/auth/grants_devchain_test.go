@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
@@ -23,7 +21,6 @@ import (
 	"github.com/streamgate/streamgate/internal/testing/pgtest"
 	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/auth/access"
-	"github.com/streamgate/streamgate/services/auth/chain"
 )
 
 // TestGrantsOfOneInstanceRevokedByAnother: two auth instances on one
@@ -35,25 +32,8 @@ import (
 func TestGrantsOfOneInstanceRevokedByAnother(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
-	viewerKey, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewer := wallet{key: viewerKey, addr: crypto.PubkeyToAddress(viewerKey.PublicKey)}
-	buyer := newWallet(t)
-	dc, err := devchain.New(ctx, devchain.Config{
-		BlockInterval: 100 * time.Millisecond,
-		Alloc:         map[common.Address]*big.Int{viewer.addr: big.NewInt(1e18)},
-	}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dc.Close)
-	chains, err := chain.New(chain.Config{Chains: map[uint64]string{devchain.ChainID: dc.RPCURL()}, CallTimeout: 10 * time.Second}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(chains.Close)
+	viewer, buyer := newWallet(t), newWallet(t)
+	dc, chains := startDevChain(t, viewer)
 	token, err := dc.DeployToken(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +116,7 @@ func TestGrantsOfOneInstanceRevokedByAnother(t *testing.T) {
 	}
 
 	// The pass moves: B's watcher sees it and revokes A's grant.
-	if err := dc.Transfer721(ctx, viewerKey, buyer.addr, passID); err != nil {
+	if err := dc.Transfer721(ctx, viewer.key, buyer.addr, passID); err != nil {
 		t.Fatal(err)
 	}
 	if oc := next("the pass transfer"); oc.GetVideoId() != "vid_pass" || oc.GetAddress() != viewer.addr.Hex() || oc.GetAllowed() || oc.GetBlockNumber() == 0 {
@@ -146,7 +126,7 @@ func TestGrantsOfOneInstanceRevokedByAnother(t *testing.T) {
 
 	// The ERC-20 balance moves: no watcher follows it; B's re-verification
 	// revokes A's grant.
-	if err := dc.TransferToken(ctx, viewerKey, token, buyer.addr, big.NewInt(1)); err != nil {
+	if err := dc.TransferToken(ctx, viewer.key, token, buyer.addr, big.NewInt(1)); err != nil {
 		t.Fatal(err)
 	}
 	res, err := b.client.ReverifyGrants(ctx, connect.NewRequest(&authv1.ReverifyGrantsRequest{}))

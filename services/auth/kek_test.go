@@ -10,20 +10,8 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/internal/secretbox"
+	"github.com/streamgate/streamgate/internal/secretbox/secretboxtest"
 )
-
-func testKEK(t testing.TB, keys ...byte) *secretbox.Keyring {
-	t.Helper()
-	var raw [][]byte
-	for _, b := range keys {
-		raw = append(raw, bytes.Repeat([]byte{b}, secretbox.KeySize))
-	}
-	k, err := secretbox.New(raw...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // storedBytes is what the database holds for a key.
 func storedBytes(t *testing.T, s *store, kid string) []byte {
@@ -42,7 +30,7 @@ func TestSigningKeysSealedAtRest(t *testing.T) {
 	for _, b := range storeBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			s, other := b.open(t)
-			s.kek, other.kek = testKEK(t, 1), testKEK(t, 1)
+			s.kek, other.kek = secretboxtest.Keyring(t, 1), secretboxtest.Keyring(t, 1)
 			ctx := t.Context()
 			k1, k2 := testKey(t, "k1", storeT0), testKey(t, "k2", storeT0.Add(time.Hour))
 			if _, err := s.addKey(ctx, k1, ""); err != nil {
@@ -93,12 +81,12 @@ func TestKEKAtStart(t *testing.T) {
 	}
 	e.svc.Close()
 
-	svc, err := kekService(t, e, testKEK(t, 1))
+	svc, err := kekService(t, e, secretboxtest.Keyring(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw := storedBytes(t, svc.store, signer.ID)
-	if !testKEK(t, 1).SealedWithCurrent(raw) || bytes.Contains(raw, signer.Private.Seed()) {
+	if !secretboxtest.Keyring(t, 1).SealedWithCurrent(raw) || bytes.Contains(raw, signer.Private.Seed()) {
 		t.Fatal("the clear key was not sealed at start")
 	}
 	if got, _ := svc.keys.signer(); !got.Private.Equal(signer.Private) {
@@ -106,7 +94,7 @@ func TestKEKAtStart(t *testing.T) {
 	}
 	svc.Close()
 
-	_, err = kekService(t, e, testKEK(t, 2))
+	_, err = kekService(t, e, secretboxtest.Keyring(t, 2))
 	if !errors.Is(err, secretbox.ErrUnknownKey) || !strings.Contains(err.Error(), "cannot be decrypted") {
 		t.Errorf("start with a wrong KEK: %v, want a clear refusal", err)
 	}
@@ -122,11 +110,11 @@ func TestKEKAtStart(t *testing.T) {
 // previous KEK can then be dropped.
 func TestKEKRotation(t *testing.T) {
 	hourly := func(c *Config) { c.KeyRotation = time.Hour; c.JWKSMaxAge = time.Minute }
-	e := newEnv(t, hourly, func(c *Config) { c.KEK = testKEK(t, 1) })
+	e := newEnv(t, hourly, func(c *Config) { c.KEK = secretboxtest.Keyring(t, 1) })
 	first, _ := e.svc.keys.signer()
 	e.svc.Close()
 
-	rotated := testKEK(t, 2, 1)
+	rotated := secretboxtest.Keyring(t, 2, 1)
 	svc, err := kekService(t, e, rotated, hourly)
 	if err != nil {
 		t.Fatalf("start with the rotated KEK: %v", err)
@@ -152,7 +140,7 @@ func TestKEKRotation(t *testing.T) {
 	svc.Close()
 
 	// The previous KEK dropped: everything opens under the new one alone.
-	svc, err = kekService(t, e, testKEK(t, 2), hourly)
+	svc, err = kekService(t, e, secretboxtest.Keyring(t, 2), hourly)
 	if err != nil {
 		t.Fatalf("start with the new KEK alone: %v", err)
 	}

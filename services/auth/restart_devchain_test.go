@@ -2,9 +2,7 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -12,8 +10,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
@@ -25,7 +21,6 @@ import (
 	"github.com/streamgate/streamgate/internal/testing/pgtest"
 	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/auth/access"
-	"github.com/streamgate/streamgate/services/auth/chain"
 )
 
 // TestGrantRevokedAfterRestart: a viewer gets a playback token from an auth
@@ -38,26 +33,8 @@ import (
 func TestGrantRevokedAfterRestart(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
-	keys := map[string]*ecdsa.PrivateKey{}
-	alloc := map[common.Address]*big.Int{}
-	for _, name := range []string{"sqlite", "postgres"} {
-		k, err := crypto.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[name] = k
-		alloc[crypto.PubkeyToAddress(k.PublicKey)] = big.NewInt(1e18)
-	}
-	dc, err := devchain.New(ctx, devchain.Config{BlockInterval: 100 * time.Millisecond, Alloc: alloc}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dc.Close)
-	chains, err := chain.New(chain.Config{Chains: map[uint64]string{devchain.ChainID: dc.RPCURL()}, CallTimeout: 10 * time.Second}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(chains.Close)
+	viewers := map[string]wallet{"sqlite": newWallet(t), "postgres": newWallet(t)}
+	dc, chains := startDevChain(t, viewers["sqlite"], viewers["postgres"])
 	_, bus := eventstest.Bus(t)
 	got := eventstest.Collect[*eventsv1.OwnershipChanged](t, bus, "test-restart")
 	videos := &fakeVideos{videos: map[string]*metadatav1.Video{
@@ -70,7 +47,7 @@ func TestGrantRevokedAfterRestart(t *testing.T) {
 
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
-			viewer := wallet{key: keys[name], addr: crypto.PubkeyToAddress(keys[name].PublicKey)}
+			viewer := viewers[name]
 			cfg := Config{Domain: testDomain, URI: testURI, AllowedChainIDs: []uint64{devchain.ChainID}}
 			if name == "sqlite" {
 				cfg.DataDir = dir

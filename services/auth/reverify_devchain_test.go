@@ -2,15 +2,12 @@ package auth
 
 import (
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
@@ -20,7 +17,6 @@ import (
 	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/services/auth/access"
-	"github.com/streamgate/streamgate/services/auth/chain"
 )
 
 // TestReverifyGrantsRevokesTransferredPass: with no Transfer watcher
@@ -30,25 +26,8 @@ import (
 func TestReverifyGrantsRevokesTransferredPass(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
-	viewerKey, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewer := wallet{key: viewerKey, addr: crypto.PubkeyToAddress(viewerKey.PublicKey)}
-	keeper, buyer := newWallet(t), newWallet(t)
-	dc, err := devchain.New(ctx, devchain.Config{
-		BlockInterval: 100 * time.Millisecond,
-		Alloc:         map[common.Address]*big.Int{viewer.addr: big.NewInt(1e18)},
-	}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dc.Close)
-	chains, err := chain.New(chain.Config{Chains: map[uint64]string{devchain.ChainID: dc.RPCURL()}, CallTimeout: 10 * time.Second}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(chains.Close)
+	viewer, keeper, buyer := newWallet(t), newWallet(t), newWallet(t)
+	dc, chains := startDevChain(t, viewer)
 	ev, err := access.NewEvaluator(access.Config{}, chains, nil, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +76,7 @@ func TestReverifyGrantsRevokesTransferredPass(t *testing.T) {
 		t.Fatalf("before the transfer: %v, want 2 checked, none revoked", r)
 	}
 
-	if err := dc.Transfer721(ctx, viewerKey, buyer.addr, viewerToken); err != nil {
+	if err := dc.Transfer721(ctx, viewer.key, buyer.addr, viewerToken); err != nil {
 		t.Fatal(err)
 	}
 	// The evaluator's cache still says "allowed"; a cached re-check would

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/auth/v1/authv1connect"
@@ -19,11 +17,10 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/devchain"
 	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/auth/access"
-	"github.com/streamgate/streamgate/services/auth/chain"
 )
 
 // evaluatorChecker adapts access.Evaluator to AccessChecker (the binary
@@ -45,26 +42,8 @@ func TestTransferThenRefreshRefused(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
 
-	viewerKey, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewer := wallet{key: viewerKey, addr: crypto.PubkeyToAddress(viewerKey.PublicKey)}
-	other := newWallet(t)
-	dc, err := devchain.New(ctx, devchain.Config{
-		BlockInterval: 100 * time.Millisecond,
-		Alloc:         map[common.Address]*big.Int{viewer.addr: big.NewInt(1e18)},
-	}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dc.Close)
-
-	chains, err := chain.New(chain.Config{Chains: map[uint64]string{devchain.ChainID: dc.RPCURL()}, CallTimeout: 10 * time.Second}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(chains.Close)
+	viewer, other := newWallet(t), newWallet(t)
+	dc, chains := startDevChain(t, viewer)
 	ev, err := access.NewEvaluator(access.Config{}, chains, nil, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -74,15 +53,7 @@ func TestTransferThenRefreshRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	nsrv := natsservertest.Start(t)
-	bus, err := events.Connect(ctx, nsrv.ClientURL(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, bus := eventstest.Bus(t)
 	got := make(chan *eventsv1.OwnershipChanged, 16)
 	sub, err := events.Subscribe(ctx, bus, "test-ownership", func(_ context.Context, e *eventsv1.OwnershipChanged) error {
 		got <- e
@@ -137,7 +108,7 @@ func TestTransferThenRefreshRefused(t *testing.T) {
 		t.Fatalf("grants recorded = %d, want 1", n)
 	}
 
-	if err := dc.Transfer721(ctx, viewerKey, other.addr, tokenID); err != nil {
+	if err := dc.Transfer721(ctx, viewer.key, other.addr, tokenID); err != nil {
 		t.Fatal(err)
 	}
 	var oc *eventsv1.OwnershipChanged

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"github.com/streamgate/streamgate/internal/secretbox/secretboxtest"
 	"sync"
 	"testing"
 )
@@ -10,7 +11,7 @@ func TestContentKeysMadeOnceAcrossInstances(t *testing.T) {
 	for _, b := range storeBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			a, c := b.open(t)
-			kek := testKEK(t, 1)
+			kek := secretboxtest.Keyring(t, 1)
 			a.kek, c.kek = kek, kek
 			ctx := t.Context()
 			// Two instances asking at once get the same keys.
@@ -66,7 +67,7 @@ func TestContentKeysSealedAtRest(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			s, _ := b.open(t)
 			ctx := t.Context()
-			old := testKEK(t, 1)
+			old := secretboxtest.Keyring(t, 1)
 			s.kek = old
 			keys, err := s.ensureContentKeys(ctx, "vid_1", contentKeyScopes, storeT0)
 			if err != nil {
@@ -95,7 +96,7 @@ func TestContentKeysSealedAtRest(t *testing.T) {
 				t.Fatal("sealed keys opened without a KEK")
 			}
 			// A new KEK (the old one kept second) reseals everything.
-			s.kek = testKEK(t, 2, 1)
+			s.kek = secretboxtest.Keyring(t, 2, 1)
 			n, err := s.sealContentKeys(ctx)
 			if err != nil || n != 2 {
 				t.Fatalf("resealed %d, %v; want 2", n, err)
@@ -103,7 +104,7 @@ func TestContentKeysSealedAtRest(t *testing.T) {
 			if n, err := s.sealContentKeys(ctx); err != nil || n != 0 {
 				t.Fatalf("second reseal: %d, %v", n, err)
 			}
-			s.kek = testKEK(t, 2) // the old KEK dropped
+			s.kek = secretboxtest.Keyring(t, 2) // the old KEK dropped
 			again, err := s.contentKeys(ctx, "vid_1")
 			if err != nil || len(again) != 2 || again[0].Key != keys[0].Key || again[1].Key != keys[1].Key {
 				t.Fatalf("after rotation: %+v %v", again, err)
@@ -124,7 +125,7 @@ func TestClearContentKeysSealedLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.kek = testKEK(t, 3)
+	s.kek = secretboxtest.Keyring(t, 3)
 	if n, err := s.sealContentKeys(t.Context()); err != nil || n != 1 {
 		t.Fatalf("sealed %d, %v", n, err)
 	}

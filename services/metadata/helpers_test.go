@@ -19,8 +19,8 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1/metadatav1connect"
 	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/services/metadata/store/sqlstore"
 )
 
@@ -91,17 +91,9 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	logger := testLogger(t)
-	nats := natsservertest.Start(t)
+	_, bus := eventstest.Bus(t)
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	bus, err := events.Connect(ctx, nats.ClientURL(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "meta.db"), logger)
 	if err != nil {
 		t.Fatal(err)

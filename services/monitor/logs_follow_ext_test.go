@@ -9,8 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
-	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/monitor"
 )
@@ -19,16 +18,8 @@ import (
 // stopped instance leaves no consumer on the LOGS stream: restarts used to
 // leave one durable each.
 func TestLogFollowersLeaveNoConsumers(t *testing.T) {
-	nats := natsservertest.Start(t)
 	logger := testLogger(t)
-	bus, err := events.Connect(t.Context(), nats.ClientURL(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	_, bus := eventstest.Bus(t)
 	logs, err := bus.JetStream().Stream(t.Context(), "LOGS")
 	if err != nil {
 		t.Fatal(err)

@@ -17,9 +17,8 @@ import (
 	monitorv1 "github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1"
 	"github.com/streamgate/streamgate/gen/go/streamgate/monitor/v1/monitorv1connect"
 	"github.com/streamgate/streamgate/internal/devchain"
-	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/logship"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/registry"
 	"github.com/streamgate/streamgate/internal/testing/poll"
 	"github.com/streamgate/streamgate/services/monitor"
@@ -59,16 +58,8 @@ func startMonitor(t *testing.T, svc *monitor.Service) monitorv1connect.MonitorSe
 }
 
 func TestGetLogsFromShippedRecords(t *testing.T) {
-	nats := natsservertest.Start(t)
 	logger := testLogger(t)
-	bus, err := events.Connect(t.Context(), nats.ClientURL(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	_, bus := eventstest.Bus(t)
 	svc, err := monitor.New(monitor.Config{LogRingSize: 100}, noInstances{}, noProbe, logger, monitor.WithBus(bus))
 	if err != nil {
 		t.Fatal(err)

@@ -21,8 +21,7 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	streamingv1 "github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1"
 	"github.com/streamgate/streamgate/internal/blob"
-	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/telemetry/telemetrytest"
 	"github.com/streamgate/streamgate/services/streaming"
 )
@@ -427,17 +426,9 @@ func TestLicenceCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := natsservertest.Start(t)
+	_, bus := eventstest.Bus(t)
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	bus, err := events.Connect(ctx, srv.ClientURL(), slog0())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
 	e := newEnvWith(t, func(c *streaming.Config) { c.LicenceCacheTTL = 2 * time.Second }, store, bus, readyVideo("vid_1", true))
 	runCtx, stop := context.WithCancel(t.Context())
 	done := make(chan error, 1)

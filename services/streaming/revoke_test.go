@@ -9,8 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
-	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 )
 
 // TestRevocation: after auth publishes ownership.changed (allowed=false),
@@ -19,17 +18,9 @@ import (
 // again, works.
 func TestRevocation(t *testing.T) {
 	store := encoded(t)
-	srv := natsservertest.Start(t)
+	_, bus := eventstest.Bus(t)
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	bus, err := events.Connect(ctx, srv.ClientURL(), slog0())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t, store, bus, readyVideo("vid_1", true))
 	runCtx, stop := context.WithCancel(t.Context())
 	done := make(chan error, 1)

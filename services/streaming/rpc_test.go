@@ -19,8 +19,7 @@ import (
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	streamingv1 "github.com/streamgate/streamgate/gen/go/streamgate/streaming/v1"
 	"github.com/streamgate/streamgate/internal/blob"
-	"github.com/streamgate/streamgate/internal/events"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 )
 
 func TestGetPlaybackInfo(t *testing.T) {
@@ -310,17 +309,9 @@ func pad5(i int) string { s := "0000" + itoa(i); return s[len(s)-5:] }
 // an hour, so only events can wake the stream), and checks a token that
 // expires mid-stream ends it between segments with PERMISSION_DENIED.
 func TestStreamSegmentsLive(t *testing.T) {
-	srv := natsservertest.Start(t)
+	_, bus := eventstest.Bus(t)
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	bus, err := events.Connect(ctx, srv.ClientURL(), slog0())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
 	src := encoded(t)
 	read := func(rel string) []byte {
 		b, err := os.ReadFile(filepath.Join(src.Dir(), "videos/vid_1/180p", rel))

@@ -27,9 +27,9 @@ import (
 	"github.com/streamgate/streamgate/gen/go/streamgate/upload/v1/uploadv1connect"
 	"github.com/streamgate/streamgate/internal/blob"
 	"github.com/streamgate/streamgate/internal/events"
+	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/mediaprobe"
-	"github.com/streamgate/streamgate/internal/natsserver/natsservertest"
 	"github.com/streamgate/streamgate/internal/video"
 )
 
@@ -220,17 +220,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 
 func startBus(t *testing.T, logger *slog.Logger) *events.Bus {
 	t.Helper()
-	nsrv := natsservertest.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	bus, err := events.Connect(ctx, nsrv.ClientURL(), logger)
-	if err != nil {
-		t.Fatalf("events.Connect: %v", err)
-	}
-	t.Cleanup(bus.Close)
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatalf("EnsureStreams: %v", err)
-	}
+	_, bus := eventstest.Bus(t)
 	return bus
 }
 

@@ -9,20 +9,8 @@ import (
 
 	workerv1 "github.com/streamgate/streamgate/gen/go/streamgate/worker/v1"
 	"github.com/streamgate/streamgate/internal/secretbox"
+	"github.com/streamgate/streamgate/internal/secretbox/secretboxtest"
 )
-
-func testKEK(t testing.TB, keys ...byte) *secretbox.Keyring {
-	t.Helper()
-	var raw [][]byte
-	for _, b := range keys {
-		raw = append(raw, bytes.Repeat([]byte{b}, secretbox.KeySize))
-	}
-	k, err := secretbox.New(raw...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // kekService is a worker on url with the KEK, its stores set up (and its
 // secrets sealed) as at start.
@@ -62,7 +50,7 @@ func storedSecret(t *testing.T, s *Service, id string) (raw []byte, secret strin
 // webhook's record does not open.
 func TestWebhookSecretsSealedAtRest(t *testing.T) {
 	url := startNATS(t)
-	s, err := kekService(t, url, testKEK(t, 1))
+	s, err := kekService(t, url, secretboxtest.Keyring(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,25 +91,25 @@ func TestWebhookSecretsAtStart(t *testing.T) {
 		t.Fatal("without a KEK the secret is not stored as before")
 	}
 
-	s, err := kekService(t, url, testKEK(t, 1))
+	s, err := kekService(t, url, secretboxtest.Keyring(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, stored := storedSecret(t, s, id); !testKEK(t, 1).SealedStringWithCurrent(stored) {
+	if _, stored := storedSecret(t, s, id); !secretboxtest.Keyring(t, 1).SealedStringWithCurrent(stored) {
 		t.Fatal("the clear secret was not sealed at start")
 	}
 	if h, err := s.webhooks.get(t.Context(), "", id); err != nil || h.Secret != secret {
 		t.Fatalf("get = %q, %v", h.Secret, err)
 	}
 
-	if _, err := kekService(t, url, testKEK(t, 2)); !errors.Is(err, ErrKEK) || !errors.Is(err, secretbox.ErrUnknownKey) {
+	if _, err := kekService(t, url, secretboxtest.Keyring(t, 2)); !errors.Is(err, ErrKEK) || !errors.Is(err, secretbox.ErrUnknownKey) {
 		t.Errorf("start with a wrong KEK: %v, want ErrKEK", err)
 	}
 	if _, err := kekService(t, url, nil); !errors.Is(err, ErrKEK) || !strings.Contains(err.Error(), "no key-encryption key") {
 		t.Errorf("start without the KEK: %v, want ErrKEK", err)
 	}
 	// Run gives up on it too, rather than retrying forever.
-	wrong := newTestService(t, url, Config{KEK: testKEK(t, 2)}, nil, KindOptions{})
+	wrong := newTestService(t, url, Config{KEK: secretboxtest.Keyring(t, 2)}, nil, KindOptions{})
 	if err := wrong.Run(t.Context()); !errors.Is(err, ErrKEK) {
 		t.Errorf("Run with a wrong KEK: %v, want ErrKEK", err)
 	}
@@ -133,13 +121,13 @@ func TestWebhookSecretsAtStart(t *testing.T) {
 // new one; the previous KEK can then be dropped.
 func TestWebhookSecretsKEKRotation(t *testing.T) {
 	url := startNATS(t)
-	old, err := kekService(t, url, testKEK(t, 1))
+	old, err := kekService(t, url, secretboxtest.Keyring(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, secret := createHook(t, old, alice)
 
-	rotated := testKEK(t, 2, 1)
+	rotated := secretboxtest.Keyring(t, 2, 1)
 	s, err := kekService(t, url, rotated)
 	if err != nil {
 		t.Fatalf("start with the rotated KEK: %v", err)
@@ -152,7 +140,7 @@ func TestWebhookSecretsKEKRotation(t *testing.T) {
 		t.Fatal("a new secret is not sealed under the new KEK")
 	}
 
-	s2, err := kekService(t, url, testKEK(t, 2))
+	s2, err := kekService(t, url, secretboxtest.Keyring(t, 2))
 	if err != nil {
 		t.Fatalf("start with the new KEK alone: %v", err)
 	}
