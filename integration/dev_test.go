@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -325,29 +324,13 @@ func TestDev(t *testing.T) {
 	})
 
 	t.Run("signing in with the dev wallet gives a session the gateway accepts", func(t *testing.T) {
-		env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
-		login := exec.CommandContext(t.Context(), streamgateBinary(t), "login", "--dev", "--gateway", p.gatewayURL)
-		login.Env = env
-		if out, err := login.CombinedOutput(); err != nil {
-			t.Fatalf("streamgate login --dev: %v\n%s", err, out)
-		}
+		sg := newCLI(t, p.gatewayURL)
+		sg.run("login", "--dev")
 		// The upload now carries the session token (SIWE-signed by the dev
 		// wallet), not the dev header: the video's creator is that wallet.
-		up := exec.CommandContext(t.Context(), streamgateBinary(t), "upload", "--gateway", p.gatewayURL, "--json", clipFile(t))
-		up.Env = env
-		out, err := up.Output()
-		if err != nil {
-			t.Fatalf("streamgate upload with a session: %v\n%s", err, out)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		var ids struct {
-			VideoID string `json:"video_id"`
-		}
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ids); err != nil {
-			t.Fatal(err)
-		}
+		videoID := sg.upload(clipFile(t))
 		res, err := metadatav1connect.NewMetadataServiceClient(http.DefaultClient, p.gatewayURL).
-			GetVideo(t.Context(), connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: ids.VideoID}))
+			GetVideo(t.Context(), connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: videoID}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,29 +340,12 @@ func TestDev(t *testing.T) {
 	})
 
 	t.Run("the creator CLI: metadata and policy at upload, video edits, webhooks", func(t *testing.T) {
-		env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
-		sg := func(args ...string) string {
-			t.Helper()
-			cmd := exec.CommandContext(t.Context(), streamgateBinary(t), append(args, "--server", p.gatewayURL)...)
-			cmd.Env = env
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("streamgate %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr.String())
-			}
-			return string(out)
-		}
+		cl := newCLI(t, p.gatewayURL)
+		sg := cl.run
 		sg("login", "--dev")
 		// The chain by the name GetClientConfig lists ("StreamGate dev chain").
-		out := sg("upload", clipFile(t), "--title", "Creator clip", "--description", "Shot on a tram", "--tags", "travel,Tram",
-			"--policy", "erc721:streamgate-dev-chain:0x5fbdb2315678afecb367f032d93f642f64180aa3", "--json")
-		var ids struct {
-			VideoID string `json:"video_id"`
-		}
-		if err := json.Unmarshal([]byte(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]), &ids); err != nil || ids.VideoID == "" {
-			t.Fatalf("upload --json printed %q (%v)", out, err)
-		}
+		videoID := cl.upload(clipFile(t), "--title", "Creator clip", "--description", "Shot on a tram", "--tags", "travel,Tram",
+			"--policy", "erc721:streamgate-dev-chain:0x5fbdb2315678afecb367f032d93f642f64180aa3")
 		var got struct {
 			Video struct {
 				Title, Description, Status, Etag string
@@ -395,7 +361,7 @@ func TestDev(t *testing.T) {
 		}
 		getVideo := func() {
 			t.Helper()
-			if err := json.Unmarshal([]byte(sg("video", "get", ids.VideoID, "--json")), &got); err != nil {
+			if err := json.Unmarshal([]byte(sg("video", "get", videoID, "--json")), &got); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -405,10 +371,10 @@ func TestDev(t *testing.T) {
 			len(v.AccessPolicy.Rules) != 1 || v.AccessPolicy.Rules[0].ChainID != "1337" || v.AccessPolicy.Rules[0].ContractAddress != "0x5FbDB2315678afecb367f032d93F642f64180aa3" {
 			t.Errorf("video get --json = %+v", v)
 		}
-		if out := sg("video", "update", ids.VideoID, "--title", "Creator clip, edited"); !strings.Contains(out, "updated "+ids.VideoID+": title") {
+		if out := sg("video", "update", videoID, "--title", "Creator clip, edited"); !strings.Contains(out, "updated "+videoID+": title") {
 			t.Errorf("video update printed %q", out)
 		}
-		if out := sg("video", "policy", ids.VideoID, "--public"); !strings.Contains(out, "public: anyone may watch") {
+		if out := sg("video", "policy", videoID, "--public"); !strings.Contains(out, "public: anyone may watch") {
 			t.Errorf("video policy --public printed %q", out)
 		}
 		getVideo()
@@ -445,7 +411,7 @@ func TestDev(t *testing.T) {
 			t.Errorf("removed webhook still listed:\n%s", out)
 		}
 
-		sg("video", "delete", ids.VideoID)
+		sg("video", "delete", videoID)
 		getVideo()
 		if got.Video.Status != "VIDEO_STATUS_DELETED" {
 			t.Errorf("after video delete: %s", got.Video.Status)

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -236,26 +235,9 @@ func TestEmbed(t *testing.T) {
 
 	// The creator (the dev wallet) signs in, uploads a clip and gates it
 	// behind the demo pass.
-	env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
-	login := exec.CommandContext(ctx, streamgateBinary(t), "login", "--dev", "--gateway", p.gatewayURL)
-	login.Env = env
-	if out, err := login.CombinedOutput(); err != nil {
-		t.Fatalf("streamgate login --dev: %v\n%s", err, out)
-	}
-	up := exec.CommandContext(ctx, streamgateBinary(t), "upload", "--gateway", p.gatewayURL, "--title", "Embed clip", "--json", clipFile(t))
-	up.Env = env
-	out, err := up.Output()
-	if err != nil {
-		t.Fatalf("streamgate upload: %v\n%s", err, out)
-	}
-	outLines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	var ids struct {
-		VideoID string `json:"video_id"`
-	}
-	if err := json.Unmarshal([]byte(outLines[len(outLines)-1]), &ids); err != nil || ids.VideoID == "" {
-		t.Fatalf("upload printed %q: %v", outLines[len(outLines)-1], err)
-	}
-	videoID := ids.VideoID
+	sg := newCLI(t, p.gatewayURL)
+	sg.run("login", "--dev")
+	videoID := sg.upload(clipFile(t), "--title", "Embed clip")
 	creator := signIn(t, p.gatewayURL, "--dev")
 	videos := metadatav1connect.NewMetadataServiceClient(http.DefaultClient, p.gatewayURL, connect.WithInterceptors(creator))
 	var v *metadatav1.Video

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -60,28 +59,10 @@ func TestEncryptedPlayback(t *testing.T) {
 	b := newBrowser(t, p.gatewayURL)
 
 	// --- 1. the creator uploads it gated, with a preview: encrypted -------
-	env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
-	sg := func(args ...string) string {
-		t.Helper()
-		cmd := exec.CommandContext(ctx, streamgateBinary(t), append(args, "--server", p.gatewayURL)...)
-		cmd.Env = env
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("streamgate %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr.String())
-		}
-		return string(out)
-	}
+	cl := newCLI(t, p.gatewayURL)
+	sg := cl.run
 	sg("login", "--dev")
-	out := sg("upload", clip, "--title", "Encrypted clip", "--policy", fmt.Sprintf("erc721:%d:%s", chain.GetChainId(), pass), "--preview", "3", "--json")
-	var ids struct {
-		VideoID string `json:"video_id"`
-	}
-	if err := json.Unmarshal([]byte(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]), &ids); err != nil || ids.VideoID == "" {
-		t.Fatalf("upload --json printed %q (%v), want the ids as JSON on the last line", out, err)
-	}
-	videoID := ids.VideoID
+	videoID := cl.upload(clip, "--title", "Encrypted clip", "--policy", fmt.Sprintf("erc721:%d:%s", chain.GetChainId(), pass), "--preview", "3")
 	creator := signIn(t, p.gatewayURL, "--dev")
 	v := waitReady(t, p, creator, videoID)
 	if !v.GetEncrypted() {

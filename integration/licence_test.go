@@ -1,11 +1,8 @@
 package integration
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -24,28 +21,12 @@ import (
 // 403, auth out of reach a 503.
 func checkLicence(t *testing.T, p *devPlatform) {
 	ctx := t.Context()
-	env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
-	login := exec.CommandContext(ctx, streamgateBinary(t), "login", "--dev", "--gateway", p.gatewayURL)
-	login.Env = env
-	if out, err := login.CombinedOutput(); err != nil {
-		t.Fatalf("streamgate login --dev: %v\n%s", err, out)
-	}
-	up := exec.CommandContext(ctx, streamgateBinary(t), "upload", "--gateway", p.gatewayURL, "--title", "Licence clip", "--json", clipFile(t))
-	up.Env = env
-	out, err := up.Output()
-	if err != nil {
-		t.Fatalf("streamgate upload: %v\n%s", err, out)
-	}
-	outLines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	var ids struct {
-		VideoID string `json:"video_id"`
-	}
-	if err := json.Unmarshal([]byte(outLines[len(outLines)-1]), &ids); err != nil || ids.VideoID == "" {
-		t.Fatalf("upload printed %q: %v", outLines[len(outLines)-1], err)
-	}
+	sg := newCLI(t, p.gatewayURL)
+	sg.run("login", "--dev")
+	videoID := sg.upload(clipFile(t), "--title", "Licence clip")
 	videos := metadatav1connect.NewMetadataServiceClient(http.DefaultClient, p.gatewayURL, connect.WithInterceptors(signIn(t, p.gatewayURL, "--dev")))
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) { // polling the public API, as a client would
-		res, err := videos.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: ids.VideoID}))
+		res, err := videos.GetVideo(ctx, connect.NewRequest(&metadatav1.GetVideoRequest{VideoId: videoID}))
 		if err != nil {
 			t.Fatalf("GetVideo: %v", err)
 		}
@@ -58,7 +39,7 @@ func checkLicence(t *testing.T, p *devPlatform) {
 		}
 	}
 
-	licence := p.gatewayURL + "/play/" + ids.VideoID + "/licence"
+	licence := p.gatewayURL + "/play/" + videoID + "/licence"
 	do := func(method, body string) (int, string, http.Header) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(ctx, method, licence, strings.NewReader(body))

@@ -1,11 +1,7 @@
 package integration
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,22 +21,7 @@ import (
 func TestSignOutRevokesAtOnce(t *testing.T) {
 	p := startDev(t)
 
-	config := t.TempDir()
-	login := exec.CommandContext(t.Context(), streamgateBinary(t), "login", "--dev", "--gateway", p.gatewayURL)
-	login.Env = append(os.Environ(), "XDG_CONFIG_HOME="+config)
-	if out, err := login.CombinedOutput(); err != nil {
-		t.Fatalf("streamgate login: %v\n%s", err, out)
-	}
-	raw, err := os.ReadFile(filepath.Join(config, "streamgate", "session.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sess struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(raw, &sess); err != nil || sess.AccessToken == "" {
-		t.Fatalf("session.json %s: no access token (%v)", raw, err)
-	}
+	sess := login(t, p.gatewayURL, "--dev")
 	withToken := func(req connect.AnyRequest) {
 		req.Header().Set("Authorization", "Bearer "+sess.AccessToken)
 	}
