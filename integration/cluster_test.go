@@ -354,7 +354,7 @@ func TestCluster(t *testing.T) {
 	upAddrs := c.adminsOf(t, "upload")
 	c.meshMetricsRefused(t, "upload")
 	cut := len(data) / 3
-	tusCut(t, gwA, tusPath, creator, data, cut)
+	tusCut(t, gwA, tusPath, creator, data, cut, upAddrs)
 	var off int64
 	waitFor(t, "the cut PATCH's bytes stored", 30*time.Second, func() (bool, string) {
 		off = tusOffset(t, gwB+tusPath, creator)
@@ -663,10 +663,18 @@ func longClip(t *testing.T) string {
 // tusCut starts a PATCH of all of data over a raw connection, sends the
 // first n bytes of the body, and closes the connection: a dropped
 // connection, as a laptop that sleeps or a train that enters a tunnel
-// makes. Closing without unread input sends a FIN, so the bytes sent
-// arrive; what the server keeps of them is what HEAD reports.
-func tusCut(t *testing.T, base, path string, auth bearer, data []byte, n int) {
+// makes. It closes once the upload instances' byte counters show all n
+// bytes read, so the cut falls after them; what the server keeps of them
+// is what HEAD reports.
+func tusCut(t *testing.T, base, path string, auth bearer, data []byte, n int, upAddrs map[string]string) {
 	t.Helper()
+	received := func() (sum float64) {
+		for _, addr := range upAddrs {
+			sum += metricSum(t, addr, uploadBytes)
+		}
+		return sum
+	}
+	before := received()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -677,8 +685,11 @@ func tusCut(t *testing.T, base, path string, auth bearer, data []byte, n int) {
 	if _, err := conn.Write(data[:n]); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // let the bytes through the gateway
-	conn.Close()
+	defer conn.Close()
+	waitFor(t, "the cut PATCH's bytes at an upload instance", 30*time.Second, func() (bool, string) {
+		got := received() - before
+		return got >= float64(n), fmt.Sprintf("%.0f of %d bytes read", got, n)
+	})
 }
 
 // tusPatch sends data[off:] as one PATCH.
