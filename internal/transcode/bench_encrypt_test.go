@@ -7,7 +7,7 @@ import (
 	"github.com/streamgate/streamgate/internal/cenc"
 )
 
-// BenchmarkEncryptedVsClear packages a 30 s 720p clip through the default
+// BenchmarkEncryptedVsClear packages a 60 s 720p clip through the default
 // ladder clear and then encrypted (cbcs, with a 10 s preview under its own
 // key), alternately on the same input, and reports the ratio of wall and
 // of CPU times: what encrypting at publication costs over the encode. Run
@@ -17,7 +17,7 @@ import (
 //
 // It is not part of make test.
 func BenchmarkEncryptedVsClear(b *testing.B) {
-	_, tc := benchSetup(b, b.TempDir(), 30)
+	_, tc := benchSetup(b, b.TempDir(), 60)
 	enc := &Encryption{Scheme: cenc.CBCS, Full: cenc.NewKey(), Preview: cenc.NewKey(), PreviewUntil: 10 * time.Second}
 
 	var wall, cpu [2]time.Duration
