@@ -293,7 +293,9 @@ type mount struct{ path, local string }
 
 // mounts maps each mount path of the pod to a local directory: emptyDirs
 // and claims under the pod's directory, mesh certificate Secrets
-// (streamgate-tls-<name>) to the certificates made for <name>.
+// (streamgate-tls-<name>) to the certificates made for <name>, the
+// operator's other Secrets to their keys written under the pod's
+// directory.
 func (h *planHost) mounts(pod planPod, podDir string) ([]mount, error) {
 	var out []mount
 	for _, m := range pod.W.Mounts {
@@ -304,11 +306,14 @@ func (h *planHost) mounts(pod planPod, podDir string) ([]mount, error) {
 		case m.Claim != "":
 			local = filepath.Join(podDir, "claims", m.Claim)
 		case m.Secret != "":
-			name, ok := strings.CutPrefix(m.Secret, "streamgate-tls-")
-			if !ok || !slices.Contains(slices.Concat(node.Names, node.Engines), name) {
-				return nil, fmt.Errorf("%s mounts Secret %s at %s, which this launcher cannot supply", pod.Name, m.Secret, m.Path)
+			if name, ok := strings.CutPrefix(m.Secret, "streamgate-tls-"); ok && slices.Contains(slices.Concat(node.Names, node.Engines), name) {
+				local = filepath.Join(h.tlsDir, name)
+				break
 			}
-			local = filepath.Join(h.tlsDir, name)
+			local = filepath.Join(podDir, "secrets", m.Secret)
+			if err := h.writeSecret(m.Secret, local); err != nil {
+				return nil, fmt.Errorf("%s mounts Secret %s at %s: %w", pod.Name, m.Secret, m.Path, err)
+			}
 		}
 		if m.EmptyDir || m.Claim != "" {
 			if err := os.MkdirAll(local, 0o750); err != nil {
@@ -320,6 +325,30 @@ func (h *planHost) mounts(pod planPod, podDir string) ([]mount, error) {
 	// Longest first: /var/lib/x/y before /var/lib/x.
 	slices.SortFunc(out, func(a, b mount) int { return len(b.path) - len(a.path) })
 	return out, nil
+}
+
+// writeSecret writes each key of the operator's Secret name that this
+// launcher supplies into a file of dir, as a Secret volume holds them
+// (mode 0600, the launcher's user: what secretfile accepts).
+func (h *planHost) writeSecret(name, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	n := 0
+	for k, v := range h.secrets {
+		key, ok := strings.CutPrefix(k, name+"/")
+		if !ok {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, key), []byte(v+"\n"), 0o600); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("this launcher cannot supply it")
+	}
+	return nil
 }
 
 // rewritePaths replaces a mount path at the start of s, or of the value of

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/streamgate/streamgate/internal/secretfile"
 )
 
 // testHost is the shipped plan on a made-up machine.
@@ -107,6 +109,39 @@ func TestPlanRewritesAddresses(t *testing.T) {
 	}
 	if _, err := h.rewriteHosts("--addr=0.0.0.0:7777", nats1); err == nil {
 		t.Error("a listen address on a port the container does not declare was accepted")
+	}
+}
+
+// The operator's Secret volumes become files of their keys that the
+// processes' --kek-file and --operator-tokens-file accept.
+func TestPlanWritesSecretVolumes(t *testing.T) {
+	p := shipped(t)
+	h := testHost(t, p)
+	want := map[string]string{"--kek-file": "a2V5\n", "--operator-tokens-file": "cluster:0123456789abcdef\n"}
+	found := map[string]int{}
+	for _, pod := range h.pods {
+		args, _, err := h.process(pod)
+		if err != nil {
+			t.Fatalf("%s: %v", pod.Name, err)
+		}
+		for _, a := range args {
+			flag, path, ok := strings.Cut(a, "=")
+			if _, secret := want[flag]; !ok || !secret {
+				continue
+			}
+			found[flag]++
+			if !strings.HasPrefix(path, h.dir) {
+				t.Errorf("%s: %s is not under the data dir", pod.Name, a)
+			}
+			b, err := secretfile.Read(path)
+			if err != nil || string(b) != want[flag] {
+				t.Errorf("%s: %s holds %q (%v), want %q", pod.Name, a, b, err, want[flag])
+			}
+		}
+	}
+	// Every auth, worker and gateway instance of the prod overlay (two or more each).
+	if found["--kek-file"] < 4 || found["--operator-tokens-file"] < 2 {
+		t.Errorf("secret files per flag %v, want --kek-file on every auth and worker, --operator-tokens-file on every gateway", found)
 	}
 }
 

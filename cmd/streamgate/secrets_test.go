@@ -97,11 +97,14 @@ func TestOperatorTokensFileAndEnvironment(t *testing.T) {
 func TestKEKFlagAndEnvironment(t *testing.T) {
 	clearSecretEnv(t)
 	path := filepath.Join(t.TempDir(), "kek")
-	if err := os.WriteFile(path, secretbox.GenerateFile(), 0o640); err != nil {
+	if err := os.WriteFile(path, secretbox.GenerateFile(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil { // past the umask
 		t.Fatal(err)
 	}
 	if _, err := parseMesh(t, "--kek-file", path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
-		t.Errorf("group-readable KEK file: %v, want a refusal saying chmod 600", err)
+		t.Errorf("group-writable KEK file: %v, want a refusal saying chmod 600", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)

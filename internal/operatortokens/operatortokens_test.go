@@ -77,11 +77,11 @@ func TestFileModeAndReload(t *testing.T) {
 	if _, err := operatortokens.OpenFile(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable tokens file: %v, want a refusal saying chmod 600", err)
 	}
-	if err := os.Chmod(path, 0o640); err != nil {
+	if err := os.Chmod(path, 0o660); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := operatortokens.OpenFile(path); err == nil {
-		t.Fatal("group-readable tokens file accepted")
+		t.Fatal("group-writable tokens file accepted")
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
