@@ -299,12 +299,16 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// clusterOperatorTokens is the value of the operator tokens Secret: the
-// caller's $STREAMGATE_OPERATOR_TOKENS, or one token ($STREAMGATE_OPERATOR_TOKEN
-// or a new one) named "cluster"; and how to say it on the console.
+// clusterOperatorTokens is the value of the operator tokens Secret, as
+// its file holds it (a name:token a line): the caller's
+// $STREAMGATE_OPERATOR_TOKENS, or one token ($STREAMGATE_OPERATOR_TOKEN or
+// a new one) named "cluster"; and how to say it on the console.
 func clusterOperatorTokens() (value, say string, err error) {
 	if v := os.Getenv(operatortokens.EnvTokens); v != "" {
-		return v, "the tokens of $" + operatortokens.EnvTokens, nil
+		if _, err := operatortokens.ParseList(v); err != nil {
+			return "", "", fmt.Errorf("$%s: %w", operatortokens.EnvTokens, err)
+		}
+		return strings.ReplaceAll(v, ",", "\n"), "the tokens of $" + operatortokens.EnvTokens, nil
 	}
 	token := os.Getenv(operatortokens.EnvToken)
 	if token == "" {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamgate/streamgate/internal/operatortokens"
 	"github.com/streamgate/streamgate/internal/secretfile"
 )
 
@@ -191,5 +192,22 @@ func TestKubeExpand(t *testing.T) {
 		if got := kubeExpand(in, vars); got != want {
 			t.Errorf("kubeExpand(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The caller's tokens reach the gateways' tokens file a line each.
+func TestClusterOperatorTokensAsAFile(t *testing.T) {
+	t.Setenv(operatortokens.EnvTokens, "alice:0123456789abcdef,ci:fedcba9876543210")
+	value, _, err := clusterOperatorTokens()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := operatortokens.Parse([]byte(value))
+	if err != nil || s.Len() != 2 {
+		t.Fatalf("the file %q holds %v tokens (%v), want alice and ci", value, s, err)
+	}
+	t.Setenv(operatortokens.EnvTokens, "alice")
+	if _, _, err := clusterOperatorTokens(); err == nil {
+		t.Error("a malformed $" + operatortokens.EnvTokens + " was accepted")
 	}
 }
