@@ -36,7 +36,7 @@ func Read(path string) ([]byte, error) {
 		if err := Mode(path, fi.Mode().Perm(), st.Uid, uint32(os.Geteuid())); err != nil {
 			return nil, err
 		}
-	} else if err := Mode(path, fi.Mode().Perm(), 1, 1); err != nil {
+	} else if err := Mode(path, fi.Mode().Perm(), 1, 1); err != nil { // no owner to compare: the owner-only rule
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
@@ -52,12 +52,12 @@ func Read(path string) ([]byte, error) {
 // Mode says whether the secret file at path, with permissions perm and
 // owned by uid, is safe for a process of effective user euid to read, by
 // the rule PostgreSQL applies to its TLS key
-// (check_ssl_key_file_permissions): a file of the
-// process's own user must give no permission to its group or others
-// (0600 or less); a file of root may also let its group read it (0640 or
-// less), as a Kubernetes Secret volume for a non-root pod is (root, the
-// pod's fsGroup, 0440), since root chose who is in that group; a file of
-// any other user is refused (that user could swap its contents).
+// (check_ssl_key_file_permissions): a file of the process's own user must
+// give no permission to its group or others (0600 or less); a file of
+// root may also let its group read it (0640 or less), as a Kubernetes
+// Secret volume for a non-root pod is (root, the pod's fsGroup, 0440),
+// since root chose who is in that group; a file of any other user is
+// refused (that user could swap its contents).
 func Mode(path string, perm fs.FileMode, uid, euid uint32) error {
 	switch {
 	case uid != euid && uid != 0:

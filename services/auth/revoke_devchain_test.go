@@ -16,7 +16,6 @@ import (
 	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/devchain"
-	"github.com/streamgate/streamgate/internal/events"
 	"github.com/streamgate/streamgate/internal/events/eventstest"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/testing/poll"
@@ -54,15 +53,7 @@ func TestTransferThenRefreshRefused(t *testing.T) {
 	}
 
 	_, bus := eventstest.Bus(t)
-	got := make(chan *eventsv1.OwnershipChanged, 16)
-	sub, err := events.Subscribe(ctx, bus, "test-ownership", func(_ context.Context, e *eventsv1.OwnershipChanged) error {
-		got <- e
-		return nil
-	}, events.SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Stop)
+	got := eventstest.Collect[*eventsv1.OwnershipChanged](t, bus, "test-ownership")
 
 	policy := &authv1.AccessPolicy{Mode: authv1.AccessMode_ACCESS_MODE_ALL, Rules: []*authv1.AccessRule{{
 		ChainId: devchain.ChainID, ContractAddress: dc.PassAddress().Hex(), Standard: authv1.TokenStandard_TOKEN_STANDARD_ERC721,
