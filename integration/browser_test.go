@@ -125,9 +125,35 @@ func (b *browser) run(step string, timeout time.Duration, actions ...chromedp.Ac
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.shot("failed-" + step)
+		b.failed(step)
 		b.t.Fatalf("%s: %v", step, err)
 	}
+}
+
+// pageState is what the page shows and what its video elements are doing,
+// for a failed step's log: the screenshots stay on the machine that ran it.
+const pageState = `JSON.stringify({
+  url: location.href,
+  text: (document.querySelector("main") || document.body).innerText.slice(0, 600),
+  videos: [...document.querySelectorAll("video")].map((v) => ({
+    testid: v.dataset.testid, grant: v.dataset.grant,
+    currentTime: v.currentTime, duration: v.duration, paused: v.paused, ended: v.ended,
+    readyState: v.readyState, networkState: v.networkState, error: v.error && v.error.code + " " + v.error.message,
+    buffered: [...Array(v.buffered.length).keys()].map((i) => [v.buffered.start(i), v.buffered.end(i)]),
+  })),
+})`
+
+// failed saves a screenshot of a failed step and logs the page's state.
+func (b *browser) failed(step string) {
+	b.failed(step)
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	state, err := chromedp.Run(ctx, chromedp.Evaluate[string](pageState))
+	if err != nil {
+		b.t.Logf("page state: %v", err)
+		return
+	}
+	b.t.Logf("page state: %s", state)
 }
 
 // shot saves a full-page screenshot as NN-name.png.
@@ -155,7 +181,7 @@ func (b *browser) waitJS(step, expr string, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.shot("failed-" + step)
+			b.failed(step)
 			b.t.Fatalf("%s: %s still not true after %v (last error %v)", step, expr, timeout, err)
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -180,7 +206,7 @@ func value[T any](b *browser, step, expr string) T {
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
-		b.shot("failed-" + step)
+		b.failed(step)
 		b.t.Fatalf("%s: %v", step, err)
 	}
 	return v

@@ -131,7 +131,7 @@ func (b *browser) evalTrue(step, expr string, timeout time.Duration, opts ...chr
 			return
 		}
 		if time.Now().After(deadline) {
-			b.shot("failed-" + step)
+			b.failed(step)
 			b.t.Fatalf("%s: %s still not true after %v (last error %v)", step, expr, timeout, err)
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -149,7 +149,7 @@ func (b *browser) plays(step, sel string, opts ...chromedp.EvaluateOption) {
 	start, err := chromedp.Run(rctx, chromedp.Evaluate[float64](q+`.currentTime`, opts...))
 	cancel()
 	if err != nil {
-		b.shot("failed-" + step)
+		b.failed(step)
 		b.t.Fatalf("%s: read currentTime: %v", step, err)
 	}
 	b.evalTrue(step+": currentTime advances", fmt.Sprintf(`%s.currentTime > %f`, q, start+1), 30*time.Second, opts...)
@@ -201,7 +201,7 @@ func (b *browser) frameContext(step, prefix string) runtime.ExecutionContextID {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.shot("failed-" + step)
+			b.failed(step)
 			b.t.Fatalf("%s: no frame at %s", step, prefix)
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -429,7 +429,7 @@ func TestEmbed(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for b.childFrame("chrome-error:") == nil {
 			if time.Now().After(deadline) {
-				b.shot("failed-frame-refused")
+				b.failed("frame-refused")
 				t.Fatal("the embed frame on a disallowed origin was not refused")
 			}
 			time.Sleep(250 * time.Millisecond)

@@ -348,10 +348,10 @@ func (b *browser) poll(done, fail string, timeout time.Duration) bool {
 			return true
 		}
 		if value[bool](b, "poll "+fail, fail) {
-			b.shot("failed")
+			b.failed("poll")
 			return false
 		}
 	}
-	b.shot("failed")
+	b.failed("poll")
 	return false
 }
