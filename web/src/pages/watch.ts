@@ -221,6 +221,9 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
         licenseXhrSetup: (xhr, url) => xhr.open("POST", withToken(url), true),
       });
       cleanups.push(() => hls.destroy());
+      // Where a preview's media ends: its playlists' length.
+      let cutAt = 0;
+      if (preview) hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => { if (!data.details.live) cutAt = data.details.totalduration; });
       hls.on(Hls.Events.ERROR, (_e, data) => {
         if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.KEY_SYSTEM_ERROR && data.response && (data.response.code === 401 || data.response.code === 403)) {
@@ -240,6 +243,11 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
           void renew().then(() => hls.startLoad());
           return;
         }
+        if (preview && cutAt > 0 && videoEl.currentTime >= cutAt - 1) {
+          // Whatever stops a preview at its cut, the viewer has seen it all.
+          previewEnded();
+          return;
+        }
         if (data.details === Hls.ErrorDetails.KEY_SYSTEM_NO_ACCESS) {
           show(message("This browser cannot decrypt this video", "It is encrypted for ClearKey, which Safari and iOS do not offer. Try Chrome, Firefox or Edge."));
           return;
@@ -252,17 +260,17 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
       hls.on(Hls.Events.MEDIA_ENDED, previewEnded);
       if (preview) {
         // And when neither comes (hls.js only marks the end of stream
-        // once every track is buffered to the end): the playhead stuck
-        // within a second of the cut for two seconds is its end too.
-        let cutAt = 0;
-        hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => { if (!data.details.live) cutAt = data.details.totalduration; });
-        let last = -1;
-        let still = 0;
+        // once every track is buffered to the end): playback within a
+        // second of the cut that has moved less than half a second in the
+        // last two is its end too. Movement, not an unchanged position:
+        // hls.js nudges a stalled playhead forward a tenth at a time. A
+        // viewer's pause or seek starts the two seconds again.
+        let seen: number[] = [];
         const poll = setInterval(() => {
           const t = videoEl.currentTime;
-          still = t === last && !videoEl.paused ? still + 1 : 0;
-          last = t;
-          if (cutAt > 0 && still >= 4 && t >= cutAt - 1) previewEnded();
+          seen = videoEl.paused || videoEl.seeking ? [] : [...seen.slice(-4), t];
+          const still = seen.length === 5 && Math.max(...seen) - Math.min(...seen) < 0.5;
+          if (cutAt > 0 && still && t >= cutAt - 1) previewEnded();
         }, 500);
         cleanups.push(() => clearInterval(poll));
       }
