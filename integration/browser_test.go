@@ -145,15 +145,19 @@ const pageState = `JSON.stringify({
 
 // failed saves a screenshot of a failed step and logs the page's state.
 func (b *browser) failed(step string) {
-	b.failed(step)
+	b.shot("failed-" + step)
+	b.t.Logf("page state: %s", b.state())
+}
+
+// state is pageState's answer, or why there is none.
+func (b *browser) state() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
-	state, err := chromedp.Run(ctx, chromedp.Evaluate[string](pageState))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](pageState))
 	if err != nil {
-		b.t.Logf("page state: %v", err)
-		return
+		return err.Error()
 	}
-	b.t.Logf("page state: %s", state)
+	return s
 }
 
 // shot saves a full-page screenshot as NN-name.png.
@@ -319,4 +323,24 @@ func TestBrowser(t *testing.T) {
 		t.Fatal("the page was reloaded")
 	}
 	b.shot("viewer-plays-after-mint")
+}
+
+// TestFailedStepLogsPageState runs the failure path of the browser steps,
+// which a green run never takes: it saves the screenshot and reports the
+// page's text and its players' state.
+func TestFailedStepLogsPageState(t *testing.T) {
+	b := newBrowser(t, "")
+	b.run("open a page with a player", 30*time.Second,
+		chromedp.Navigate(`data:text/html,<main>Free preview ended</main><video data-testid="player" data-grant="preview"></video>`),
+		chromedp.WaitReady(hookPlayer))
+	b.failed("probe")
+	st := b.state()
+	for _, want := range []string{`"text":"Free preview ended"`, `"testid":"player"`, `"grant":"preview"`, `"readyState":0`, `"buffered":[]`} {
+		if !strings.Contains(st, want) {
+			t.Errorf("page state %s lacks %s", st, want)
+		}
+	}
+	if shots, _ := filepath.Glob(filepath.Join(b.shots, "*-failed-probe.png")); len(shots) != 1 {
+		t.Errorf("screenshots of the failed step: %v, want one", shots)
+	}
 }
