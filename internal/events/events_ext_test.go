@@ -36,6 +36,7 @@ func TestSubject(t *testing.T) {
 		{msg: &eventsv1.UploadCompleted{}, want: "upload.completed"},
 		{msg: &eventsv1.SegmentReady{}, want: "segment.ready"},
 		{msg: &eventsv1.VideoReady{}, want: "video.ready"},
+		{msg: &eventsv1.VideoChanged{}, want: "video.changed"},
 		{msg: &eventsv1.OwnershipChanged{}, want: "ownership.changed"},
 		{msg: &eventsv1.LogRecord{}, want: "log.record"},
 		{msg: &eventsv1.RenditionProgress{}, wantErr: events.ErrInvalidEvent}, // a part of an event, not one
@@ -69,7 +70,7 @@ func TestEnsureStreams(t *testing.T) {
 			"transcode.progress", "upload.completed", "upload.failed",
 		}, 7 * day},
 		"MONITOR": {[]string{"alert.transitioned"}, 7 * day},
-		"VIDEOS":  {[]string{"video.failed", "video.ready"}, 30 * day},
+		"VIDEOS":  {[]string{"video.changed", "video.failed", "video.ready"}, 30 * day},
 	}
 
 	srv := natsservertest.Start(t)

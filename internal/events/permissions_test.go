@@ -23,6 +23,7 @@ func TestPublishDenied(t *testing.T) {
 		{"upload", []string{"upload.completed", "upload.failed", "log.record"}, []string{"transcode.completed", "transcode.progress", "video.ready", "session.revoked"}},
 		{"transcoder", []string{"transcode.completed", "segment.ready", "log.record"}, []string{"upload.completed", "video.ready"}},
 		{"auth", []string{"session.revoked", "ownership.changed", "log.record"}, []string{"upload.completed", "alert.transitioned"}},
+		{"metadata", []string{"video.changed", "video.ready", "log.record"}, []string{"ownership.changed", "upload.completed"}},
 		{"gateway", []string{"log.record"}, nil},
 	} {
 		denied, err := events.PublishDenied(tc.service)

@@ -6,7 +6,10 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	authv1 "github.com/streamgate/streamgate/gen/go/streamgate/auth/v1"
+	eventsv1 "github.com/streamgate/streamgate/gen/go/streamgate/events/v1"
 	metadatav1 "github.com/streamgate/streamgate/gen/go/streamgate/metadata/v1"
 	"github.com/streamgate/streamgate/internal/identity"
 	"github.com/streamgate/streamgate/internal/policy"
@@ -263,7 +266,23 @@ func (s *Service) UpdateVideo(ctx context.Context, id, tag string, mask []string
 		return nil, err
 	}
 	s.logger.InfoContext(ctx, "video updated", "video_id", id, "fields", mask)
+	s.announceChange(ctx, got)
 	return got, nil
+}
+
+// announceChange publishes video.changed after a stored change, so that
+// streaming stops serving what it cached of the video (a policy, a
+// deletion) at once. The change is stored either way: when the bus cannot
+// take the event, the caches still expire within their TTL.
+func (s *Service) announceChange(ctx context.Context, v *store.Video) {
+	err := s.pub.Publish(ctx, &eventsv1.VideoChanged{
+		EventId:   fmt.Sprintf("video.changed:%s:%d", v.ID, v.Version),
+		OccurTime: timestamppb.New(v.UpdateTime),
+		Video:     VideoToProto(v),
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "cannot announce a video change; caches catch up when they expire", "video_id", v.ID, "err", err)
+	}
 }
 
 // DeleteVideo soft-deletes a video and queues removal of its media.
@@ -288,6 +307,7 @@ func (s *Service) DeleteVideo(ctx context.Context, id, tag string) (*store.Video
 	}
 	if changed {
 		s.logger.InfoContext(ctx, "video deleted; media removal queued", "video_id", id)
+		s.announceChange(ctx, got)
 	}
 	return got, nil
 }

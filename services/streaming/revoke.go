@@ -24,8 +24,9 @@ type revKey struct{ videoID, address string }
 // when they expire, and session.revoked, so that tokens issued to a
 // session since revoked (sign-out) are refused too. Every instance sees
 // every event (an ephemeral consumer), starting revocationTTL back, so an
-// instance started after a revocation still honours it. Without a bus it
-// only waits for ctx.
+// instance started after a revocation still honours it. It also follows
+// video.changed, dropping the cached video, so a creator's new policy
+// applies at once. Without a bus it only waits for ctx.
 func (s *Service) Run(ctx context.Context) error {
 	if s.bus == nil {
 		<-ctx.Done()
@@ -47,7 +48,19 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 	})
 	g.Go(func() error { return events.Follow(ctx, s.bus, revocationTTL, s.revokeSession) })
+	// A change older than a cached video cannot be in the cache.
+	g.Go(func() error {
+		return events.Follow(ctx, s.bus, s.cfg.VideoCacheTTL, func(e *eventsv1.VideoChanged) { s.forgetVideo(e.GetVideo().GetId()) })
+	})
 	return g.Wait()
+}
+
+// forgetVideo drops the cached video id (video.changed): its next request
+// reads the policy and status metadata now holds.
+func (s *Service) forgetVideo(id string) {
+	s.mu.Lock()
+	delete(s.cache, id)
+	s.mu.Unlock()
 }
 
 func (s *Service) revoke(videoID, address string, at time.Time) {

@@ -68,3 +68,55 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("token issued after the change: %d", res.StatusCode)
 	}
 }
+
+// TestVideoChangedAppliesAtOnce: a public video the service has cached is
+// gated by its creator; without video.changed the cache would serve it to
+// anyone until it expires, and after the event it asks for a token at once.
+func TestVideoChangedAppliesAtOnce(t *testing.T) {
+	store := encoded(t)
+	_, bus := eventstest.Bus(t)
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	e := newEnv(t, store, bus, readyVideo("vid_1", false))
+	runCtx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	seg := e.srv.URL + "/play/vid_1/180p/seg-00001.m4s"
+	if res, _ := get(t, seg); res.StatusCode != 200 {
+		t.Fatalf("public video, no token: %d", res.StatusCode)
+	}
+	gated := readyVideo("vid_1", true)
+	e.videos.set(gated)
+	if res, _ := get(t, seg); res.StatusCode != 200 {
+		t.Fatalf("gated in metadata, cached as public (the clock stands still): %d, want the cached answer 200", res.StatusCode)
+	}
+	// Run's consumer starts asynchronously: publish (fresh event ids)
+	// until the change takes effect.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		if err := bus.Publish(ctx, &eventsv1.VideoChanged{
+			EventId: fmt.Sprintf("video.changed:vid_1:%d", i), OccurTime: timestamppb.New(e.clock.Now()), Video: gated,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if res, _ := get(t, seg); res.StatusCode == 401 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the gated video was still served without a token after video.changed")
+		case <-tick.C:
+		}
+	}
+	if res, _ := get(t, seg+"?token="+e.token(t, "vid_1")); res.StatusCode != 200 {
+		t.Errorf("gated video with a token: %d", res.StatusCode)
+	}
+}

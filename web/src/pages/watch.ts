@@ -27,12 +27,13 @@ const accessRetryWindowMs = 20_000;
 // taken as final: the refusal screen rather than another reload.
 const keyRefusalWindowMs = 30_000;
 
-// passNeeded reports whether a refused licence request says the wallet
-// lacks the pass (streaming's 403 body), rather than that the token was
-// refused (expired, revoked), which a fresh token fixes.
-function passNeeded(xhr: unknown): boolean {
+// refusalSays reports whether a refused request's body (streaming's 403)
+// says text: that the wallet lacks the pass, or that a preview ends
+// before a segment, rather than that the token was refused (expired,
+// revoked), which a fresh token fixes.
+function refusalSays(xhr: unknown, text: string): boolean {
   if (!(xhr instanceof XMLHttpRequest) || !(xhr.response instanceof ArrayBuffer)) return false;
-  return new TextDecoder().decode(xhr.response).includes("pass is needed");
+  return new TextDecoder().decode(xhr.response).includes(text);
 }
 
 export async function watchPage({ root, params, signal }: PageContext): Promise<void> {
@@ -233,8 +234,14 @@ export async function mountPlayer(stage: HTMLElement, video: Video, signal: Abor
           resumeAt = videoEl.currentTime;
           const again = Date.now() - lastKeyRefusal < keyRefusalWindowMs;
           lastKeyRefusal = Date.now();
-          if (passNeeded(data.networkDetails) || again) show(denied(null, preview ? "The free preview has ended." : "The key to this video was refused."));
+          if (refusalSays(data.networkDetails, "pass is needed") || again) show(denied(null, preview ? "The free preview has ended." : "The key to this video was refused."));
           else void open(true);
+          return;
+        }
+        if (preview && data.type === Hls.ErrorTypes.NETWORK_ERROR && refusalSays(data.networkDetails, "free preview ends")) {
+          // A segment past the cut (a manifest read before the video was
+          // gated lists the whole video): the preview is over.
+          previewEnded();
           return;
         }
         if (data.type === Hls.ErrorTypes.NETWORK_ERROR && data.response && (data.response.code === 401 || data.response.code === 403)) {

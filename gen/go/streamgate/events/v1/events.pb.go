@@ -1158,6 +1158,75 @@ func (x *VideoFailed) GetVideo() *v1.Video {
 	return nil
 }
 
+// VideoChanged: a creator changed a video (its access policy, allowed
+// origins or other fields) or deleted it. Streaming drops what it cached of
+// the video, so a policy applies at once on every instance rather than when
+// that cache expires: a video gated a moment ago is not served to anyone
+// for a few more seconds.
+type VideoChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event id: "video.changed:<video_id>:<version>", the version after the
+	// change.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change was stored.
+	OccurTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	// The video as stored after the change.
+	Video         *v1.Video `protobuf:"bytes,3,opt,name=video,proto3" json:"video,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VideoChanged) Reset() {
+	*x = VideoChanged{}
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VideoChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VideoChanged) ProtoMessage() {}
+
+func (x *VideoChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VideoChanged.ProtoReflect.Descriptor instead.
+func (*VideoChanged) Descriptor() ([]byte, []int) {
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *VideoChanged) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *VideoChanged) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+func (x *VideoChanged) GetVideo() *v1.Video {
+	if x != nil {
+		return x.Video
+	}
+	return nil
+}
+
 // OwnershipChanged: a re-verification found that a wallet no longer (or
 // newly) satisfies a video's access policy. Streaming refuses the wallet's
 // playback tokens for the video from then on.
@@ -1181,7 +1250,7 @@ type OwnershipChanged struct {
 
 func (x *OwnershipChanged) Reset() {
 	*x = OwnershipChanged{}
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[9]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1262,7 @@ func (x *OwnershipChanged) String() string {
 func (*OwnershipChanged) ProtoMessage() {}
 
 func (x *OwnershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[9]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1275,7 @@ func (x *OwnershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnershipChanged.ProtoReflect.Descriptor instead.
 func (*OwnershipChanged) Descriptor() ([]byte, []int) {
-	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OwnershipChanged) GetEventId() string {
@@ -1278,7 +1347,7 @@ type SessionRevoked struct {
 
 func (x *SessionRevoked) Reset() {
 	*x = SessionRevoked{}
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1359,7 @@ func (x *SessionRevoked) String() string {
 func (*SessionRevoked) ProtoMessage() {}
 
 func (x *SessionRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[10]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1372,7 @@ func (x *SessionRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRevoked.ProtoReflect.Descriptor instead.
 func (*SessionRevoked) Descriptor() ([]byte, []int) {
-	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SessionRevoked) GetEventId() string {
@@ -1386,7 +1455,7 @@ type AlertTransitioned struct {
 
 func (x *AlertTransitioned) Reset() {
 	*x = AlertTransitioned{}
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1467,7 @@ func (x *AlertTransitioned) String() string {
 func (*AlertTransitioned) ProtoMessage() {}
 
 func (x *AlertTransitioned) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[11]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1480,7 @@ func (x *AlertTransitioned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertTransitioned.ProtoReflect.Descriptor instead.
 func (*AlertTransitioned) Descriptor() ([]byte, []int) {
-	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AlertTransitioned) GetEventId() string {
@@ -1527,7 +1596,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[12]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1608,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_streamgate_events_v1_events_proto_msgTypes[12]
+	mi := &file_streamgate_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1621,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_streamgate_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogRecord) GetEventId() string {
@@ -1730,7 +1799,13 @@ const file_streamgate_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x123\n" +
 	"\x05video\x18\x03 \x01(\v2\x1d.streamgate.metadata.v1.VideoR\x05video:$\xd2\xf3\x18 \n" +
-	"\fvideo.failed\x12\x06VIDEOS\x1a\bmetadata\"\x81\x02\n" +
+	"\fvideo.failed\x12\x06VIDEOS\x1a\bmetadata\"\xc0\x01\n" +
+	"\fVideoChanged\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
+	"\n" +
+	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x123\n" +
+	"\x05video\x18\x03 \x01(\v2\x1d.streamgate.metadata.v1.VideoR\x05video:%\xd2\xf3\x18!\n" +
+	"\rvideo.changed\x12\x06VIDEOS\x1a\bmetadata\"\x81\x02\n" +
 	"\x10OwnershipChanged\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x129\n" +
 	"\n" +
@@ -1819,7 +1894,7 @@ func file_streamgate_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_streamgate_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_streamgate_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_streamgate_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_streamgate_events_v1_events_proto_goTypes = []any{
 	(SegmentKind)(0),              // 0: streamgate.events.v1.SegmentKind
 	(SessionRevokedReason)(0),     // 1: streamgate.events.v1.SessionRevokedReason
@@ -1833,56 +1908,59 @@ var file_streamgate_events_v1_events_proto_goTypes = []any{
 	(*TranscodeFailed)(nil),       // 9: streamgate.events.v1.TranscodeFailed
 	(*VideoReady)(nil),            // 10: streamgate.events.v1.VideoReady
 	(*VideoFailed)(nil),           // 11: streamgate.events.v1.VideoFailed
-	(*OwnershipChanged)(nil),      // 12: streamgate.events.v1.OwnershipChanged
-	(*SessionRevoked)(nil),        // 13: streamgate.events.v1.SessionRevoked
-	(*AlertTransitioned)(nil),     // 14: streamgate.events.v1.AlertTransitioned
-	(*LogRecord)(nil),             // 15: streamgate.events.v1.LogRecord
-	nil,                           // 16: streamgate.events.v1.AlertTransitioned.LabelsEntry
-	nil,                           // 17: streamgate.events.v1.LogRecord.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*v1.MediaInfo)(nil),          // 19: streamgate.metadata.v1.MediaInfo
-	(*v11.AccessPolicy)(nil),      // 20: streamgate.auth.v1.AccessPolicy
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(*v1.Rendition)(nil),          // 22: streamgate.metadata.v1.Rendition
-	(*v1.Video)(nil),              // 23: streamgate.metadata.v1.Video
+	(*VideoChanged)(nil),          // 12: streamgate.events.v1.VideoChanged
+	(*OwnershipChanged)(nil),      // 13: streamgate.events.v1.OwnershipChanged
+	(*SessionRevoked)(nil),        // 14: streamgate.events.v1.SessionRevoked
+	(*AlertTransitioned)(nil),     // 15: streamgate.events.v1.AlertTransitioned
+	(*LogRecord)(nil),             // 16: streamgate.events.v1.LogRecord
+	nil,                           // 17: streamgate.events.v1.AlertTransitioned.LabelsEntry
+	nil,                           // 18: streamgate.events.v1.LogRecord.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*v1.MediaInfo)(nil),          // 20: streamgate.metadata.v1.MediaInfo
+	(*v11.AccessPolicy)(nil),      // 21: streamgate.auth.v1.AccessPolicy
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*v1.Rendition)(nil),          // 23: streamgate.metadata.v1.Rendition
+	(*v1.Video)(nil),              // 24: streamgate.metadata.v1.Video
 }
 var file_streamgate_events_v1_events_proto_depIdxs = []int32{
-	18, // 0: streamgate.events.v1.UploadCompleted.occur_time:type_name -> google.protobuf.Timestamp
-	19, // 1: streamgate.events.v1.UploadCompleted.media_info:type_name -> streamgate.metadata.v1.MediaInfo
-	20, // 2: streamgate.events.v1.UploadCompleted.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
-	18, // 3: streamgate.events.v1.UploadFailed.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 4: streamgate.events.v1.TranscodeProgress.occur_time:type_name -> google.protobuf.Timestamp
-	21, // 5: streamgate.events.v1.TranscodeProgress.eta:type_name -> google.protobuf.Duration
+	19, // 0: streamgate.events.v1.UploadCompleted.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 1: streamgate.events.v1.UploadCompleted.media_info:type_name -> streamgate.metadata.v1.MediaInfo
+	21, // 2: streamgate.events.v1.UploadCompleted.access_policy:type_name -> streamgate.auth.v1.AccessPolicy
+	19, // 3: streamgate.events.v1.UploadFailed.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 4: streamgate.events.v1.TranscodeProgress.occur_time:type_name -> google.protobuf.Timestamp
+	22, // 5: streamgate.events.v1.TranscodeProgress.eta:type_name -> google.protobuf.Duration
 	6,  // 6: streamgate.events.v1.TranscodeProgress.renditions:type_name -> streamgate.events.v1.RenditionProgress
-	18, // 7: streamgate.events.v1.SegmentReady.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 7: streamgate.events.v1.SegmentReady.occur_time:type_name -> google.protobuf.Timestamp
 	0,  // 8: streamgate.events.v1.SegmentReady.kind:type_name -> streamgate.events.v1.SegmentKind
-	21, // 9: streamgate.events.v1.SegmentReady.duration:type_name -> google.protobuf.Duration
-	18, // 10: streamgate.events.v1.TranscodeCompleted.occur_time:type_name -> google.protobuf.Timestamp
-	22, // 11: streamgate.events.v1.TranscodeCompleted.renditions:type_name -> streamgate.metadata.v1.Rendition
-	21, // 12: streamgate.events.v1.TranscodeCompleted.duration:type_name -> google.protobuf.Duration
-	21, // 13: streamgate.events.v1.TranscodeCompleted.elapsed:type_name -> google.protobuf.Duration
-	21, // 14: streamgate.events.v1.TranscodeCompleted.preview_key_until:type_name -> google.protobuf.Duration
-	18, // 15: streamgate.events.v1.TranscodeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 16: streamgate.events.v1.VideoReady.occur_time:type_name -> google.protobuf.Timestamp
-	23, // 17: streamgate.events.v1.VideoReady.video:type_name -> streamgate.metadata.v1.Video
-	18, // 18: streamgate.events.v1.VideoFailed.occur_time:type_name -> google.protobuf.Timestamp
-	23, // 19: streamgate.events.v1.VideoFailed.video:type_name -> streamgate.metadata.v1.Video
-	18, // 20: streamgate.events.v1.OwnershipChanged.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 21: streamgate.events.v1.SessionRevoked.occur_time:type_name -> google.protobuf.Timestamp
-	1,  // 22: streamgate.events.v1.SessionRevoked.reason:type_name -> streamgate.events.v1.SessionRevokedReason
-	18, // 23: streamgate.events.v1.SessionRevoked.expire_time:type_name -> google.protobuf.Timestamp
-	18, // 24: streamgate.events.v1.AlertTransitioned.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 25: streamgate.events.v1.AlertTransitioned.labels:type_name -> streamgate.events.v1.AlertTransitioned.LabelsEntry
-	18, // 26: streamgate.events.v1.AlertTransitioned.start_time:type_name -> google.protobuf.Timestamp
-	18, // 27: streamgate.events.v1.AlertTransitioned.end_time:type_name -> google.protobuf.Timestamp
-	18, // 28: streamgate.events.v1.LogRecord.occur_time:type_name -> google.protobuf.Timestamp
-	2,  // 29: streamgate.events.v1.LogRecord.level:type_name -> streamgate.events.v1.LogLevel
-	17, // 30: streamgate.events.v1.LogRecord.attributes:type_name -> streamgate.events.v1.LogRecord.AttributesEntry
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	22, // 9: streamgate.events.v1.SegmentReady.duration:type_name -> google.protobuf.Duration
+	19, // 10: streamgate.events.v1.TranscodeCompleted.occur_time:type_name -> google.protobuf.Timestamp
+	23, // 11: streamgate.events.v1.TranscodeCompleted.renditions:type_name -> streamgate.metadata.v1.Rendition
+	22, // 12: streamgate.events.v1.TranscodeCompleted.duration:type_name -> google.protobuf.Duration
+	22, // 13: streamgate.events.v1.TranscodeCompleted.elapsed:type_name -> google.protobuf.Duration
+	22, // 14: streamgate.events.v1.TranscodeCompleted.preview_key_until:type_name -> google.protobuf.Duration
+	19, // 15: streamgate.events.v1.TranscodeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 16: streamgate.events.v1.VideoReady.occur_time:type_name -> google.protobuf.Timestamp
+	24, // 17: streamgate.events.v1.VideoReady.video:type_name -> streamgate.metadata.v1.Video
+	19, // 18: streamgate.events.v1.VideoFailed.occur_time:type_name -> google.protobuf.Timestamp
+	24, // 19: streamgate.events.v1.VideoFailed.video:type_name -> streamgate.metadata.v1.Video
+	19, // 20: streamgate.events.v1.VideoChanged.occur_time:type_name -> google.protobuf.Timestamp
+	24, // 21: streamgate.events.v1.VideoChanged.video:type_name -> streamgate.metadata.v1.Video
+	19, // 22: streamgate.events.v1.OwnershipChanged.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 23: streamgate.events.v1.SessionRevoked.occur_time:type_name -> google.protobuf.Timestamp
+	1,  // 24: streamgate.events.v1.SessionRevoked.reason:type_name -> streamgate.events.v1.SessionRevokedReason
+	19, // 25: streamgate.events.v1.SessionRevoked.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 26: streamgate.events.v1.AlertTransitioned.occur_time:type_name -> google.protobuf.Timestamp
+	17, // 27: streamgate.events.v1.AlertTransitioned.labels:type_name -> streamgate.events.v1.AlertTransitioned.LabelsEntry
+	19, // 28: streamgate.events.v1.AlertTransitioned.start_time:type_name -> google.protobuf.Timestamp
+	19, // 29: streamgate.events.v1.AlertTransitioned.end_time:type_name -> google.protobuf.Timestamp
+	19, // 30: streamgate.events.v1.LogRecord.occur_time:type_name -> google.protobuf.Timestamp
+	2,  // 31: streamgate.events.v1.LogRecord.level:type_name -> streamgate.events.v1.LogLevel
+	18, // 32: streamgate.events.v1.LogRecord.attributes:type_name -> streamgate.events.v1.LogRecord.AttributesEntry
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_events_v1_events_proto_init() }
@@ -1896,7 +1974,7 @@ func file_streamgate_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_events_v1_events_proto_rawDesc), len(file_streamgate_events_v1_events_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
