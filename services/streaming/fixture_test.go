@@ -349,3 +349,18 @@ func contains(s []string, v string) bool {
 var _ = strings.Contains
 
 func slog0() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// run runs the service's event followers (Run) until the test ends, and
+// fails the test if Run returns an error.
+func (e *env) run(t *testing.T) {
+	t.Helper()
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}

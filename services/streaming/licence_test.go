@@ -430,10 +430,7 @@ func TestLicenceCache(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	e := newEnvWith(t, func(c *streaming.Config) { c.LicenceCacheTTL = 2 * time.Second }, store, bus, readyVideo("vid_1", true))
-	runCtx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.svc.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	e.run(t)
 
 	lic := e.srv.URL + "/play/vid_1/licence?token="
 	full := e.token(t, "vid_1")

@@ -22,15 +22,7 @@ func TestRevocation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	e := newEnv(t, store, bus, readyVideo("vid_1", true))
-	runCtx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.svc.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	e.run(t)
 
 	old := e.token(t, "vid_1")
 	oc := playbackClaims(e.clock.Now(), "vid_1", 10*time.Minute)
@@ -78,15 +70,7 @@ func TestVideoChangedAppliesAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	e := newEnv(t, store, bus, readyVideo("vid_1", false))
-	runCtx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.svc.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	e.run(t)
 
 	seg := e.srv.URL + "/play/vid_1/180p/seg-00001.m4s"
 	if res, _ := get(t, seg); res.StatusCode != 200 {

@@ -22,15 +22,7 @@ func TestSessionRevocation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	e := newEnv(t, store, bus, readyVideo("vid_1", true))
-	runCtx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.svc.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	e.run(t)
 
 	signedOut := e.token(t, "vid_1") // session ses_1
 	oc := playbackClaims(e.clock.Now(), "vid_1", 10*time.Minute)
